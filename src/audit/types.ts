@@ -1,0 +1,47 @@
+/**
+ * One audit record per delegated call (and per admin action later). Tokens, ID-JAGs and secrets
+ * never appear here: only the ID-JAG `jti` and a SHA-256 fingerprint of the access token.
+ */
+export interface AuditEvent {
+  /** 'tool_call' for delegated calls; later issues add admin and security events. */
+  type: 'tool_call' | string;
+  /** 'decision' is written (durably) before the downstream call, 'outcome' after it. */
+  phase: 'decision' | 'outcome';
+  /** Correlates the decision and outcome records of one call. */
+  traceId: string;
+  user?: { iss: string; sub: string; email?: string };
+  agent?: { clientId?: string; name?: string; version?: string };
+  tool?: string;
+  resource?: string;
+  scopesRequested?: string[];
+  scopesGranted?: string[];
+  idJagJti?: string;
+  /** base64url(SHA-256(access token)). */
+  tokenFingerprint?: string;
+  downstream?: { method: string; url: string };
+  decision?: 'allow' | 'deny';
+  reason?: string;
+  outcome?: { status?: number; error?: string; ok: boolean };
+  latencyMs?: number;
+  [extra: string]: unknown;
+}
+
+/** A record as written: the event plus the chain fields. */
+export interface AuditRecord extends AuditEvent {
+  /** ISO 8601 time of writing. */
+  time: string;
+  /** Unique id of this record (UUID). */
+  id: string;
+  /** Position in the chain, from 1. */
+  seq: number;
+  /** `hash` of the previous record; 64 zeros for the first. */
+  prevHash: string;
+  /** hex SHA-256 of the canonical JSON (RFC 8785) of this record without `hash`. */
+  hash: string;
+}
+
+export interface AuditSink {
+  /** Resolves once the record is durable (fsync'd). Rejects when it cannot be written: callers fail closed. */
+  append(event: AuditEvent): Promise<AuditRecord>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { GatewayError } from '../errors.js';
+import type { ClientCredentials } from '../xaa/types.js';
+import { formatIssues } from './errors.js';
+import { GatewayConfig } from './schema.js';
+import { resolveClient, type SecretContext } from './secrets.js';
+
+/** A parsed, validated, frozen config with its secrets resolved. Replaced whole on reload, never mutated. */
+export interface RuntimeConfig {
+  readonly path: string;
+  readonly dir: string;
+  /** SHA-256 of the file bytes: the version used to detect concurrent edits. */
+  readonly hash: string;
+  readonly config: Readonly<GatewayConfig>;
+  readonly idpClient: ClientCredentials;
+  readonly resourceClients: ReadonlyMap<string, ClientCredentials>;
+  readonly upstreamClients: ReadonlyMap<string, ClientCredentials>;
+  /** Absolute audit directory. */
+  readonly auditDir: string;
+}
+
+export const DEFAULT_CONFIG_FILE = 'mcp.config.json';
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  const abs = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new GatewayError(
+      'config_invalid',
+      code === 'ENOENT'
+        ? `config file ${abs} not found; create it (see README "Configuration") or pass --config <file>`
+        : `cannot read config file ${abs}: ${code ?? (e as Error).message}`,
+      { cause: e },
+    );
+  }
+  return parseConfigText(text, abs, env);
+}
+
+export function parseConfigText(text: string, path: string, env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new GatewayError('config_invalid', `${path}: not valid JSON: ${describeJsonError(text, e as Error)}`, { cause: e });
+  }
+  return buildRuntimeConfig(json, path, createHash('sha256').update(text).digest('hex'), env);
+}
+
+export function buildRuntimeConfig(json: unknown, path: string, hash: string, env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  const parsed = GatewayConfig.safeParse(json);
+  if (!parsed.success) {
+    const lines = formatIssues(parsed.error.issues);
+    throw new GatewayError('config_invalid', `${path}: ${lines.length} error(s):\n  ${lines.join('\n  ')}`, {
+      details: { issues: lines },
+    });
+  }
+  const config = deepFreeze(parsed.data);
+  const dir = dirname(path);
+  const ctx: SecretContext = { baseDir: dir, env };
+  const resourceClients = new Map<string, ClientCredentials>();
+  for (const [name, r] of Object.entries(config.resources)) {
+    resourceClients.set(name, resolveClient(r.client, `resources.${name}.client`, ctx));
+  }
+  const upstreamClients = new Map<string, ClientCredentials>();
+  config.upstreams.forEach((u, i) => upstreamClients.set(u.name, resolveClient(u.client, `upstreams[${i}].client`, ctx)));
+  return Object.freeze({
+    path,
+    dir,
+    hash,
+    config,
+    idpClient: resolveClient({ clientId: config.idp.clientId, auth: config.idp.auth }, 'idp', ctx),
+    resourceClients,
+    upstreamClients,
+    auditDir: isAbsolute(config.audit.dir) ? config.audit.dir : resolve(dir, config.audit.dir),
+  });
+}
+
+function describeJsonError(text: string, e: Error): string {
+  const m = /position (\d+)/.exec(e.message);
+  if (!m) return e.message;
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos).split('\n');
+  return `${e.message.replace(/ in JSON at position \d+.*/, '')} at line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,239 @@
+import { z } from 'zod';
+
+/**
+ * The schema of mcp.config.json. It is the single source of truth: the TypeScript types, the
+ * validation of `config check` and of hot reloads, and mcp.config.schema.json (for editors) all
+ * come from here.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Secrets are never written in the config: only a reference to where they live.
+
+const LITERAL_SECRET_HINT =
+  'secrets are never written in the config; use {"env": "VAR_NAME"} or {"file": "path/to/secret"}';
+
+export const SecretRef = z
+  .union(
+    [
+      z.strictObject({
+        env: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+          .describe('Name of the environment variable that holds the secret'),
+      }),
+      z.strictObject({
+        file: z
+          .string()
+          .min(1)
+          .describe('Path of a file holding the secret (relative to the config file); surrounding whitespace is trimmed'),
+      }),
+    ],
+    { error: (issue) => (typeof issue.input === 'string' ? `literal secret refused: ${LITERAL_SECRET_HINT}` : LITERAL_SECRET_HINT) },
+  )
+  .describe('A reference to a secret: {"env": "NAME"} or {"file": "path"}');
+export type SecretRef = z.infer<typeof SecretRef>;
+
+const HttpUrl = z
+  .string()
+  .refine((s) => URL.canParse(s), { message: 'must be an absolute URL', abort: true })
+  .refine((s) => /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL')
+  .refine((s) => !new URL(s).hash, 'must not have a #fragment');
+
+/** An issuer identifier (RFC 8414 §2): https URL without query or fragment. http is allowed for loopback. */
+const Issuer = HttpUrl.refine((s) => !new URL(s).search, 'an issuer must not have a query');
+
+// ---------------------------------------------------------------------------------------------
+// Client authentication (RFC 6749 §2.3, RFC 7523 §2.2 for private_key_jwt)
+
+export const ClientAuth = z
+  .discriminatedUnion('method', [
+    z.strictObject({
+      method: z.literal('client_secret_basic'),
+      clientSecret: SecretRef,
+    }),
+    z.strictObject({
+      method: z.literal('client_secret_post'),
+      clientSecret: SecretRef,
+    }),
+    z.strictObject({
+      method: z.literal('private_key_jwt'),
+      privateKey: SecretRef.describe('Reference to a private JWK (JSON) or PKCS#8 PEM key'),
+      alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']).default('ES256'),
+      kid: z.string().optional(),
+    }),
+  ])
+  .describe('How the gateway authenticates as an OAuth client');
+export type ClientAuth = z.infer<typeof ClientAuth>;
+
+export const OAuthClient = z.strictObject({
+  clientId: z.string().min(1).describe("The gateway's client id at this server"),
+  auth: ClientAuth,
+});
+
+// ---------------------------------------------------------------------------------------------
+
+const ScopeList = z
+  .array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token has no spaces or quotes (RFC 6749 §3.3)'))
+  .describe('OAuth scopes');
+
+const Name = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, 'use letters, digits, "_", "-" and "." (at most 64 characters)');
+
+export const IdpConfig = z
+  .strictObject({
+    issuer: Issuer.describe('Issuer of the enterprise IdP (OIDC discovery is done from it)'),
+    clientId: z.string().min(1).describe("The gateway's client id at the IdP"),
+    auth: ClientAuth,
+    loginScopes: ScopeList.default(['openid', 'profile', 'email', 'offline_access']),
+    subjectTokenType: z
+      .enum(['urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:refresh_token'])
+      .default('urn:ietf:params:oauth:token-type:id_token')
+      .describe('Which of the user\'s IdP tokens is sent as subject_token in the token exchange'),
+  })
+  .describe('The enterprise IdP that issues ID-JAGs (RFC 8693 token exchange)');
+
+export const ResourceConfig = z
+  .strictObject({
+    resource: HttpUrl.describe('Resource URI (RFC 8707) sent as `resource` in the token exchange'),
+    authorizationServer: Issuer.describe('Issuer of the resource\'s authorization server (the ID-JAG audience)'),
+    client: OAuthClient.describe("The gateway's client at that authorization server"),
+    enabled: z.boolean().default(true).describe('false refuses every call to this resource'),
+  })
+  .describe('A SaaS resource reached by ID-JAG');
+export type ResourceConfig = z.infer<typeof ResourceConfig>;
+
+const ArgName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an argument name from inputSchema');
+
+export const HttpOperation = z
+  .strictObject({
+    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
+    url: HttpUrl.describe('URL template; {arg} is replaced by the URL-encoded argument'),
+    query: z
+      .record(z.string().min(1), ArgName)
+      .optional()
+      .describe('Query parameter name -> argument name. Default for GET/DELETE: every argument not in the path'),
+    body: z
+      .record(z.string().min(1), ArgName)
+      .optional()
+      .describe('JSON body field -> argument name. Default for POST/PUT/PATCH: every argument not in the path or query'),
+    headers: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9-]+$/),
+        z.string().refine((s) => !/\r|\n/.test(s), 'no line breaks'),
+      )
+      .optional()
+      .refine((h) => !h || !Object.keys(h).some((k) => k.toLowerCase() === 'authorization'), {
+        message: 'Authorization is set by the gateway from the brokered token; remove it',
+      })
+      .describe('Fixed extra request headers (never Authorization)'),
+    timeoutMs: z.number().int().positive().max(300_000).default(30_000),
+    maxResponseBytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
+  })
+  .describe('The downstream HTTP API operation a tool performs');
+export type HttpOperation = z.infer<typeof HttpOperation>;
+
+const JsonSchemaObject = z
+  .looseObject({ type: z.literal('object') })
+  .describe('JSON Schema of the tool arguments (type: object)');
+
+export const ToolConfig = z
+  .strictObject({
+    name: Name.describe('Tool name shown to MCP clients'),
+    title: z.string().optional(),
+    description: z.string().min(1),
+    resource: z.string().min(1).describe('Key of the resource in `resources`'),
+    scopes: ScopeList,
+    inputSchema: JsonSchemaObject.default({ type: 'object', properties: {} }),
+    http: HttpOperation,
+    enabled: z.boolean().default(true),
+  })
+  .describe('A tool backed by one HTTP API operation of a resource');
+export type ToolConfig = z.infer<typeof ToolConfig>;
+
+export const UpstreamConfig = z
+  .strictObject({
+    name: Name,
+    url: HttpUrl.describe('Streamable HTTP endpoint of the upstream MCP server'),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]*$/)
+      .describe('Prepended to each upstream tool name, e.g. "crm_"'),
+    scopes: ScopeList.default([]),
+    client: OAuthClient.describe("The gateway's client at the upstream's authorization server (found by discovery)"),
+    allow: z.array(z.string()).optional().describe('Tool names (globs with *) to expose; default all'),
+    deny: z.array(z.string()).default([]).describe('Tool names (globs with *) to hide; wins over allow'),
+    timeoutMs: z.number().int().positive().max(300_000).default(30_000),
+    enabled: z.boolean().default(true),
+  })
+  .describe('An upstream MCP server reached by Enterprise-Managed Authorization (SEP-990)');
+export type UpstreamConfig = z.infer<typeof UpstreamConfig>;
+
+export const GatewayConfig = z
+  .strictObject({
+    $schema: z.string().optional(),
+    idp: IdpConfig,
+    resources: z.record(Name, ResourceConfig).default({}),
+    tools: z.array(ToolConfig).default([]),
+    upstreams: z.array(UpstreamConfig).default([]),
+    tokens: z
+      .strictObject({
+        maxLifetimeSeconds: z.number().int().positive().max(3600).default(900),
+        skewSeconds: z.number().int().min(0).max(300).default(30),
+      })
+      .default({ maxLifetimeSeconds: 900, skewSeconds: 30 }),
+    audit: z
+      .strictObject({
+        dir: z.string().min(1).default('./data/audit').describe('Directory of the JSON Lines audit files (relative to the config file)'),
+      })
+      .default({ dir: './data/audit' }),
+  })
+  .superRefine((cfg, ctx) => {
+    const names = new Map<string, number>();
+    cfg.tools.forEach((tool, i) => {
+      if (names.has(tool.name)) {
+        ctx.addIssue({ code: 'custom', path: ['tools', i, 'name'], message: `duplicate tool name "${tool.name}" (also tools[${names.get(tool.name)}])` });
+      }
+      names.set(tool.name, i);
+      if (!(tool.resource in cfg.resources)) {
+        const known = Object.keys(cfg.resources);
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tools', i, 'resource'],
+          message: `unknown resource "${tool.resource}"; declare it under "resources"${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+        });
+      }
+      const props = (tool.inputSchema.properties ?? {}) as Record<string, unknown>;
+      const required = new Set((tool.inputSchema.required ?? []) as string[]);
+      for (const m of tool.http.url.matchAll(/\{([^}]*)\}/g)) {
+        const arg = m[1] ?? '';
+        if (!(arg in props) || !required.has(arg)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tools', i, 'http', 'url'],
+            message: `path parameter {${arg}} must be a required property of inputSchema`,
+          });
+        }
+      }
+      for (const where of ['query', 'body'] as const) {
+        for (const [key, arg] of Object.entries(tool.http[where] ?? {})) {
+          if (!(arg in props)) {
+            ctx.addIssue({ code: 'custom', path: ['tools', i, 'http', where, key], message: `argument "${arg}" is not a property of inputSchema` });
+          }
+        }
+      }
+    });
+    const prefixes = new Map<string, number>();
+    cfg.upstreams.forEach((u, i) => {
+      if (prefixes.has(u.prefix)) {
+        ctx.addIssue({ code: 'custom', path: ['upstreams', i, 'prefix'], message: `prefix "${u.prefix}" is already used by upstreams[${prefixes.get(u.prefix)}]` });
+      }
+      prefixes.set(u.prefix, i);
+    });
+  })
+  .describe('xaa-gateway configuration (mcp.config.json)');
+
+/** Config as written (defaults optional). */
+export type GatewayConfigInput = z.input<typeof GatewayConfig>;
+/** Config after parsing (defaults filled). Frozen after load. */
+export type GatewayConfig = z.infer<typeof GatewayConfig>;

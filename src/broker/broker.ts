@@ -1,0 +1,215 @@
+import { GatewayError, isGatewayError } from '../errors.js';
+import type { Deps } from '../deps.js';
+import { tokenFingerprint } from '../audit/fingerprint.js';
+import type { AccessTokenResult, AuthorizationServerMetadata, ClientCredentials, IdJagResult } from '../xaa/types.js';
+import { normalizeScopes, tokenKey, type TokenKeyParts } from './key.js';
+
+/** The protocol steps the broker drives; src/xaa implements them, unit tests fake them. */
+export interface XaaPort {
+  discover(issuer: string): Promise<AuthorizationServerMetadata>;
+  requestIdJag(params: {
+    idp: AuthorizationServerMetadata;
+    client: ClientCredentials;
+    subjectToken: string;
+    subjectTokenType: string;
+    audience: string;
+    resource: string;
+    scopes: string[];
+  }): Promise<IdJagResult>;
+  redeemIdJag(params: {
+    as: AuthorizationServerMetadata;
+    client: ClientCredentials;
+    idJag: string;
+    scopes: string[];
+  }): Promise<AccessTokenResult>;
+}
+
+/** The user's IdP credential presented as subject_token (RFC 8693 §2.1). */
+export interface SubjectTokenSource {
+  /** `forceRefresh`: the IdP refused the last one (or it expired): renew it with the refresh token. */
+  getSubjectToken(opts: { forceRefresh: boolean; type: string }): Promise<string>;
+}
+
+export interface IdpSettings {
+  issuer: string;
+  client: ClientCredentials;
+  subjectTokenType: string;
+}
+
+export interface MintTarget extends TokenKeyParts {
+  /** Issuer of the resource's AS: the ID-JAG audience. */
+  authorizationServer: string;
+  /** The gateway's client at that AS. */
+  client: ClientCredentials;
+}
+
+export interface BrokeredToken {
+  /** Secret: never log it. */
+  accessToken: string;
+  /** Epoch ms after which the broker will not hand it out. */
+  expiresAt: number;
+  scopesGranted: string[];
+  idJagJti: string;
+  /** base64url(SHA-256(access token)), for audit records. */
+  fingerprint: string;
+  fromCache: boolean;
+}
+
+export interface BrokerOptions {
+  xaa: XaaPort;
+  deps: Pick<Deps, 'now'>;
+  idp: () => IdpSettings;
+  /** Upper bound on how long a token is reused, whatever its `exp`. Default 15 min. */
+  maxLifetimeMs?: () => number;
+  /** Tokens are dropped this long before their `exp`. Default 30 s. */
+  skewMs?: () => number;
+}
+
+export interface BrokerStats {
+  hits: number;
+  misses: number;
+  tokenExchanges: number;
+  jwtBearerGrants: number;
+  subjectRefreshes: number;
+}
+
+interface Entry {
+  token: Omit<BrokeredToken, 'fromCache'>;
+  parts: TokenKeyParts;
+}
+
+interface InFlight {
+  promise: Promise<Omit<BrokeredToken, 'fromCache'>>;
+  parts: TokenKeyParts;
+  /** Set by a purge that happened while minting: the result is handed to the waiting callers but not cached. */
+  discarded: boolean;
+}
+
+/**
+ * Per-user, per-resource, per-scope-set downstream tokens, minted by ID-JAG and held in memory only.
+ * One mint in flight per key (single-flight), so a burst of first calls makes one token exchange
+ * and one jwt-bearer grant.
+ */
+export class TokenBroker {
+  readonly stats: BrokerStats = { hits: 0, misses: 0, tokenExchanges: 0, jwtBearerGrants: 0, subjectRefreshes: 0 };
+  readonly #cache = new Map<string, Entry>();
+  readonly #inflight = new Map<string, InFlight>();
+
+  constructor(private readonly opts: BrokerOptions) {}
+
+  async getToken(target: MintTarget, subject: SubjectTokenSource): Promise<BrokeredToken> {
+    const key = tokenKey(target);
+    const now = this.opts.deps.now();
+    const hit = this.#cache.get(key);
+    if (hit && hit.token.expiresAt > now) {
+      this.stats.hits++;
+      return { ...hit.token, fromCache: true };
+    }
+    if (hit) this.#cache.delete(key);
+    this.stats.misses++;
+    let flight = this.#inflight.get(key);
+    if (!flight) {
+      const parts: TokenKeyParts = { user: target.user, resource: target.resource, scopes: normalizeScopes(target.scopes) };
+      const created: InFlight = { parts, discarded: false, promise: this.#mint(target, subject) };
+      flight = created;
+      this.#inflight.set(key, created);
+      created.promise.then(
+        (token) => {
+          if (this.#inflight.get(key) === created) this.#inflight.delete(key);
+          if (!created.discarded && token.expiresAt > this.opts.deps.now()) this.#cache.set(key, { token, parts });
+        },
+        () => {
+          if (this.#inflight.get(key) === created) this.#inflight.delete(key);
+        },
+      );
+    }
+    return { ...(await flight.promise), fromCache: false };
+  }
+
+  /**
+   * Drops a token the downstream refused (401). Only the exact token is dropped, so many concurrent
+   * 401s for one stale token cause one re-mint, not one each.
+   */
+  evict(target: TokenKeyParts, accessToken: string): boolean {
+    const key = tokenKey(target);
+    const hit = this.#cache.get(key);
+    if (hit && hit.token.accessToken === accessToken) {
+      this.#cache.delete(key);
+      return true;
+    }
+    return false;
+  }
+
+  /** Purge by user and/or resource (both given: their intersection). Returns how many tokens went. */
+  purge(filter: { user?: { iss: string; sub: string }; resource?: string }): number {
+    const match = (p: TokenKeyParts) =>
+      (!filter.user || (p.user.iss === filter.user.iss && p.user.sub === filter.user.sub)) &&
+      (!filter.resource || p.resource === filter.resource);
+    let n = 0;
+    for (const [key, entry] of this.#cache) {
+      if (match(entry.parts)) {
+        this.#cache.delete(key);
+        n++;
+      }
+    }
+    for (const [key, flight] of this.#inflight) {
+      if (match(flight.parts)) {
+        flight.discarded = true;
+        this.#inflight.delete(key);
+      }
+    }
+    return n;
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  async #mint(target: MintTarget, subject: SubjectTokenSource): Promise<Omit<BrokeredToken, 'fromCache'>> {
+    const idp = this.opts.idp();
+    const scopes = normalizeScopes(target.scopes);
+    // Discovery results are cached by the XaaPort; both lookups run together.
+    const [idpMeta, asMeta] = await Promise.all([this.opts.xaa.discover(idp.issuer), this.opts.xaa.discover(target.authorizationServer)]);
+
+    const exchange = async (forceRefresh: boolean) => {
+      if (forceRefresh) this.stats.subjectRefreshes++;
+      const subjectToken = await subject.getSubjectToken({ forceRefresh, type: idp.subjectTokenType });
+      this.stats.tokenExchanges++;
+      return this.opts.xaa.requestIdJag({
+        idp: idpMeta,
+        client: idp.client,
+        subjectToken,
+        subjectTokenType: idp.subjectTokenType,
+        audience: asMeta.issuer,
+        resource: target.resource,
+        scopes,
+      });
+    };
+    let idJag: IdJagResult;
+    try {
+      idJag = await exchange(false);
+    } catch (e) {
+      // invalid_grant on the subject token: the ID token may have expired or been rotated at the
+      // IdP. Renew it once with the refresh token, then let a second refusal stand (RFC 8693 §2.2.2).
+      if (!(isGatewayError(e, 'token_exchange_failed') && e.oauthError === 'invalid_grant')) throw e;
+      idJag = await exchange(true);
+    }
+
+    this.stats.jwtBearerGrants++;
+    const token = await this.opts.xaa.redeemIdJag({ as: asMeta, client: target.client, idJag: idJag.idJag, scopes });
+    if (token.tokenType.toLowerCase() !== 'bearer') {
+      throw new GatewayError('invalid_token_response', `authorization server ${asMeta.issuer} issued a "${token.tokenType}" token; only Bearer is supported`);
+    }
+    const now = this.opts.deps.now();
+    const cap = now + (this.opts.maxLifetimeMs?.() ?? 15 * 60_000);
+    const skew = this.opts.skewMs?.() ?? 30_000;
+    const expiresAt = Math.min(cap, (token.expiresAt ?? cap + skew) - skew);
+    return {
+      accessToken: token.accessToken,
+      expiresAt,
+      scopesGranted: token.scopes,
+      idJagJti: idJag.jti,
+      fingerprint: tokenFingerprint(token.accessToken),
+    };
+  }
+}

@@ -1,0 +1,2 @@
+export { TokenBroker, type XaaPort, type SubjectTokenSource, type IdpSettings, type MintTarget, type BrokeredToken, type BrokerStats } from './broker.js';
+export { tokenKey, normalizeScopes, type TokenKeyParts } from './key.js';

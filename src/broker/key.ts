@@ -1,0 +1,16 @@
+/** Whose token, for which resource, with which scopes: the cache key (DESIGN.md "Caching"). */
+export interface TokenKeyParts {
+  user: { iss: string; sub: string };
+  /** Resource URI (RFC 8707): the token's audience. */
+  resource: string;
+  scopes: readonly string[];
+}
+
+export function normalizeScopes(scopes: readonly string[]): string[] {
+  return [...new Set(scopes)].sort();
+}
+
+/** Unambiguous: JSON of an array, so no separator inside a value can forge another key. */
+export function tokenKey(parts: TokenKeyParts): string {
+  return JSON.stringify([parts.user.iss, parts.user.sub, parts.resource, normalizeScopes(parts.scopes)]);
+}

@@ -1,0 +1,162 @@
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { runAuditQuery, runAuditTail, runAuditVerify } from './audit/cli.js';
+import { ConfigStore, configJsonSchema, DEFAULT_CONFIG_FILE, loadConfigFile } from './config/index.js';
+import { defaultDeps } from './deps.js';
+import { isGatewayError } from './errors.js';
+import { defaultCredentialsPath, readCredentials } from './inbound/credentials.js';
+import { logout } from './inbound/local.js';
+import { login } from './inbound/login.js';
+import { openInBrowser } from './inbound/open-url.js';
+import { runStdio } from './server/stdio.js';
+
+const out = { stdout: (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'), stderr: (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n') };
+
+const program = new Command('xaa-gateway')
+  .description('MCP gateway that calls SaaS tools for the signed-in user with short-lived Cross App Access (ID-JAG) tokens, and audits every call')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .configureHelp({ showGlobalOptions: true })
+  .addOption(new Option('-c, --config <file>', 'config file').default(DEFAULT_CONFIG_FILE).env('XAA_CONFIG'))
+  .addOption(new Option('--credentials <file>', 'where `login` keeps the local user\'s IdP credentials').default(defaultCredentialsPath(), '~/.config/xaa-gateway/credentials.json').env('XAA_CREDENTIALS'));
+
+const globals = () => program.opts<{ config: string; credentials: string }>();
+
+program
+  .command('stdio')
+  .description('serve MCP over stdin/stdout for a desktop client (Claude Desktop, Claude Code, Cursor); the user is the one signed in with `login`')
+  .action(async () => {
+    const g = globals();
+    await runStdio({ configPath: g.config, credentialsPath: g.credentials });
+  });
+
+program
+  .command('login')
+  .description('sign in at the enterprise IdP (authorization code + PKCE, loopback redirect) so that stdio calls are made for you')
+  .option('--no-browser', 'only print the sign-in URL')
+  .option('--port <port>', 'loopback port for the redirect (default: any free port)', (v) => Number.parseInt(v, 10))
+  .action(async (o: { browser: boolean; port?: number }) => {
+    const g = globals();
+    const runtime = loadConfigFile(g.config);
+    const creds = await login({
+      runtime,
+      credentialsPath: g.credentials,
+      deps: defaultDeps,
+      port: o.port,
+      openUrl: async (url) => {
+        out.stderr(`Sign in at ${runtime.config.idp.issuer}:\n\n  ${url}\n`);
+        if (o.browser) await openInBrowser(url).catch(() => out.stderr('(could not open a browser; open the URL above yourself)'));
+        out.stderr('Waiting for the sign-in to finish...');
+      },
+    });
+    out.stdout(`Signed in as ${creds.email ?? creds.sub} (${creds.issuer}). Credentials saved to ${g.credentials} (mode 0600).`);
+  });
+
+program
+  .command('logout')
+  .description('revoke the refresh token at the IdP (where supported) and delete the local credentials')
+  .action(async () => {
+    const g = globals();
+    const config = new ConfigStore(loadConfigFile(g.config));
+    const r = await logout({ credentialsPath: g.credentials, config, deps: defaultDeps });
+    if (!r.deleted) {
+      out.stdout('Not signed in; nothing to do.');
+      return;
+    }
+    out.stdout(`Signed out; deleted ${g.credentials}.${r.revoked ? ' The refresh token was revoked at the IdP.' : r.revokeError ? ` The refresh token was not revoked: ${r.revokeError}.` : ''}`);
+  });
+
+program
+  .command('whoami')
+  .description('show who stdio calls are made for')
+  .action(async () => {
+    const creds = await readCredentials(globals().credentials);
+    if (!creds) {
+      out.stdout('Not signed in. Run `xaa-gateway login`.');
+      process.exitCode = 1;
+      return;
+    }
+    out.stdout(`${creds.email ?? creds.sub} (sub ${creds.sub}) at ${creds.issuer}; ID token valid until ${new Date(creds.idTokenExpiresAt).toISOString()}${creds.refreshToken ? ', renewable' : ''}`);
+  });
+
+const config = program.command('config').description('validate the config, or write its JSON Schema');
+config
+  .command('check')
+  .argument('[file]', 'config file (default: --config)')
+  .description('validate mcp.config.json: schema, references between sections, and that every secret can be read')
+  .action((file?: string) => {
+    const path = file ?? globals().config;
+    const rt = loadConfigFile(path);
+    const c = rt.config;
+    out.stdout(`OK: ${resolve(path)}: ${c.tools.length} tools, ${Object.keys(c.resources).length} resources, ${c.upstreams.length} upstream MCP servers; audit log in ${rt.auditDir}`);
+  });
+config
+  .command('schema')
+  .description('print the JSON Schema of mcp.config.json (or write mcp.config.schema.json)')
+  .option('--write [file]', 'write it to a file', false)
+  .action((o: { write: string | boolean }) => {
+    const text = JSON.stringify(configJsonSchema(), null, 2) + '\n';
+    if (o.write === false) {
+      out.stdout(text);
+      return;
+    }
+    const file = typeof o.write === 'string' ? o.write : 'mcp.config.schema.json';
+    writeFileSync(file, text);
+    out.stderr(`wrote ${file}`);
+  });
+
+const auditDir = (dir?: string) => {
+  if (dir) return dir;
+  try {
+    return loadConfigFile(globals().config).auditDir;
+  } catch {
+    return resolve('data/audit');
+  }
+};
+const audit = program.command('audit').description('verify, follow and search the hash-chained audit log');
+audit
+  .command('verify')
+  .argument('[dir]', 'audit directory (default: audit.dir of the config)')
+  .description('check the hash chain; prints OK with the count, or the first broken record (file, line, reason) and exits 1')
+  .action(async (dir?: string) => {
+    process.exitCode = await runAuditVerify(auditDir(dir), out);
+  });
+audit
+  .command('tail')
+  .argument('[dir]', 'audit directory')
+  .option('-n, --lines <n>', 'how many records', (v) => Number.parseInt(v, 10), 20)
+  .option('-f, --follow', 'keep printing new records')
+  .description('print the last records as JSON lines')
+  .action(async (dir: string | undefined, o: { lines: number; follow?: boolean }) => {
+    process.exitCode = await runAuditTail(auditDir(dir), o, out);
+  });
+audit
+  .command('query')
+  .argument('[dir]', 'audit directory')
+  .option('--user <user>', 'sub or email')
+  .option('--agent <agent>', 'MCP client id or name')
+  .option('--tool <tool>', 'tool name')
+  .option('--since <time>', 'ISO time or a duration like 15m, 2h, 7d')
+  .addOption(new Option('--outcome <outcome>', 'ok, error or denied').choices(['ok', 'error', 'denied']))
+  .option('--limit <n>', 'at most this many records', (v) => Number.parseInt(v, 10))
+  .description('print matching records as JSON lines')
+  .action(async (dir: string | undefined, o: Record<string, unknown>) => {
+    process.exitCode = await runAuditQuery(auditDir(dir), o as Parameters<typeof runAuditQuery>[1], out);
+  });
+
+program
+  .command('demo')
+  .description('start the demo enterprise (IdP + SaaS apps) on localhost and print how to sign in and connect a client (`npm start`)')
+  .action(async () => {
+    const { runDemo } = await import('../tools/demo/start.js');
+    await runDemo({ configPath: globals().config, credentialsPath: globals().credentials });
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // Known failures print their message (which names the field and the fix) without a stack.
+  out.stderr(`xaa-gateway: ${isGatewayError(e) ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exitCode = isGatewayError(e, 'config_invalid') || isGatewayError(e, 'config_secret') ? 2 : 1;
+}

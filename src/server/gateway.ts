@@ -1,0 +1,331 @@
+import { randomUUID } from 'node:crypto';
+import { McpError, ErrorCode, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditEvent, AuditSink } from '../audit/types.js';
+import { TokenBroker, type BrokeredToken, type MintTarget, type XaaPort } from '../broker/index.js';
+import { compileArgumentValidator } from '../catalog/arguments.js';
+import { buildDownstreamRequest, executeHttpOperation } from '../catalog/http-operation.js';
+import { toToolResult } from '../catalog/tool-result.js';
+import { callUpstreamTool, listUpstreamTools, type UpstreamAuth } from '../catalog/upstream.js';
+import type { ConfigStore, RuntimeConfig } from '../config/index.js';
+import type { ToolConfig, UpstreamConfig } from '../config/schema.js';
+import type { Deps } from '../deps.js';
+import { GatewayError, isGatewayError, toGatewayError } from '../errors.js';
+import type { AgentIdentity, Caller, InboundIdentity } from '../inbound/identity.js';
+import type { Logger } from '../log.js';
+import { decide } from '../policy/index.js';
+import { createXaaPort } from '../xaa/port.js';
+import type { McpResourceDiscovery } from '../xaa/types.js';
+import { toolErrorResult } from './errors.js';
+
+export interface GatewayOptions {
+  config: ConfigStore;
+  identity: InboundIdentity;
+  audit: AuditSink;
+  deps: Deps;
+  logger: Logger;
+  /** Replaces the real protocol client (unit tests). */
+  xaa?: XaaPort & { discoverMcpResource(url: string): Promise<McpResourceDiscovery> };
+}
+
+export interface CallContext {
+  authInfo?: unknown;
+  agent: AgentIdentity;
+}
+
+type ResolvedTool =
+  | { kind: 'http'; name: string; tool: ToolConfig; resourceName: string }
+  | { kind: 'upstream'; name: string; upstream: UpstreamConfig; upstreamTool: Tool };
+
+const UPSTREAM_LIST_TTL_MS = 60_000;
+
+/**
+ * The path of one tool call (DESIGN.md): catalog -> policy -> broker -> audit (durable) ->
+ * downstream -> audit. Transports (stdio, Streamable HTTP) only adapt requests to these methods.
+ */
+export class Gateway {
+  readonly broker: TokenBroker;
+  readonly #xaa: NonNullable<GatewayOptions['xaa']>;
+  readonly #upstreamTools = new Map<string, { at: number; tools: Tool[] }>();
+  readonly #discovery = new Map<string, Promise<McpResourceDiscovery>>();
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.#xaa = opts.xaa ?? createXaaPort(opts.deps);
+    const cfg = () => opts.config.current.config;
+    this.broker = new TokenBroker({
+      xaa: this.#xaa,
+      deps: opts.deps,
+      idp: () => ({ issuer: cfg().idp.issuer, client: opts.config.current.idpClient, subjectTokenType: cfg().idp.subjectTokenType }),
+      maxLifetimeMs: () => cfg().tokens.maxLifetimeSeconds * 1000,
+      skewMs: () => cfg().tokens.skewSeconds * 1000,
+    });
+    opts.config.subscribe({
+      onChange: () => {
+        // Upstream lists and discovery results may depend on what changed; minted tokens stay valid.
+        this.#upstreamTools.clear();
+        this.#discovery.clear();
+        for (const l of this.#toolListeners) l();
+      },
+    });
+  }
+
+  readonly #toolListeners = new Set<() => void>();
+
+  /** Called after a config change took effect (MCP `notifications/tools/list_changed`). */
+  onToolsChanged(listener: () => void): () => void {
+    this.#toolListeners.add(listener);
+    return () => this.#toolListeners.delete(listener);
+  }
+
+  get runtime(): RuntimeConfig {
+    return this.opts.config.current;
+  }
+
+  /** Config tools, plus each upstream's tools when a signed-in caller lets us ask for them. */
+  async listTools(ctx: Pick<CallContext, 'authInfo'>): Promise<Tool[]> {
+    const { config } = this.runtime;
+    const tools: Tool[] = config.tools
+      .filter((t) => t.enabled)
+      .map((t) => ({
+        name: t.name,
+        ...(t.title ? { title: t.title } : {}),
+        description: t.description,
+        inputSchema: t.inputSchema as Tool['inputSchema'],
+        annotations: { readOnlyHint: t.http.method === 'GET', openWorldHint: true },
+      }));
+    const upstreams = config.upstreams.filter((u) => u.enabled);
+    if (upstreams.length === 0) return tools;
+    let caller: Caller;
+    try {
+      caller = await this.opts.identity.resolve(ctx);
+    } catch {
+      return tools; // not signed in: upstream tools cannot be listed without the user's token
+    }
+    const lists = await Promise.all(
+      upstreams.map((u) =>
+        this.#upstreamList(u, caller).catch((e: unknown) => {
+          this.opts.logger.warn('upstream tools unavailable', { upstream: u.name, error: toGatewayError(e).message });
+          return [] as Tool[];
+        }),
+      ),
+    );
+    upstreams.forEach((u, i) => tools.push(...(lists[i] ?? []).map((t) => ({ ...t, name: u.prefix + t.name }))));
+    return tools;
+  }
+
+  async callTool(ctx: CallContext, name: string, rawArgs: unknown): Promise<CallToolResult> {
+    const started = this.opts.deps.now();
+    const traceId = randomUUID();
+    let caller: Caller | undefined;
+    try {
+      caller = await this.opts.identity.resolve(ctx);
+    } catch (e) {
+      if (!isGatewayError(e, 'not_signed_in')) throw e;
+    }
+    const resolved = await this.#resolveTool(name, caller);
+    if (!resolved) {
+      throw new McpError(ErrorCode.InvalidParams, `unknown tool "${name}"; call tools/list for the tools this gateway offers`);
+    }
+    // Arguments are checked before any token is minted (invalid -> JSON-RPC -32602).
+    let args: Record<string, unknown>;
+    try {
+      args = compileArgumentValidator({ name, inputSchema: (resolved.kind === 'http' ? resolved.tool.inputSchema : resolved.upstreamTool.inputSchema) as ToolConfig['inputSchema'] })(rawArgs ?? {});
+    } catch (e) {
+      if (isGatewayError(e, 'invalid_arguments')) throw new McpError(ErrorCode.InvalidParams, e.message);
+      throw e;
+    }
+
+    const target = this.#target(resolved);
+    const base: AuditEvent = {
+      type: 'tool_call',
+      phase: 'decision',
+      traceId,
+      agent: ctx.agent,
+      tool: name,
+      resource: target.resourceLabel,
+      scopesRequested: target.scopes,
+    };
+    if (!caller) {
+      const err = new GatewayError('not_signed_in', 'not signed in: run `xaa-gateway login` in a terminal, then call the tool again');
+      return this.#deny(base, err.message, err, started);
+    }
+    const audited: AuditEvent = { ...base, user: { iss: caller.user.iss, sub: caller.user.sub, ...(caller.user.email ? { email: caller.user.email } : {}) } };
+
+    const verdict = decide({
+      user: caller.user,
+      agent: ctx.agent,
+      tool: { name, enabled: resolved.kind === 'http' ? resolved.tool.enabled : true },
+      target: target.policy,
+    });
+    if (!verdict.allow) return this.#deny(audited, verdict.reason, new GatewayError('policy_denied', `denied: ${verdict.reason}`), started);
+
+    try {
+      const mint = await this.#mintTarget(resolved, caller);
+      let token: BrokeredToken;
+      try {
+        token = await this.broker.getToken(mint, caller.subject);
+      } catch (e) {
+        const err = toGatewayError(e);
+        return this.#deny(audited, `token not issued: ${err.message}`, err, started);
+      }
+      if (resolved.kind === 'http') return await this.#callHttp(resolved.tool, args, mint, caller, token, audited, started);
+      return await this.#callUpstream(resolved, args, mint, caller, token, audited, started);
+    } catch (e) {
+      const err = toGatewayError(e);
+      if (err.code === 'audit_unavailable') {
+        this.opts.logger.error('audit log unavailable: call refused', { tool: name, error: err.message });
+        return toolErrorResult(err);
+      }
+      await this.#record({ ...audited, phase: 'outcome', outcome: { ok: false, error: err.auditCode }, latencyMs: this.opts.deps.now() - started }).catch(() => {});
+      return toolErrorResult(err);
+    }
+  }
+
+  async #callHttp(tool: ToolConfig, args: Record<string, unknown>, mint: MintTarget, caller: Caller, first: BrokeredToken, audited: AuditEvent, started: number): Promise<CallToolResult> {
+    const req = buildDownstreamRequest(tool.http, args);
+    const downstream = { method: req.method, url: req.url.origin + req.url.pathname };
+    let token = first;
+    for (let attempt = 0; ; attempt++) {
+      // Fail closed: the decision is on disk before the SaaS sees the request.
+      await this.#decision(audited, token, downstream, attempt === 0 ? 'allowed' : 're-mint after downstream 401');
+      const t0 = this.opts.deps.now();
+      try {
+        const result = await executeHttpOperation(tool.http, args, token.accessToken, this.opts.deps);
+        await this.#outcome(audited, { ok: result.ok, status: result.status, ...(result.ok ? {} : { error: `http_${result.status}` }) }, t0, started);
+        return toToolResult(result, tool);
+      } catch (e) {
+        if (isGatewayError(e, 'downstream_unauthorized') && attempt === 0) {
+          await this.#outcome(audited, { ok: false, status: 401, error: 'downstream_unauthorized' }, t0, started);
+          this.broker.evict(mint, token.accessToken);
+          token = await this.broker.getToken(mint, caller.subject);
+          continue;
+        }
+        const err = toGatewayError(e);
+        await this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
+        return toolErrorResult(err);
+      }
+    }
+  }
+
+  async #callUpstream(resolved: Extract<ResolvedTool, { kind: 'upstream' }>, args: Record<string, unknown>, mint: MintTarget, caller: Caller, first: BrokeredToken, audited: AuditEvent, started: number): Promise<CallToolResult> {
+    const downstream = { method: 'tools/call', url: resolved.upstream.url };
+    await this.#decision(audited, first, downstream, 'allowed');
+    const t0 = this.opts.deps.now();
+    const auth: UpstreamAuth = {
+      token: first,
+      remint: async (stale) => {
+        await this.#outcome(audited, { ok: false, status: 401, error: 'downstream_unauthorized' }, t0, started);
+        this.broker.evict(mint, stale.accessToken);
+        const fresh = await this.broker.getToken(mint, caller.subject);
+        await this.#decision(audited, fresh, downstream, 're-mint after downstream 401');
+        return fresh;
+      },
+    };
+    try {
+      const result = await callUpstreamTool(resolved.upstream, auth, this.opts.deps, resolved.upstreamTool.name, args);
+      await this.#outcome(audited, { ok: !result.isError, ...(result.isError ? { error: 'tool_error' } : {}) }, t0, started);
+      return result;
+    } catch (e) {
+      const err = toGatewayError(e);
+      if (err.code === 'audit_unavailable') throw err;
+      await this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
+      return toolErrorResult(err);
+    }
+  }
+
+  #decision(audited: AuditEvent, token: BrokeredToken, downstream: { method: string; url: string }, reason: string) {
+    return this.#record({
+      ...audited,
+      phase: 'decision',
+      decision: 'allow',
+      reason,
+      scopesGranted: token.scopesGranted,
+      idJagJti: token.idJagJti,
+      tokenFingerprint: token.fingerprint,
+      tokenFromCache: token.fromCache,
+      downstream,
+    });
+  }
+
+  async #outcome(audited: AuditEvent, outcome: NonNullable<AuditEvent['outcome']>, t0: number, started: number) {
+    const now = this.opts.deps.now();
+    // The call already happened: a failed outcome write is logged, not turned into a failed call.
+    await this.#record({ ...audited, phase: 'outcome', outcome, latencyMs: now - t0, totalMs: now - started }).catch((e: unknown) =>
+      this.opts.logger.error('audit outcome record not written', { traceId: audited.traceId, error: toGatewayError(e).message }),
+    );
+  }
+
+  async #deny(audited: AuditEvent, reason: string, err: GatewayError, started: number): Promise<CallToolResult> {
+    try {
+      await this.#record({ ...audited, phase: 'decision', decision: 'deny', reason, outcome: { ok: false, error: err.auditCode }, latencyMs: this.opts.deps.now() - started });
+    } catch (e) {
+      this.opts.logger.error('audit log unavailable while recording a denial', { error: toGatewayError(e).message });
+    }
+    return toolErrorResult(err);
+  }
+
+  #record(event: AuditEvent) {
+    return this.opts.audit.append(event);
+  }
+
+  async #resolveTool(name: string, caller: Caller | undefined): Promise<ResolvedTool | undefined> {
+    const { config } = this.runtime;
+    const tool = config.tools.find((t) => t.name === name);
+    if (tool) return { kind: 'http', name, tool, resourceName: tool.resource };
+    for (const upstream of config.upstreams) {
+      if (!upstream.enabled || !name.startsWith(upstream.prefix) || !caller) continue;
+      const list = await this.#upstreamList(upstream, caller).catch(() => [] as Tool[]);
+      const upstreamTool = list.find((t) => upstream.prefix + t.name === name);
+      if (upstreamTool) return { kind: 'upstream', name, upstream, upstreamTool };
+    }
+    return undefined;
+  }
+
+  #target(resolved: ResolvedTool) {
+    const { config } = this.runtime;
+    if (resolved.kind === 'http') {
+      const r = config.resources[resolved.resourceName]!;
+      return { resourceLabel: r.resource, scopes: [...resolved.tool.scopes], policy: { kind: 'resource' as const, name: resolved.resourceName, enabled: r.enabled } };
+    }
+    const u = resolved.upstream;
+    return { resourceLabel: u.url, scopes: [...u.scopes], policy: { kind: 'upstream' as const, name: u.name, enabled: u.enabled } };
+  }
+
+  async #mintTarget(resolved: ResolvedTool, caller: Caller): Promise<MintTarget> {
+    const rt = this.runtime;
+    if (resolved.kind === 'http') {
+      const r = rt.config.resources[resolved.resourceName]!;
+      return { user: caller.user, resource: r.resource, scopes: resolved.tool.scopes, authorizationServer: r.authorizationServer, client: rt.resourceClients.get(resolved.resourceName)! };
+    }
+    return this.#upstreamMintTarget(resolved.upstream, caller);
+  }
+
+  async #upstreamMintTarget(upstream: UpstreamConfig, caller: Caller): Promise<MintTarget> {
+    // SEP-990: the resource and its AS come from the upstream's RFC 9728 metadata, found from its configured URL.
+    let found = this.#discovery.get(upstream.url);
+    if (!found) {
+      found = this.#xaa.discoverMcpResource(upstream.url);
+      found.catch(() => this.#discovery.delete(upstream.url));
+      this.#discovery.set(upstream.url, found);
+    }
+    const d = await found;
+    return { user: caller.user, resource: d.resource, scopes: upstream.scopes, authorizationServer: d.authorizationServer.issuer, client: this.runtime.upstreamClients.get(upstream.name)! };
+  }
+
+  async #upstreamList(upstream: UpstreamConfig, caller: Caller): Promise<Tool[]> {
+    const key = JSON.stringify([upstream.name, caller.user.iss, caller.user.sub]);
+    const hit = this.#upstreamTools.get(key);
+    if (hit && this.opts.deps.now() - hit.at < UPSTREAM_LIST_TTL_MS) return hit.tools;
+    const mint = await this.#upstreamMintTarget(upstream, caller);
+    const token = await this.broker.getToken(mint, caller.subject);
+    const auth: UpstreamAuth = {
+      token,
+      remint: async (stale) => {
+        this.broker.evict(mint, stale.accessToken);
+        return this.broker.getToken(mint, caller.subject);
+      },
+    };
+    const tools = await listUpstreamTools(upstream, auth, this.opts.deps);
+    this.#upstreamTools.set(key, { at: this.opts.deps.now(), tools });
+    return tools;
+  }
+}

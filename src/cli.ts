@@ -151,6 +151,7 @@ program
   .action(async () => {
     const { runDemo } = await import('../tools/demo/start.js');
     await runDemo({ configPath: globals().config, credentialsPath: globals().credentials });
+    // Keeps running until Ctrl-C (the listeners hold the process open).
   });
 
 try {

@@ -6,7 +6,8 @@ import { normalizeScopes, tokenKey, type TokenKeyParts } from './key.js';
 
 /** The protocol steps the broker drives; src/xaa implements them, unit tests fake them. */
 export interface XaaPort {
-  discover(issuer: string): Promise<AuthorizationServerMetadata>;
+  /** `role: 'idp'` makes an unreachable server an `idp_unreachable` error. */
+  discover(issuer: string, options?: { role?: 'idp' | 'as' }): Promise<AuthorizationServerMetadata>;
   requestIdJag(params: {
     idp: AuthorizationServerMetadata;
     client: ClientCredentials;
@@ -169,7 +170,7 @@ export class TokenBroker {
     const idp = this.opts.idp();
     const scopes = normalizeScopes(target.scopes);
     // Discovery results are cached by the XaaPort; both lookups run together.
-    const [idpMeta, asMeta] = await Promise.all([this.opts.xaa.discover(idp.issuer), this.opts.xaa.discover(target.authorizationServer)]);
+    const [idpMeta, asMeta] = await Promise.all([this.opts.xaa.discover(idp.issuer, { role: 'idp' }), this.opts.xaa.discover(target.authorizationServer)]);
 
     const exchange = async (forceRefresh: boolean) => {
       if (forceRefresh) this.stats.subjectRefreshes++;

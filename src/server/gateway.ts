@@ -188,20 +188,25 @@ export class Gateway {
       // Fail closed: the decision is on disk before the SaaS sees the request.
       await this.#decision(audited, token, downstream, attempt === 0 ? 'allowed' : 're-mint after downstream 401');
       const t0 = this.opts.deps.now();
+      let result: Awaited<ReturnType<typeof executeHttpOperation>>;
       try {
-        const result = await executeHttpOperation(tool.http, args, token.accessToken, this.opts.deps);
-        await this.#outcome(audited, { ok: result.ok, status: result.status, ...(result.ok ? {} : { error: `http_${result.status}` }) }, t0, started);
-        return toToolResult(result, tool);
+        result = await executeHttpOperation(tool.http, args, token.accessToken, this.opts.deps);
       } catch (e) {
-        if (isGatewayError(e, 'downstream_unauthorized') && attempt === 0) {
-          await this.#outcome(audited, { ok: false, status: 401, error: 'downstream_unauthorized' }, t0, started);
-          this.broker.evict(mint, token.accessToken);
-          token = await this.broker.getToken(mint, caller.subject);
-          continue;
-        }
         const err = toGatewayError(e);
         await this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
         return toolErrorResult(err);
+      }
+      await this.#outcome(audited, { ok: result.ok, status: result.status, ...(result.ok ? {} : { error: `http_${result.status}` }) }, t0, started);
+      if (result.status === 401 && attempt === 0) {
+        // The SaaS refused the token (revoked, rotated keys): drop it and mint once more.
+        this.broker.evict(mint, token.accessToken);
+        token = await this.broker.getToken(mint, caller.subject);
+        continue;
+      }
+      try {
+        return toToolResult(result, tool);
+      } catch (e) {
+        return toolErrorResult(toGatewayError(e));
       }
     }
   }

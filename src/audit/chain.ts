@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import type { AuditEvent, AuditRecord } from './types.js';
+
+/** `prevHash` of the first record ever written. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Fields the chain adds; an event may not set them itself. */
+export const CHAIN_FIELDS = ['time', 'id', 'seq', 'prevHash', 'hash'] as const;
+
+/** Fields every record must carry, in the order verify reports the first one missing. */
+export const REQUIRED_FIELDS = ['type', 'phase', 'traceId', 'time', 'id', 'seq', 'prevHash', 'hash'] as const;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * The hash input is the RFC 8785 (JCS) canonical form of the record as it reads back from the file, so the
+ * writer and any verifier (in any language) hash the same bytes whatever key order the line was written in.
+ */
+export function recordHash(recordWithoutHash: Record<string, unknown>): string {
+  const canonical = canonicalize(recordWithoutHash);
+  if (canonical === undefined) throw new Error('record has no JSON form');
+  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+}
+
+/**
+ * The event as it will read back from JSON (undefined dropped, toJSON applied), checked to be hashable.
+ * Throws a plain Error naming the problem; the sink turns it into a rejection of that one append.
+ */
+export function normalizeEvent(event: AuditEvent): AuditEvent {
+  for (const field of CHAIN_FIELDS) {
+    if (field in event) throw new Error(`audit event must not set the chain field "${field}"`);
+  }
+  let normalized: unknown;
+  try {
+    normalized = JSON.parse(JSON.stringify(event));
+    canonicalize(normalized);
+  } catch (e) {
+    throw new Error(`audit event is not representable as JSON: ${(e as Error).message}`);
+  }
+  if (normalized === null || typeof normalized !== 'object' || Array.isArray(normalized)) {
+    throw new Error('audit event must be a JSON object');
+  }
+  return normalized as AuditEvent;
+}
+
+/** Seal a normalized event into the next link of the chain. */
+export function sealRecord(event: AuditEvent, chain: { time: string; id: string; seq: number; prevHash: string }): AuditRecord {
+  // Chain position first so a line reads naturally; the hash does not depend on key order (JCS sorts).
+  const body = { seq: chain.seq, time: chain.time, id: chain.id, ...event, prevHash: chain.prevHash };
+  return { ...body, hash: recordHash(body) } as AuditRecord;
+}
+
+export type RecordCheck = { ok: true; record: AuditRecord } | { ok: false; reason: string; seq?: number };
+
+/** Check one parsed line on its own: shape and own hash (not its place in the chain). */
+export function checkRecord(value: unknown): RecordCheck {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, reason: 'invalid JSON (line is not a JSON object)' };
+  }
+  const obj = value as Record<string, unknown>;
+  const seq = typeof obj.seq === 'number' ? obj.seq : undefined;
+  for (const field of REQUIRED_FIELDS) {
+    if (!(field in obj) || obj[field] === null) return { ok: false, reason: `missing field ${field}`, seq };
+  }
+  for (const field of ['type', 'phase', 'traceId', 'time', 'id'] as const) {
+    if (typeof obj[field] !== 'string') return { ok: false, reason: `invalid field ${field} (expected a string)`, seq };
+  }
+  if (!Number.isSafeInteger(obj.seq) || (obj.seq as number) < 1) {
+    return { ok: false, reason: 'invalid field seq (expected an integer >= 1)', seq };
+  }
+  for (const field of ['prevHash', 'hash'] as const) {
+    if (typeof obj[field] !== 'string' || !HEX64.test(obj[field] as string)) {
+      return { ok: false, reason: `invalid field ${field} (expected 64 lowercase hex digits)`, seq };
+    }
+  }
+  const { hash, ...rest } = obj;
+  let actual: string;
+  try {
+    actual = recordHash(rest);
+  } catch {
+    return { ok: false, reason: 'hash mismatch (record was modified)', seq };
+  }
+  if (actual !== hash) return { ok: false, reason: 'hash mismatch (record was modified)', seq };
+  return { ok: true, record: obj as AuditRecord };
+}

@@ -1,0 +1,384 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { Deps } from '../deps.js';
+import { GatewayError } from '../errors.js';
+import { GENESIS_HASH, checkRecord, normalizeEvent, sealRecord } from './chain.js';
+import { type AuditFileHandle, type AuditFs, auditFileName, describeOsError, listAuditFiles, nodeAuditFs } from './fs.js';
+import { countLines, readLinesBackward } from './lines.js';
+import type { AuditEvent, AuditRecord, AuditSink } from './types.js';
+
+/** `type` of the record the sink writes itself after finding torn lines left by an interrupted write. */
+export const RECOVERY_EVENT_TYPE = 'audit_recovery';
+
+/** A line that is not JSON, found after the last valid record: the tail of an interrupted write. */
+export interface TornLine {
+  file: string;
+  line: number;
+  bytes: number;
+  /** hex SHA-256 of the raw bytes of the line, so the recovery record names exactly what it covers. */
+  sha256: string;
+}
+
+export interface OpenAuditLogOptions {
+  /** Injected file system (tests: fail a write or an fsync, count fsyncs). Default: node's fs/promises. */
+  fs?: AuditFs;
+  /** Where warnings go (torn tail found at open...). Default: process.emitWarning. */
+  onWarning?: (message: string) => void;
+}
+
+/** More unreadable lines than this after the last valid record is not a crash: refuse to guess. */
+const MAX_TORN_LINES = 8;
+const NL = 0x0a;
+
+interface Pending {
+  event: AuditEvent;
+  resolve(record: AuditRecord): void;
+  reject(error: unknown): void;
+}
+
+interface OpenFile {
+  name: string;
+  fh: AuditFileHandle;
+  size: number;
+  /** The file does not end with a newline (torn line, or a record cut just before its newline). */
+  needsNewline: boolean;
+}
+
+const noop = () => {};
+
+/**
+ * Append-only, hash-chained JSON Lines audit log, one file per UTC day. Appends are serialized in call
+ * order and group-committed: everything queued while one write+fsync runs goes out in the next round.
+ * An append resolves only once its record is fsync'd, and rejects with `audit_unavailable` otherwise;
+ * a rejected record never becomes part of the chain (the file is truncated back to where it was).
+ * Use {@link openAuditLog} to create one.
+ */
+export class FileAuditLog implements AuditSink {
+  readonly dir: string;
+  /** Warnings raised so far (torn lines found and recovered...). */
+  readonly warnings: string[] = [];
+  readonly #fs: AuditFs;
+  readonly #now: () => number;
+  readonly #onWarning: (message: string) => void;
+  #head = { seq: 0, hash: GENESIS_HASH };
+  /** Newest file written: never write to an earlier-named one (clock stepped back), or file order would break the chain. */
+  #lastFile: string | undefined;
+  #current: OpenFile | undefined;
+  /** Re-read the tail before the next write: set at open and after any failed write. */
+  #needsRecovery = true;
+  #queue: Pending[] = [];
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(dir: string, deps: Pick<Deps, 'now'>, options: OpenAuditLogOptions = {}) {
+    this.dir = dir;
+    this.#fs = options.fs ?? nodeAuditFs;
+    this.#now = deps.now;
+    this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, 'AuditLogWarning'));
+  }
+
+  /** seq and hash of the last durable record (seq 0 and 64 zeros for an empty log). */
+  get head(): { seq: number; hash: string } {
+    return { ...this.#head };
+  }
+
+  /** Create the directory, recover the chain head from the tail of the last file. Called by openAuditLog. */
+  async init(): Promise<void> {
+    try {
+      await this.#fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw this.#unavailable(`cannot create audit log directory ${this.dir}`, e);
+    }
+    const recovery = await this.#recover();
+    this.#needsRecovery = false;
+    if (recovery) await this.#enqueue(recovery);
+  }
+
+  append(event: AuditEvent): Promise<AuditRecord> {
+    if (this.#closed) return Promise.reject(new GatewayError('audit_unavailable', `audit log ${this.dir} is closed`));
+    let normalized: AuditEvent;
+    try {
+      normalized = normalizeEvent(event);
+    } catch (e) {
+      return Promise.reject(new GatewayError('internal', (e as Error).message, { cause: e }));
+    }
+    return this.#enqueue(normalized);
+  }
+
+  /** Waits for queued appends, then closes the file. Later appends reject. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#running) await this.#running;
+    const current = this.#current;
+    this.#current = undefined;
+    if (current) {
+      try {
+        await current.fh.close();
+      } catch (e) {
+        throw this.#unavailable(`cannot close audit log ${join(this.dir, current.name)}`, e);
+      }
+    }
+  }
+
+  #enqueue(event: AuditEvent): Promise<AuditRecord> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ event, resolve, reject });
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = this.#drain().finally(() => {
+      this.#running = undefined;
+      if (this.#queue.length) this.#kick();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    // Let a synchronous burst of appends join the first round.
+    await Promise.resolve();
+    while (this.#queue.length) await this.#commit(this.#queue.splice(0));
+  }
+
+  /** One group-commit round: seal in call order, write each day's records with one write, one fsync. */
+  async #commit(batch: Pending[]): Promise<void> {
+    let stamped: { p: Pending; time: string; file: string }[];
+    try {
+      if (this.#needsRecovery) {
+        const recovery = await this.#recover();
+        this.#needsRecovery = false;
+        if (recovery) batch.unshift({ event: recovery, resolve: noop, reject: noop });
+      }
+      let file = this.#lastFile;
+      stamped = batch.map((p) => {
+        const time = new Date(this.#now()).toISOString();
+        const day = auditFileName(time);
+        file = file !== undefined && file > day ? file : day;
+        return { p, time, file };
+      });
+    } catch (e) {
+      this.#needsRecovery = true;
+      const err = this.#unavailable(`cannot prepare audit log ${this.dir}`, e);
+      for (const p of batch) p.reject(err);
+      return;
+    }
+
+    for (let i = 0; i < stamped.length; ) {
+      const file = stamped[i]!.file;
+      let j = i;
+      while (j < stamped.length && stamped[j]!.file === file) j++;
+      const segment = stamped.slice(i, j);
+      let { seq, hash } = this.#head;
+      const records = segment.map((s) => {
+        const record = sealRecord(s.p.event, { time: s.time, id: randomUUID(), seq: ++seq, prevHash: hash });
+        hash = record.hash;
+        return record;
+      });
+      try {
+        await this.#writeSegment(file, records);
+      } catch (e) {
+        // Nothing of this round joins the chain; the next round re-reads the tail first.
+        this.#needsRecovery = true;
+        const err = this.#unavailable(`cannot write audit log in ${this.dir} (${file})`, e);
+        for (const s of stamped.slice(i)) s.p.reject(err);
+        return;
+      }
+      this.#head = { seq, hash };
+      this.#lastFile = file;
+      segment.forEach((s, k) => s.p.resolve(records[k]!));
+      i = j;
+    }
+  }
+
+  async #writeSegment(name: string, records: AuditRecord[]): Promise<void> {
+    const current = await this.#fileFor(name);
+    const text = (current.needsNewline ? '\n' : '') + records.map((r) => `${JSON.stringify(r)}\n`).join('');
+    const buf = Buffer.from(text, 'utf8');
+    const before = current.size;
+    try {
+      for (let off = 0; off < buf.length; ) {
+        const { bytesWritten } = await current.fh.write(buf, off, buf.length - off, null);
+        if (bytesWritten <= 0) throw new Error('write made no progress');
+        off += bytesWritten;
+      }
+      await current.fh.sync();
+    } catch (e) {
+      // Cut off whatever part of this round reached the file, so no rejected record stays in the log.
+      this.#current = undefined;
+      try {
+        await current.fh.truncate(before);
+        await current.fh.sync();
+      } catch {
+        // The tail is re-read before the next write and recovered from whatever is there.
+      }
+      await current.fh.close().catch(noop);
+      throw e;
+    }
+    current.size = before + buf.length;
+    current.needsNewline = false;
+  }
+
+  async #fileFor(name: string): Promise<OpenFile> {
+    if (this.#current?.name === name) return this.#current;
+    if (this.#current) {
+      const old = this.#current;
+      this.#current = undefined;
+      await old.fh.close().catch(noop); // already fsync'd
+    }
+    // 'a+': O_APPEND for writes, readable to check the last byte.
+    const fh = await this.#fs.open(join(this.dir, name), 'a+', 0o600);
+    try {
+      const { size } = await fh.stat();
+      let needsNewline = false;
+      if (size > 0) {
+        const last = Buffer.alloc(1);
+        await fh.read(last, 0, 1, size - 1);
+        needsNewline = last[0] !== NL;
+      } else {
+        await this.#syncDir(); // the new file's directory entry must survive a crash too
+      }
+      this.#current = { name, fh, size, needsNewline };
+      return this.#current;
+    } catch (e) {
+      await fh.close().catch(noop);
+      throw e;
+    }
+  }
+
+  async #syncDir(): Promise<void> {
+    const d = await this.#fs.open(this.dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close().catch(noop);
+    }
+  }
+
+  /**
+   * Find the chain head from the end of the log: the last line that is a valid record. Lines after it that
+   * are not JSON are torn writes: kept (evidence), and covered by a recovery record that the caller writes
+   * first. A line that is JSON but not a valid record means the log was modified: refuse to extend it.
+   */
+  async #recover(): Promise<AuditEvent | undefined> {
+    if (this.#current) {
+      const old = this.#current;
+      this.#current = undefined;
+      await old.fh.close().catch(noop);
+    }
+    let names: string[];
+    try {
+      names = await listAuditFiles(this.dir, this.#fs);
+    } catch (e) {
+      throw this.#unavailable(`cannot read audit log directory ${this.dir}`, e);
+    }
+    const previous = this.#head;
+    let head = { seq: 0, hash: GENESIS_HASH };
+    const torn: TornLine[] = [];
+    for (let i = names.length - 1; i >= 0; i--) {
+      const name = names[i]!;
+      const found = await this.#scanTail(name, torn);
+      if (found) {
+        head = found;
+        break;
+      }
+    }
+    torn.reverse();
+    this.#head = head;
+    this.#lastFile = names.at(-1);
+    if (previous.seq > 0 && head.seq > previous.seq) {
+      this.#warn(`audit log ${this.dir}: records up to seq ${head.seq} reached the disk although their append failed; the chain continues after them`);
+    }
+    if (!torn.length) return undefined;
+    const where = torn.map((t) => `${t.file}:${t.line} (${t.bytes} bytes)`).join(', ');
+    this.#warn(
+      `audit log ${this.dir}: torn line ${where} left by an interrupted write; kept as evidence, the chain continues ` +
+        `from seq ${head.seq} on a fresh line after a recovery record`,
+    );
+    return {
+      type: RECOVERY_EVENT_TYPE,
+      phase: 'outcome',
+      traceId: randomUUID(),
+      reason: 'interrupted write: torn lines kept as evidence; the chain continues from the last valid record',
+      recovered: { afterSeq: head.seq, torn },
+    };
+  }
+
+  /** Scan one file from its end; push torn lines (newest first) and return the last valid record's head. */
+  async #scanTail(name: string, torn: TornLine[]): Promise<{ seq: number; hash: string } | undefined> {
+    const path = join(this.dir, name);
+    let fh: AuditFileHandle;
+    try {
+      fh = await this.#fs.open(path, 'r');
+    } catch (e) {
+      throw this.#unavailable(`cannot read audit log ${path}`, e);
+    }
+    try {
+      const { size } = await fh.stat();
+      const fileTorn: { fromEnd: number; bytes: Buffer }[] = [];
+      let head: { seq: number; hash: string } | undefined;
+      for await (const line of readLinesBackward(fh, size)) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line.bytes.toString('utf8'));
+        } catch {
+          fileTorn.push({ fromEnd: line.fromEnd, bytes: line.bytes });
+          if (torn.length + fileTorn.length > MAX_TORN_LINES) {
+            throw new GatewayError(
+              'audit_unavailable',
+              `audit log ${this.dir}: more than ${MAX_TORN_LINES} unreadable lines at the end of ${name}; this is not an interrupted write — run "xaa-gateway audit verify"`,
+            );
+          }
+          continue;
+        }
+        const check = checkRecord(parsed);
+        if (!check.ok) {
+          const lineNo = (await countLines(fh, size)) - line.fromEnd + 1;
+          throw new GatewayError(
+            'audit_unavailable',
+            `audit log ${this.dir}: ${name}:${lineNo} is not a valid record (${check.reason}); refusing to extend a chain that may have been modified — run "xaa-gateway audit verify"`,
+          );
+        }
+        head = { seq: check.record.seq, hash: check.record.hash };
+        break;
+      }
+      if (fileTorn.length) {
+        const total = await countLines(fh, size);
+        for (const t of fileTorn) {
+          torn.push({
+            file: name,
+            line: total - t.fromEnd + 1,
+            bytes: t.bytes.length,
+            sha256: createHash('sha256').update(t.bytes).digest('hex'),
+          });
+        }
+      }
+      return head;
+    } catch (e) {
+      throw this.#unavailable(`cannot read audit log ${path}`, e);
+    } finally {
+      await fh.close().catch(noop);
+    }
+  }
+
+  #warn(message: string): void {
+    this.warnings.push(message);
+    this.#onWarning(message);
+  }
+
+  #unavailable(message: string, e: unknown): GatewayError {
+    if (e instanceof GatewayError) return e;
+    const osError = (e as NodeJS.ErrnoException)?.code;
+    return new GatewayError('audit_unavailable', `${message}: ${describeOsError(e)}`, {
+      cause: e,
+      details: { dir: this.dir, ...(osError ? { osError } : {}) },
+    });
+  }
+}
+
+/** Open (creating if needed, mode 0700) the audit log in `dir`; the chain continues from its last valid record. */
+export async function openAuditLog(dir: string, deps: Pick<Deps, 'now'>, options: OpenAuditLogOptions = {}): Promise<FileAuditLog> {
+  const log = new FileAuditLog(dir, deps, options);
+  await log.init();
+  return log;
+}

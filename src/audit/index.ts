@@ -1,0 +1,12 @@
+export type { AuditEvent, AuditRecord, AuditSink } from './types.js';
+export { GENESIS_HASH, recordHash, checkRecord } from './chain.js';
+export { FileAuditLog, openAuditLog, RECOVERY_EVENT_TYPE } from './file-log.js';
+export type { OpenAuditLogOptions, TornLine } from './file-log.js';
+export type { AuditFs, AuditFileHandle } from './fs.js';
+export { verifyAuditDir } from './verify.js';
+export type { VerifyResult } from './verify.js';
+export { queryAudit, tailAudit, matchesFilter } from './query.js';
+export type { AuditFilter, TailOptions } from './query.js';
+export { runAuditVerify, runAuditTail, runAuditQuery, parseSince, toAuditFilter } from './cli.js';
+export type { CliOutput, AuditTailCliOptions, AuditQueryCliOptions } from './cli.js';
+export { tokenFingerprint } from './fingerprint.js';

@@ -1,0 +1,79 @@
+import { APP_DEFINITIONS, SEED_CONNECTIONS, SEED_USERS, type DemoUser } from './seed.js';
+import { DEMO_APP_NAMES, type DemoAppName, type DemoControl, type DemoStats } from './types.js';
+
+/**
+ * The mutable state of one running demo enterprise: what the IdP admin and the apps decide at run
+ * time. Tests flip it through `DemoControl`, in process.
+ */
+export class DemoState {
+  readonly users = new Map<string, DemoUser & { active: boolean }>();
+  private readonly connections = new Map<string, boolean>();
+  /** IdP sessions (OIDC `sid`): a revoked session kills its ID tokens and refresh tokens. */
+  private readonly sessions = new Map<string, { username: string; revoked: boolean }>();
+  /** Per app: access tokens carry the generation they were minted in; older ones are refused. */
+  readonly accessTokenGeneration = Object.fromEntries(DEMO_APP_NAMES.map((a) => [a, 0])) as Record<DemoAppName, number>;
+  idpDown = false;
+  readonly stats: DemoStats = {
+    tokenExchanges: 0,
+    jwtBearerGrants: zeroes(),
+    apiCalls: zeroes(),
+  };
+
+  constructor() {
+    for (const u of SEED_USERS) this.users.set(u.username, { ...u });
+    for (const c of SEED_CONNECTIONS) this.connections.set(key(c.clientId, c.app), c.enabled);
+  }
+
+  userBySub(sub: string) {
+    for (const u of this.users.values()) if (u.sub === sub) return u;
+    return undefined;
+  }
+
+  connectionEnabled(clientId: string, app: DemoAppName): boolean {
+    return this.connections.get(key(clientId, app)) ?? false;
+  }
+
+  newSession(username: string, sid: string): void {
+    this.sessions.set(sid, { username, revoked: false });
+  }
+
+  sessionActive(sid: string): boolean {
+    const s = this.sessions.get(sid);
+    return !!s && !s.revoked;
+  }
+
+  readonly control: DemoControl = {
+    setUserActive: (username, active) => {
+      this.mustUser(username).active = active;
+    },
+    setConnection: (clientId, app, enabled) => {
+      if (!(app in APP_DEFINITIONS)) throw new Error(`unknown demo app "${app}"`);
+      this.connections.set(key(clientId, app), enabled);
+    },
+    revokeUserSessions: (username) => {
+      this.mustUser(username);
+      for (const s of this.sessions.values()) if (s.username === username) s.revoked = true;
+    },
+    revokeAccessTokens: (app) => {
+      if (!(app in this.accessTokenGeneration)) throw new Error(`unknown demo app "${app}"`);
+      this.accessTokenGeneration[app] += 1;
+    },
+    setIdpDown: (down) => {
+      this.idpDown = down;
+    },
+  };
+
+  private mustUser(username: string) {
+    const u = this.users.get(username);
+    if (!u) throw new Error(`unknown demo user "${username}"`);
+    return u;
+  }
+}
+
+function key(clientId: string, app: DemoAppName): string {
+  return `${clientId}\u0000${app}`;
+}
+
+function zeroes(): Record<DemoAppName, number> {
+  return Object.fromEntries(DEMO_APP_NAMES.map((a) => [a, 0])) as Record<DemoAppName, number>;
+}

@@ -193,10 +193,10 @@ export class Gateway {
         result = await executeHttpOperation(tool.http, args, token.accessToken, this.opts.deps);
       } catch (e) {
         const err = toGatewayError(e);
-        await this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
+        this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
         return toolErrorResult(err);
       }
-      await this.#outcome(audited, { ok: result.ok, status: result.status, ...(result.ok ? {} : { error: `http_${result.status}` }) }, t0, started);
+      this.#outcome(audited, { ok: result.ok, status: result.status, ...(result.ok ? {} : { error: `http_${result.status}` }) }, t0, started);
       if (result.status === 401 && attempt === 0) {
         // The SaaS refused the token (revoked, rotated keys): drop it and mint once more.
         this.broker.evict(mint, token.accessToken);
@@ -218,7 +218,7 @@ export class Gateway {
     const auth: UpstreamAuth = {
       token: first,
       remint: async (stale) => {
-        await this.#outcome(audited, { ok: false, status: 401, error: 'downstream_unauthorized' }, t0, started);
+        this.#outcome(audited, { ok: false, status: 401, error: 'downstream_unauthorized' }, t0, started);
         this.broker.evict(mint, stale.accessToken);
         const fresh = await this.broker.getToken(mint, caller.subject);
         await this.#decision(audited, fresh, downstream, 're-mint after downstream 401');
@@ -227,12 +227,12 @@ export class Gateway {
     };
     try {
       const result = await callUpstreamTool(resolved.upstream, auth, this.opts.deps, resolved.upstreamTool.name, args);
-      await this.#outcome(audited, { ok: !result.isError, ...(result.isError ? { error: 'tool_error' } : {}) }, t0, started);
+      this.#outcome(audited, { ok: !result.isError, ...(result.isError ? { error: 'tool_error' } : {}) }, t0, started);
       return result;
     } catch (e) {
       const err = toGatewayError(e);
       if (err.code === 'audit_unavailable') throw err;
-      await this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
+      this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
       return toolErrorResult(err);
     }
   }
@@ -251,12 +251,25 @@ export class Gateway {
     });
   }
 
-  async #outcome(audited: AuditEvent, outcome: NonNullable<AuditEvent['outcome']>, t0: number, started: number) {
+  /**
+   * Queues the outcome record. The response does not wait for its fsync: the decision record was
+   * durable before the downstream call, and the sink keeps records in call order (group commit).
+   * A failed outcome write is logged, not turned into a failed call: the call already happened.
+   */
+  #outcome(audited: AuditEvent, outcome: NonNullable<AuditEvent['outcome']>, t0: number, started: number): void {
     const now = this.opts.deps.now();
-    // The call already happened: a failed outcome write is logged, not turned into a failed call.
-    await this.#record({ ...audited, phase: 'outcome', outcome, latencyMs: now - t0, totalMs: now - started }).catch((e: unknown) =>
-      this.opts.logger.error('audit outcome record not written', { traceId: audited.traceId, error: toGatewayError(e).message }),
-    );
+    const write = this.#record({ ...audited, phase: 'outcome', outcome, latencyMs: now - t0, totalMs: now - started })
+      .then(() => undefined)
+      .catch((e: unknown) => this.opts.logger.error('audit outcome record not written', { traceId: audited.traceId, error: toGatewayError(e).message }))
+      .finally(() => this.#pending.delete(write));
+    this.#pending.add(write);
+  }
+
+  readonly #pending = new Set<Promise<void>>();
+
+  /** Resolves once every queued audit record is durable (shutdown). */
+  async flush(): Promise<void> {
+    while (this.#pending.size) await Promise.all([...this.#pending]);
   }
 
   async #deny(audited: AuditEvent, reason: string, err: GatewayError, started: number): Promise<CallToolResult> {

@@ -47,5 +47,6 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
   logger.info('xaa-gateway stdio ready', { config: config.current.path, auditDir: config.current.auditDir });
   await closed;
   config.close();
+  await gateway.flush();
   await audit.close();
 }

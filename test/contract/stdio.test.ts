@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, startEnv, startStdioGateway, text, type Env, type StdioGateway } from '../../tools/testkit/env.js';
 
 /**
@@ -62,7 +62,13 @@ describe('every demo tool, end to end, as alice', () => {
     expect(result.isError ?? false, text(result)).toBe(false);
     expect(text(result)).toContain('alice@acme.example');
     expect(env.demo.stats.apiCalls[app]).toBeGreaterThan(before);
-    const records = await auditFor(tool);
+    // The outcome record is group-committed after the response; the decision was durable before the call.
+    const records = await vi.waitFor(async () => {
+      const all = await auditFor(tool);
+      const d = all.find((r) => r.phase === 'decision' && r.decision === 'allow');
+      if (!all.some((r) => r.phase === 'outcome' && r.traceId === d?.traceId)) throw new Error('outcome not yet written');
+      return all;
+    });
     const decision = records.find((r) => r.phase === 'decision' && r.decision === 'allow');
     const outcome = records.find((r) => r.phase === 'outcome' && r.traceId === decision?.traceId);
     expect(decision).toMatchObject({
@@ -130,6 +136,7 @@ describe('denials and failures', () => {
     const result = await alice.call('calendar_free_slots', { date: '2026-12-03' });
     expect(result.isError ?? false, text(result)).toBe(false);
     expect(env.demo.stats.jwtBearerGrants.calendar).toBe(grants + 1);
+    await expect.poll(async () => (await auditFor('calendar_free_slots')).at(-1)?.outcome?.status).toBe(200);
     const records = (await auditFor('calendar_free_slots')).slice(-4);
     expect(records.map((r) => [r.phase, r.reason ?? r.outcome?.status])).toEqual([
       ['decision', 'allowed'],

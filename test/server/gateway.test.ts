@@ -68,6 +68,7 @@ describe('call pipeline', () => {
     sink.records = [];
     const result = await gateway.callTool({ agent }, 'calendar_free_slots', { date: '2026-12-05' });
     expect(result.isError ?? false).toBe(false);
+    await gateway.flush();
     const [decision, outcome] = sink.records;
     expect(decision).toMatchObject({
       type: 'tool_call',

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { validateInputSchema } from '../catalog/arguments.js';
 import { GatewayError } from '../errors.js';
 import type { ClientCredentials } from '../xaa/types.js';
 import { formatIssues } from './errors.js';
@@ -53,8 +54,8 @@ export function parseConfigText(text: string, path: string, env: NodeJS.ProcessE
 
 export function buildRuntimeConfig(json: unknown, path: string, hash: string, env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const parsed = GatewayConfig.safeParse(json);
-  if (!parsed.success) {
-    const lines = formatIssues(parsed.error.issues);
+  const lines = parsed.success ? inputSchemaProblems(parsed.data) : formatIssues(parsed.error.issues);
+  if (!parsed.success || lines.length) {
     throw new GatewayError('config_invalid', `${path}: ${lines.length} error(s):\n  ${lines.join('\n  ')}`, {
       details: { issues: lines },
     });
@@ -77,6 +78,14 @@ export function buildRuntimeConfig(json: unknown, path: string, hash: string, en
     resourceClients,
     upstreamClients,
     auditDir: isAbsolute(config.audit.dir) ? config.audit.dir : resolve(dir, config.audit.dir),
+  });
+}
+
+/** Each tool's inputSchema must itself be a JSON Schema the gateway can validate arguments with. */
+function inputSchemaProblems(config: GatewayConfig): string[] {
+  return config.tools.flatMap((tool, i) => {
+    const problem = validateInputSchema(tool.inputSchema);
+    return problem ? [`tools[${i}].inputSchema: ${problem}`] : [];
   });
 }
 

@@ -215,6 +215,9 @@ export const GatewayConfig = z
           });
         }
       }
+      if ((tool.http.method === 'GET' || tool.http.method === 'DELETE') && tool.http.body) {
+        ctx.addIssue({ code: 'custom', path: ['tools', i, 'http', 'body'], message: `${tool.http.method} requests carry no body; map these arguments with "query" instead` });
+      }
       for (const where of ['query', 'body'] as const) {
         for (const [key, arg] of Object.entries(tool.http[where] ?? {})) {
           if (!(arg in props)) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,8 @@ describe('config', () => {
     ['Authorization header', (c) => (c.tools[0].http.headers = { authorization: 'Bearer x' }), /tools\[0\]\.http\.headers: Authorization is set by the gateway/],
     ['query arg not in schema', (c) => (c.tools[0].http.query = { q: 'query' }), /tools\[0\]\.http\.query\.q: argument "query" is not a property of inputSchema/],
     ['scope with space', (c) => (c.tools[0].scopes = ['a b']), /tools\[0\]\.scopes\[0\]: a scope token has no spaces/],
+    ['inputSchema that is not JSON Schema', (c) => (c.tools[0].inputSchema.properties.id.minLength = -1), /tools\[0\]\.inputSchema: is not a valid JSON Schema \(draft 2020-12\): \/properties\/id\/minLength must be >= 0/],
+    ['GET with a body map', (c) => (c.tools[0].http.body = { id: 'id' }), /tools\[0\]\.http\.body: GET requests carry no body; map these arguments with "query" instead/],
     ['lifetime cap over 1 h', (c) => (c.tokens = { maxLifetimeSeconds: 7200 }), /tokens\.maxLifetimeSeconds: /],
   ];
   it.each(cases)('refuses %s, naming the path', (_label, mutate, message) => {
@@ -104,6 +106,17 @@ describe('config', () => {
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
     expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['idp', 'resources', 'tools', 'upstreams', 'tokens', 'audit']));
     expect(schema.required).toEqual(['idp']);
+  });
+
+  it('the committed mcp.config.schema.json is the one generated from the zod schema', () => {
+    const committed = JSON.parse(readFileSync(join(import.meta.dirname, '../../mcp.config.schema.json'), 'utf8'));
+    expect(committed, 'run `npm run config:schema` to regenerate it').toEqual(configJsonSchema());
+  });
+
+  it('the committed mcp.config.json is valid and references the schema', () => {
+    const path = join(import.meta.dirname, '../../mcp.config.json');
+    expect(JSON.parse(readFileSync(path, 'utf8')).$schema).toBe('./mcp.config.schema.json');
+    expect(loadConfigFile(path).config.tools.length).toBeGreaterThan(0);
   });
 
   it('hot reload: a valid edit applies, an invalid one keeps the last good config', async () => {

@@ -169,6 +169,53 @@ export const UpstreamConfig = z
   .describe('An upstream MCP server reached by Enterprise-Managed Authorization (SEP-990)');
 export type UpstreamConfig = z.infer<typeof UpstreamConfig>;
 
+export const PreRegisteredClient = z
+  .strictObject({
+    clientId: z.string().min(1),
+    clientName: z.string().min(1).describe('Shown on the consent page and in audit records'),
+    redirectUris: z.array(HttpUrl).min(1).describe('Exact redirect URIs (http only for loopback)'),
+    clientSecret: SecretRef.optional().describe('Omit for public clients (PKCE only); else client_secret_basic/post'),
+  })
+  .describe('An MCP client registered ahead of time');
+export type PreRegisteredClient = z.infer<typeof PreRegisteredClient>;
+
+const RateLimit = z.strictObject({
+  windowSeconds: z.number().int().positive().default(60),
+  perAddress: z.number().int().positive(),
+  perClient: z.number().int().positive(),
+});
+
+export const ServerConfig = z
+  .strictObject({
+    publicUrl: HttpUrl.refine((s) => !new URL(s).search && new URL(s).pathname === '/', 'use the origin only, e.g. "https://mcp.acme.example"').describe(
+      'Origin clients use to reach the gateway: the MCP endpoint is <publicUrl>/mcp and the authorization server issuer is <publicUrl>',
+    ),
+    host: z.string().default('127.0.0.1').describe('Listen address'),
+    port: z.number().int().min(0).max(65535).default(4300),
+    allowedOrigins: z.array(z.string()).default([]).describe('Browser Origins allowed at /mcp besides publicUrl (DNS-rebinding guard); "*" is refused'),
+    maxBodyBytes: z.number().int().positive().max(16 * 1024 * 1024).default(1024 * 1024),
+    accessTokenTtlSeconds: z.number().int().min(60).max(900).default(600),
+    refreshTokenTtlSeconds: z.number().int().min(3600).max(90 * 86400).default(30 * 86400),
+    encryptionKey: SecretRef.describe('32-byte key (base64 or 64 hex digits) that encrypts IdP refresh tokens and signing keys at rest (AES-256-GCM)'),
+    dataDir: z.string().default('./data/store').describe('Embedded store directory (PGlite); ignored when DATABASE_URL is set'),
+    dynamicRegistration: z.boolean().default(true).describe('Allow RFC 7591 dynamic client registration at /register'),
+    clientIdMetadataDocuments: z.boolean().default(true).describe('Accept https client_id URLs (Client ID Metadata Documents)'),
+    clients: z.array(PreRegisteredClient).default([]),
+    rateLimits: z
+      .strictObject({
+        register: RateLimit.default({ windowSeconds: 60, perAddress: 10, perClient: 10 }),
+        authorize: RateLimit.default({ windowSeconds: 60, perAddress: 30, perClient: 30 }),
+        token: RateLimit.default({ windowSeconds: 60, perAddress: 60, perClient: 60 }),
+      })
+      .default({
+        register: { windowSeconds: 60, perAddress: 10, perClient: 10 },
+        authorize: { windowSeconds: 60, perAddress: 30, perClient: 30 },
+        token: { windowSeconds: 60, perAddress: 60, perClient: 60 },
+      }),
+  })
+  .describe('The remote gateway: Streamable HTTP at /mcp, and its OAuth authorization server for MCP clients');
+export type ServerConfig = z.infer<typeof ServerConfig>;
+
 export const GatewayConfig = z
   .strictObject({
     $schema: z.string().optional(),
@@ -176,6 +223,7 @@ export const GatewayConfig = z
     resources: z.record(Name, ResourceConfig).default({}),
     tools: z.array(ToolConfig).default([]),
     upstreams: z.array(UpstreamConfig).default([]),
+    server: ServerConfig.optional().describe('Needed by `xaa-gateway serve` (remote MCP over Streamable HTTP)'),
     tokens: z
       .strictObject({
         maxLifetimeSeconds: z.number().int().positive().max(3600).default(900),

@@ -1,18 +1,13 @@
 import { statSync } from 'node:fs';
 import * as client from 'openid-client';
-import { decodeJwt } from 'jose';
-import type { SubjectTokenSource } from '../broker/index.js';
 import type { ConfigStore } from '../config/index.js';
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { deleteCredentials, readCredentials, writeCredentials, type StoredCredentials } from './credentials.js';
 import type { Caller, InboundIdentity } from './identity.js';
 import { idpConfiguration } from './idp-client.js';
+import { IdpSubject } from './idp-subject.js';
 
-const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
-const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
-/** An ID token this close to its `exp` is renewed before use, so the IdP never sees an expired one. */
-const RENEW_BEFORE_MS = 60_000;
 const LOGIN_HINT = 'run `xaa-gateway login` in a terminal, then call the tool again';
 
 /**
@@ -21,7 +16,7 @@ const LOGIN_HINT = 'run `xaa-gateway login` in a terminal, then call the tool ag
  */
 export class LocalIdentity implements InboundIdentity {
   #cached?: { mtimeMs: number; creds: StoredCredentials };
-  #refreshing?: Promise<StoredCredentials>;
+  #idpSubject?: IdpSubject;
 
   constructor(
     private readonly opts: { credentialsPath: string; config: ConfigStore; deps: Deps },
@@ -58,54 +53,29 @@ export class LocalIdentity implements InboundIdentity {
     return creds;
   }
 
-  #subject(): SubjectTokenSource {
-    return {
-      getSubjectToken: async ({ forceRefresh, type }) => {
-        let creds = await this.#load();
-        if (type === REFRESH_TOKEN_TYPE) {
-          if (!creds.refreshToken) throw new GatewayError('not_signed_in', `no refresh token was issued at sign-in; ${LOGIN_HINT}`);
-          return creds.refreshToken;
-        }
-        if (type !== ID_TOKEN_TYPE) throw new GatewayError('internal', `unsupported subject token type ${type}`);
-        if (forceRefresh || creds.idTokenExpiresAt - RENEW_BEFORE_MS <= this.opts.deps.now()) creds = await this.#renew(creds);
-        return creds.idToken;
+  #subject(): IdpSubject {
+    this.#idpSubject ??= new IdpSubject(
+      {
+        signInHint: LOGIN_HINT,
+        load: async () => {
+          const c = await this.#load();
+          return { idToken: c.idToken, idTokenExpiresAt: c.idTokenExpiresAt, ...(c.refreshToken ? { refreshToken: c.refreshToken } : {}) };
+        },
+        save: async (next) => {
+          const current = await this.#load();
+          await writeCredentials(this.opts.credentialsPath, {
+            ...current,
+            idToken: next.idToken,
+            idTokenExpiresAt: next.idTokenExpiresAt,
+            ...(next.refreshToken ? { refreshToken: next.refreshToken } : {}),
+            savedAt: new Date(this.opts.deps.now()).toISOString(),
+          });
+          this.#cached = undefined;
+        },
       },
-    };
-  }
-
-  /** One refresh at a time: refresh tokens rotate, so two concurrent refreshes would revoke each other. */
-  #renew(stale: StoredCredentials): Promise<StoredCredentials> {
-    this.#refreshing ??= this.#doRenew(stale).finally(() => {
-      this.#refreshing = undefined;
-    });
-    return this.#refreshing;
-  }
-
-  async #doRenew(stale: StoredCredentials): Promise<StoredCredentials> {
-    if (!stale.refreshToken) throw new GatewayError('not_signed_in', `your sign-in expired and cannot be renewed; ${LOGIN_HINT}`);
-    const runtime = this.opts.config.current;
-    const config = await idpConfiguration(runtime.config.idp.issuer, runtime.idpClient, this.opts.deps);
-    let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
-    try {
-      tokens = await client.refreshTokenGrant(config, stale.refreshToken);
-    } catch (e) {
-      if (e instanceof client.ResponseBodyError) {
-        throw new GatewayError('not_signed_in', `the IdP no longer accepts your sign-in (${e.error}); ${LOGIN_HINT}`, { cause: e, oauthError: e.error });
-      }
-      throw new GatewayError('idp_unreachable', `cannot renew your sign-in at ${runtime.config.idp.issuer}: ${(e as Error).message}`, { cause: e });
-    }
-    if (!tokens.id_token) throw new GatewayError('not_signed_in', `the IdP renewed the sign-in without an ID token; ${LOGIN_HINT}`);
-    const exp = decodeJwt(tokens.id_token).exp;
-    const next: StoredCredentials = {
-      ...stale,
-      idToken: tokens.id_token,
-      idTokenExpiresAt: (exp ?? 0) * 1000,
-      refreshToken: tokens.refresh_token ?? stale.refreshToken,
-      savedAt: new Date(this.opts.deps.now()).toISOString(),
-    };
-    await writeCredentials(this.opts.credentialsPath, next);
-    this.#cached = undefined;
-    return next;
+      { config: this.opts.config, deps: this.opts.deps },
+    );
+    return this.#idpSubject;
   }
 }
 

@@ -1,0 +1,164 @@
+/**
+ * Persistent state of the remote (Streamable HTTP) gateway: one SQL schema, two engines (PGlite
+ * embedded by default, PostgreSQL when DATABASE_URL is set). Secrets at rest (IdP refresh tokens,
+ * signing keys) are encrypted with AES-256-GCM under the key from `server.encryptionKey`; tokens
+ * the gateway issues are stored only as SHA-256 hashes.
+ */
+
+/** A user's sign-in at the enterprise IdP, held by the gateway so it can request ID-JAGs for them. */
+export interface UserSession {
+  /** Gateway session id (random, opaque); carried as `sid` in gateway access tokens. */
+  id: string;
+  iss: string;
+  sub: string;
+  email?: string;
+  name?: string;
+  /** The user's current IdP ID token (the token-exchange subject). Secret. */
+  idToken: string;
+  /** Epoch ms. */
+  idTokenExpiresAt: number;
+  /** The user's IdP refresh token, decrypted. Secret. */
+  idpRefreshToken?: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Set when the user signed out or an admin / the IdP revoked the session. */
+  revokedAt?: number;
+}
+
+/** An MCP client (the agent) known to the gateway's authorization server. */
+export interface RegisteredClient {
+  clientId: string;
+  /** 'config' (pre-registered), 'cimd' (Client ID Metadata Document, client_id is its URL), 'dynamic' (RFC 7591). */
+  source: 'config' | 'cimd' | 'dynamic';
+  clientName?: string;
+  redirectUris: string[];
+  /** 'none' for public clients (PKCE only); confidential clients store a secret hash. */
+  tokenEndpointAuthMethod: 'none' | 'client_secret_basic' | 'client_secret_post';
+  clientSecretHash?: string;
+  metadata: Record<string, unknown>;
+  createdAt: number;
+  /** CIMD: when the fetched document stops being trusted and must be fetched again. */
+  expiresAt?: number;
+}
+
+export interface Consent {
+  iss: string;
+  sub: string;
+  clientId: string;
+  scopes: string[];
+  grantedAt: number;
+}
+
+/** A pending /authorize request while the user signs in at the IdP and consents. */
+export interface AuthorizationRequest {
+  id: string;
+  clientId: string;
+  redirectUri: string;
+  state?: string;
+  codeChallenge: string;
+  scopes: string[];
+  resource: string;
+  /** OIDC state/nonce/PKCE verifier of the gateway's own sign-in at the IdP. Secret. */
+  idpState: string;
+  idpNonce: string;
+  idpCodeVerifier: string;
+  /** Set once the user signed in at the IdP. */
+  sessionId?: string;
+  /** CSRF token bound to this request for the consent form. */
+  csrf: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface AuthorizationCode {
+  /** SHA-256 of the code (the code itself is never stored). */
+  codeHash: string;
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  sessionId: string;
+  scopes: string[];
+  resource: string;
+  expiresAt: number;
+}
+
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  familyId: string;
+  sessionId: string;
+  clientId: string;
+  scopes: string[];
+  resource: string;
+  createdAt: number;
+  expiresAt: number;
+  /** Set once exchanged for a new one; presenting it again is reuse. */
+  rotatedAt?: number;
+  revokedAt?: number;
+}
+
+export type RotateResult =
+  | { ok: true; record: RefreshTokenRecord }
+  | { ok: false; reason: 'unknown' | 'expired' | 'revoked' | 'reused' };
+
+export interface SigningKey {
+  kid: string;
+  alg: 'ES256';
+  /** Private JWK, decrypted. Secret. */
+  privateJwk: Record<string, unknown>;
+  publicJwk: Record<string, unknown>;
+  createdAt: number;
+  /** No longer signs after this; still verifies until `verifyUntil`. */
+  retiredAt?: number;
+  verifyUntil?: number;
+}
+
+export interface Store {
+  readonly engine: 'pglite' | 'postgres';
+
+  // Users' IdP sessions
+  createUserSession(s: Omit<UserSession, 'id' | 'createdAt' | 'updatedAt' | 'revokedAt'>): Promise<UserSession>;
+  getUserSession(id: string): Promise<UserSession | undefined>;
+  updateUserSessionTokens(id: string, t: { idToken: string; idTokenExpiresAt: number; idpRefreshToken?: string }): Promise<void>;
+  revokeUserSession(id: string, at: number): Promise<boolean>;
+  listUserSessions(filter?: { iss?: string; sub?: string; activeOnly?: boolean }): Promise<UserSession[]>;
+
+  // Clients
+  upsertClient(c: RegisteredClient): Promise<void>;
+  getClient(clientId: string): Promise<RegisteredClient | undefined>;
+  deleteClient(clientId: string): Promise<boolean>;
+
+  // Consents (per user and agent)
+  getConsent(iss: string, sub: string, clientId: string): Promise<Consent | undefined>;
+  saveConsent(c: Consent): Promise<void>;
+
+  // Pending authorization requests (survive a restart and work across instances)
+  saveAuthorizationRequest(r: AuthorizationRequest): Promise<void>;
+  getAuthorizationRequest(id: string): Promise<AuthorizationRequest | undefined>;
+  updateAuthorizationRequest(id: string, patch: Partial<Pick<AuthorizationRequest, 'sessionId'>>): Promise<void>;
+  deleteAuthorizationRequest(id: string): Promise<void>;
+
+  // Authorization codes: single use, consumed atomically
+  saveAuthorizationCode(c: AuthorizationCode): Promise<void>;
+  consumeAuthorizationCode(codeHash: string, now: number): Promise<AuthorizationCode | undefined>;
+
+  // Refresh tokens, rotated; reuse of a rotated one revokes its whole family (OAuth 2.1 §4.3.1)
+  saveRefreshToken(r: RefreshTokenRecord): Promise<void>;
+  /** Atomically marks `oldHash` rotated and stores `next` in the same family; on reuse revokes the family. */
+  rotateRefreshToken(oldHash: string, next: Omit<RefreshTokenRecord, 'familyId' | 'sessionId' | 'clientId'>, now: number): Promise<RotateResult>;
+  getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  revokeRefreshFamily(familyId: string, at: number): Promise<number>;
+  revokeRefreshTokensOf(filter: { sessionId?: string; clientId?: string }, at: number): Promise<number>;
+
+  // Revoked access tokens (by jti) until they would have expired anyway
+  revokeAccessToken(jti: string, expiresAt: number): Promise<void>;
+  isAccessTokenRevoked(jti: string): Promise<boolean>;
+
+  // Signing keys for gateway access tokens; rotation keeps the old key verifying
+  listSigningKeys(): Promise<SigningKey[]>;
+  addSigningKey(k: SigningKey): Promise<void>;
+  retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void>;
+
+  /** Deletes expired codes, requests, refresh tokens and revoked-jti rows. */
+  purgeExpired(now: number): Promise<void>;
+  close(): Promise<void>;
+}

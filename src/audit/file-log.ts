@@ -5,6 +5,7 @@ import { GatewayError } from '../errors.js';
 import { GENESIS_HASH, checkRecord, normalizeEvent, sealRecord } from './chain.js';
 import { type AuditFileHandle, type AuditFs, auditFileName, describeOsError, listAuditFiles, nodeAuditFs } from './fs.js';
 import { countLines, readLinesBackward } from './lines.js';
+import { type AuditLockOptions, DirLock } from './lock.js';
 import type { AuditEvent, AuditRecord, AuditSink } from './types.js';
 
 /** `type` of the record the sink writes itself after finding torn lines left by an interrupted write. */
@@ -24,6 +25,8 @@ export interface OpenAuditLogOptions {
   fs?: AuditFs;
   /** Where warnings go (torn tail found at open...). Default: process.emitWarning. */
   onWarning?: (message: string) => void;
+  /** The cross-process lock on the directory (wait bound, stale bound). */
+  lock?: AuditLockOptions;
 }
 
 /** More unreadable lines than this after the last valid record is not a crash: refuse to guess. */
@@ -31,8 +34,9 @@ const MAX_TORN_LINES = 8;
 const NL = 0x0a;
 
 interface Pending {
-  event: AuditEvent;
-  resolve(record: AuditRecord): void;
+  /** undefined: no record, only wait for the round (init: recover the head under the lock). */
+  event: AuditEvent | undefined;
+  resolve(record: AuditRecord | undefined): void;
   reject(error: unknown): void;
 }
 
@@ -45,12 +49,19 @@ interface OpenFile {
 }
 
 const noop = () => {};
+/** A directory with a day file's name holds no records: the scan skips it, and writing there fails naming it. */
+const isDir = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'EISDIR';
 
 /**
  * Append-only, hash-chained JSON Lines audit log, one file per UTC day. Appends are serialized in call
  * order and group-committed: everything queued while one write+fsync runs goes out in the next round.
  * An append resolves only once its record is fsync'd, and rejects with `audit_unavailable` otherwise;
  * a rejected record never becomes part of the chain (the file is truncated back to where it was).
+ *
+ * Several processes (each desktop MCP client starts its own gateway) may write the same directory: each
+ * round holds the directory's lock file (`audit.lock`, see {@link DirLock}) and, if another writer moved the
+ * head since this one last wrote (the newest file is another one, or the current file's size changed),
+ * re-reads the tail first. One lock per round, not per record.
  * Use {@link openAuditLog} to create one.
  */
 export class FileAuditLog implements AuditSink {
@@ -66,6 +77,9 @@ export class FileAuditLog implements AuditSink {
   #current: OpenFile | undefined;
   /** Re-read the tail before the next write: set at open and after any failed write. */
   #needsRecovery = true;
+  /** hashes of records whose write failed: if recovery finds one on disk, say so. */
+  #failed = new Set<string>();
+  readonly #lock: DirLock;
   #queue: Pending[] = [];
   #running: Promise<void> | undefined;
   #closed = false;
@@ -75,6 +89,12 @@ export class FileAuditLog implements AuditSink {
     this.#fs = options.fs ?? nodeAuditFs;
     this.#now = deps.now;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, 'AuditLogWarning'));
+    this.#lock = new DirLock(dir, options.lock);
+  }
+
+  /** Path of the directory's lock file. */
+  get lockFile(): string {
+    return this.#lock.path;
   }
 
   /** seq and hash of the last durable record (seq 0 and 64 zeros for an empty log). */
@@ -89,9 +109,12 @@ export class FileAuditLog implements AuditSink {
     } catch (e) {
       throw this.#unavailable(`cannot create audit log directory ${this.dir}`, e);
     }
-    const recovery = await this.#recover();
-    this.#needsRecovery = false;
-    if (recovery) await this.#enqueue(recovery);
+    // Recover the head under the lock (another process may be mid-write), writing the recovery record if any.
+    this.#needsRecovery = true;
+    await new Promise<AuditRecord | undefined>((resolve, reject) => {
+      this.#queue.push({ event: undefined, resolve, reject });
+      this.#kick();
+    });
   }
 
   append(event: AuditEvent): Promise<AuditRecord> {
@@ -109,6 +132,7 @@ export class FileAuditLog implements AuditSink {
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#running) await this.#running;
+    await this.#lock.close();
     const current = this.#current;
     this.#current = undefined;
     if (current) {
@@ -122,7 +146,7 @@ export class FileAuditLog implements AuditSink {
 
   #enqueue(event: AuditEvent): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ event, resolve, reject });
+      this.#queue.push({ event, resolve: resolve as (r: AuditRecord | undefined) => void, reject });
       this.#kick();
     });
   }
@@ -138,14 +162,53 @@ export class FileAuditLog implements AuditSink {
   async #drain(): Promise<void> {
     // Let a synchronous burst of appends join the first round.
     await Promise.resolve();
-    while (this.#queue.length) await this.#commit(this.#queue.splice(0));
+    while (this.#queue.length) {
+      try {
+        await this.#lock.acquire();
+      } catch (e) {
+        const err = this.#unavailable(`cannot lock audit log ${this.dir}`, e);
+        for (const p of this.#queue.splice(0)) p.reject(err);
+        return;
+      }
+      // Taken after the lock: whatever queued while waiting for it joins this round. Its promises settle once
+      // the lock is released, so a resolved append also means this writer holds no lock.
+      const settle: (() => void)[] = [];
+      const round = this.#queue.splice(0).map(
+        (p): Pending => ({
+          event: p.event,
+          resolve: (r) => settle.push(() => p.resolve(r)),
+          reject: (e) => settle.push(() => p.reject(e)),
+        }),
+      );
+      try {
+        await this.#commit(round);
+      } finally {
+        const warning = await this.#lock.release();
+        if (warning) this.#warn(warning);
+        for (const f of settle) f();
+      }
+    }
+  }
+
+  /** Under the lock: did another writer extend the log since this one last wrote or read it? */
+  async #movedByOthers(): Promise<boolean> {
+    const current = this.#current;
+    // Both at once: one thread-pool round trip instead of two on every round.
+    const [names, st] = await Promise.all([listAuditFiles(this.dir, this.#fs), current?.fh.stat()]);
+    const newest = names.at(-1);
+    if (newest !== this.#lastFile) return true;
+    if (newest === undefined) return false;
+    if (current?.name !== newest || !st) return true; // nothing open to compare with: re-read
+    return st.size !== current.size;
   }
 
   /** One group-commit round: seal in call order, write each day's records with one write, one fsync. */
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(all: Pending[]): Promise<void> {
+    const batch = all.filter((p) => p.event);
+    const waiters = all.filter((p) => !p.event);
     let stamped: { p: Pending; time: string; file: string }[];
     try {
-      if (this.#needsRecovery) {
+      if (this.#needsRecovery || (await this.#movedByOthers())) {
         const recovery = await this.#recover();
         this.#needsRecovery = false;
         if (recovery) batch.unshift({ event: recovery, resolve: noop, reject: noop });
@@ -160,7 +223,7 @@ export class FileAuditLog implements AuditSink {
     } catch (e) {
       this.#needsRecovery = true;
       const err = this.#unavailable(`cannot prepare audit log ${this.dir}`, e);
-      for (const p of batch) p.reject(err);
+      for (const p of all) p.reject(err);
       return;
     }
 
@@ -171,7 +234,7 @@ export class FileAuditLog implements AuditSink {
       const segment = stamped.slice(i, j);
       let { seq, hash } = this.#head;
       const records = segment.map((s) => {
-        const record = sealRecord(s.p.event, { time: s.time, id: randomUUID(), seq: ++seq, prevHash: hash });
+        const record = sealRecord(s.p.event!, { time: s.time, id: randomUUID(), seq: ++seq, prevHash: hash });
         hash = record.hash;
         return record;
       });
@@ -180,8 +243,10 @@ export class FileAuditLog implements AuditSink {
       } catch (e) {
         // Nothing of this round joins the chain; the next round re-reads the tail first.
         this.#needsRecovery = true;
+        for (const r of records) this.#failed.add(r.hash);
         const err = this.#unavailable(`cannot write audit log in ${this.dir} (${file})`, e);
         for (const s of stamped.slice(i)) s.p.reject(err);
+        for (const p of waiters) p.reject(err);
         return;
       }
       this.#head = { seq, hash };
@@ -189,6 +254,7 @@ export class FileAuditLog implements AuditSink {
       segment.forEach((s, k) => s.p.resolve(records[k]!));
       i = j;
     }
+    for (const p of waiters) p.resolve(undefined);
   }
 
   async #writeSegment(name: string, records: AuditRecord[]): Promise<void> {
@@ -272,7 +338,6 @@ export class FileAuditLog implements AuditSink {
     } catch (e) {
       throw this.#unavailable(`cannot read audit log directory ${this.dir}`, e);
     }
-    const previous = this.#head;
     let head = { seq: 0, hash: GENESIS_HASH };
     const torn: TornLine[] = [];
     for (let i = names.length - 1; i >= 0; i--) {
@@ -286,9 +351,12 @@ export class FileAuditLog implements AuditSink {
     torn.reverse();
     this.#head = head;
     this.#lastFile = names.at(-1);
-    if (previous.seq > 0 && head.seq > previous.seq) {
+    // Keep the newest file open, its size known, for the next round's "moved by others" check.
+    if (this.#lastFile) await this.#fileFor(this.#lastFile).catch(noop);
+    if (this.#failed.has(head.hash)) {
       this.#warn(`audit log ${this.dir}: records up to seq ${head.seq} reached the disk although their append failed; the chain continues after them`);
     }
+    this.#failed.clear();
     if (!torn.length) return undefined;
     const where = torn.map((t) => `${t.file}:${t.line} (${t.bytes} bytes)`).join(', ');
     this.#warn(
@@ -311,6 +379,7 @@ export class FileAuditLog implements AuditSink {
     try {
       fh = await this.#fs.open(path, 'r');
     } catch (e) {
+      if (isDir(e)) return undefined;
       throw this.#unavailable(`cannot read audit log ${path}`, e);
     }
     try {
@@ -355,6 +424,7 @@ export class FileAuditLog implements AuditSink {
       }
       return head;
     } catch (e) {
+      if (isDir(e)) return undefined;
       throw this.#unavailable(`cannot read audit log ${path}`, e);
     } finally {
       await fh.close().catch(noop);

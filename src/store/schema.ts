@@ -1,0 +1,124 @@
+/**
+ * The one SQL schema of the store, as ordered migrations. Both engines run these statements as is.
+ * Never edit a released migration: append a new one. Timestamps are BIGINT epoch milliseconds;
+ * lists are JSONB arrays. Columns ending in `_enc` hold AES-256-GCM ciphertext (see crypto.ts);
+ * columns ending in `_hash` hold SHA-256 hashes of tokens the gateway issued (never the tokens).
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE store_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+CREATE TABLE user_sessions (
+  id                    TEXT PRIMARY KEY,
+  iss                   TEXT NOT NULL,
+  sub                   TEXT NOT NULL,
+  email                 TEXT,
+  name                  TEXT,
+  id_token_enc          TEXT NOT NULL,
+  id_token_expires_at   BIGINT NOT NULL,
+  idp_refresh_token_enc TEXT,
+  created_at            BIGINT NOT NULL,
+  updated_at            BIGINT NOT NULL,
+  revoked_at            BIGINT
+);
+CREATE INDEX user_sessions_subject ON user_sessions (iss, sub);
+
+CREATE TABLE clients (
+  client_id                  TEXT PRIMARY KEY,
+  source                     TEXT NOT NULL CHECK (source IN ('config', 'cimd', 'dynamic')),
+  client_name                TEXT,
+  redirect_uris              JSONB NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL CHECK (token_endpoint_auth_method IN ('none', 'client_secret_basic', 'client_secret_post')),
+  client_secret_hash         TEXT,
+  metadata                   JSONB NOT NULL,
+  created_at                 BIGINT NOT NULL,
+  expires_at                 BIGINT
+);
+
+CREATE TABLE consents (
+  iss        TEXT NOT NULL,
+  sub        TEXT NOT NULL,
+  client_id  TEXT NOT NULL,
+  scopes     JSONB NOT NULL,
+  granted_at BIGINT NOT NULL,
+  PRIMARY KEY (iss, sub, client_id)
+);
+CREATE INDEX consents_client ON consents (client_id);
+
+CREATE TABLE authorization_requests (
+  id                    TEXT PRIMARY KEY,
+  client_id             TEXT NOT NULL,
+  redirect_uri          TEXT NOT NULL,
+  state                 TEXT,
+  code_challenge        TEXT NOT NULL,
+  scopes                JSONB NOT NULL,
+  resource              TEXT NOT NULL,
+  idp_state             TEXT NOT NULL,
+  idp_nonce             TEXT NOT NULL,
+  idp_code_verifier_enc TEXT NOT NULL,
+  session_id            TEXT,
+  csrf                  TEXT NOT NULL,
+  created_at            BIGINT NOT NULL,
+  expires_at            BIGINT NOT NULL
+);
+CREATE INDEX authorization_requests_expiry ON authorization_requests (expires_at);
+
+CREATE TABLE authorization_codes (
+  code_hash      TEXT PRIMARY KEY,
+  client_id      TEXT NOT NULL,
+  redirect_uri   TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  session_id     TEXT NOT NULL REFERENCES user_sessions (id) ON DELETE CASCADE,
+  scopes         JSONB NOT NULL,
+  resource       TEXT NOT NULL,
+  expires_at     BIGINT NOT NULL
+);
+CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
+
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY,
+  family_id  TEXT NOT NULL,
+  session_id TEXT NOT NULL REFERENCES user_sessions (id) ON DELETE CASCADE,
+  client_id  TEXT NOT NULL,
+  scopes     JSONB NOT NULL,
+  resource   TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  rotated_at BIGINT,
+  revoked_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+CREATE INDEX refresh_tokens_client ON refresh_tokens (client_id);
+CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at);
+
+CREATE TABLE revoked_access_tokens (
+  jti        TEXT PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX revoked_access_tokens_expiry ON revoked_access_tokens (expires_at);
+
+CREATE TABLE signing_keys (
+  kid             TEXT PRIMARY KEY,
+  alg             TEXT NOT NULL CHECK (alg IN ('ES256')),
+  private_jwk_enc TEXT NOT NULL,
+  public_jwk      JSONB NOT NULL,
+  created_at      BIGINT NOT NULL,
+  retired_at      BIGINT,
+  verify_until    BIGINT
+);
+`,
+  },
+];

@@ -1,0 +1,20 @@
+/**
+ * The tiny SQL surface both engines offer. The store's queries are written once against it, so
+ * PGlite (embedded) and PostgreSQL run exactly the same statements. Parameterized queries only.
+ */
+export interface QueryResult<R> {
+  rows: R[];
+  /** Rows inserted, updated, deleted or returned by the statement. */
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Sql extends Queryable {
+  readonly engine: 'pglite' | 'postgres';
+  /** Runs `fn` in one transaction (BEGIN ... COMMIT, ROLLBACK on throw) on one connection. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -29,6 +29,14 @@ export const ERROR_CODES = [
   'downstream_error',
   'downstream_unauthorized',
   'upstream_mcp_error',
+  // the remote gateway (HTTP): its protected resource and authorization server
+  'invalid_token',
+  'insufficient_scope',
+  'oauth_request',
+  'rate_limited',
+  'forbidden_origin',
+  'payload_too_large',
+  'store_unavailable',
   // anything else
   'internal',
 ] as const;

@@ -6,7 +6,7 @@ import { GatewayError } from '../errors.js';
 import type { ClientCredentials } from '../xaa/types.js';
 import { formatIssues } from './errors.js';
 import { GatewayConfig } from './schema.js';
-import { resolveClient, type SecretContext } from './secrets.js';
+import { readSecret, resolveClient, type SecretContext } from './secrets.js';
 
 /** A parsed, validated, frozen config with its secrets resolved. Replaced whole on reload, never mutated. */
 export interface RuntimeConfig {
@@ -18,6 +18,10 @@ export interface RuntimeConfig {
   readonly idpClient: ClientCredentials;
   readonly resourceClients: ReadonlyMap<string, ClientCredentials>;
   readonly upstreamClients: ReadonlyMap<string, ClientCredentials>;
+  /** `server.clients[].clientSecret` resolved, by client id (confidential pre-registered MCP clients). */
+  readonly serverClientSecrets: ReadonlyMap<string, string>;
+  /** `server.encryptionKey` resolved; undefined without a `server` section. */
+  readonly encryptionKey?: string;
   /** Absolute audit directory. */
   readonly auditDir: string;
 }
@@ -69,6 +73,10 @@ export function buildRuntimeConfig(json: unknown, path: string, hash: string, en
   }
   const upstreamClients = new Map<string, ClientCredentials>();
   config.upstreams.forEach((u, i) => upstreamClients.set(u.name, resolveClient(u.client, `upstreams[${i}].client`, ctx)));
+  const serverClientSecrets = new Map<string, string>();
+  config.server?.clients.forEach((cl, i) => {
+    if (cl.clientSecret) serverClientSecrets.set(cl.clientId, readSecret(cl.clientSecret, `server.clients[${i}].clientSecret`, ctx));
+  });
   return Object.freeze({
     path,
     dir,
@@ -77,6 +85,8 @@ export function buildRuntimeConfig(json: unknown, path: string, hash: string, en
     idpClient: resolveClient({ clientId: config.idp.clientId, auth: config.idp.auth }, 'idp', ctx),
     resourceClients,
     upstreamClients,
+    serverClientSecrets,
+    ...(config.server ? { encryptionKey: readSecret(config.server.encryptionKey, 'server.encryptionKey', ctx) } : {}),
     auditDir: isAbsolute(config.audit.dir) ? config.audit.dir : resolve(dir, config.audit.dir),
   });
 }

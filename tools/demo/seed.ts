@@ -60,10 +60,12 @@ export interface IdpClient {
   /** Exact redirect URIs; `loopback: true` also accepts http://127.0.0.1:<any port>/callback (RFC 8252 §7.3). */
   redirectUris: readonly string[];
   loopback: boolean;
+  /** Paths accepted on any loopback port besides /callback (the remote gateway's /oauth/idp/callback). */
+  loopbackPaths?: readonly string[];
 }
 
 export const SEED_IDP_CLIENTS: readonly IdpClient[] = [
-  { clientId: GATEWAY_CLIENT_ID, secretFile: 'idp-client-secret', redirectUris: [], loopback: true },
+  { clientId: GATEWAY_CLIENT_ID, secretFile: 'idp-client-secret', redirectUris: [], loopback: true, loopbackPaths: ['/oauth/idp/callback'] },
   // A second client, so tests can show that an ID token issued to another client is refused.
   { clientId: 'other-agent', secretFile: 'other-agent-client-secret', redirectUris: ['http://127.0.0.1/callback'], loopback: true },
 ];

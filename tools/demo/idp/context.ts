@@ -96,7 +96,7 @@ export function redirectUriAllowed(client: IdpClient, redirectUri: string): bool
   return (
     u.protocol === 'http:' &&
     (u.hostname === '127.0.0.1' || u.hostname === '[::1]') &&
-    u.pathname === '/callback' &&
+    (u.pathname === '/callback' || (client.loopbackPaths ?? []).includes(u.pathname)) &&
     !u.search &&
     !u.hash &&
     !u.username &&

@@ -1,0 +1,94 @@
+import type { Context } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type * as client from 'openid-client';
+import type { ConfigStore, RuntimeConfig, ServerConfig } from '../../../config/index.js';
+import type { Deps } from '../../../deps.js';
+import { GatewayError } from '../../../errors.js';
+import type { Logger } from '../../../log.js';
+import type { Store } from '../../../store/types.js';
+import { idpConfiguration } from '../../idp-client.js';
+import type { AccessTokenService } from '../tokens.js';
+import type { ClientRegistry } from './clients.js';
+import type { RateLimits } from './rate-limit.js';
+
+export interface AuthorizationServerOptions {
+  config: ConfigStore;
+  store: Store;
+  tokens: AccessTokenService;
+  deps: Deps;
+  logger: Logger;
+  /**
+   * The caller's address for rate limits. Default: the socket's peer address (@hono/node-server).
+   * Behind a reverse proxy pass a function that reads the header that proxy sets.
+   */
+  clientAddress?: (c: Context) => string | undefined;
+}
+
+/** Everything a route handler needs; the config is read through `runtime()` so hot reloads apply. */
+export interface AsContext {
+  store: Store;
+  tokens: AccessTokenService;
+  deps: Deps;
+  logger: Logger;
+  clients: ClientRegistry;
+  limits: RateLimits;
+  runtime(): RuntimeConfig;
+  server(): ServerConfig;
+  /** The issuer: server.publicUrl without its trailing slash (RFC 8414 §2). */
+  issuer(): string;
+  /** The gateway's MCP resource, `<publicUrl>/mcp` (RFC 8707). */
+  resource(): string;
+  /** openid-client configuration of the gateway's IdP client (discovered once per config version). */
+  idp(): Promise<client.Configuration>;
+  address(c: Context): string;
+  /** Waits for the config clients to be in the store. */
+  ready(): Promise<void>;
+}
+
+export function issuerOf(server: ServerConfig): string {
+  return server.publicUrl.replace(/\/+$/, '');
+}
+
+export function createContext(opts: AuthorizationServerOptions, parts: { clients: ClientRegistry; limits: RateLimits; ready: () => Promise<void> }): AsContext {
+  const server = (): ServerConfig => {
+    const s = opts.config.current.config.server;
+    if (!s) throw new GatewayError('config_invalid', 'the "server" section is missing from the config; it is needed to serve over HTTP');
+    return s;
+  };
+  let idp: { hash: string; config: Promise<client.Configuration> } | undefined;
+  return {
+    store: opts.store,
+    tokens: opts.tokens,
+    deps: opts.deps,
+    logger: opts.logger,
+    clients: parts.clients,
+    limits: parts.limits,
+    runtime: () => opts.config.current,
+    server,
+    issuer: () => issuerOf(server()),
+    resource: () => `${issuerOf(server())}/mcp`,
+    idp() {
+      const rt = opts.config.current;
+      if (!idp || idp.hash !== rt.hash) {
+        const pending = idpConfiguration(rt.config.idp.issuer, rt.idpClient, opts.deps);
+        const entry = { hash: rt.hash, config: pending };
+        idp = entry;
+        // A failed discovery is not cached: the next sign-in tries again.
+        pending.catch(() => {
+          if (idp === entry) idp = undefined;
+        });
+      }
+      return idp.config;
+    },
+    address(c) {
+      const custom = opts.clientAddress?.(c);
+      if (custom) return custom;
+      try {
+        return getConnInfo(c).remote.address ?? 'unknown';
+      } catch {
+        return 'unknown';
+      }
+    },
+    ready: parts.ready,
+  };
+}

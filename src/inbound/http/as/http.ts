@@ -1,0 +1,82 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Context } from 'hono';
+import { GatewayError } from '../../../errors.js';
+
+/** 32 random bytes, base64url: codes, refresh tokens, client secrets, request ids, CSRF tokens. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** SHA-256, base64url: how codes, refresh tokens and client secrets are stored (never in clear). */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** An OAuth protocol error (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 7009 §2.2.1). */
+export function oauthError(error: string, description: string, status = 400): GatewayError {
+  return new GatewayError('oauth_request', description, { oauthError: error, oauthErrorDescription: description, status });
+}
+
+/** RFC 6749 §5.1: token responses (and their errors) are never cached. */
+export const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
+
+export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json', ...NO_STORE, ...headers },
+  });
+}
+
+/** JSON error body for a GatewayError('oauth_request'); anything else is a server_error that tells nothing. */
+export function oauthErrorResponse(e: unknown, extraHeaders: Record<string, string> = {}): Response {
+  if (e instanceof GatewayError && e.code === 'oauth_request' && e.oauthError) {
+    return jsonResponse({ error: e.oauthError, error_description: e.oauthErrorDescription ?? e.message }, e.status ?? 400, extraHeaders);
+  }
+  if (e instanceof GatewayError && e.code === 'rate_limited') {
+    return jsonResponse({ error: 'temporarily_unavailable', error_description: e.message }, 429, {
+      'Retry-After': String(e.details?.retryAfterSeconds ?? 60),
+      ...extraHeaders,
+    });
+  }
+  return jsonResponse({ error: 'server_error', error_description: 'the authorization server failed; try again' }, 500, extraHeaders);
+}
+
+/**
+ * The authorization response and its errors go to the client's (already validated) redirect URI with
+ * `iss` (RFC 9207: mix-up defence) and the client's `state`.
+ */
+export function redirectToClient(redirectUri: string, issuer: string, params: Record<string, string | undefined>, status: 302 | 303 = 302): Response {
+  const u = new URL(redirectUri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, v);
+  u.searchParams.set('iss', issuer);
+  return new Response(null, { status, headers: { Location: u.href, ...NO_STORE, 'Referrer-Policy': 'no-referrer' } });
+}
+
+/** Reads an application/x-www-form-urlencoded body; repeated parameters are refused (RFC 6749 §3.1, §3.2). */
+export async function readForm(c: Context): Promise<URLSearchParams> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
+    throw oauthError('invalid_request', 'send the parameters as application/x-www-form-urlencoded');
+  }
+  const form = new URLSearchParams(await c.req.text());
+  assertNoRepeats(form);
+  return form;
+}
+
+export function assertNoRepeats(params: URLSearchParams): void {
+  const seen = new Set<string>();
+  for (const key of params.keys()) {
+    if (seen.has(key)) throw oauthError('invalid_request', `parameter "${key}" is repeated`);
+    seen.add(key);
+  }
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}

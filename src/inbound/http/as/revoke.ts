@@ -1,0 +1,41 @@
+import type { Context } from 'hono';
+import type { AsContext } from './context.js';
+import { NO_STORE, oauthError, readForm, sha256 } from './http.js';
+import { clientIdOf, tokenEndpointError } from './token.js';
+
+/**
+ * POST /revoke (RFC 7009). A refresh token revokes its whole family; an access token (one of ours,
+ * issued to this client) is revoked by jti until it would have expired. Unknown tokens and tokens of
+ * other clients get 200 and change nothing (§2.2).
+ */
+export async function revoke(ctx: AsContext, c: Context): Promise<Response> {
+  try {
+    const form = await readForm(c);
+    await ctx.limits.consume('token', { address: ctx.address(c), clientId: clientIdOf(c, form) });
+    const client = await ctx.clients.authenticate(c, form);
+    const token = form.get('token');
+    if (!token) throw oauthError('invalid_request', 'token is required');
+    const hint = form.get('token_type_hint');
+    const tryRefresh = async () => {
+      const record = await ctx.store.getRefreshToken(sha256(token));
+      if (!record || record.clientId !== client.clientId) return false;
+      await ctx.store.revokeRefreshFamily(record.familyId, ctx.deps.now());
+      ctx.logger.info('refresh token family revoked', { clientId: client.clientId, sid: record.sessionId });
+      return true;
+    };
+    const tryAccess = async () => {
+      if (token.split('.').length !== 3) return false;
+      const claims = await ctx.tokens.verify(token).catch(() => undefined);
+      if (!claims || claims.client_id !== client.clientId) return false;
+      await ctx.store.revokeAccessToken(claims.jti, claims.exp * 1000);
+      ctx.logger.info('access token revoked', { clientId: client.clientId, jti: claims.jti });
+      return true;
+    };
+    // The hint only orders the search (RFC 7009 §2.1).
+    if (hint === 'access_token') (await tryAccess()) || (await tryRefresh());
+    else (await tryRefresh()) || (await tryAccess());
+    return new Response(null, { status: 200, headers: NO_STORE });
+  } catch (e) {
+    return tokenEndpointError(ctx, c, e);
+  }
+}

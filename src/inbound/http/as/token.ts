@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import type { Context } from 'hono';
+import { isGatewayError } from '../../../errors.js';
+import type { RegisteredClient, UserSession } from '../../../store/types.js';
+import type { AsContext } from './context.js';
+import { jsonResponse, oauthError, oauthErrorResponse, randomToken, readForm, safeEqual, sha256 } from './http.js';
+
+/**
+ * POST /token (OAuth 2.1 §3.2): authorization_code with PKCE S256, and refresh_token with rotation
+ * (reuse of a rotated token revokes its family: OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+ */
+export async function token(ctx: AsContext, c: Context): Promise<Response> {
+  try {
+    const form = await readForm(c);
+    await ctx.limits.consume('token', { address: ctx.address(c), clientId: clientIdOf(c, form) });
+    const client = await ctx.clients.authenticate(c, form);
+    switch (form.get('grant_type')) {
+      case 'authorization_code':
+        return await authorizationCodeGrant(ctx, client, form);
+      case 'refresh_token':
+        return await refreshTokenGrant(ctx, client, form);
+      case null:
+        throw oauthError('invalid_request', 'grant_type is required');
+      default:
+        throw oauthError('unsupported_grant_type', 'supported grant types: authorization_code, refresh_token');
+    }
+  } catch (e) {
+    return tokenEndpointError(ctx, c, e);
+  }
+}
+
+export function tokenEndpointError(ctx: AsContext, c: Context, e: unknown): Response {
+  if (!isGatewayError(e, 'oauth_request') && !isGatewayError(e, 'rate_limited')) ctx.logger.error('token endpoint failure', { error: e });
+  // RFC 6749 §5.2: a client that tried HTTP Basic gets the matching challenge with invalid_client.
+  const challenge: Record<string, string> =
+    isGatewayError(e, 'oauth_request') && e.oauthError === 'invalid_client' && c.req.header('authorization') ? { 'WWW-Authenticate': 'Basic realm="xaa-gateway"' } : {};
+  return oauthErrorResponse(e, challenge);
+}
+
+/** The client id a request claims, before authentication (rate limits only). */
+export function clientIdOf(c: Context, form: URLSearchParams): string | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)/i.exec(c.req.header('authorization') ?? '');
+  if (m) {
+    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+    return decoded.slice(0, Math.max(0, decoded.indexOf(':'))) || undefined;
+  }
+  return form.get('client_id') ?? undefined;
+}
+
+async function authorizationCodeGrant(ctx: AsContext, client: RegisteredClient, form: URLSearchParams): Promise<Response> {
+  const code = form.get('code');
+  const verifier = form.get('code_verifier');
+  const redirectUri = form.get('redirect_uri');
+  if (!code) throw oauthError('invalid_request', 'code is required');
+  if (!verifier) throw oauthError('invalid_request', 'code_verifier is required (PKCE)');
+  if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) throw oauthError('invalid_request', 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1)');
+  // Single use: consumed atomically before any check, so a replay finds nothing (RFC 6749 §4.1.2).
+  const record = await ctx.store.consumeAuthorizationCode(sha256(code), ctx.deps.now());
+  if (!record) throw oauthError('invalid_grant', 'the authorization code is invalid, expired or already used');
+  if (record.clientId !== client.clientId) throw oauthError('invalid_grant', 'the authorization code was issued to another client');
+  if (redirectUri !== null && redirectUri !== record.redirectUri) throw oauthError('invalid_grant', 'redirect_uri differs from the one of the authorization request');
+  if (!safeEqual(createHash('sha256').update(verifier).digest('base64url'), record.codeChallenge)) {
+    throw oauthError('invalid_grant', 'code_verifier does not match the code_challenge (PKCE)');
+  }
+  checkResource(form, record.resource);
+  const session = await liveSession(ctx, record.sessionId);
+  return issueTokens(ctx, client, session, record.scopes, record.resource, { familyId: randomToken(16) });
+}
+
+async function refreshTokenGrant(ctx: AsContext, client: RegisteredClient, form: URLSearchParams): Promise<Response> {
+  const presented = form.get('refresh_token');
+  if (!presented) throw oauthError('invalid_request', 'refresh_token is required');
+  const hash = sha256(presented);
+  const current = await ctx.store.getRefreshToken(hash);
+  // Bound to the client it was issued to (OAuth 2.1 §4.3.1): another client's attempt changes nothing.
+  if (!current || current.clientId !== client.clientId) throw oauthError('invalid_grant', 'the refresh token is invalid');
+  const scopes = narrowScopes(form.get('scope'), current.scopes);
+  checkResource(form, current.resource);
+  const session = await liveSession(ctx, current.sessionId);
+  const now = ctx.deps.now();
+  const next = randomToken();
+  const rotated = await ctx.store.rotateRefreshToken(
+    hash,
+    { tokenHash: sha256(next), scopes, resource: current.resource, createdAt: now, expiresAt: now + ctx.server().refreshTokenTtlSeconds * 1000 },
+    now,
+  );
+  if (!rotated.ok) {
+    if (rotated.reason === 'reused') ctx.logger.warn('refresh token reused: its family is revoked', { clientId: client.clientId, sid: current.sessionId });
+    throw oauthError('invalid_grant', rotated.reason === 'reused' ? 'the refresh token was already used; every token of its grant is now revoked' : `the refresh token is ${rotated.reason}`);
+  }
+  return issueTokens(ctx, client, session, scopes, current.resource, { refreshToken: next });
+}
+
+/** RFC 8707 §2.2: a `resource` at the token endpoint must be the one the grant was for. */
+function checkResource(form: URLSearchParams, granted: string): void {
+  const resource = form.get('resource');
+  if (resource !== null && resource.replace(/\/$/, '') !== granted.replace(/\/$/, '')) {
+    throw oauthError('invalid_target', `resource must be ${granted}`);
+  }
+}
+
+/** RFC 6749 §6: a refresh may ask for fewer scopes, never more. */
+function narrowScopes(requested: string | null, granted: readonly string[]): string[] {
+  if (requested === null) return [...granted];
+  const asked = requested.split(' ').filter(Boolean);
+  const extra = asked.filter((s) => !granted.includes(s));
+  if (extra.length || !asked.length) throw oauthError('invalid_scope', `scope may only narrow the original grant (${granted.join(' ')})`);
+  return asked;
+}
+
+async function liveSession(ctx: AsContext, sessionId: string): Promise<UserSession> {
+  const session = await ctx.store.getUserSession(sessionId);
+  if (!session || session.revokedAt) throw oauthError('invalid_grant', 'the user\'s session has ended; sign in again');
+  return session;
+}
+
+async function issueTokens(
+  ctx: AsContext,
+  client: RegisteredClient,
+  session: UserSession,
+  scopes: string[],
+  resource: string,
+  refresh: { familyId: string } | { refreshToken: string },
+): Promise<Response> {
+  const scope = scopes.join(' ');
+  const { token: accessToken, claims } = await ctx.tokens.issue({ sub: session.sub, idp_iss: session.iss, client_id: client.clientId, sid: session.id, scope });
+  let refreshToken: string;
+  if ('familyId' in refresh) {
+    refreshToken = randomToken();
+    const now = ctx.deps.now();
+    await ctx.store.saveRefreshToken({
+      tokenHash: sha256(refreshToken),
+      familyId: refresh.familyId,
+      sessionId: session.id,
+      clientId: client.clientId,
+      scopes,
+      resource,
+      createdAt: now,
+      expiresAt: now + ctx.server().refreshTokenTtlSeconds * 1000,
+    });
+  } else {
+    refreshToken = refresh.refreshToken;
+  }
+  ctx.logger.info('tokens issued', { clientId: client.clientId, sub: session.sub, sid: session.id, jti: claims.jti });
+  return jsonResponse({
+    access_token: accessToken,
+    token_type: 'Bearer',
+    expires_in: claims.exp - claims.iat,
+    refresh_token: refreshToken,
+    scope,
+  });
+}

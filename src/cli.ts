@@ -32,6 +32,18 @@ program
   });
 
 program
+  .command('serve')
+  .description('serve MCP over Streamable HTTP for many users (remote connectors); needs the "server" section of the config')
+  .option('--port <port>', 'listen port (default: server.port; 0 = any free port)', (v) => Number.parseInt(v, 10))
+  .option('--host <host>', 'listen address (default: server.host)')
+  .action(async (o: { port?: number; host?: string }) => {
+    const { runServe } = await import('./server/serve.js');
+    const http = await runServe({ configPath: globals().config, host: o.host, port: o.port, databaseUrl: process.env.DATABASE_URL || undefined });
+    out.stdout(`MCP endpoint: ${http.mcpUrl}  (listening on ${http.listenUrl})`);
+    await http.closed;
+  });
+
+program
   .command('login')
   .description('sign in at the enterprise IdP (authorization code + PKCE, loopback redirect) so that stdio calls are made for you')
   .option('--no-browser', 'only print the sign-in URL')

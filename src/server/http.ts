@@ -1,0 +1,278 @@
+import type { Server as NodeServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import type { AuditSink } from '../audit/types.js';
+import type { ConfigStore, ServerConfig } from '../config/index.js';
+import type { Deps } from '../deps.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { AccessTokenService } from '../inbound/http/tokens.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/types.js';
+import type { Gateway } from './gateway.js';
+import { bearerAuth, type BearerEnv } from './http/auth.js';
+import { JSONRPC_SERVER_ERROR, jsonRpcError } from './http/errors.js';
+import { readiness } from './http/health.js';
+import { InFlight, onBodyDone } from './http/inflight.js';
+import { protectedResourceMetadata } from './http/metadata.js';
+import { allowedOriginSet, originGuard } from './http/origin.js';
+import { McpSessions, type McpSessionsOptions } from './http/sessions.js';
+import { gatewayUrls, MCP_PATH, RESOURCE_METADATA_PATH, type GatewayUrls } from './http/urls.js';
+
+export { MCP_REQUIRED_SCOPES, SUPPORTED_SCOPES, type VerifiedBearer } from './http/auth.js';
+export { bearerChallenge } from './http/errors.js';
+export { gatewayUrls, MCP_PATH, RESOURCE_METADATA_PATH, type GatewayUrls } from './http/urls.js';
+export type { SessionOwner } from './http/sessions.js';
+
+export interface HttpAppOptions {
+  config: ConfigStore;
+  gateway: Gateway;
+  store: Store;
+  tokens: AccessTokenService;
+  deps: Deps;
+  logger: Logger;
+  /** The gateway's OAuth authorization server (createAuthorizationServer), mounted at the root. */
+  authorizationServer?: Hono;
+  sessions?: Pick<McpSessionsOptions, 'idleMs' | 'maxPerOwner' | 'maxSessions'> & {
+    /** How often idle and revoked sessions are looked for. Default 60 s. */
+    sweepMs?: number;
+  };
+}
+
+export interface HttpApp {
+  app: Hono;
+  sessions: McpSessions;
+  readonly draining: boolean;
+  /** From now on every request but /healthz and /readyz gets 503; resolves true once nothing is in flight, false after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Closes every MCP session (ending their SSE streams) and stops the sweep timer. */
+  close(): Promise<void>;
+}
+
+/** SSE streams the client holds open (GET /mcp) are not "in flight": shutdown ends them. */
+const isHeldStream = (method: string, path: string, res: Response) => method === 'GET' && path === MCP_PATH && (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
+
+/**
+ * The remote gateway's HTTP surface: MCP over Streamable HTTP at /mcp behind the protected
+ * resource's bearer check, RFC 9728 metadata, health and readiness, and (optionally) the
+ * gateway's authorization server at the root.
+ */
+export function createHttpApp(opts: HttpAppOptions): HttpApp {
+  const server = (): ServerConfig => {
+    const s = opts.config.current.config.server;
+    if (!s) throw new GatewayError('config_invalid', 'the config has no "server" section: set server.publicUrl (and server.encryptionKey) to serve over HTTP');
+    return s;
+  };
+  server(); // fail at start, not at the first request
+  let urlsCache: { hash: string; urls: GatewayUrls; origins: Set<string> } | undefined;
+  const current = () => {
+    const rt = opts.config.current;
+    if (urlsCache?.hash !== rt.hash) {
+      const urls = gatewayUrls(server());
+      urlsCache = { hash: rt.hash, urls, origins: allowedOriginSet(urls.origin, server().allowedOrigins, opts.logger) };
+    }
+    return urlsCache;
+  };
+  current();
+
+  const sessions = new McpSessions({
+    gateway: opts.gateway,
+    store: opts.store,
+    deps: opts.deps,
+    logger: opts.logger,
+    resource: () => current().urls.resource,
+    maxBodyBytes: () => server().maxBodyBytes,
+    ...opts.sessions,
+  });
+  const sweep = setInterval(() => void sessions.sweep().catch((e: unknown) => opts.logger.warn('MCP session sweep failed', { error: e })), opts.sessions?.sweepMs ?? 60_000);
+  sweep.unref();
+
+  const inflight = new InFlight();
+  let draining = false;
+  const app = new Hono<BearerEnv>();
+
+  // Shutdown gate and in-flight accounting, in front of everything (the authorization server too).
+  app.use('*', async (c, next) => {
+    if (c.req.path === '/healthz' || c.req.path === '/readyz') return next();
+    if (draining) {
+      return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway is shutting down; retry shortly', { Connection: 'close', 'Retry-After': '5' });
+    }
+    const end = inflight.begin();
+    try {
+      await next();
+    } catch (e) {
+      end();
+      throw e;
+    }
+    if (isHeldStream(c.req.method, c.req.path, c.res)) end();
+    else c.res = onBodyDone(c.res, end);
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }, 200, { 'Cache-Control': 'no-store' }));
+  app.get('/readyz', async (c) => {
+    const r = await readiness({ config: opts.config, store: opts.store, draining });
+    return c.json(r.ready ? { status: 'ready', checks: r.checks } : { status: 'not_ready', failing: r.failing, checks: r.checks }, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
+  });
+
+  const metadata = cors({ origin: '*', allowMethods: ['GET', 'OPTIONS'], maxAge: 600 });
+  for (const path of [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}${MCP_PATH}`]) {
+    app.use(path, metadata);
+    app.get(path, (c) => c.json(protectedResourceMetadata(current().urls), 200, { 'Cache-Control': 'public, max-age=300' }));
+  }
+
+  // /mcp: Origin (DNS rebinding) -> CORS for listed browser origins -> bearer -> body size -> session.
+  app.use(MCP_PATH, originGuard(() => current().origins));
+  app.use(
+    MCP_PATH,
+    cors({
+      origin: (origin) => (current().origins.has(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Session-Id', 'MCP-Protocol-Version', 'Last-Event-ID'],
+      exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
+      maxAge: 600,
+    }),
+  );
+  app.use(MCP_PATH, bearerAuth({ tokens: opts.tokens, urls: () => current().urls, logger: opts.logger }));
+  app.use(MCP_PATH, (c, next) =>
+    bodyLimit({
+      maxSize: server().maxBodyBytes,
+      onError: () => jsonRpcError(413, JSONRPC_SERVER_ERROR, `Payload too large: request bodies are limited to ${server().maxBodyBytes} bytes (server.maxBodyBytes)`),
+    })(c, next),
+  );
+  app.on(['GET', 'POST', 'DELETE'], MCP_PATH, (c) => sessions.handle(c.req.raw, c.get('bearer')));
+  app.all(MCP_PATH, () => jsonRpcError(405, JSONRPC_SERVER_ERROR, 'Method not allowed.', { Allow: 'GET, POST, DELETE' }));
+
+  if (opts.authorizationServer) app.route('/', opts.authorizationServer);
+
+  app.onError((e, c) => {
+    const err = toGatewayError(e);
+    opts.logger.error('HTTP request failed', { path: c.req.path, method: c.req.method, code: err.code, error: err.message });
+    if (err.code === 'store_unavailable') return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway cannot reach its store; try again shortly', { 'Retry-After': '5' });
+    return jsonRpcError(500, JSONRPC_SERVER_ERROR, 'Internal error');
+  });
+
+  return {
+    app: app as unknown as Hono,
+    sessions,
+    get draining() {
+      return draining;
+    },
+    drain(timeoutMs) {
+      draining = true;
+      return inflight.idle(timeoutMs);
+    },
+    async close() {
+      clearInterval(sweep);
+      await sessions.closeAll();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface ServeHttpOptions extends HttpAppOptions {
+  /** The gateway's audit sink: flushed and closed at shutdown. */
+  audit: AuditSink;
+  /** Override server.host / server.port (CLI --host/--port; 0 = any free port). */
+  host?: string;
+  port?: number;
+  /** How long shutdown waits for in-flight requests and tool calls. Default 20 s. */
+  drainTimeoutMs?: number;
+  /** Shut down on SIGTERM/SIGINT (a second signal exits at once). Default true. */
+  handleSignals?: boolean;
+}
+
+export interface HttpServer {
+  http: HttpApp;
+  node: NodeServer;
+  /** Where the socket listens, e.g. http://127.0.0.1:4300. */
+  listenUrl: string;
+  /** What MCP clients are given: `<publicUrl>/mcp`. */
+  mcpUrl: string;
+  port: number;
+  /** Graceful shutdown (idempotent): see serveHttp. */
+  shutdown(reason?: string): Promise<void>;
+  /** Settles once shutdown finished. */
+  closed: Promise<void>;
+}
+
+/**
+ * Listens with @hono/node-server. Shutdown (SIGTERM, SIGINT or `shutdown()`): new requests get 503
+ * (load balancers see /readyz fail) while in-flight requests and tool calls finish, bounded by
+ * `drainTimeoutMs`; then MCP sessions and their streams are closed, the listener stops, queued audit
+ * records are flushed and the audit log and the store are closed.
+ */
+export async function serveHttp(opts: ServeHttpOptions): Promise<HttpServer> {
+  const http = createHttpApp(opts);
+  const cfg = opts.config.current.config.server!;
+  const host = opts.host ?? cfg.host;
+  const node = createAdaptorServer({ fetch: http.app.fetch, hostname: host }) as NodeServer;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      node.once('error', reject);
+      node.listen(opts.port ?? cfg.port, host, () => {
+        node.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    await http.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new GatewayError('config_invalid', `cannot listen on ${host}:${opts.port ?? cfg.port} (${code ?? (e as Error).message}); change server.port/server.host or pass --port/--host`, { cause: e });
+  }
+  const port = (node.address() as AddressInfo).port;
+  const listenUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => (resolveClosed = r));
+  let shuttingDown: Promise<void> | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      opts.logger.warn('second signal: exiting without waiting', { signal });
+      process.exit(1);
+    }
+    void shutdown(signal);
+  };
+
+  const shutdown = (reason = 'shutdown') =>
+    (shuttingDown ??= (async () => {
+      const drainMs = opts.drainTimeoutMs ?? 20_000;
+      opts.logger.info('shutting down: refusing new requests, waiting for those in flight', { reason, inFlightTimeoutMs: drainMs });
+      const idle = await http.drain(drainMs);
+      if (!idle) opts.logger.warn('shutdown: requests still in flight after the drain timeout are cut off', { timeoutMs: drainMs });
+      await http.close();
+      opts.logger.debug('shutdown: sessions closed');
+      await new Promise<void>((resolve) => {
+        node.close(() => resolve());
+        node.closeIdleConnections();
+        // Streams were ended above; anything left is a stuck client.
+        setTimeout(() => node.closeAllConnections(), 1_000).unref();
+      });
+      opts.logger.debug('shutdown: listener closed');
+      const step = async (what: string, fn: () => Promise<void>) => {
+        try {
+          await fn();
+        } catch (e) {
+          opts.logger.error(`shutdown: ${what} failed`, { error: toGatewayError(e).message });
+        }
+      };
+      await step('flushing the audit log', () => opts.gateway.flush());
+      await step('closing the audit log', () => opts.audit.close());
+      await step('closing the store', () => opts.store.close());
+      opts.config.close();
+      if (opts.handleSignals !== false) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+      opts.logger.info('xaa-gateway stopped', { reason });
+      resolveClosed();
+    })());
+
+  if (opts.handleSignals !== false) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  return { http, node, listenUrl, mcpUrl: gatewayUrls(cfg).resource, port, shutdown, closed };
+}

@@ -1,0 +1,108 @@
+import { isAbsolute, resolve } from 'node:path';
+import { openAuditLog } from '../audit/index.js';
+import { ConfigStore, loadConfigFile } from '../config/index.js';
+import { defaultDeps, type Deps } from '../deps.js';
+import { GatewayError } from '../errors.js';
+import { createAuthorizationServer } from '../inbound/http/as/index.js';
+import { HttpIdentity } from '../inbound/http/identity.js';
+import { AccessTokenService } from '../inbound/http/tokens.js';
+import { createLogger, type Logger } from '../log.js';
+import { openStore } from '../store/index.js';
+import { Gateway } from './gateway.js';
+import { gatewayUrls, serveHttp, type HttpServer } from './http.js';
+
+export interface ServeOptions {
+  configPath: string;
+  /** Override server.host / server.port. */
+  host?: string;
+  port?: number;
+  /** PostgreSQL instead of the embedded store (DATABASE_URL). */
+  databaseUrl?: string;
+  deps?: Deps;
+  logger?: Logger;
+  /** Default true; tests drive shutdown() themselves. */
+  handleSignals?: boolean;
+}
+
+const PURGE_EVERY_MS = 10 * 60_000;
+
+/**
+ * `xaa-gateway serve`: the remote gateway for many users. Opens the audit log, the store (embedded
+ * PGlite in server.dataDir, or PostgreSQL with DATABASE_URL), the gateway's token service and
+ * authorization server, and serves /mcp over Streamable HTTP until SIGTERM.
+ */
+export async function runServe(opts: ServeOptions): Promise<HttpServer> {
+  const deps = opts.deps ?? defaultDeps;
+  const logger = opts.logger ?? createLogger();
+  const runtime = loadConfigFile(opts.configPath);
+  const server = runtime.config.server;
+  if (!server || !runtime.encryptionKey) {
+    throw new GatewayError(
+      'config_invalid',
+      `${runtime.path}: "server" is missing; \`xaa-gateway serve\` needs at least server.publicUrl (the origin MCP clients use, e.g. "https://mcp.acme.example") and server.encryptionKey ({"env": "XAA_ENCRYPTION_KEY"})`,
+    );
+  }
+  const config = new ConfigStore(runtime);
+  config.subscribe({
+    onChange: (next, previous) => {
+      logger.info('config reloaded', { path: next.path, tools: next.config.tools.length });
+      if (next.config.server?.publicUrl !== previous.config.server?.publicUrl) logger.warn('server.publicUrl changed: restart the gateway for tokens and metadata to use it');
+    },
+    onInvalid: (message) => logger.error('config edit refused; the last good config stays in force', { error: message }),
+  });
+  config.watch();
+
+  const audit = await openAuditLog(runtime.auditDir, deps);
+  let store: Awaited<ReturnType<typeof openStore>>;
+  try {
+    store = await openStore({
+      ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
+      // Relative to the config file, like audit.dir.
+      dataDir: isAbsolute(server.dataDir) ? server.dataDir : resolve(runtime.dir, server.dataDir),
+      encryptionKey: runtime.encryptionKey,
+      now: deps.now,
+      logger,
+    });
+  } catch (e) {
+    config.close();
+    await audit.close();
+    throw e;
+  }
+
+  try {
+    const urls = gatewayUrls(server);
+    const tokens = new AccessTokenService({
+      store,
+      deps,
+      issuer: urls.issuer,
+      resource: urls.resource,
+      ttlSeconds: () => config.current.config.server?.accessTokenTtlSeconds ?? server.accessTokenTtlSeconds,
+    });
+    const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger });
+    const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger });
+    const http = await serveHttp({
+      config,
+      gateway,
+      store,
+      tokens,
+      deps,
+      logger,
+      authorizationServer,
+      audit,
+      ...(opts.host !== undefined ? { host: opts.host } : {}),
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
+      handleSignals: opts.handleSignals ?? true,
+    });
+    // Expired codes, pending requests, refresh tokens and revoked jtis are only garbage.
+    const purge = setInterval(() => void store.purgeExpired(deps.now()).catch((e: unknown) => logger.warn('store purge failed', { error: e })), PURGE_EVERY_MS);
+    purge.unref();
+    void http.closed.then(() => clearInterval(purge));
+    logger.info('xaa-gateway serving MCP over Streamable HTTP', { mcp: http.mcpUrl, listen: http.listenUrl, store: store.engine, auditDir: runtime.auditDir });
+    return http;
+  } catch (e) {
+    config.close();
+    await store.close().catch(() => {});
+    await audit.close().catch(() => {});
+    throw e;
+  }
+}

@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runServe } from '../../../src/server/serve.js';
+import { BIN, startEnv, type Env } from '../../../tools/testkit/env.js';
+import { serverSection } from './harness.js';
+
+/** `xaa-gateway serve`: the CLI and its runner, as an operator starts and stops them. */
+
+let env: Env;
+beforeAll(async () => {
+  env = await startEnv();
+});
+afterAll(() => env?.close());
+
+function runCli(args: string[], extraEnv: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, '--config', env.configPath, ...args], { env: { ...process.env, XAA_LOG_LEVEL: 'info', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+describe('xaa-gateway serve', () => {
+  it('refuses a config without "server", naming server.publicUrl', async () => {
+    env.writeConfig();
+    await expect(runServe({ configPath: env.configPath, handleSignals: false })).rejects.toThrow(/"server" is missing; `xaa-gateway serve` needs at least server\.publicUrl/);
+    const cli = runCli(['serve']);
+    expect(await cli.exited).toBe(2);
+    expect(cli.stderr()).toMatch(/server\.publicUrl/);
+  });
+
+  it('serves /mcp, the metadata and the authorization server; SIGTERM stops it cleanly', async () => {
+    const publicUrl = 'https://mcp.acme.test';
+    env.writeConfig((c) => (c.server = { ...serverSection(publicUrl, env.dir), dataDir: 'data/store' }));
+    const cli = runCli(['serve', '--port', '0', '--host', '127.0.0.1']);
+    await expect.poll(() => cli.stdout(), { timeout: 20_000 }).toMatch(/listening on/);
+    const m = /^MCP endpoint: (\S+) {2}\(listening on (\S+)\)$/m.exec(cli.stdout())!;
+    expect(m[1]).toBe(`${publicUrl}/mcp`);
+    const listen = m[2]!;
+    expect((await fetch(`${listen}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${listen}/readyz`);
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { config: 'ok', store: 'ok', audit: 'ok' } });
+    expect((await (await fetch(`${listen}/.well-known/oauth-protected-resource/mcp`)).json()).resource).toBe(`${publicUrl}/mcp`);
+    expect((await (await fetch(`${listen}/.well-known/oauth-authorization-server`)).json()).issuer).toBe(publicUrl);
+    const unauth = await fetch(`${listen}/mcp`, { method: 'POST' });
+    expect(unauth.status).toBe(401);
+    expect(unauth.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`);
+    // server.dataDir is relative to the config file, like audit.dir.
+    expect(existsSync(join(env.dir, 'data/store'))).toBe(true);
+
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+    expect(cli.stderr()).toMatch(/"msg":"xaa-gateway stopped","reason":"SIGTERM"/);
+  });
+});

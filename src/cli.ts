@@ -159,10 +159,10 @@ audit
 
 program
   .command('demo')
-  .description('start the demo enterprise (IdP + SaaS apps) on localhost and print how to sign in and connect a client (`npm start`)')
+  .description('start the demo enterprise (IdP + SaaS apps) and the remote gateway on localhost, and print how to sign in and connect a client (`npm start`)')
   .action(async () => {
     const { runDemo } = await import('../tools/demo/start.js');
-    await runDemo({ configPath: globals().config, credentialsPath: globals().credentials });
+    await runDemo({ configPath: globals().config, credentialsPath: globals().credentials, databaseUrl: process.env.DATABASE_URL || undefined });
     // Keeps running until Ctrl-C (the listeners hold the process open).
   });
 

@@ -37,6 +37,14 @@ export const ERROR_CODES = [
   'forbidden_origin',
   'payload_too_large',
   'store_unavailable',
+  // admin control and security events
+  'kill_switch',
+  'admin_unauthorized',
+  'admin_forbidden',
+  'admin_conflict',
+  'admin_not_found',
+  'admin_invalid',
+  'security_event_invalid',
   // anything else
   'internal',
 ] as const;

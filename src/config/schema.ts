@@ -194,6 +194,13 @@ export const ServerConfig = z
     port: z.number().int().min(0).max(65535).default(4300),
     allowedOrigins: z.array(z.string()).default([]).describe('Browser Origins allowed at /mcp besides publicUrl (DNS-rebinding guard); "*" is refused'),
     maxBodyBytes: z.number().int().positive().max(16 * 1024 * 1024).default(1024 * 1024),
+    trustProxyHops: z
+      .number()
+      .int()
+      .min(0)
+      .max(5)
+      .default(0)
+      .describe('Reverse proxies in front of the gateway: rate limits take the client address from X-Forwarded-For, this many hops from the right (0 = the socket address)'),
     accessTokenTtlSeconds: z.number().int().min(60).max(900).default(600),
     refreshTokenTtlSeconds: z.number().int().min(3600).max(90 * 86400).default(30 * 86400),
     encryptionKey: SecretRef.describe('32-byte key (base64 or 64 hex digits) that encrypts IdP refresh tokens and signing keys at rest (AES-256-GCM)'),

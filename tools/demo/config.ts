@@ -10,7 +10,10 @@ import type { DemoAppName, DemoUrls } from './types.js';
 
 type ClientConfig = NonNullable<GatewayConfigInput['resources']>[string]['client'];
 
-export function demoConfig(urls: DemoUrls, opts: { auditDir?: string; secretsDir?: string } = {}): GatewayConfigInput {
+/** Where `npm start` serves the remote gateway (the committed config's server.publicUrl). */
+export const DEFAULT_GATEWAY_PORT = 4300;
+
+export function demoConfig(urls: DemoUrls, opts: { auditDir?: string; secretsDir?: string; publicUrl?: string } = {}): GatewayConfigInput {
   const secret = (file: string) => ({ file: opts.secretsDir ? join(opts.secretsDir, file) : `tools/demo/secrets/${file}` });
 
   const client = (app: DemoAppName): ClientConfig => {
@@ -168,5 +171,13 @@ export function demoConfig(urls: DemoUrls, opts: { auditDir?: string; secretsDir
       },
     ],
     audit: { dir: opts.auditDir ?? './data/audit' },
+    // The remote gateway (`xaa-gateway serve`, started by `npm start` too). The store key is a
+    // demo-only secret like the others; dynamic registration and CIMD are on so any MCP client connects.
+    server: {
+      publicUrl: opts.publicUrl ?? `http://127.0.0.1:${DEFAULT_GATEWAY_PORT}`,
+      port: opts.publicUrl ? Number(new URL(opts.publicUrl).port) : DEFAULT_GATEWAY_PORT,
+      encryptionKey: secret('gateway-encryption-key'),
+      dataDir: './data/store',
+    },
   };
 }

@@ -15,7 +15,7 @@ import { DEMO_APP_NAMES, type DemoEnterprise, type DemoPorts, type DemoUrls } fr
 
 export type { DemoAppName, DemoControl, DemoEnterprise, DemoPorts, DemoStats, DemoUrls } from './types.js';
 export { DEMO_APP_NAMES } from './types.js';
-export { demoConfig } from './config.js';
+export { DEFAULT_GATEWAY_PORT, demoConfig } from './config.js';
 export { completeDemoLogin } from './login.js';
 export { DEMO_SECRETS_DIR } from './secrets.js';
 export { GATEWAY_CLIENT_ID } from './seed.js';

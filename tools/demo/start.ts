@@ -2,13 +2,22 @@ import { resolve } from 'node:path';
 import { loadConfigFile } from '../../src/config/index.js';
 import { DEFAULT_DEMO_PORTS, startDemoEnterprise, type DemoEnterprise } from './index.js';
 import { printDemoBanner } from './main.js';
+import { runServe } from '../../src/server/serve.js';
+import type { HttpServer } from '../../src/server/http.js';
 
 /**
  * `xaa-gateway demo` (`npm start`): runs the demo enterprise on the default ports (the ones the
- * committed mcp.config.json points at), prints how to sign in and connect a client, and runs until
- * SIGINT/SIGTERM. The gateway itself is started by the MCP client (stdio).
+ * committed mcp.config.json points at) and the remote gateway on server.publicUrl (Streamable HTTP,
+ * its own sign-in), prints how to connect a client either way, and runs until SIGINT/SIGTERM. The
+ * stdio gateway is started by the desktop MCP client itself.
  */
-export async function runDemo(opts: { configPath: string; credentialsPath: string; log?: (line: string) => void }): Promise<DemoEnterprise> {
+export async function runDemo(opts: {
+  configPath: string;
+  credentialsPath: string;
+  log?: (line: string) => void;
+  /** PostgreSQL for the remote gateway's store instead of the embedded one. */
+  databaseUrl?: string;
+}): Promise<{ demo: DemoEnterprise; gateway: HttpServer; stop(): Promise<void> }> {
   const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
   const configPath = resolve(opts.configPath);
   // Fail before binding anything if the config the instructions point at is broken.
@@ -22,6 +31,16 @@ export async function runDemo(opts: { configPath: string; credentialsPath: strin
     }
     throw e;
   }
+  let gateway: HttpServer;
+  try {
+    gateway = await runServe({ configPath, handleSignals: false, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+  } catch (e) {
+    await demo.stop();
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`the gateway port (server.port in ${configPath}) is already in use; is the demo already running in another terminal?`);
+    }
+    throw e;
+  }
   const bin = resolve(import.meta.dirname, '../../bin/xaa-gateway.js');
   const gw = `node ${bin} --config ${configPath}`;
   printDemoBanner(demo, log);
@@ -29,6 +48,12 @@ export async function runDemo(opts: { configPath: string; credentialsPath: strin
   log(`Gateway config: ${configPath} (${runtime.config.tools.length} tools, ${runtime.config.upstreams.length} upstream MCP server)`);
   log(`Audit log:      ${runtime.auditDir}`);
   log('');
+  log(`Remote gateway (Streamable HTTP, many users): ${gateway.mcpUrl}`);
+  log('  Give an MCP client only that URL; it registers itself, you sign in at the IdP as a demo user and allow it:');
+  log(`     Claude Code:    claude mcp add --transport http xaa-gateway ${gateway.mcpUrl}`);
+  log(`     MCP Inspector:  npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL: ${gateway.mcpUrl})`);
+  log('');
+  log('Local gateway (stdio, the user signed in on this machine):');
   log('1. Sign in as a demo user, in another terminal (a browser opens the IdP page; --no-browser prints the URL):');
   log(`     ${gw} login`);
   log('2. Connect an MCP client to the gateway on stdio:');
@@ -41,10 +66,12 @@ export async function runDemo(opts: { configPath: string; credentialsPath: strin
   log(`     ${gw} audit tail        ${gw} audit verify`);
   log('');
   log('Press Ctrl-C to stop.');
-  const shutdown = () => {
-    void demo.stop().then(() => process.exit(0));
+  const stop = async () => {
+    await gateway.shutdown('demo stopping');
+    await demo.stop();
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
-  return demo;
+  const onSignal = () => void stop().then(() => process.exit(0), () => process.exit(1));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { demo, gateway, stop };
 }

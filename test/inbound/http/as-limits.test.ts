@@ -5,6 +5,7 @@ import { authorizeUrl, pkce, postToken, PUBLIC_CLIENT, CONFIDENTIAL_CLIENT, star
 let shared: Shared;
 let as: AsServer;
 let remote: AsServer;
+let proxied: AsServer;
 beforeAll(async () => {
   shared = await startShared();
   as = await startAs(shared, {
@@ -17,9 +18,13 @@ beforeAll(async () => {
     },
   });
   remote = await startAs(shared, { publicUrl: 'https://gateway.example', name: 'remote' });
+  proxied = await startAs(shared, {
+    name: 'proxied',
+    server: { trustProxyHops: 1, rateLimits: { register: { windowSeconds: 60, perAddress: 1, perClient: 100 } } as never },
+  });
 });
 afterAll(async () => {
-  await Promise.all([as?.close(), remote?.close()]);
+  await Promise.all([as?.close(), remote?.close(), proxied?.close()]);
   await shared?.close();
 });
 
@@ -61,6 +66,19 @@ describe('rate limits', () => {
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(((await limited.json()) as Record<string, string>).error).toBe('temporarily_unavailable');
+  });
+});
+
+describe('behind a reverse proxy (server.trustProxyHops)', () => {
+  const reg = (xff: string) =>
+    fetch(`${proxied.origin}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': xff }, body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }) });
+
+  it('limits per forwarded client address, the last hop the proxy appended; a forged left part changes nothing', async () => {
+    expect((await reg('203.0.113.7')).status).toBe(201);
+    // Same real client, a forged address prepended by the client itself: still 203.0.113.7.
+    expect((await reg('198.51.100.1, 203.0.113.7')).status).toBe(429);
+    // Another client behind the same proxy has its own budget.
+    expect((await reg('203.0.113.8')).status).toBe(201);
   });
 });
 

@@ -83,6 +83,14 @@ export function createContext(opts: AuthorizationServerOptions, parts: { clients
     address(c) {
       const custom = opts.clientAddress?.(c);
       if (custom) return custom;
+      // Behind N trusted proxies, each appends the address it saw (RFC 7239 §5.2 semantics for the
+      // de-facto X-Forwarded-For): the Nth entry from the right is the one no client can forge.
+      const hops = opts.config.current.config.server?.trustProxyHops ?? 0;
+      if (hops > 0) {
+        const chain = (c.req.header('x-forwarded-for') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const forwarded = chain[chain.length - hops];
+        if (forwarded) return forwarded;
+      }
       try {
         return getConnInfo(c).remote.address ?? 'unknown';
       } catch {

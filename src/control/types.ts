@@ -1,0 +1,49 @@
+/**
+ * Admin control of the running gateway: kill switches and session revocation. Implemented by
+ * src/control (store-backed, in force on the next call); used by the admin API, the console, the
+ * admin CLI and the Shared Signals receiver (src/ssf), which must not know how switches are stored.
+ */
+
+export interface UserRef {
+  iss: string;
+  sub: string;
+}
+
+/** Who did it: an admin (by IdP identity or the automation token), or a security event from the IdP. */
+export type Actor =
+  | { kind: 'admin'; iss?: string; sub?: string; email?: string; via: 'session' | 'token' }
+  | { kind: 'security_event'; iss: string; jti: string; eventType: string };
+
+export type KillSwitch =
+  | { kind: 'user'; user: UserRef }
+  | { kind: 'agent'; clientId: string }
+  | { kind: 'resource'; name: string }
+  | { kind: 'connection'; clientId: string; resource: string }
+  | { kind: 'all' };
+
+export interface SwitchState {
+  switch: KillSwitch;
+  reason: string;
+  actor: Actor;
+  /** Epoch ms. */
+  since: number;
+}
+
+export interface RevocationSummary {
+  /** Cached downstream access tokens dropped from the broker. */
+  downstreamTokens: number;
+  /** Gateway user sessions (IdP sign-ins) revoked. */
+  sessions: number;
+  /** Gateway refresh tokens revoked. */
+  refreshTokens: number;
+}
+
+/** What the Shared Signals receiver (CAEP/RISC) needs from the gateway. */
+export interface SecurityControl {
+  /** account-disabled / account-purged / credential-compromise: block the user until enabled and revoke everything. */
+  disableUser(user: UserRef, reason: string, actor: Actor): Promise<RevocationSummary>;
+  /** account-enabled: lift the user switch. Returns false when the user was not disabled. */
+  enableUser(user: UserRef, reason: string, actor: Actor): Promise<boolean>;
+  /** session-revoked / credential-change / token-claims-change: revoke sessions and tokens, do not block. */
+  revokeUser(user: UserRef, reason: string, actor: Actor): Promise<RevocationSummary>;
+}

@@ -4,9 +4,9 @@ import { NO_STORE, oauthError, readForm, sha256 } from './http.js';
 import { clientIdOf, tokenEndpointError } from './token.js';
 
 /**
- * POST /revoke (RFC 7009). A refresh token revokes its whole family; an access token (one of ours,
- * issued to this client) is revoked by jti until it would have expired. Unknown tokens and tokens of
- * other clients get 200 and change nothing (§2.2).
+ * POST /revoke (RFC 7009). A refresh token revokes its whole grant (its family and the access tokens
+ * of the same sign-in); an access token (one of ours, issued to this client) is revoked by jti until
+ * it would have expired. Unknown tokens and tokens of other clients get 200 and change nothing (§2.2).
  */
 export async function revoke(ctx: AsContext, c: Context): Promise<Response> {
   try {
@@ -19,8 +19,14 @@ export async function revoke(ctx: AsContext, c: Context): Promise<Response> {
     const tryRefresh = async () => {
       const record = await ctx.store.getRefreshToken(sha256(token));
       if (!record || record.clientId !== client.clientId) return false;
-      await ctx.store.revokeRefreshFamily(record.familyId, ctx.deps.now());
-      ctx.logger.info('refresh token family revoked', { clientId: client.clientId, sid: record.sessionId });
+      const now = ctx.deps.now();
+      await ctx.store.revokeRefreshFamily(record.familyId, now);
+      // RFC 7009 §2.1: revoking a refresh token SHOULD also invalidate the access tokens of the same
+      // grant. A grant is one sign-in: idpCallback creates a gateway session per authorization request
+      // and its single-use code starts the one refresh family of that session, so every access token
+      // of the grant carries this `sid`; ending the session refuses them all at /mcp.
+      await ctx.store.revokeUserSession(record.sessionId, now);
+      ctx.logger.info('refresh token family and its session revoked', { clientId: client.clientId, sid: record.sessionId });
       return true;
     };
     const tryAccess = async () => {

@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import { BIN, type Env } from '../../../tools/testkit/env.js';
+import { serverSection } from './harness.js';
+
+/**
+ * `xaa-gateway serve` as an operator runs it: a child process started from the CLI on a config file,
+ * on the embedded store (PGlite in server.dataDir) or on PostgreSQL (DATABASE_URL), stopped with
+ * SIGTERM. A restart is a new process on the same config, data and port.
+ */
+
+export const CIMD_CA_FILE = join(import.meta.dirname, 'fixtures/cimd-host.cert.pem');
+export const CIMD_KEY_FILE = join(import.meta.dirname, 'fixtures/cimd-host.key.pem');
+
+export interface Engine {
+  name: string;
+  kind: 'pglite' | 'postgres';
+  skip: boolean;
+}
+
+/** Unreachable PostgreSQL fails these tests, as in test/store/postgres.test.ts; XAA_SKIP_POSTGRES=1 skips them knowingly. */
+export const ENGINES: readonly Engine[] = [
+  { name: 'embedded PGlite', kind: 'pglite', skip: false },
+  { name: 'PostgreSQL', kind: 'postgres', skip: process.env.XAA_SKIP_POSTGRES === '1' },
+];
+
+const ADMIN_DATABASE_URL = process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await c.connect();
+  } catch (err) {
+    throw new Error(`PostgreSQL at ${ADMIN_DATABASE_URL} is unreachable (set XAA_SKIP_POSTGRES=1 to skip these tests): ${(err as Error).message}`);
+  }
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * A database of its own per test file and run: parallel runs never share tables, and the gateway
+ * uses the plain DATABASE_URL an operator would give it (default schema).
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `xaa_oauth_${randomBytes(6).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE "${name}"`));
+  const url = new URL(ADMIN_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    // FORCE (PostgreSQL 13+): a connection left behind by a killed gateway does not block the drop.
+    drop: () => admin(async (c) => void (await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))),
+  };
+}
+
+/** A port the OS says is free now; reused for every start so publicUrl (the tokens' issuer) stays the same. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Writes the env's config with a server section for http://127.0.0.1:<port> (loopback dev: CIMD over loopback allowed). */
+export function writeServeConfig(env: Env, port: number): string {
+  const publicUrl = `http://127.0.0.1:${port}`;
+  env.writeConfig((c) => (c.server = { ...serverSection(publicUrl, env.dir), port }));
+  return publicUrl;
+}
+
+export interface ServedGateway {
+  origin: string;
+  mcpUrl: string;
+  stderr(): string;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export async function startServedGateway(env: Env, opts: { port: number; databaseUrl?: string }): Promise<ServedGateway> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn', NODE_EXTRA_CA_CERTS: CIMD_CA_FILE };
+  delete childEnv.DATABASE_URL;
+  if (opts.databaseUrl) childEnv.DATABASE_URL = opts.databaseUrl;
+  const child = spawn(process.execPath, [BIN, '--config', env.configPath, 'serve', '--host', '127.0.0.1', '--port', String(opts.port)], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const started = await new Promise<RegExpExecArray | Error>((resolve) => {
+    const timer = setTimeout(() => resolve(new Error('no "MCP endpoint" line within 25 s')), 25_000);
+    const onData = () => {
+      const m = /^MCP endpoint: (\S+) {2}\(listening on (\S+)\)$/m.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        resolve(m);
+      }
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      resolve(new Error(`exited with code ${code}`));
+    });
+  });
+  if (started instanceof Error) {
+    child.kill('SIGKILL');
+    throw new Error(`xaa-gateway serve did not start: ${started.message}\n${stderr}`);
+  }
+  const mcpUrl = started[1]!;
+  return {
+    origin: new URL(mcpUrl).origin,
+    mcpUrl,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

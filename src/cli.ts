@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { registerAdminCommand } from './admin/cli.js';
 import { runAuditQuery, runAuditTail, runAuditVerify } from './audit/cli.js';
+import { runAuditExport } from './audit/export.js';
 import { ConfigStore, configJsonSchema, DEFAULT_CONFIG_FILE, loadConfigFile } from './config/index.js';
 import { defaultDeps } from './deps.js';
 import { isGatewayError } from './errors.js';
@@ -156,6 +158,21 @@ audit
   .action(async (dir: string | undefined, o: Record<string, unknown>) => {
     process.exitCode = await runAuditQuery(auditDir(dir), o as Parameters<typeof runAuditQuery>[1], out);
   });
+audit
+  .command('export')
+  .argument('[dir]', 'audit directory')
+  .addOption(new Option('--format <format>', 'ocsf: OCSF 1.3.0 events (API Activity 6003, Account Change 3001), one JSON object a line; jsonl: the records as stored').choices(['ocsf', 'jsonl']).default('ocsf'))
+  .option('--since <time>', 'records at or after: ISO time or a duration like 15m, 24h, 7d')
+  .option('--until <time>', 'records before: ISO time or a duration')
+  .option('--user <user>', 'sub or email')
+  .option('--tool <tool>', 'tool name')
+  .option('--out <file>', 'write to this file (mode 0600) instead of stdout')
+  .description('export records for a SIEM; a torn or tampered log still exports what is readable, with warnings on stderr (exit 1 if the chain is broken)')
+  .action(async (dir: string | undefined, o: Record<string, string | undefined>) => {
+    process.exitCode = await runAuditExport(auditDir(dir), o, out);
+  });
+
+registerAdminCommand(program, { ...out, env: process.env, stdin: () => new Response(process.stdin as unknown as ReadableStream).text() }, (code) => (process.exitCode = code));
 
 program
   .command('demo')

@@ -1,4 +1,5 @@
-export type { AuditEvent, AuditRecord, AuditSink } from './types.js';
+export type { AuditEvent, AuditRecord, AuditSink, AdminActionEvent } from './types.js';
+export { ADMIN_ACTION_EVENT_TYPE } from './types.js';
 export { GENESIS_HASH, recordHash, checkRecord } from './chain.js';
 export { FileAuditLog, openAuditLog, RECOVERY_EVENT_TYPE } from './file-log.js';
 export type { OpenAuditLogOptions, TornLine } from './file-log.js';
@@ -10,3 +11,7 @@ export type { AuditFilter, TailOptions } from './query.js';
 export { runAuditVerify, runAuditTail, runAuditQuery, parseSince, toAuditFilter } from './cli.js';
 export type { CliOutput, AuditTailCliOptions, AuditQueryCliOptions } from './cli.js';
 export { tokenFingerprint } from './fingerprint.js';
+export { exportAudit, runAuditExport, parseTimeOption } from './export.js';
+export type { ExportFormat, ExportFilter, ExportProblem, AuditExportCliOptions } from './export.js';
+export { toOcsf, OCSF_VERSION, OCSF_PRODUCT } from './ocsf.js';
+export type { OcsfEvent } from './ocsf.js';

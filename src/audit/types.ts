@@ -3,8 +3,11 @@
  * never appear here: only the ID-JAG `jti` and a SHA-256 fingerprint of the access token.
  */
 export interface AuditEvent {
-  /** 'tool_call' for delegated calls; later issues add admin and security events. */
-  type: 'tool_call' | string;
+  /**
+   * 'tool_call' for delegated calls; 'security_event' for a SET from the IdP and what it did (its
+   * details under `securityEvent`: iss, jti, eventType, subject, effect; see src/ssf/effects.ts).
+   */
+  type: 'tool_call' | 'security_event' | string;
   /** 'decision' is written (durably) before the downstream call, 'outcome' after it. */
   phase: 'decision' | 'outcome';
   /** Correlates the decision and outcome records of one call. */
@@ -24,6 +27,27 @@ export interface AuditEvent {
   outcome?: { status?: number; error?: string; ok: boolean };
   latencyMs?: number;
   [extra: string]: unknown;
+}
+
+/** `type` of an admin action record (src/control, src/admin): kill switches, config edits, sessions. */
+export const ADMIN_ACTION_EVENT_TYPE = 'admin_action';
+
+/**
+ * Who changed what, from what to what. Written in the same hash chain as tool calls, with
+ * `phase: 'outcome'` (it records a change made). `user`/`agent` name the user or agent the action
+ * targets, so `audit query --user/--agent` finds actions on them too. `before`/`after` hold config
+ * as written (secret references, never secret values) or switch states.
+ */
+export interface AdminActionEvent extends AuditEvent {
+  type: typeof ADMIN_ACTION_EVENT_TYPE;
+  phase: 'outcome';
+  /** The admin (IdP identity or the automation token) or the security event that acted. */
+  actor: { kind: 'admin'; via: 'session' | 'token'; iss?: string; sub?: string; email?: string } | { kind: 'security_event'; iss: string; jti: string; eventType: string };
+  /** e.g. `switch.set`, `switch.lift`, `tool.update`, `resource.delete`, `session.revoke`, `user.revoke`. */
+  action: string;
+  target: Record<string, unknown>;
+  before?: unknown;
+  after?: unknown;
 }
 
 /** A record as written: the event plus the chain fields. */

@@ -77,6 +77,20 @@ export interface BrokerStats {
 interface Entry {
   token: Omit<BrokeredToken, 'fromCache'>;
   parts: TokenKeyParts;
+  /** Where it was minted, so a purge can revoke it there (RFC 7009). */
+  issuer: Pick<MintTarget, 'authorizationServer' | 'client'>;
+}
+
+/** A cached token a purge dropped: enough to revoke it at its AS (RFC 7009). Holds a secret. */
+export interface DroppedToken {
+  /** Secret: never log it. */
+  accessToken: string;
+  fingerprint: string;
+  user: { iss: string; sub: string };
+  resource: string;
+  /** Issuer of the AS that minted it, and the gateway's client there. */
+  authorizationServer: string;
+  client: MintTarget['client'];
 }
 
 interface InFlight {
@@ -117,7 +131,9 @@ export class TokenBroker {
       created.promise.then(
         (token) => {
           if (this.#inflight.get(key) === created) this.#inflight.delete(key);
-          if (!created.discarded && token.expiresAt > this.opts.deps.now()) this.#cache.set(key, { token, parts });
+          if (!created.discarded && token.expiresAt > this.opts.deps.now()) {
+            this.#cache.set(key, { token, parts, issuer: { authorizationServer: target.authorizationServer, client: target.client } });
+          }
         },
         () => {
           if (this.#inflight.get(key) === created) this.#inflight.delete(key);
@@ -143,14 +159,30 @@ export class TokenBroker {
 
   /** Purge by user and/or resource (both given: their intersection). Returns how many tokens went. */
   purge(filter: { user?: { iss: string; sub: string }; resource?: string }): number {
+    return this.drop(filter).length;
+  }
+
+  /**
+   * Purge by user and/or resource, returning the cached tokens it dropped so the caller can revoke
+   * them at their authorization servers (kill switches). Mints in flight for a match are discarded:
+   * their callers get the token but it is never cached.
+   */
+  drop(filter: { user?: { iss: string; sub: string }; resource?: string }): DroppedToken[] {
     const match = (p: TokenKeyParts) =>
       (!filter.user || (p.user.iss === filter.user.iss && p.user.sub === filter.user.sub)) &&
       (!filter.resource || p.resource === filter.resource);
-    let n = 0;
+    const dropped: DroppedToken[] = [];
     for (const [key, entry] of this.#cache) {
       if (match(entry.parts)) {
         this.#cache.delete(key);
-        n++;
+        dropped.push({
+          accessToken: entry.token.accessToken,
+          fingerprint: entry.token.fingerprint,
+          user: entry.parts.user,
+          resource: entry.parts.resource,
+          authorizationServer: entry.issuer.authorizationServer,
+          client: entry.issuer.client,
+        });
       }
     }
     for (const [key, flight] of this.#inflight) {
@@ -159,7 +191,7 @@ export class TokenBroker {
         this.#inflight.delete(key);
       }
     }
-    return n;
+    return dropped;
   }
 
   get size(): number {

@@ -223,6 +223,52 @@ export const ServerConfig = z
   .describe('The remote gateway: Streamable HTTP at /mcp, and its OAuth authorization server for MCP clients');
 export type ServerConfig = z.infer<typeof ServerConfig>;
 
+export const ObservabilityConfig = z
+  .strictObject({
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Serve Prometheus metrics at GET /metrics (serve only)'),
+        token: SecretRef.optional().describe('Bearer token a scraper presents to read /metrics from a non-loopback address; without it only loopback scrapers are served'),
+      })
+      .default({ enabled: true }),
+    otlp: z
+      .strictObject({
+        endpoint: HttpUrl.describe('OTLP/HTTP collector base URL, e.g. "http://otel-collector:4318"; spans go to <endpoint>/v1/traces'),
+      })
+      .optional()
+      .describe('Export OpenTelemetry traces; without it the standard OTEL_EXPORTER_OTLP_ENDPOINT is used, and with neither tracing is off'),
+    serviceName: z.string().min(1).optional().describe('service.name of the exported spans (default: OTEL_SERVICE_NAME, else "xaa-gateway")'),
+  })
+  .describe('Metrics (Prometheus) and traces (OpenTelemetry)');
+export type ObservabilityConfig = z.infer<typeof ObservabilityConfig>;
+
+export const SsfConfig = z
+  .strictObject({
+    transmitter: Issuer.describe('Issuer of the Shared Signals transmitter (usually the IdP); its /.well-known/ssf-configuration gives the jwks_uri that signs its SETs'),
+    audience: z.string().min(1).optional().describe('The "aud" every SET must carry (default server.publicUrl)'),
+    delivery: z.enum(['push', 'poll']).default('push').describe('push: the transmitter POSTs SETs to <publicUrl>/ssf/events (RFC 8935); poll: the gateway polls pollUrl (RFC 8936)'),
+    pushToken: SecretRef.optional().describe('When set, pushed SETs must carry "Authorization: Bearer <this token>"'),
+    pollUrl: HttpUrl.optional().describe('The RFC 8936 poll endpoint of the stream (required with delivery "poll")'),
+    pollToken: SecretRef.optional().describe('Bearer token the gateway sends to the poll endpoint'),
+    pollIntervalSeconds: z.number().int().min(1).max(3600).default(30).describe('Pause between polls when nothing is pending; failures back off from it'),
+    maxAgeSeconds: z.number().int().min(60).max(30 * 86400).default(86400).describe('SETs issued longer ago than this are refused (and their jti need not be remembered longer)'),
+  })
+  .describe('Security events from the IdP (OpenID Shared Signals: CAEP, RISC) received as SETs');
+export type SsfConfig = z.infer<typeof SsfConfig>;
+
+export const AdminConfig = z
+  .strictObject({
+    tokens: z
+      .array(SecretRef)
+      .default([])
+      .describe('Bearer tokens for automation and the admin CLI, as secret references (e.g. {"env": "XAA_ADMIN_TOKEN"}); at least 32 characters each (`openssl rand -base64 32`)'),
+    group: z.string().min(1).optional().describe('IdP group whose members may sign in at /admin/login (OIDC, same IdP); omit to allow only tokens'),
+    groupsClaim: z.string().min(1).default('groups').describe('ID token (or UserInfo) claim that lists the user\'s groups'),
+    sessionTtlSeconds: z.number().int().min(300).max(86400).default(28800).describe('Lifetime of a browser admin session'),
+  })
+  .describe('Who may use the admin API (/admin/api) and console: bearer admin tokens and/or members of an IdP group');
+export type AdminConfig = z.infer<typeof AdminConfig>;
+
 export const GatewayConfig = z
   .strictObject({
     $schema: z.string().optional(),
@@ -231,6 +277,8 @@ export const GatewayConfig = z
     tools: z.array(ToolConfig).default([]),
     upstreams: z.array(UpstreamConfig).default([]),
     server: ServerConfig.optional().describe('Needed by `xaa-gateway serve` (remote MCP over Streamable HTTP)'),
+    admin: AdminConfig.default({ tokens: [], groupsClaim: 'groups', sessionTtlSeconds: 28800 }),
+    ssf: SsfConfig.optional().describe('Shared Signals receiver: CAEP/RISC events revoke or disable users (remote gateway only)'),
     tokens: z
       .strictObject({
         maxLifetimeSeconds: z.number().int().positive().max(3600).default(900),
@@ -242,6 +290,7 @@ export const GatewayConfig = z
         dir: z.string().min(1).default('./data/audit').describe('Directory of the JSON Lines audit files (relative to the config file)'),
       })
       .default({ dir: './data/audit' }),
+    observability: ObservabilityConfig.optional(),
   })
   .superRefine((cfg, ctx) => {
     const names = new Map<string, number>();
@@ -288,6 +337,9 @@ export const GatewayConfig = z
       }
       prefixes.set(u.prefix, i);
     });
+    if (cfg.ssf?.delivery === 'poll' && !cfg.ssf.pollUrl) {
+      ctx.addIssue({ code: 'custom', path: ['ssf', 'pollUrl'], message: 'delivery "poll" needs the poll endpoint of the stream (RFC 8936), e.g. "https://idp.example/ssf/poll/<stream>"' });
+    }
   })
   .describe('xaa-gateway configuration (mcp.config.json)');
 

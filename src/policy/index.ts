@@ -1,6 +1,11 @@
+import type { KillSwitchCheck } from '../control/snapshot.js';
+import { denialReason } from '../control/switches.js';
+import type { KillSwitch } from '../control/types.js';
+
 /**
  * One question, one place: may this call proceed, and if not, why. Every denial is audited by the
- * caller with the returned reason. Later kill switches (users, agents, connections) plug in here.
+ * caller with the returned reason. Kill switches (src/control) are checked first, synchronously,
+ * against the in-memory snapshot: no I/O on the call path.
  */
 export interface PolicyInput {
   user: { iss: string; sub: string };
@@ -8,12 +13,19 @@ export interface PolicyInput {
   tool: { name: string; enabled: boolean };
   /** The config resource or upstream the tool reaches. */
   target: { kind: 'resource' | 'upstream'; name: string; enabled: boolean };
+  /** The kill switches in force (remote gateway); absent: none. */
+  switches?: KillSwitchCheck;
 }
 
-export type PolicyDecision = { allow: true } | { allow: false; reason: string };
+export type PolicyDecision =
+  | { allow: true }
+  | { allow: false; reason: string; code: 'kill_switch'; switch: KillSwitch }
+  | { allow: false; reason: string; code: 'policy_denied' };
 
 export function decide(input: PolicyInput): PolicyDecision {
-  if (!input.tool.enabled) return { allow: false, reason: `tool "${input.tool.name}" is disabled in mcp.config.json` };
-  if (!input.target.enabled) return { allow: false, reason: `${input.target.kind} "${input.target.name}" is disabled in mcp.config.json` };
+  const hit = input.switches?.find({ user: input.user, ...(input.agent.clientId !== undefined ? { clientId: input.agent.clientId } : {}), target: { name: input.target.name } });
+  if (hit) return { allow: false, code: 'kill_switch', reason: denialReason(hit), switch: hit.switch };
+  if (!input.tool.enabled) return { allow: false, code: 'policy_denied', reason: `tool "${input.tool.name}" is disabled in mcp.config.json` };
+  if (!input.target.enabled) return { allow: false, code: 'policy_denied', reason: `${input.target.kind} "${input.target.name}" is disabled in mcp.config.json` };
   return { allow: true };
 }

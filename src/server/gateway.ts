@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { context, type Tracer } from '@opentelemetry/api';
 import { McpError, ErrorCode, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEvent, AuditSink } from '../audit/types.js';
 import { TokenBroker, type BrokeredToken, type MintTarget, type XaaPort } from '../broker/index.js';
@@ -12,6 +14,8 @@ import type { Deps } from '../deps.js';
 import { GatewayError, isGatewayError, toGatewayError } from '../errors.js';
 import type { AgentIdentity, Caller, InboundIdentity } from '../inbound/identity.js';
 import type { Logger } from '../log.js';
+import { endToolCallSpan, globalTracer, instrumentXaaPort, Metrics, recordedIds, startToolCallSpan, tracedFetch, UNKNOWN_TOOL, type McpRequestInfo, type ToolCallOutcome } from '../observability/index.js';
+import type { KillSwitchCheck } from '../control/snapshot.js';
 import { decide } from '../policy/index.js';
 import { createXaaPort } from '../xaa/port.js';
 import type { McpResourceDiscovery } from '../xaa/types.js';
@@ -23,13 +27,28 @@ export interface GatewayOptions {
   audit: AuditSink;
   deps: Deps;
   logger: Logger;
+  /** Kill switches in force (src/control), checked synchronously by the policy on every call. */
+  switches?: KillSwitchCheck;
   /** Replaces the real protocol client (unit tests). */
   xaa?: XaaPort & { discoverMcpResource(url: string): Promise<McpResourceDiscovery> };
+  /** Prometheus metrics; default: a fresh registry nobody scrapes. */
+  metrics?: Metrics;
+  /** Default: the global OpenTelemetry tracer (a no-op until setupTracing installs a provider). */
+  tracer?: Tracer;
 }
 
-export interface CallContext {
+export interface CallContext extends McpRequestInfo {
   authInfo?: unknown;
   agent: AgentIdentity;
+}
+
+/** What one call learns on its way, for its span and metrics. */
+interface CallObservation {
+  traceId: string;
+  /** Set when tracing is on: with traceId, names the tools/call span. */
+  spanId?: string;
+  /** The tool, once the name resolved (metric label, span name). */
+  tool?: string;
 }
 
 type ResolvedTool =
@@ -48,8 +67,20 @@ export class Gateway {
   readonly #upstreamTools = new Map<string, { at: number; tools: Tool[] }>();
   readonly #discovery = new Map<string, Promise<McpResourceDiscovery>>();
 
+  readonly #metrics: Metrics;
+  readonly #tracer: () => Tracer;
+  /** deps for downstream calls: each request is a span and carries traceparent. */
+  readonly #downstreamDeps: Deps;
+  /** Results of #deny, told apart from other tool errors for the metrics. */
+  readonly #denied = new WeakMap<CallToolResult, string>();
+
   constructor(private readonly opts: GatewayOptions) {
-    this.#xaa = opts.xaa ?? createXaaPort(opts.deps);
+    this.#metrics = opts.metrics ?? new Metrics();
+    const tracer = opts.tracer;
+    this.#tracer = tracer ? () => tracer : globalTracer;
+    this.#downstreamDeps = { ...opts.deps, fetch: tracedFetch(opts.deps.fetch, this.#tracer) };
+    const xaa = opts.xaa ?? createXaaPort(opts.deps);
+    this.#xaa = { ...instrumentXaaPort(xaa, { metrics: this.#metrics, tracer: this.#tracer }), discoverMcpResource: (url) => xaa.discoverMcpResource(url) };
     const cfg = () => opts.config.current.config;
     this.broker = new TokenBroker({
       xaa: this.#xaa,
@@ -58,6 +89,7 @@ export class Gateway {
       maxLifetimeMs: () => cfg().tokens.maxLifetimeSeconds * 1000,
       skewMs: () => cfg().tokens.skewSeconds * 1000,
     });
+    this.#metrics.trackTokenCache(this.broker.stats);
     opts.config.subscribe({
       onChange: () => {
         // Upstream lists and discovery results may depend on what changed; minted tokens stay valid.
@@ -112,9 +144,34 @@ export class Gateway {
     return tools;
   }
 
+  /**
+   * One tools/call: a SERVER span (MCP semantic conventions) around the pipeline, whose trace id is
+   * the audit records' traceId when tracing is on, and the call's metrics.
+   */
   async callTool(ctx: CallContext, name: string, rawArgs: unknown): Promise<CallToolResult> {
+    const t0 = performance.now();
+    const { span, context: spanContext } = startToolCallSpan(this.#tracer(), ctx);
+    const ids = recordedIds(span);
+    const obs: CallObservation = ids ?? { traceId: randomUUID() };
+    let outcome: ToolCallOutcome = 'error';
+    try {
+      const result = await context.with(spanContext, () => this.#callTool(ctx, name, rawArgs, obs));
+      const deniedCode = this.#denied.get(result);
+      outcome = deniedCode !== undefined ? 'denied' : result.isError ? 'tool_error' : 'success';
+      endToolCallSpan(span, { ...(obs.tool ? { tool: obs.tool } : {}), outcome, ...(result.isError ? { errorType: 'tool_error', errorMessage: deniedCode ?? 'tool_error' } : {}), ...(deniedCode ? { errorCode: deniedCode } : {}) });
+      return result;
+    } catch (e) {
+      const code = e instanceof McpError ? String(e.code) : toGatewayError(e).code;
+      endToolCallSpan(span, { ...(obs.tool ? { tool: obs.tool } : {}), outcome, errorType: code, errorMessage: e instanceof McpError ? e.message : code });
+      throw e;
+    } finally {
+      this.#metrics.toolCall(obs.tool ?? UNKNOWN_TOOL, outcome, (performance.now() - t0) / 1000);
+    }
+  }
+
+  async #callTool(ctx: CallContext, name: string, rawArgs: unknown, obs: CallObservation): Promise<CallToolResult> {
     const started = this.opts.deps.now();
-    const traceId = randomUUID();
+    const traceId = obs.traceId;
     let caller: Caller | undefined;
     try {
       caller = await this.opts.identity.resolve(ctx);
@@ -125,6 +182,7 @@ export class Gateway {
     if (!resolved) {
       throw new McpError(ErrorCode.InvalidParams, `unknown tool "${name}"; call tools/list for the tools this gateway offers`);
     }
+    obs.tool = name;
     // Arguments are checked before any token is minted (invalid -> JSON-RPC -32602).
     let args: Record<string, unknown>;
     try {
@@ -139,6 +197,7 @@ export class Gateway {
       type: 'tool_call',
       phase: 'decision',
       traceId,
+      ...(obs.spanId ? { spanId: obs.spanId } : {}),
       agent: ctx.agent,
       tool: name,
       resource: target.resourceLabel,
@@ -155,8 +214,12 @@ export class Gateway {
       agent: ctx.agent,
       tool: { name, enabled: resolved.kind === 'http' ? resolved.tool.enabled : true },
       target: target.policy,
+      ...(this.opts.switches ? { switches: this.opts.switches } : {}),
     });
-    if (!verdict.allow) return this.#deny(audited, verdict.reason, new GatewayError('policy_denied', `denied: ${verdict.reason}`), started);
+    if (!verdict.allow) {
+      const details = verdict.code === 'kill_switch' ? { details: { switch: verdict.switch } } : {};
+      return this.#deny(audited, verdict.reason, new GatewayError(verdict.code, `denied: ${verdict.reason}`, details), started);
+    }
 
     try {
       const mint = await this.#mintTarget(resolved, caller);
@@ -190,7 +253,7 @@ export class Gateway {
       const t0 = this.opts.deps.now();
       let result: Awaited<ReturnType<typeof executeHttpOperation>>;
       try {
-        result = await executeHttpOperation(tool.http, args, token.accessToken, this.opts.deps);
+        result = await executeHttpOperation(tool.http, args, token.accessToken, this.#downstreamDeps);
       } catch (e) {
         const err = toGatewayError(e);
         this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
@@ -226,7 +289,7 @@ export class Gateway {
       },
     };
     try {
-      const result = await callUpstreamTool(resolved.upstream, auth, this.opts.deps, resolved.upstreamTool.name, args);
+      const result = await callUpstreamTool(resolved.upstream, auth, this.#downstreamDeps, resolved.upstreamTool.name, args);
       this.#outcome(audited, { ok: !result.isError, ...(result.isError ? { error: 'tool_error' } : {}) }, t0, started);
       return result;
     } catch (e) {
@@ -273,12 +336,15 @@ export class Gateway {
   }
 
   async #deny(audited: AuditEvent, reason: string, err: GatewayError, started: number): Promise<CallToolResult> {
+    if (err.code === 'kill_switch') this.#metrics.killSwitchDenial(switchKind(err.details?.switch));
     try {
       await this.#record({ ...audited, phase: 'decision', decision: 'deny', reason, outcome: { ok: false, error: err.auditCode }, latencyMs: this.opts.deps.now() - started });
     } catch (e) {
       this.opts.logger.error('audit log unavailable while recording a denial', { error: toGatewayError(e).message });
     }
-    return toolErrorResult(err);
+    const result = toolErrorResult(err);
+    this.#denied.set(result, err.code);
+    return result;
   }
 
   #record(event: AuditEvent) {
@@ -346,4 +412,11 @@ export class Gateway {
     this.#upstreamTools.set(key, { at: this.opts.deps.now(), tools });
     return tools;
   }
+}
+
+/** The kill switch's kind as a metric label: a bounded word, never the user or agent it names. */
+function switchKind(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value !== null && typeof value === 'object' && typeof (value as { kind?: unknown }).kind === 'string') return (value as { kind: string }).kind;
+  return 'unknown';
 }

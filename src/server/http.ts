@@ -10,6 +10,7 @@ import type { Deps } from '../deps.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { AccessTokenService } from '../inbound/http/tokens.js';
 import type { Logger } from '../log.js';
+import { metricsRoute, type MetricsRouteOptions } from '../observability/index.js';
 import type { Store } from '../store/types.js';
 import type { Gateway } from './gateway.js';
 import { bearerAuth, type BearerEnv } from './http/auth.js';
@@ -35,6 +36,12 @@ export interface HttpAppOptions {
   logger: Logger;
   /** The gateway's OAuth authorization server (createAuthorizationServer), mounted at the root. */
   authorizationServer?: Hono;
+  /** The admin API and sign-in (createAdminRouter(...).app), mounted at /admin. */
+  admin?: Hono<any>;
+  /** The Shared Signals receiver (createSsfReceiver): POST /ssf/events, mounted at the root; stopped by close(). */
+  ssf?: { routes: Hono; stop(): Promise<void> };
+  /** GET /metrics (Prometheus): loopback scrapers, or others with one of the bearer tokens. */
+  metrics?: MetricsRouteOptions;
   sessions?: Pick<McpSessionsOptions, 'idleMs' | 'maxPerOwner' | 'maxSessions'> & {
     /** How often idle and revoked sessions are looked for. Default 60 s. */
     sweepMs?: number;
@@ -116,6 +123,8 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     return c.json(r.ready ? { status: 'ready', checks: r.checks } : { status: 'not_ready', failing: r.failing, checks: r.checks }, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
   });
 
+  if (opts.metrics) app.get('/metrics', metricsRoute(opts.metrics));
+
   const metadata = cors({ origin: '*', allowMethods: ['GET', 'OPTIONS'], maxAge: 600 });
   for (const path of [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}${MCP_PATH}`]) {
     app.use(path, metadata);
@@ -144,6 +153,8 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   app.on(['GET', 'POST', 'DELETE'], MCP_PATH, (c) => sessions.handle(c.req.raw, c.get('bearer')));
   app.all(MCP_PATH, () => jsonRpcError(405, JSONRPC_SERVER_ERROR, 'Method not allowed.', { Allow: 'GET, POST, DELETE' }));
 
+  if (opts.admin) app.route('/admin', opts.admin);
+  if (opts.ssf) app.route('/', opts.ssf.routes);
   if (opts.authorizationServer) app.route('/', opts.authorizationServer);
 
   app.onError((e, c) => {
@@ -165,6 +176,8 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     },
     async close() {
       clearInterval(sweep);
+      // Polling stops (and acknowledges) before the audit log and the store it writes to are closed.
+      await opts.ssf?.stop();
       await sessions.closeAll();
     },
   };

@@ -22,7 +22,11 @@ export function createMcpServer(gateway: Gateway, opts: { agent?: () => AgentIde
   };
   server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await gateway.listTools({ authInfo: extra.authInfo }) }));
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) =>
-    gateway.callTool({ authInfo: extra.authInfo, agent: agentOf() }, req.params.name, req.params.arguments),
+    gateway.callTool(
+      { authInfo: extra.authInfo, agent: agentOf(), ...(extra.sessionId ? { sessionId: extra.sessionId } : {}), requestId: extra.requestId, meta: req.params._meta },
+      req.params.name,
+      req.params.arguments,
+    ),
   );
   const unsubscribe = gateway.onToolsChanged(() => {
     // Only a connected session can be notified; a failure here must not affect the config reload.

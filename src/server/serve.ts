@@ -7,6 +7,10 @@ import { createAuthorizationServer } from '../inbound/http/as/index.js';
 import { HttpIdentity } from '../inbound/http/identity.js';
 import { AccessTokenService } from '../inbound/http/tokens.js';
 import { createLogger, type Logger } from '../log.js';
+import { createObservability, instrumentAuditSink, metricsTokens } from '../observability/index.js';
+import { createAdminRouter } from '../admin/index.js';
+import { ControlService, SwitchSnapshot } from '../control/index.js';
+import { createSsfReceiver, lookupUsersInStore } from '../ssf/index.js';
 import { openStore } from '../store/index.js';
 import { Gateway } from './gateway.js';
 import { gatewayUrls, serveHttp, type HttpServer } from './http.js';
@@ -52,7 +56,8 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   });
   config.watch();
 
-  const audit = await openAuditLog(runtime.auditDir, deps);
+  const observability = createObservability(runtime, logger);
+  const audit = instrumentAuditSink(await openAuditLog(runtime.auditDir, deps), observability.metrics);
   let store: Awaited<ReturnType<typeof openStore>>;
   try {
     store = await openStore({
@@ -66,6 +71,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   } catch (e) {
     config.close();
     await audit.close();
+    await observability.shutdown();
     throw e;
   }
 
@@ -78,7 +84,14 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       resource: urls.resource,
       ttlSeconds: () => config.current.config.server?.accessTokenTtlSeconds ?? server.accessTokenTtlSeconds,
     });
-    const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger });
+    // Kill switches: the gateway's policy reads the snapshot on every call; ControlService keeps it current.
+    const switches = new SwitchSnapshot();
+    const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger, metrics: observability.metrics, switches });
+    const control = new ControlService({ store, snapshot: switches, broker: gateway.broker, config, audit, deps, logger });
+    const admin = createAdminRouter({ config, store, control, audit, deps, logger, tokens });
+    // Security events from the IdP (CAEP/RISC): push at /ssf/events, or polling when ssf.delivery is "poll".
+    const ssf = createSsfReceiver({ config, control, audit, deps, logger, lookupUserByEmail: lookupUsersInStore(store) });
+    await control.start();
     const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger });
     const http = await serveHttp({
       config,
@@ -88,7 +101,12 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       deps,
       logger,
       authorizationServer,
+      admin: admin.app,
+      ssf,
       audit,
+      ...(runtime.config.observability?.metrics.enabled === false
+        ? {}
+        : { metrics: { metrics: observability.metrics, tokens: metricsTokens(() => config.current, logger) } }),
       ...(opts.host !== undefined ? { host: opts.host } : {}),
       ...(opts.port !== undefined ? { port: opts.port } : {}),
       handleSignals: opts.handleSignals ?? true,
@@ -97,12 +115,21 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     const purge = setInterval(() => void store.purgeExpired(deps.now()).catch((e: unknown) => logger.warn('store purge failed', { error: e })), PURGE_EVERY_MS);
     purge.unref();
     void http.closed.then(() => clearInterval(purge));
+    // Sessions revoked by a switch end their MCP streams now, not at the next sweep.
+    control.onSessionsRevoked(async (ids) => {
+      for (const sid of ids) await http.http.sessions.closeWhere({ sid }, 'user session revoked by an admin or a security event');
+    });
+    void http.closed.then(() => control.close());
+    ssf.start();
+    // Spans still queued are flushed once the audit log and the store are closed.
+    void http.closed.then(() => observability.shutdown()).catch((e: unknown) => logger.warn('trace export flush failed', { error: e }));
     logger.info('xaa-gateway serving MCP over Streamable HTTP', { mcp: http.mcpUrl, listen: http.listenUrl, store: store.engine, auditDir: runtime.auditDir });
     return http;
   } catch (e) {
     config.close();
     await store.close().catch(() => {});
     await audit.close().catch(() => {});
+    await observability.shutdown().catch(() => {});
     throw e;
   }
 }

@@ -4,6 +4,7 @@ import { ConfigStore, loadConfigFile } from '../config/index.js';
 import { defaultDeps, type Deps } from '../deps.js';
 import { LocalIdentity } from '../inbound/local.js';
 import { createLogger, type Logger } from '../log.js';
+import { setupTracing } from '../observability/index.js';
 import { Gateway } from './gateway.js';
 import { createMcpServer } from './mcp.js';
 
@@ -24,6 +25,9 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
     onInvalid: (message) => logger.error('config edit refused; the last good config stays in force', { error: message }),
   });
   config.watch();
+  const o = config.current.config.observability;
+  // Traces only: stdio has no HTTP listener for /metrics.
+  const tracing = setupTracing({ ...(o?.otlp ? { endpoint: o.otlp.endpoint } : {}), ...(o?.serviceName ? { serviceName: o.serviceName } : {}) });
   const audit = await openAuditLog(config.current.auditDir, deps);
   const gateway = new Gateway({
     config,
@@ -49,4 +53,5 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
   config.close();
   await gateway.flush();
   await audit.close();
+  await tracing.shutdown();
 }

@@ -121,4 +121,37 @@ CREATE TABLE signing_keys (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'admin_control',
+    // Kill switches (src/control) and browser admin sessions (src/admin). Every switch change bumps
+    // store_meta.kill_switch_revision in the same transaction, so other instances on the same
+    // PostgreSQL notice a change by reading one row and reload the switches only then.
+    sql: `
+CREATE TABLE kill_switches (
+  switch_key TEXT PRIMARY KEY,
+  kind       TEXT NOT NULL CHECK (kind IN ('user', 'agent', 'resource', 'connection', 'all')),
+  target     JSONB NOT NULL,
+  reason     TEXT NOT NULL,
+  actor      JSONB NOT NULL,
+  since      BIGINT NOT NULL
+);
+
+INSERT INTO store_meta (key, value) VALUES ('kill_switch_revision', '0') ON CONFLICT (key) DO NOTHING;
+
+CREATE TABLE admin_sessions (
+  id_hash    TEXT PRIMARY KEY,
+  iss        TEXT NOT NULL,
+  sub        TEXT NOT NULL,
+  email      TEXT,
+  name       TEXT,
+  csrf       TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX admin_sessions_subject ON admin_sessions (iss, sub);
+CREATE INDEX admin_sessions_expiry ON admin_sessions (expires_at);
+`,
+  },
 ];

@@ -7,13 +7,18 @@ import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { SecretBox } from './crypto.js';
 import type { Queryable, Sql } from './sql.js';
+import type { SwitchState } from '../control/types.js';
 import type {
+  AdminSession,
   AuthorizationCode,
   AuthorizationRequest,
   Consent,
+  KillSwitchList,
+  RefreshFamily,
   RefreshTokenRecord,
   RegisteredClient,
   RotateResult,
+  SessionRevocation,
   SigningKey,
   Store,
   UserSession,
@@ -422,11 +427,144 @@ export class SqlStore implements Store {
     if (res.rowCount === 0) throw new GatewayError('internal', `no signing key with kid ${kid}`);
   }
 
+  // ---- admin control: sessions and agents, bulk revocation ----
+
+  async listRefreshFamilies(filter: { sessionId?: string; clientId?: string; activeOnly?: boolean } = {}): Promise<RefreshFamily[]> {
+    // The newest token of each family carries its current scopes; a family is live while any token is.
+    const { rows } = await this.sql.query(
+      `SELECT family_id, session_id, client_id,
+              (ARRAY_AGG(scopes ORDER BY created_at DESC))[1] AS scopes,
+              MIN(created_at) AS created_at, MAX(created_at) AS last_issued_at, MAX(expires_at) AS expires_at,
+              BOOL_AND(revoked_at IS NOT NULL) AS revoked
+       FROM refresh_tokens
+       WHERE ($1::text IS NULL OR session_id = $1) AND ($2::text IS NULL OR client_id = $2)
+       GROUP BY family_id, session_id, client_id
+       HAVING NOT $3::boolean OR (BOOL_OR(revoked_at IS NULL AND rotated_at IS NULL) AND MAX(expires_at) > $4)
+       ORDER BY MIN(created_at), family_id`,
+      [filter.sessionId ?? null, filter.clientId ?? null, filter.activeOnly ?? false, this.now()],
+    );
+    return rows.map((r) => ({
+      familyId: String(r.family_id),
+      sessionId: String(r.session_id),
+      clientId: String(r.client_id),
+      scopes: parsed<string[]>(r.scopes),
+      createdAt: num(r.created_at),
+      lastIssuedAt: num(r.last_issued_at),
+      expiresAt: num(r.expires_at),
+      revoked: Boolean(r.revoked),
+    }));
+  }
+
+  async revokeSessionsOf(filter: { user: { iss: string; sub: string } } | { clientId: string }, at: number): Promise<SessionRevocation> {
+    return this.sql.transaction(async (tx) => {
+      let sessions;
+      let refresh = 0;
+      if ('user' in filter) {
+        sessions = await tx.query<{ id: string }>(
+          'UPDATE user_sessions SET revoked_at = $3, updated_at = $3 WHERE iss = $1 AND sub = $2 AND revoked_at IS NULL RETURNING id',
+          [filter.user.iss, filter.user.sub, at],
+        );
+      } else {
+        sessions = await tx.query<{ id: string }>(
+          `UPDATE user_sessions SET revoked_at = $2, updated_at = $2
+           WHERE revoked_at IS NULL AND id IN (SELECT session_id FROM refresh_tokens WHERE client_id = $1
+                                               UNION SELECT session_id FROM authorization_codes WHERE client_id = $1)
+           RETURNING id`,
+          [filter.clientId, at],
+        );
+        refresh += (await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL', [filter.clientId, at])).rowCount;
+        await tx.query('DELETE FROM authorization_codes WHERE client_id = $1', [filter.clientId]);
+      }
+      const ids = sessions.rows.map((r) => String(r.id));
+      if (ids.length) {
+        refresh += (await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = ANY($1::text[]) AND revoked_at IS NULL', [ids, at])).rowCount;
+        await tx.query('DELETE FROM authorization_codes WHERE session_id = ANY($1::text[])', [ids]);
+      }
+      return { sessionIds: ids, refreshTokens: refresh };
+    });
+  }
+
+  // ---- kill switches ----
+
+  async listKillSwitches(): Promise<KillSwitchList> {
+    // One transaction, so the revision read matches the rows read with it.
+    return this.sql.transaction(async (tx) => {
+      const rev = await tx.query<{ value: string }>("SELECT value FROM store_meta WHERE key = 'kill_switch_revision'");
+      const { rows } = await tx.query('SELECT * FROM kill_switches ORDER BY since, switch_key');
+      return { revision: Number(rev.rows[0]?.value ?? 0), switches: rows.map(toSwitchState) };
+    });
+  }
+
+  async killSwitchRevision(): Promise<number> {
+    const { rows } = await this.sql.query<{ value: string }>("SELECT value FROM store_meta WHERE key = 'kill_switch_revision'");
+    return Number(rows[0]?.value ?? 0);
+  }
+
+  async putKillSwitch(key: string, state: SwitchState): Promise<{ previous?: SwitchState; revision: number }> {
+    return this.sql.transaction(async (tx) => {
+      const revision = await bumpRevision(tx);
+      const old = await tx.query('SELECT * FROM kill_switches WHERE switch_key = $1 FOR UPDATE', [key]);
+      await tx.query(
+        `INSERT INTO kill_switches (switch_key, kind, target, reason, actor, since) VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6)
+         ON CONFLICT (switch_key) DO UPDATE SET target = EXCLUDED.target, reason = EXCLUDED.reason, actor = EXCLUDED.actor, since = EXCLUDED.since`,
+        [key, state.switch.kind, json(state.switch), state.reason, json(state.actor), state.since],
+      );
+      return { ...(old.rows[0] ? { previous: toSwitchState(old.rows[0]) } : {}), revision };
+    });
+  }
+
+  async deleteKillSwitch(key: string): Promise<{ previous?: SwitchState; revision: number }> {
+    return this.sql.transaction(async (tx) => {
+      const { rows } = await tx.query('DELETE FROM kill_switches WHERE switch_key = $1 RETURNING *', [key]);
+      if (!rows[0]) {
+        const rev = await tx.query<{ value: string }>("SELECT value FROM store_meta WHERE key = 'kill_switch_revision'");
+        return { revision: Number(rev.rows[0]?.value ?? 0) };
+      }
+      return { previous: toSwitchState(rows[0]), revision: await bumpRevision(tx) };
+    });
+  }
+
+  // ---- browser admin sessions ----
+
+  async createAdminSession(s: AdminSession): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO admin_sessions (id_hash, iss, sub, email, name, csrf, created_at, expires_at, revoked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [s.idHash, s.iss, s.sub, s.email ?? null, s.name ?? null, s.csrf, s.createdAt, s.expiresAt, s.revokedAt ?? null],
+    );
+  }
+
+  async getAdminSession(idHash: string, now: number): Promise<AdminSession | undefined> {
+    const { rows } = await this.sql.query('SELECT * FROM admin_sessions WHERE id_hash = $1 AND expires_at > $2 AND revoked_at IS NULL', [idHash, now]);
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      idHash: String(r.id_hash),
+      iss: String(r.iss),
+      sub: String(r.sub),
+      ...(r.email == null ? {} : { email: String(r.email) }),
+      ...(r.name == null ? {} : { name: String(r.name) }),
+      csrf: String(r.csrf),
+      createdAt: num(r.created_at),
+      expiresAt: num(r.expires_at),
+    };
+  }
+
+  async revokeAdminSession(idHash: string, at: number): Promise<boolean> {
+    const res = await this.sql.query('UPDATE admin_sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL', [idHash, at]);
+    return res.rowCount > 0;
+  }
+
+  async revokeAdminSessionsOf(user: { iss: string; sub: string }, at: number): Promise<number> {
+    const res = await this.sql.query('UPDATE admin_sessions SET revoked_at = $3 WHERE iss = $1 AND sub = $2 AND revoked_at IS NULL', [user.iss, user.sub, at]);
+    return res.rowCount;
+  }
+
   // ---- housekeeping ----
 
   /**
    * Deletes what can no longer be used: expired authorization requests and codes, expired refresh
-   * tokens, revoked-jti rows past their token's expiry, and retired signing keys past `verifyUntil`.
+   * tokens, revoked-jti rows past their token's expiry, retired signing keys past `verifyUntil`, and expired admin sessions.
    * Sessions, clients and consents are kept.
    */
   async purgeExpired(now: number): Promise<void> {
@@ -436,6 +574,7 @@ export class SqlStore implements Store {
       await tx.query('DELETE FROM refresh_tokens WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM revoked_access_tokens WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND verify_until <= $1', [now]);
+      await tx.query('DELETE FROM admin_sessions WHERE expires_at <= $1', [now]);
     });
   }
 
@@ -450,6 +589,18 @@ async function insertRefreshToken(q: Queryable, r: RefreshTokenRecord): Promise<
      VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)`,
     [r.tokenHash, r.familyId, r.sessionId, r.clientId, json(r.scopes), r.resource, r.createdAt, r.expiresAt, r.rotatedAt ?? null, r.revokedAt ?? null],
   );
+}
+
+async function bumpRevision(q: Queryable): Promise<number> {
+  // The row lock of this UPDATE also serializes concurrent switch changes.
+  const { rows } = await q.query<{ value: string }>(
+    "UPDATE store_meta SET value = (CAST(value AS BIGINT) + 1)::text WHERE key = 'kill_switch_revision' RETURNING value",
+  );
+  return Number(rows[0]?.value ?? 0);
+}
+
+function toSwitchState(r: Row): SwitchState {
+  return { switch: parsed<SwitchState['switch']>(r.target), reason: String(r.reason), actor: parsed<SwitchState['actor']>(r.actor), since: num(r.since) };
 }
 
 function toRefresh(r: Row): RefreshTokenRecord {

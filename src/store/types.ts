@@ -1,3 +1,5 @@
+import type { SwitchState } from '../control/types.js';
+
 /**
  * Persistent state of the remote (Streamable HTTP) gateway: one SQL schema, two engines (PGlite
  * embedded by default, PostgreSQL when DATABASE_URL is set). Secrets at rest (IdP refresh tokens,
@@ -112,6 +114,48 @@ export interface SigningKey {
   verifyUntil?: number;
 }
 
+/** One agent's standing grant within a user session: a refresh-token family (OAuth 2.1 §4.3.1). */
+export interface RefreshFamily {
+  familyId: string;
+  sessionId: string;
+  clientId: string;
+  /** Scopes of the newest token of the family. */
+  scopes: string[];
+  /** When the family began (the code was redeemed) and when its newest token was issued. Epoch ms. */
+  createdAt: number;
+  lastIssuedAt: number;
+  expiresAt: number;
+  /** Every token of the family is revoked. */
+  revoked: boolean;
+}
+
+/** What revoking sessions in bulk did (kill switches, security events). */
+export interface SessionRevocation {
+  /** Ids of the user sessions that were revoked now. */
+  sessionIds: string[];
+  refreshTokens: number;
+}
+
+/** A browser admin session (src/admin). The cookie value itself is never stored: only its SHA-256. */
+export interface AdminSession {
+  idHash: string;
+  iss: string;
+  sub: string;
+  email?: string;
+  name?: string;
+  /** CSRF token the browser must echo on unsafe requests. */
+  csrf: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt?: number;
+}
+
+/** The kill switches in force and the revision they were read at. */
+export interface KillSwitchList {
+  revision: number;
+  switches: SwitchState[];
+}
+
 export interface Store {
   readonly engine: 'pglite' | 'postgres';
 
@@ -157,6 +201,30 @@ export interface Store {
   listSigningKeys(): Promise<SigningKey[]>;
   addSigningKey(k: SigningKey): Promise<void>;
   retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void>;
+
+  // Admin control: sessions and agents at a glance, bulk revocation
+  listRefreshFamilies(filter?: { sessionId?: string; clientId?: string; activeOnly?: boolean }): Promise<RefreshFamily[]>;
+  /**
+   * Revokes, in one transaction, the active user sessions of a user, or those an agent signed in
+   * with (it holds a refresh token or an unredeemed code from them), with all their refresh tokens;
+   * for an agent also its refresh tokens in any other session.
+   */
+  revokeSessionsOf(filter: { user: { iss: string; sub: string } } | { clientId: string }, at: number): Promise<SessionRevocation>;
+
+  // Kill switches (src/control); each change bumps the revision
+  listKillSwitches(): Promise<KillSwitchList>;
+  killSwitchRevision(): Promise<number>;
+  /** Sets (or replaces) the switch with `state.switch`'s key. Returns the previous state, if any. */
+  putKillSwitch(key: string, state: SwitchState): Promise<{ previous?: SwitchState; revision: number }>;
+  /** Lifts it. `previous` is undefined when it was not set (the revision is then unchanged). */
+  deleteKillSwitch(key: string): Promise<{ previous?: SwitchState; revision: number }>;
+
+  // Browser admin sessions (src/admin)
+  createAdminSession(s: AdminSession): Promise<void>;
+  /** Unexpired and not revoked, else undefined. */
+  getAdminSession(idHash: string, now: number): Promise<AdminSession | undefined>;
+  revokeAdminSession(idHash: string, at: number): Promise<boolean>;
+  revokeAdminSessionsOf(user: { iss: string; sub: string }, at: number): Promise<number>;
 
   /** Deletes expired codes, requests, refresh tokens and revoked-jti rows. */
   purgeExpired(now: number): Promise<void>;

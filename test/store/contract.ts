@@ -77,14 +77,17 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
       it('reports its engine and records the applied migration', async () => {
         expect(['pglite', 'postgres']).toContain(store.engine);
         const rows = await raw<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version');
-        expect(rows.map((r) => [Number(r.version), r.name])).toEqual([[1, 'initial']]);
+        expect(rows.map((r) => [Number(r.version), r.name])).toEqual([
+          [1, 'initial'],
+          [2, 'admin_control'],
+        ]);
       });
 
       it('migrations are idempotent: reopening applies nothing twice', async () => {
         await reopen();
         await reopen();
         const rows = await raw('SELECT version FROM schema_migrations');
-        expect(rows).toHaveLength(1);
+        expect(rows).toHaveLength(2);
       });
     });
 
@@ -336,6 +339,110 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         expect((await store.getRefreshToken(r3.tokenHash))?.revokedAt).toBe(T0 + 1);
         await expect(store.revokeRefreshTokensOf({}, T0)).rejects.toThrow(/sessionId or a clientId/);
         expect(await store.getRefreshToken('nope')).toBeUndefined();
+      });
+    });
+
+    describe('admin control: sessions with their agents, bulk revocation', () => {
+      it('lists refresh families with the newest scopes; activeOnly hides revoked, rotated-out and expired ones', async () => {
+        const s = await newSession();
+        const fam = rid('family');
+        const first = await newRefresh({ sessionId: s.id, familyId: fam, clientId: 'agent-x', scopes: ['mcp:tools'] });
+        expect((await store.rotateRefreshToken(first.tokenHash, { ...nextOf(), scopes: ['mcp:tools', 'extra'] }, T0 + MIN)).ok).toBe(true);
+        const dead = await newRefresh({ sessionId: s.id, clientId: 'agent-y' });
+        await store.revokeRefreshFamily(dead.familyId, T0 + 2);
+        const all = (await store.listRefreshFamilies({ sessionId: s.id })).sort((a, b) => a.clientId.localeCompare(b.clientId));
+        expect(all.map((f) => [f.clientId, f.scopes, f.revoked])).toEqual([
+          ['agent-x', ['mcp:tools', 'extra'], false],
+          ['agent-y', ['mcp:tools'], true],
+        ]);
+        expect(all[0]).toMatchObject({ familyId: fam, sessionId: s.id, createdAt: T0, lastIssuedAt: T0 + MIN });
+        const active = await store.listRefreshFamilies({ sessionId: s.id, activeOnly: true });
+        expect(active.map((f) => f.clientId)).toEqual(['agent-x']);
+        expect((await store.listRefreshFamilies({ clientId: 'agent-y', activeOnly: true })).find((f) => f.sessionId === s.id)).toBeUndefined();
+      });
+
+      it.each([
+        ['a user', 'user'],
+        ['an agent', 'agent'],
+      ] as const)('revokes the sessions of %s with their refresh tokens and codes, once', async (_label, by) => {
+        const iss = rid('https://idp');
+        const agent = rid('agent');
+        const mine = await newSession({ iss, sub: 'u1' });
+        const mine2 = await newSession({ iss, sub: 'u1' });
+        const other = await newSession({ iss, sub: 'u2' });
+        const r1 = await newRefresh({ sessionId: mine.id, clientId: agent });
+        const r2 = await newRefresh({ sessionId: other.id, clientId: by === 'agent' ? agent : 'agent-z' });
+        const rOtherAgent = await newRefresh({ sessionId: other.id, clientId: 'agent-z' });
+        await store.saveAuthorizationCode({ codeHash: rid('code'), clientId: agent, redirectUri: 'r', codeChallenge: 'c', sessionId: mine2.id, scopes: [], resource: 'r', expiresAt: T0 + MIN });
+        const filter = by === 'user' ? { user: { iss, sub: 'u1' } } : { clientId: agent };
+        const result = await store.revokeSessionsOf(filter, T0 + 5);
+        // user: both of u1's sessions; agent: every session the agent signed in with (refresh token or pending code).
+        const expected = by === 'user' ? [mine.id, mine2.id] : [mine.id, mine2.id, other.id];
+        expect(result.sessionIds.sort()).toEqual(expected.sort());
+        expect(result.refreshTokens).toBe(by === 'user' ? 1 : 3);
+        for (const id of expected) expect((await store.getUserSession(id))?.revokedAt).toBe(T0 + 5);
+        if (by === 'user') expect((await store.getUserSession(other.id))?.revokedAt).toBeUndefined();
+        expect((await store.getRefreshToken(r1.tokenHash))?.revokedAt).toBe(T0 + 5);
+        expect((await store.getRefreshToken(r2.tokenHash))?.revokedAt).toBe(by === 'user' ? undefined : T0 + 5);
+        expect((await store.getRefreshToken(rOtherAgent.tokenHash))?.revokedAt).toBe(by === 'user' ? undefined : T0 + 5);
+        expect(await raw('SELECT 1 FROM authorization_codes WHERE session_id = $1', [mine2.id])).toHaveLength(0);
+        expect(await store.revokeSessionsOf(filter, T0 + 6)).toEqual({ sessionIds: [], refreshTokens: 0 });
+      });
+    });
+
+    describe('kill switches', () => {
+      const actor = { kind: 'admin' as const, via: 'token' as const };
+      it('put, replace and delete bump the revision; list reads switches with the revision', async () => {
+        const sub = rid('user');
+        const key = JSON.stringify(['user', 'https://idp.example', sub]);
+        const state = { switch: { kind: 'user' as const, user: { iss: 'https://idp.example', sub } }, reason: 'left the company', actor, since: T0 };
+        const r0 = await store.killSwitchRevision();
+        const put = await store.putKillSwitch(key, state);
+        expect(put).toEqual({ revision: r0 + 1 });
+        const again = await store.putKillSwitch(key, { ...state, reason: 'still gone', since: T0 + 1 });
+        expect(again).toEqual({ previous: state, revision: r0 + 2 });
+        const listed = await store.listKillSwitches();
+        expect(listed.revision).toBe(r0 + 2);
+        expect(listed.switches).toContainEqual({ ...state, reason: 'still gone', since: T0 + 1 });
+        const del = await store.deleteKillSwitch(key);
+        expect(del).toEqual({ previous: { ...state, reason: 'still gone', since: T0 + 1 }, revision: r0 + 3 });
+        expect(await store.deleteKillSwitch(key)).toEqual({ revision: r0 + 3 });
+        expect((await store.listKillSwitches()).switches.find((s) => s.reason === 'still gone' && 'user' in s.switch && s.switch.user.sub === sub)).toBeUndefined();
+      });
+
+      it('concurrent changes each get their own revision', async () => {
+        const r0 = await store.killSwitchRevision();
+        const keys = [1, 2, 3, 4].map(() => rid('agent'));
+        const results = await Promise.all(keys.map((k) => store.putKillSwitch(JSON.stringify(['agent', k]), { switch: { kind: 'agent', clientId: k }, reason: 'r', actor, since: T0 })));
+        expect(results.map((r) => r.revision).sort()).toEqual([r0 + 1, r0 + 2, r0 + 3, r0 + 4]);
+        for (const k of keys) await store.deleteKillSwitch(JSON.stringify(['agent', k]));
+      });
+
+      it('survive a restart', async () => {
+        const k = rid('res');
+        await store.putKillSwitch(JSON.stringify(['resource', k]), { switch: { kind: 'resource', name: k }, reason: 'breach', actor, since: T0 });
+        await reopen();
+        expect((await store.listKillSwitches()).switches).toContainEqual({ switch: { kind: 'resource', name: k }, reason: 'breach', actor, since: T0 });
+        await store.deleteKillSwitch(JSON.stringify(['resource', k]));
+      });
+    });
+
+    describe('admin sessions', () => {
+      it('round trip; expired, revoked and unknown ones are not returned', async () => {
+        const base = { iss: 'https://idp.example', sub: rid('admin'), csrf: 'csrf-1', createdAt: T0, expiresAt: T0 + 60 * MIN };
+        const a = { ...base, idHash: rid('h'), email: 'ada@example.com', name: 'Ada' };
+        const b = { ...base, idHash: rid('h') };
+        await store.createAdminSession(a);
+        await store.createAdminSession(b);
+        expect(await store.getAdminSession(a.idHash, T0)).toEqual(a);
+        expect(await store.getAdminSession(b.idHash, T0)).toEqual(b);
+        expect(await store.getAdminSession(a.idHash, T0 + 60 * MIN)).toBeUndefined();
+        expect(await store.revokeAdminSession(a.idHash, T0 + 1)).toBe(true);
+        expect(await store.revokeAdminSession(a.idHash, T0 + 2)).toBe(false);
+        expect(await store.getAdminSession(a.idHash, T0)).toBeUndefined();
+        expect(await store.revokeAdminSessionsOf({ iss: base.iss, sub: base.sub }, T0 + 3)).toBe(1);
+        expect(await store.getAdminSession(b.idHash, T0)).toBeUndefined();
+        expect(await store.getAdminSession('unknown', T0)).toBeUndefined();
       });
     });
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { GatewayConfigInput } from '../../src/config/schema.js';
-import { APP_DEFINITIONS, GATEWAY_CLIENT_ID, SEED_IDP_CLIENTS } from './seed.js';
+import { APP_DEFINITIONS, DEMO_ADMIN_GROUP, GATEWAY_CLIENT_ID, SEED_IDP_CLIENTS } from './seed.js';
 import type { DemoAppName, DemoUrls } from './types.js';
 
 /**
@@ -179,5 +179,9 @@ export function demoConfig(urls: DemoUrls, opts: { auditDir?: string; secretsDir
       encryptionKey: secret('gateway-encryption-key'),
       dataDir: './data/store',
     },
+    // Members of this IdP group (alice) may sign in at /admin; automation uses admin.tokens.
+    admin: { group: DEMO_ADMIN_GROUP },
+    // Security events (CAEP/RISC) the demo IdP pushes to <publicUrl>/ssf/events (`npm start` creates the stream).
+    ssf: { transmitter: urls.idp, delivery: 'push', pushToken: secret('ssf-push-token') },
   };
 }

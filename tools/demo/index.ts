@@ -1,5 +1,7 @@
 import { createIdpApp } from './idp/app.js';
 import { createIdpContext } from './idp/context.js';
+import { DemoTransmitter } from './idp/ssf.js';
+import { createSsfRoutes } from './idp/ssf-routes.js';
 import { listen, type Listener } from './listen.js';
 import { JtiCache } from './oauth.js';
 import { createSaasApp } from './saas/app.js';
@@ -14,6 +16,8 @@ import { DEMO_APP_NAMES, type DemoEnterprise, type DemoPorts, type DemoUrls } fr
  */
 
 export type { DemoAppName, DemoControl, DemoEnterprise, DemoPorts, DemoStats, DemoUrls } from './types.js';
+export type { DemoSecurityEventOptions, DemoSsf, DemoSsfDelivery, DemoSsfStream } from './types.js';
+export { DEMO_EVENT_TYPES } from './idp/ssf.js';
 export { DEMO_APP_NAMES } from './types.js';
 export { DEFAULT_GATEWAY_PORT, demoConfig } from './config.js';
 export { completeDemoLogin } from './login.js';
@@ -58,13 +62,17 @@ export async function startDemoEnterprise(
     };
 
     const state = new DemoState();
-    const idpApp = createIdpApp(await createIdpContext(urls, state, new JtiCache()));
+    const idpContext = await createIdpContext(urls, state, new JtiCache());
+    const idpApp = createIdpApp(idpContext);
+    // The IdP's Shared Signals transmitter (after the IdP's routes, behind its "IdP down" gate).
+    const ssf = new DemoTransmitter(idpContext);
+    idpApp.route('/', createSsfRoutes(idpContext, ssf));
     idp.setHandler((req) => idpApp.fetch(req));
     for (const name of DEMO_APP_NAMES) {
       const app = createSaasApp(await createSaasContext(APP_DEFINITIONS[name], urls[name], urls.idp, state));
       apps[name].setHandler((req) => app.fetch(req));
     }
-    return { urls, control: state.control, stats: state.stats, stop };
+    return { urls, control: state.control, stats: state.stats, ssf, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -14,8 +14,13 @@ export interface DemoUser {
   name: string;
   active: boolean;
   apps: readonly DemoAppName[];
+  /** IdP groups, sent as the `groups` claim of ID tokens (gateway admins: see admin.group). */
+  groups: readonly string[];
   note: string;
 }
+
+/** The IdP group whose members may administer the demo gateway (mcp.config.json admin.group). */
+export const DEMO_ADMIN_GROUP = 'gateway-admins';
 
 export const SEED_USERS: readonly DemoUser[] = [
   {
@@ -26,6 +31,7 @@ export const SEED_USERS: readonly DemoUser[] = [
     name: 'Alice Anders',
     active: true,
     apps: ['calendar', 'expenses', 'crm', 'chat', 'payroll'],
+    groups: ['employees', DEMO_ADMIN_GROUP],
     note: 'assigned to all five apps (payroll still denied: its connection is disabled)',
   },
   {
@@ -36,6 +42,7 @@ export const SEED_USERS: readonly DemoUser[] = [
     name: 'Bob Brandt',
     active: true,
     apps: ['calendar', 'expenses', 'chat', 'payroll'],
+    groups: ['employees'],
     note: 'not assigned to crm',
   },
   {
@@ -46,6 +53,7 @@ export const SEED_USERS: readonly DemoUser[] = [
     name: 'Carol Castillo',
     active: false,
     apps: ['calendar', 'expenses', 'crm', 'chat', 'payroll'],
+    groups: ['employees'],
     note: 'inactive account: sign-in and token exchange refused',
   },
 ];
@@ -65,7 +73,7 @@ export interface IdpClient {
 }
 
 export const SEED_IDP_CLIENTS: readonly IdpClient[] = [
-  { clientId: GATEWAY_CLIENT_ID, secretFile: 'idp-client-secret', redirectUris: [], loopback: true, loopbackPaths: ['/oauth/idp/callback'] },
+  { clientId: GATEWAY_CLIENT_ID, secretFile: 'idp-client-secret', redirectUris: [], loopback: true, loopbackPaths: ['/oauth/idp/callback', '/admin/callback'] },
   // A second client, so tests can show that an ID token issued to another client is refused.
   { clientId: 'other-agent', secretFile: 'other-agent-client-secret', redirectUris: ['http://127.0.0.1/callback'], loopback: true },
 ];

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { loadConfigFile } from '../../src/config/index.js';
 import { DEFAULT_DEMO_PORTS, startDemoEnterprise, type DemoEnterprise } from './index.js';
 import { printDemoBanner } from './main.js';
+import { connectSecurityEvents } from './ssf-stream.js';
 import { runServe } from '../../src/server/serve.js';
 import type { HttpServer } from '../../src/server/http.js';
 
@@ -41,6 +42,7 @@ export async function runDemo(opts: {
     }
     throw e;
   }
+  const securityEvents = connectSecurityEvents(demo, runtime, gateway.listenUrl);
   const bin = resolve(import.meta.dirname, '../../bin/xaa-gateway.js');
   const gw = `node ${bin} --config ${configPath}`;
   printDemoBanner(demo, log);
@@ -65,6 +67,10 @@ export async function runDemo(opts: {
   log('3. See the record:');
   log(`     ${gw} audit tail        ${gw} audit verify`);
   log('');
+  if (securityEvents.length) {
+    for (const line of securityEvents) log(line);
+    log('');
+  }
   log('Press Ctrl-C to stop.');
   const stop = async () => {
     await gateway.shutdown('demo stopping');

@@ -1,5 +1,5 @@
 import { APP_DEFINITIONS, SEED_CONNECTIONS, SEED_USERS, type DemoUser } from './seed.js';
-import { DEMO_APP_NAMES, type DemoAppName, type DemoControl, type DemoStats } from './types.js';
+import { DEMO_APP_NAMES, type DemoAppName, type DemoControl, type DemoSecurityEvent, type DemoStats } from './types.js';
 
 /**
  * The mutable state of one running demo enterprise: what the IdP admin and the apps decide at run
@@ -13,6 +13,8 @@ export class DemoState {
   /** Per app: access tokens carry the generation they were minted in; older ones are refused. */
   readonly accessTokenGeneration = Object.fromEntries(DEMO_APP_NAMES.map((a) => [a, 0])) as Record<DemoAppName, number>;
   idpDown = false;
+  /** Hears the security events the IdP admin's actions raise (the Shared Signals transmitter, idp/ssf.ts). */
+  readonly securityEventListeners = new Set<(e: DemoSecurityEvent) => void>();
   readonly stats: DemoStats = {
     tokenExchanges: 0,
     jwtBearerGrants: zeroes(),
@@ -44,7 +46,10 @@ export class DemoState {
 
   readonly control: DemoControl = {
     setUserActive: (username, active) => {
-      this.mustUser(username).active = active;
+      const user = this.mustUser(username);
+      const changed = user.active !== active;
+      user.active = active;
+      if (changed) this.raise({ username, event: active ? 'account-enabled' : 'account-disabled' });
     },
     setConnection: (clientId, app, enabled) => {
       if (!(app in APP_DEFINITIONS)) throw new Error(`unknown demo app "${app}"`);
@@ -53,6 +58,7 @@ export class DemoState {
     revokeUserSessions: (username) => {
       this.mustUser(username);
       for (const s of this.sessions.values()) if (s.username === username) s.revoked = true;
+      this.raise({ username, event: 'session-revoked' });
     },
     revokeAccessTokens: (app) => {
       if (!(app in this.accessTokenGeneration)) throw new Error(`unknown demo app "${app}"`);
@@ -61,7 +67,15 @@ export class DemoState {
     setIdpDown: (down) => {
       this.idpDown = down;
     },
+    emitSecurityEvent: (username, event, opts = {}) => {
+      this.mustUser(username);
+      this.raise({ ...opts, username, event });
+    },
   };
+
+  private raise(e: DemoSecurityEvent): void {
+    for (const listener of this.securityEventListeners) listener(e);
+  }
 
   private mustUser(username: string) {
     const u = this.users.get(username);

@@ -20,6 +20,8 @@ async function mintIdToken(
     email_verified: true,
     name: user.name,
     preferred_username: user.username,
+    // The gateway admits members of its admin group to /admin (admin.group, admin.groupsClaim).
+    groups: [...user.groups],
     sid: o.sid,
     auth_time: o.authTime,
     ...(o.nonce ? { nonce: o.nonce } : {}),

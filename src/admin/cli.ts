@@ -1,0 +1,256 @@
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import type { RevocationSummary, SwitchState } from '../control/types.js';
+import { switchTarget } from '../control/switches.js';
+import { AdminCliError, AdminClient } from './client.js';
+import { formatTable, when } from './table.js';
+
+export interface AdminCliIo {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  env: NodeJS.ProcessEnv;
+  fetch?: typeof fetch;
+  /** Reads `--file -`. */
+  stdin?: () => Promise<string>;
+}
+
+interface Globals {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+type Row = Record<string, any>;
+
+const KINDS = { tools: 'tool', resources: 'resource', upstreams: 'upstream' } as const;
+type Kind = keyof typeof KINDS;
+
+const LISTS: Record<Kind, { headers: string[]; row: (i: Row) => Array<string | undefined> }> = {
+  tools: {
+    headers: ['NAME', 'RESOURCE', 'SCOPES', 'METHOD', 'URL', 'ENABLED'],
+    row: (t) => [t.name, t.resource, (t.scopes ?? []).join(' '), t.http?.method, t.http?.url, String(t.enabled ?? true)],
+  },
+  resources: {
+    headers: ['NAME', 'RESOURCE', 'AUTHORIZATION SERVER', 'CLIENT', 'AUTH', 'ENABLED'],
+    row: (r) => [r.name, r.resource, r.authorizationServer, r.client?.clientId, r.client?.auth?.method, String(r.enabled ?? true)],
+  },
+  upstreams: {
+    headers: ['NAME', 'URL', 'PREFIX', 'SCOPES', 'ENABLED'],
+    row: (u) => [u.name, u.url, u.prefix, (u.scopes ?? []).join(' '), String(u.enabled ?? true)],
+  },
+};
+
+/**
+ * `xaa-gateway admin ...`: every admin API action against a running gateway, authenticated with
+ * an admin token (XAA_ADMIN_TOKEN or --token). Tables by default, `--json` for scripts.
+ */
+export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCode: (code: number) => void): Command {
+  const admin = program
+    .command('admin')
+    .description('administer a running gateway (xaa-gateway serve): tools, resources, upstreams, kill switches, sessions')
+    // The variables are read from io.env (not bound with Option.env) so an embedding passes its own.
+    .addOption(new Option('--url <url>', 'the gateway, e.g. https://mcp.acme.example (env: XAA_GATEWAY_URL)'))
+    .addOption(new Option('--token <token>', 'admin token, one of admin.tokens; prefer the environment variable (env: XAA_ADMIN_TOKEN)'))
+    .option('--json', 'print JSON instead of tables');
+
+  const run =
+    <A extends unknown[]>(fn: (client: AdminClient, g: Globals, ...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      const g = admin.opts<Globals>();
+      try {
+        const url = g.url ?? io.env.XAA_GATEWAY_URL;
+        if (!url) throw new AdminCliError('which gateway? pass --url <gateway URL> (or set XAA_GATEWAY_URL)', 2);
+        const token = g.token ?? io.env.XAA_ADMIN_TOKEN;
+        if (!token) throw new AdminCliError('no admin token: set XAA_ADMIN_TOKEN to one of the tokens in admin.tokens of the gateway\'s mcp.config.json (or pass --token)', 2);
+        await fn(new AdminClient(url, token, io.fetch), g, ...args);
+      } catch (e) {
+        if (!(e instanceof AdminCliError)) throw e;
+        io.stderr(`xaa-gateway admin: ${e.message}`);
+        setExitCode(e.exitCode);
+      }
+    };
+  const print = (g: Globals, json: unknown, table: () => string) => io.stdout(g.json ? JSON.stringify(json, null, 2) : table());
+
+  // ---- tools, resources, upstreams ----
+  for (const kind of Object.keys(KINDS) as Kind[]) {
+    const one = KINDS[kind];
+    const cmd = admin.command(kind).description(`list, show, create or replace, and delete ${kind} of mcp.config.json`);
+    cmd
+      .command('list')
+      .description(`list the ${kind}`)
+      .action(
+        run(async (client, g) => {
+          const { body } = await client.request('GET', `/${kind}`);
+          const items: Row[] = body[kind];
+          print(g, items, () => formatTable(LISTS[kind].headers, items.map(LISTS[kind].row)));
+        }),
+      );
+    cmd
+      .command('get')
+      .argument('<name>')
+      .description(`print one ${one} as it is in mcp.config.json (JSON)`)
+      .action(
+        run(async (client, _g, name: string) => {
+          io.stdout(JSON.stringify((await client.request('GET', `/${kind}/${encodeURIComponent(name)}`)).body, null, 2));
+        }),
+      );
+    cmd
+      .command('set')
+      .argument('[name]', `the ${one} to replace (default: the "name" in the file)`)
+      .requiredOption('--file <file>', `JSON of the whole ${one} ("-" for stdin)`)
+      .description(`create the ${one}, or replace it whole; validated by the gateway, applied at once and written to mcp.config.json`)
+      .action(
+        run(async (client, g, name: string | undefined, o: { file: string }) => {
+          const text = o.file === '-' ? await (io.stdin ?? (() => Promise.reject(new AdminCliError('no stdin'))))() : await readFile(o.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+            throw new AdminCliError(`cannot read ${o.file} (${e.code ?? e.message})`, 2);
+          });
+          let item: Row;
+          try {
+            item = JSON.parse(text) as Row;
+          } catch (e) {
+            throw new AdminCliError(`${o.file} is not valid JSON: ${(e as Error).message}`, 2);
+          }
+          const target = name ?? (typeof item?.name === 'string' ? item.name : undefined);
+          if (!target) throw new AdminCliError(`name the ${one}: give it as an argument or as "name" in the file`, 2);
+          const path = `/${kind}/${encodeURIComponent(target)}`;
+          const current = await client.request('GET', path, { allow: [404] });
+          const exists = current.status === 200;
+          const res = exists
+            ? await client.request('PUT', path, { body: item, ifMatch: current.version })
+            : await client.request('POST', `/${kind}`, { body: { ...item, name: target }, ifMatch: current.version });
+          print(g, res.body, () => `${exists ? 'replaced' : 'created'} ${one} "${target}"; in force now and written to mcp.config.json (version ${res.version?.slice(0, 12) ?? '?'})`);
+        }),
+      );
+    cmd
+      .command('delete')
+      .argument('<name>')
+      .description(`delete the ${one}`)
+      .action(
+        run(async (client, g, name: string) => {
+          const path = `/${kind}/${encodeURIComponent(name)}`;
+          const current = await client.request('GET', path);
+          const res = await client.request('DELETE', path, { ifMatch: current.version });
+          print(g, res.body, () => `deleted ${one} "${name}" (version ${res.version?.slice(0, 12) ?? '?'})`);
+        }),
+      );
+  }
+
+  // ---- kill switches ----
+  const switches = admin.command('switches').description('kill switches: deny a user, an agent, a resource, a connection, or every call, at once');
+  switches
+    .command('list')
+    .description('the switches in force')
+    .action(
+      run(async (client, g) => {
+        const list: Array<SwitchState & { label: string }> = (await client.request('GET', '/switches')).body.switches;
+        print(g, list, () =>
+          list.length ? formatTable(['KIND', 'TARGET', 'REASON', 'BY', 'SINCE'], list.map((s) => [s.switch.kind, switchTarget(s.switch), s.reason, actorLabel(s.actor), when(s.since)])) : 'no kill switch is set',
+        );
+      }),
+    );
+  const switchPath = (kind: string, args: string[], iss?: string): string => {
+    const need = (n: number, usage: string) => {
+      if (args.length !== n) throw new AdminCliError(`usage: switches set|lift ${usage}`, 2);
+    };
+    const e = encodeURIComponent;
+    switch (kind) {
+      case 'user':
+        need(1, 'user <sub> [--iss <issuer>]');
+        return `/switches/user/${e(args[0]!)}${iss ? `?iss=${e(iss)}` : ''}`;
+      case 'agent':
+        need(1, 'agent <clientId>');
+        return `/switches/agent/${e(args[0]!)}`;
+      case 'resource':
+        need(1, 'resource <name>');
+        return `/switches/resource/${e(args[0]!)}`;
+      case 'connection':
+        need(2, 'connection <clientId> <resource>');
+        return `/switches/connection/${e(args[0]!)}/${e(args[1]!)}`;
+      case 'all':
+        need(0, 'all');
+        return '/switches/all';
+      default:
+        throw new AdminCliError(`unknown kind "${kind}": use user, agent, resource, connection or all`, 2);
+    }
+  };
+  switches
+    .command('set')
+    .argument('<kind>', 'user | agent | resource | connection | all')
+    .argument('[target...]', 'user: <sub>; agent: <clientId>; resource: <name>; connection: <clientId> <resource>')
+    .option('--reason <text>', 'why (kept in the audit log)')
+    .option('--iss <issuer>', 'the user\'s IdP issuer (default: idp.issuer of the gateway)')
+    .description('set a kill switch: the next call is denied, cached tokens are purged, sessions revoked (users, agents)')
+    .action(
+      run(async (client, g, kind: string, target: string[], o: { reason?: string; iss?: string }) => {
+        const res = await client.request('PUT', switchPath(kind, target, o.iss), { body: o.reason ? { reason: o.reason } : {} });
+        const r: RevocationSummary = res.body.revoked;
+        print(g, res.body, () => `kill switch ${res.body.switch.label} is set; revoked ${r.sessions} session(s), ${r.refreshTokens} refresh token(s), ${r.downstreamTokens} cached downstream token(s)`);
+      }),
+    );
+  switches
+    .command('lift')
+    .argument('<kind>', 'user | agent | resource | connection | all')
+    .argument('[target...]')
+    .option('--reason <text>', 'why (kept in the audit log)')
+    .option('--iss <issuer>', 'the user\'s IdP issuer (default: idp.issuer of the gateway)')
+    .description('lift a kill switch')
+    .action(
+      run(async (client, g, kind: string, target: string[], o: { reason?: string; iss?: string }) => {
+        const res = await client.request('DELETE', switchPath(kind, target, o.iss), { body: o.reason ? { reason: o.reason } : {} });
+        print(g, res.body, () => `kill switch ${res.body.lifted.label} lifted`);
+      }),
+    );
+
+  // ---- sessions ----
+  const sessions = admin.command('sessions').description('signed-in users and their agents');
+  sessions
+    .command('list')
+    .description('active gateway sessions with the agents holding grants in them')
+    .action(
+      run(async (client, g) => {
+        const list: Row[] = (await client.request('GET', '/sessions')).body.sessions;
+        print(g, list, () =>
+          list.length
+            ? formatTable(
+                ['SESSION', 'USER', 'EMAIL', 'AGENTS', 'SIGNED IN', 'LAST ACTIVE'],
+                list.map((s) => [s.id, s.user.sub, s.user.email, (s.agents as Row[]).map((a) => a.clientName ?? a.clientId).join(', '), when(s.signedInAt), when(s.lastActiveAt)]),
+              )
+            : 'nobody is signed in',
+        );
+      }),
+    );
+  sessions
+    .command('revoke')
+    .argument('<id>', 'session id (see sessions list)')
+    .option('--reason <text>', 'why (kept in the audit log)')
+    .description('sign one session out: its refresh tokens die and its user\'s cached downstream tokens are purged')
+    .action(
+      run(async (client, g, id: string, o: { reason?: string }) => {
+        const res = await client.request('DELETE', `/sessions/${encodeURIComponent(id)}`, { body: o.reason ? { reason: o.reason } : {} });
+        const r: RevocationSummary = res.body.revoked;
+        print(g, res.body, () => `session ${id} of ${res.body.session.user.email ?? res.body.session.user.sub} revoked; ${r.refreshTokens} refresh token(s), ${r.downstreamTokens} cached downstream token(s)`);
+      }),
+    );
+  return admin;
+}
+
+/** Runs `admin ...` in process (tests, embedding). Returns the exit code. */
+export async function runAdminCli(argv: string[], io: AdminCliIo): Promise<number> {
+  let code = 0;
+  const program = new Command('xaa-gateway').exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.trimEnd()), writeErr: (s) => io.stderr(s.trimEnd()) });
+  const admin = registerAdminCommand(program, io, (c) => (code = c));
+  try {
+    for (const c of [admin, ...admin.commands, ...admin.commands.flatMap((x) => x.commands)]) c.exitOverride();
+    await program.parseAsync(['admin', ...argv], { from: 'user' });
+  } catch (e) {
+    const exit = (e as { exitCode?: number }).exitCode;
+    if (typeof exit !== 'number') throw e;
+    code = exit;
+  }
+  return code;
+}
+
+function actorLabel(a: SwitchState['actor']): string {
+  if (a.kind === 'security_event') return `IdP event ${a.eventType.split('/').at(-1) ?? a.eventType}`;
+  return a.email ?? a.sub ?? 'admin token';
+}

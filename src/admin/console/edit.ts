@@ -1,0 +1,80 @@
+import { recordAdminAction } from '../../control/service.js';
+import type { Actor } from '../../control/types.js';
+import { isGatewayError } from '../../errors.js';
+import { getItem, itemFromBody, itemPath, notFound, putItem, SINGULAR, type CollectionName } from '../collections.js';
+import type { ConfigEditor, ConfigIssue } from '../config-editor.js';
+import type { AdminOptions } from '../context.js';
+
+type Item = Record<string, unknown>;
+
+export type UpdateResult =
+  | { ok: true; version: string; after: Item }
+  | { ok: false; kind: 'invalid'; issues: ConfigIssue[]; path: string }
+  | { ok: false; kind: 'conflict'; message: string; version?: string }
+  | { ok: false; kind: 'not_found'; message: string };
+
+/**
+ * Replaces one tool, resource or upstream in mcp.config.json the way `PUT /admin/api/<kind>/<name>`
+ * does (src/admin/api.ts): under the ConfigEditor's lock, only if the file is still at `expected`,
+ * validated as a reload would be, audited as `<kind>.update` before the file is written (fail
+ * closed), then applied to the running gateway. `build` gets the item as written in the file and
+ * returns its replacement. Refusals come back as values the console renders next to the fields.
+ */
+export async function updateConfigItem(
+  opts: Pick<AdminOptions, 'audit'>,
+  editor: ConfigEditor,
+  actor: Actor,
+  kind: CollectionName,
+  name: string,
+  expected: string,
+  build: (before: Item) => unknown,
+): Promise<UpdateResult> {
+  let path = '';
+  try {
+    const { result, version } = await editor.edit(
+      expected,
+      (raw) => {
+        path = itemPath(raw, kind, name);
+        const before = getItem(raw, kind, name);
+        if (!before) throw notFound(kind, name);
+        const { item } = itemFromBody(kind, build(before), name);
+        putItem(raw, kind, name, item, 'replace');
+        return { before, after: getItem(raw, kind, name)! };
+      },
+      ({ before, after }) => recordAdminAction(opts.audit, { actor, action: `${SINGULAR[kind]}.update`, target: { [SINGULAR[kind]]: name, path, file: editor.path }, before, after }),
+    );
+    return { ok: true, version, after: result.after };
+  } catch (e) {
+    if (isGatewayError(e, 'admin_invalid')) {
+      const issues = Array.isArray(e.details?.issues) ? (e.details.issues as ConfigIssue[]) : [{ path: '(root)', message: e.message }];
+      return { ok: false, kind: 'invalid', issues, path };
+    }
+    if (isGatewayError(e, 'admin_conflict')) {
+      const version = typeof e.details?.version === 'string' ? e.details.version : undefined;
+      return { ok: false, kind: 'conflict', message: e.message, ...(version ? { version } : {}) };
+    }
+    if (isGatewayError(e, 'admin_not_found')) return { ok: false, kind: 'not_found', message: e.message };
+    throw e;
+  }
+}
+
+/**
+ * Issues of one item, by form field: `tools[3].scopes[1]` -> `scopes`. Issues of itemFromBody use
+ * item-relative paths (`name`, `(body)`); issues elsewhere in the file (a hand edit that broke
+ * another part) go under `''` with their full path.
+ */
+export function issuesByField(issues: ConfigIssue[], itemPathPrefix: string): Map<string, ConfigIssue[]> {
+  const out = new Map<string, ConfigIssue[]>();
+  const add = (field: string, i: ConfigIssue) => out.set(field, [...(out.get(field) ?? []), i]);
+  for (const i of issues) {
+    if (itemPathPrefix && i.path.startsWith(itemPathPrefix + '.')) {
+      const rest = i.path.slice(itemPathPrefix.length + 1);
+      add(/^[A-Za-z0-9_$]+/.exec(rest)?.[0] ?? '', i);
+    } else if (i.path === 'name') {
+      add('name', i);
+    } else {
+      add('', i);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,354 @@
+import type { FC } from 'hono/jsx';
+import type { ConfigIssue } from '../config-editor.js';
+import { Csrf } from './layout.js';
+
+/** The Tools page: what the config declares (tools, resources, upstreams) and the edit form of one tool. */
+
+type Item = Record<string, unknown>;
+
+const str = (v: unknown) => (typeof v === 'string' ? v : '');
+const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const enabledOf = (i: Item) => i.enabled !== false;
+
+export const Enabled: FC<{ on: boolean; onText?: string; offText?: string }> = ({ on, onText = 'enabled', offText = 'disabled' }) => (
+  <span class={`badge ${on ? 'on' : 'off'}`}>{on ? onText : offText}</span>
+);
+
+const Scopes: FC<{ scopes: string[] }> = ({ scopes }) =>
+  scopes.length ? (
+    <span>
+      {scopes.map((s, i) => (
+        <>
+          {i ? ' ' : ''}
+          <code>{s}</code>
+        </>
+      ))}
+    </span>
+  ) : (
+    <span class="muted">none</span>
+  );
+
+/** A long URL that wraps after a slash rather than mid-word. */
+const Url: FC<{ url: string }> = ({ url }) => (
+  <code>
+    {url.split(/(?<=\/)/).map((part, i) => (
+      <>
+        {i ? <wbr /> : null}
+        {part}
+      </>
+    ))}
+  </code>
+);
+
+export interface ToolsView {
+  tools: Item[];
+  resources: Item[];
+  upstreams: Item[];
+  /** Names of resources/upstreams with a kill switch set. */
+  switchedOff: Set<string>;
+  path: string;
+  /** The file on disk differs from the config in force (a hand edit not yet applied, or invalid). */
+  pendingOnDisk: boolean;
+}
+
+export const ToolsBody: FC<{ v: ToolsView }> = ({ v }) => (
+  <>
+    <h1>Tools</h1>
+    <p class="lead">
+      What agents can call, and the resource and scopes each call is delegated with. Edits are written to <code>{v.path}</code> and apply to the next call.
+    </p>
+    {v.pendingOnDisk ? (
+      <div class="flash warn" role="status">
+        The file on disk differs from the configuration in force (a hand edit not applied yet, or invalid: see the gateway log). The tables show the file.
+      </div>
+    ) : null}
+    <section class="card" aria-labelledby="tools-h">
+      <h2 id="tools-h">Tools ({v.tools.length})</h2>
+      <div class="scroll">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Resource</th>
+              <th scope="col">Scopes</th>
+              <th scope="col">Method + URL</th>
+              <th scope="col">State</th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {v.tools.map((t) => {
+              const name = str(t.name);
+              const http = (t.http ?? {}) as Item;
+              return (
+                <tr data-tool={name}>
+                  <td>
+                    <a href={`/admin/tools/${encodeURIComponent(name)}`}>
+                      <code>{name}</code>
+                    </a>
+                    {t.title ? <div class="muted small">{str(t.title)}</div> : null}
+                  </td>
+                  <td class="nowrap">{str(t.resource)}</td>
+                  <td class="scopes">
+                    <Scopes scopes={list(t.scopes)} />
+                  </td>
+                  <td class="wrap">
+                    <span class="badge info">{str(http.method)}</span> <Url url={str(http.url)} />
+                  </td>
+                  <td>
+                    <Enabled on={enabledOf(t)} />
+                  </td>
+                  <td>
+                    <a class="button" href={`/admin/tools/${encodeURIComponent(name)}`} aria-label={`Edit ${name}`}>
+                      Edit
+                    </a>
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </section>
+    <div class="grid2">
+      <section class="card" aria-labelledby="res-h">
+        <h2 id="res-h">Resources ({v.resources.length})</h2>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Resource URI</th>
+              <th scope="col">State</th>
+            </tr>
+          </thead>
+          <tbody>
+            {v.resources.map((r) => (
+              <tr data-resource={str(r.name)}>
+                <td>{str(r.name)}</td>
+                <td class="wrap">
+                  <code>{str(r.resource)}</code>
+                  <div class="muted small">AS {str(r.authorizationServer)}</div>
+                </td>
+                <td>
+                  <Enabled on={enabledOf(r)} />
+                  {v.switchedOff.has(str(r.name)) ? (
+                    <>
+                      {' '}
+                      <a class="badge off" href="/admin/switches#resources">
+                        kill switch
+                      </a>
+                    </>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      <section class="card" aria-labelledby="up-h">
+        <h2 id="up-h">Upstream MCP servers ({v.upstreams.length})</h2>
+        {v.upstreams.length ? (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">URL</th>
+                <th scope="col">Scopes</th>
+                <th scope="col">State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {v.upstreams.map((u) => (
+                <tr data-upstream={str(u.name)}>
+                  <td>
+                    {str(u.name)}
+                    {u.prefix ? <div class="muted small">tools as {str(u.prefix)}*</div> : null}
+                  </td>
+                  <td class="wrap">
+                    <code>{str(u.url)}</code>
+                  </td>
+                  <td>
+                    <Scopes scopes={list(u.scopes)} />
+                  </td>
+                  <td>
+                    <Enabled on={enabledOf(u)} />
+                    {v.switchedOff.has(str(u.name)) ? (
+                      <>
+                        {' '}
+                        <a class="badge off" href="/admin/switches#resources">
+                          kill switch
+                        </a>
+                      </>
+                    ) : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted">None configured.</p>
+        )}
+      </section>
+    </div>
+  </>
+);
+
+export interface ToolForm {
+  resource: string;
+  scopes: string;
+  title: string;
+  description: string;
+  enabled: boolean;
+}
+
+export function toolForm(t: Item): ToolForm {
+  return { resource: str(t.resource), scopes: list(t.scopes).join(' '), title: str(t.title), description: str(t.description), enabled: enabledOf(t) };
+}
+
+export interface ToolEditView {
+  name: string;
+  /** The item's place in the file, e.g. tools[3]. */
+  path: string;
+  version: string;
+  form: ToolForm;
+  json: string;
+  resourceNames: string[];
+  csrf?: string;
+  /** Validation issues of the last submit, by field ('' = not tied to a field). */
+  issues?: Map<string, ConfigIssue[]>;
+  /** Which form was submitted (its errors are shown there). */
+  submitted?: 'fields' | 'json';
+  conflict?: string;
+}
+
+const FieldErrors: FC<{ id: string; issues?: ConfigIssue[] }> = ({ id, issues }) =>
+  issues?.length ? (
+    <div class="field-error" id={id}>
+      {issues.map((i) => (
+        <div>
+          <code>{i.path}</code>: {i.message}
+        </div>
+      ))}
+    </div>
+  ) : null;
+
+const GeneralErrors: FC<{ issues?: ConfigIssue[] }> = ({ issues }) =>
+  issues?.length ? (
+    <div class="flash error" role="alert">
+      <strong>The change was not saved:</strong>
+      <ul>
+        {issues.map((i) => (
+          <li>
+            <code>{i.path}</code>: {i.message}
+          </li>
+        ))}
+      </ul>
+    </div>
+  ) : null;
+
+export const ToolEditBody: FC<{ v: ToolEditView }> = ({ v }) => {
+  const fieldIssues = v.submitted === 'fields' ? v.issues : undefined;
+  const jsonIssues = v.submitted === 'json' ? v.issues : undefined;
+  const err = (field: string) => fieldIssues?.get(field);
+  const invalid = (field: string) => (err(field)?.length ? 'true' : undefined);
+  const described = (field: string, hint?: string) => [err(field)?.length ? `${field}-error` : '', hint ?? ''].filter(Boolean).join(' ') || undefined;
+  const action = `/admin/tools/${encodeURIComponent(v.name)}`;
+  const known = new Set(['resource', 'scopes', 'title', 'description', 'enabled']);
+  const other = fieldIssues ? [...fieldIssues.entries()].filter(([k]) => !known.has(k)).flatMap(([, i]) => i) : [];
+  return (
+    <>
+      <p class="small">
+        <a href="/admin/tools">← Tools</a>
+      </p>
+      <h1>
+        Edit tool <code>{v.name}</code>
+      </h1>
+      <p class="lead">
+        <code>{v.path}</code> in the config file. Saved changes apply to the next call; connected clients are told the tool list changed.
+      </p>
+      {v.conflict ? (
+        <div class="flash error" role="alert">
+          This tool was changed by someone else (another admin or a hand edit of the file) since you opened it: nothing was saved.{' '}
+          <a href={action}>Reload</a> to see the current version, then make your change again.
+        </div>
+      ) : null}
+      <div class="grid2">
+        <section class="card" aria-labelledby="fields-h">
+          <h2 id="fields-h">Mapping</h2>
+          <GeneralErrors issues={other} />
+          <form method="post" action={action} class="stack" novalidate>
+            <Csrf token={v.csrf} />
+            <input type="hidden" name="version" value={v.version} />
+            <div class="field">
+              <label for="resource">Resource</label>
+              <select id="resource" name="resource" class="wide" aria-invalid={invalid('resource')} aria-describedby={described('resource')}>
+                {(v.resourceNames.includes(v.form.resource) ? v.resourceNames : [v.form.resource, ...v.resourceNames]).map((r) => (
+                  <option value={r} selected={r === v.form.resource}>
+                    {r}
+                  </option>
+                ))}
+              </select>
+              <FieldErrors id="resource-error" issues={err('resource')} />
+            </div>
+            <div class="field">
+              <label for="scopes">Scopes</label>
+              <input id="scopes" name="scopes" type="text" class="wide mono" value={v.form.scopes} aria-invalid={invalid('scopes')} aria-describedby={described('scopes', 'scopes-hint')} />
+              <div class="hint" id="scopes-hint">
+                Separated by spaces or commas. Requested from the resource for every call of this tool.
+              </div>
+              <FieldErrors id="scopes-error" issues={err('scopes')} />
+            </div>
+            <div class="field">
+              <label for="title">Title</label>
+              <input id="title" name="title" type="text" class="wide" value={v.form.title} aria-invalid={invalid('title')} aria-describedby={described('title')} />
+              <FieldErrors id="title-error" issues={err('title')} />
+            </div>
+            <div class="field">
+              <label for="description">Description</label>
+              <textarea id="description" name="description" aria-invalid={invalid('description')} aria-describedby={described('description', 'description-hint')}>
+                {v.form.description}
+              </textarea>
+              <div class="hint" id="description-hint">
+                What agents read to decide when to call the tool.
+              </div>
+              <FieldErrors id="description-error" issues={err('description')} />
+            </div>
+            <div class="field">
+              <label class="check">
+                <input type="checkbox" name="enabled" value="on" checked={v.form.enabled} /> Enabled <span class="muted small">(unchecked: every call is refused and audited)</span>
+              </label>
+              <FieldErrors id="enabled-error" issues={err('enabled')} />
+            </div>
+            <div class="actions">
+              <button class="primary" type="submit">
+                Save
+              </button>
+              <a class="button" href="/admin/tools">
+                Cancel
+              </a>
+            </div>
+          </form>
+        </section>
+        <section class="card" aria-labelledby="json-h">
+          <h2 id="json-h">Full JSON</h2>
+          <GeneralErrors issues={jsonIssues ? [...jsonIssues.values()].flat() : undefined} />
+          <form method="post" action={`${action}/json`} class="stack">
+            <Csrf token={v.csrf} />
+            <input type="hidden" name="version" value={v.version} />
+            <div class="field">
+              <label for="json">The tool as written in the config file</label>
+              <textarea id="json" name="json" class="json" spellcheck={false} aria-invalid={jsonIssues?.size ? 'true' : undefined}>
+                {v.json}
+              </textarea>
+            </div>
+            <div class="actions">
+              <button type="submit">Save JSON</button>
+            </div>
+          </form>
+        </section>
+      </div>
+    </>
+  );
+};

@@ -54,6 +54,7 @@ export async function runDemo(opts: {
   log('  Give an MCP client only that URL; it registers itself, you sign in at the IdP as a demo user and allow it:');
   log(`     Claude Code:    claude mcp add --transport http xaa-gateway ${gateway.mcpUrl}`);
   log(`     MCP Inspector:  npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL: ${gateway.mcpUrl})`);
+  log(`  Admin console: ${new URL('/admin', gateway.mcpUrl).href}  (sign in as alice, a member of ${runtime.config.admin?.group ? `"${runtime.config.admin.group}"` : 'the admin group'}): tools, kill switches, sessions, audit`);
   log('');
   log('Local gateway (stdio, the user signed in on this machine):');
   log('1. Sign in as a demo user, in another terminal (a browser opens the IdP page; --no-browser prints the URL):');

@@ -45,6 +45,7 @@ export const ERROR_CODES = [
   'admin_not_found',
   'admin_invalid',
   'security_event_invalid',
+  'security_event_busy',
   // anything else
   'internal',
 ] as const;

@@ -1,3 +1,4 @@
+import type { Actor } from '../control/types.js';
 /**
  * One audit record per delegated call (and per admin action later). Tokens, ID-JAGs and secrets
  * never appear here: only the ID-JAG `jti` and a SHA-256 fingerprint of the access token.
@@ -42,7 +43,7 @@ export interface AdminActionEvent extends AuditEvent {
   type: typeof ADMIN_ACTION_EVENT_TYPE;
   phase: 'outcome';
   /** The admin (IdP identity or the automation token) or the security event that acted. */
-  actor: { kind: 'admin'; via: 'session' | 'token'; iss?: string; sub?: string; email?: string } | { kind: 'security_event'; iss: string; jti: string; eventType: string };
+  actor: Actor;
   /** e.g. `switch.set`, `switch.lift`, `tool.update`, `resource.delete`, `session.revoke`, `user.revoke`. */
   action: string;
   target: Record<string, unknown>;

@@ -183,8 +183,15 @@ export class ControlService implements SecurityControl {
     return (await this.setSwitch({ kind: 'user', user: { iss: user.iss, sub: user.sub } }, reason, actor)).revoked;
   }
 
-  async enableUser(user: UserRef, reason: string, actor: Actor): Promise<boolean> {
-    return (await this.liftSwitch({ kind: 'user', user: { iss: user.iss, sub: user.sub } }, reason, actor)) !== undefined;
+  async enableUser(user: UserRef, reason: string, actor: Actor, eventTime?: number): Promise<boolean | 'stale'> {
+    const s: KillSwitch = { kind: 'user', user: { iss: user.iss, sub: user.sub } };
+    if (eventTime !== undefined) {
+      // Read from the store, not the snapshot: a switch set on another instance a moment ago counts.
+      const key = switchKey(s);
+      const current = (await this.opts.store.listKillSwitches()).switches.find((x) => switchKey(x.switch) === key);
+      if (current && isNewerThan(current, eventTime)) return 'stale';
+    }
+    return (await this.liftSwitch(s, reason, actor)) !== undefined;
   }
 
   /** Revokes the user's gateway sessions, refresh tokens and cached downstream tokens without blocking them. */
@@ -327,6 +334,18 @@ export async function recordAdminAction(audit: AuditSink, event: AdminActionInpu
     if (!logFailureTo) throw new GatewayError('audit_unavailable', `the audit log cannot record this admin action, so it was not made: ${message}`, { cause: e });
     logFailureTo.error('audit log unavailable: admin action applied but not recorded', { action: event.action, error: message });
   }
+}
+
+/**
+ * Was the switch set after `eventTime` (epoch ms)? A switch set by a security event is dated by that
+ * SET's `iat`, on the IdP's clock like `eventTime`: its arrival time would make an enable issued
+ * soon after the disable look stale whenever delivery lagged (a poll interval, push retries).
+ * Compared in whole seconds, the resolution of `iat` (RFC 7519 §2 NumericDate): within the same
+ * second the order is unknown and the enable lifts.
+ */
+function isNewerThan(state: SwitchState, eventTime: number): boolean {
+  const setAt = state.actor.kind === 'security_event' && typeof state.actor.iat === 'number' ? state.actor.iat * 1000 : state.since;
+  return Math.floor(eventTime / 1000) < Math.floor(setAt / 1000);
 }
 
 function targets(s: KillSwitch): Pick<AdminActionEvent, 'user' | 'agent' | 'resource'> {

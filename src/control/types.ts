@@ -12,7 +12,14 @@ export interface UserRef {
 /** Who did it: an admin (by IdP identity or the automation token), or a security event from the IdP. */
 export type Actor =
   | { kind: 'admin'; iss?: string; sub?: string; email?: string; via: 'session' | 'token' }
-  | { kind: 'security_event'; iss: string; jti: string; eventType: string };
+  | {
+      kind: 'security_event';
+      iss: string;
+      jti: string;
+      eventType: string;
+      /** The SET's `iat` (seconds): when the IdP says it happened; orders it against later events about the same user. */
+      iat?: number;
+    };
 
 export type KillSwitch =
   | { kind: 'user'; user: UserRef }
@@ -42,8 +49,12 @@ export interface RevocationSummary {
 export interface SecurityControl {
   /** account-disabled / account-purged / credential-compromise: block the user until enabled and revoke everything. */
   disableUser(user: UserRef, reason: string, actor: Actor): Promise<RevocationSummary>;
-  /** account-enabled: lift the user switch. Returns false when the user was not disabled. */
-  enableUser(user: UserRef, reason: string, actor: Actor): Promise<boolean>;
+  /**
+   * account-enabled: lift the user switch. Returns false when the user was not disabled. With
+   * `eventTime` (epoch ms, the SET's `iat`), a switch set after that time is newer than the event and
+   * stays: 'stale' (a replayed or late account-enabled must not undo a later disable).
+   */
+  enableUser(user: UserRef, reason: string, actor: Actor, eventTime?: number): Promise<boolean | 'stale'>;
   /** session-revoked / credential-change / token-claims-change: revoke sessions and tokens, do not block. */
   revokeUser(user: UserRef, reason: string, actor: Actor): Promise<RevocationSummary>;
 }

@@ -90,7 +90,8 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     const control = new ControlService({ store, snapshot: switches, broker: gateway.broker, config, audit, deps, logger });
     const admin = createAdminRouter({ config, store, control, audit, deps, logger, tokens });
     // Security events from the IdP (CAEP/RISC): push at /ssf/events, or polling when ssf.delivery is "poll".
-    const ssf = createSsfReceiver({ config, control, audit, deps, logger, lookupUserByEmail: lookupUsersInStore(store) });
+    // The store remembers the SETs acted on, across restarts and instances sharing it.
+    const ssf = createSsfReceiver({ config, control, audit, deps, logger, lookupUserByEmail: lookupUsersInStore(store), store });
     await control.start();
     const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger });
     const http = await serveHttp({

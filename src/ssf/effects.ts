@@ -42,6 +42,8 @@ export interface SecurityEventAudit {
   revoked?: RevocationSummary;
   /** enable_user: whether the user was disabled before. */
   lifted?: boolean;
+  /** account-enabled ignored because the user switch in force was set after the SET's `iat`. */
+  stale?: true;
 }
 
 export interface ApplyContext {
@@ -89,14 +91,17 @@ export async function applyEvent(set: VerifiedSet, delivery: Delivery, ctx: Appl
     return;
   }
 
-  const actor: Actor = { kind: 'security_event', iss: set.iss, jti: set.jti, eventType: set.eventType };
+  // `iat` dates a switch this event sets, so a later account-enabled is ordered against the IdP's clock.
+  const actor: Actor = { kind: 'security_event', iss: set.iss, jti: set.jti, eventType: set.eventType, iat: set.iat };
   const reason = `${label} from ${set.iss}${adminReason(set.event)}`;
   let failure: unknown;
   for (const user of users) {
     try {
-      const outcome = await run(effect, user, reason, actor, ctx.control);
-      await ctx.audit.append(record({ ...base, effect, ...outcome.audit }, `${label}: ${outcome.summary}`, true, user));
-      ctx.logger.info('security event acted on', { jti: set.jti, eventType: set.eventType, effect, sub: user.sub, ...outcome.audit });
+      const outcome = await run(effect, user, reason, actor, set.iat * 1000, ctx.control);
+      const done = outcome.effect ?? effect;
+      await ctx.audit.append(record({ ...base, effect: done, ...outcome.audit }, `${label}: ${outcome.summary}`, true, user));
+      if (outcome.audit.stale) ctx.logger.warn('security event ignored: stale, the user switch in force is newer', { jti: set.jti, eventType: set.eventType, sub: user.sub });
+      else ctx.logger.info('security event acted on', { jti: set.jti, eventType: set.eventType, effect, sub: user.sub, ...outcome.audit });
     } catch (e) {
       failure ??= e;
       const err = toGatewayError(e);
@@ -113,8 +118,9 @@ async function run(
   user: UserRef,
   reason: string,
   actor: Actor,
+  eventTime: number,
   control: SecurityControl,
-): Promise<{ summary: string; audit: Pick<SecurityEventAudit, 'revoked' | 'lifted'> }> {
+): Promise<{ summary: string; audit: Pick<SecurityEventAudit, 'revoked' | 'lifted' | 'stale'>; effect?: 'ignored' }> {
   switch (effect) {
     case 'revoke_user': {
       const revoked = await control.revokeUser(user, reason, actor);
@@ -125,7 +131,11 @@ async function run(
       return { summary: `user disabled; sessions and tokens revoked (${describe(revoked)})`, audit: { revoked } };
     }
     case 'enable_user': {
-      const lifted = await control.enableUser(user, reason, actor);
+      const lifted = await control.enableUser(user, reason, actor, eventTime);
+      if (lifted === 'stale') {
+        // An enable older than the disable it would undo: replayed, or delivered out of order.
+        return { summary: 'ignored: stale, issued before the user switch in force was set; the switch stays', audit: { lifted: false, stale: true }, effect: 'ignored' };
+      }
       return { summary: lifted ? 'user switch lifted' : 'user was not disabled; nothing to lift', audit: { lifted } };
     }
   }

@@ -7,4 +7,5 @@ export { nextPollDelay, type PollOutcome, type PollTimers } from './poll.js';
 export { resolveSsfSettings, type SsfSettings } from './settings.js';
 export type { LookupUserByEmail, SubjectId } from './subject.js';
 export { lookupUsersInStore } from './lookup.js';
+export type { SecurityEventClaims } from './seen-jtis.js';
 export { ssfConfigurationUrl } from './transmitter.js';

@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.js';
 import { setError } from './errors.js';
 import { applyEvent, type ApplyContext, type Delivery } from './effects.js';
-import { SeenJtis } from './seen-jtis.js';
+import { SeenJtis, type SecurityEventClaims } from './seen-jtis.js';
 import type { SsfSettings } from './settings.js';
 import { TransmitterKeys, type TransmitterKeysOptions } from './transmitter.js';
 import { validateSet } from './validate.js';
@@ -11,6 +11,10 @@ export interface SetProcessorOptions extends ApplyContext {
   /** The current settings (they follow config reloads); undefined when `ssf` is not configured. */
   settings: () => SsfSettings | undefined;
   keys?: Omit<TransmitterKeysOptions, 'issuer' | 'deps'>;
+  /** Where acted-on `jti`s are claimed, so they survive a restart and are shared across instances. */
+  store?: SecurityEventClaims;
+  /** Claim lease and wait of SeenJtis (tests shorten them). */
+  jtis?: { leaseMs?: number; waitMs?: number };
 }
 
 export interface ReceiveResult {
@@ -29,7 +33,7 @@ export class SetProcessor {
   private readonly seen: SeenJtis;
 
   constructor(private readonly opts: SetProcessorOptions) {
-    this.seen = new SeenJtis(opts.deps.now);
+    this.seen = new SeenJtis({ now: opts.deps.now, logger: opts.logger, ...(opts.store ? { store: opts.store } : {}), ...opts.jtis });
   }
 
   async receive(jwt: string, delivery: Delivery, expectedJti?: string): Promise<ReceiveResult> {

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import { SSF_PUSH_PATH } from './constants.js';
 import { Poller, type PollOutcome, type PollTimers } from './poll.js';
 import { SetProcessor } from './processor.js';
+import type { SecurityEventClaims } from './seen-jtis.js';
 import { handlePush } from './push.js';
 import { resolveSsfSettings, type SsfSettings } from './settings.js';
 import type { LookupUserByEmail } from './subject.js';
@@ -24,6 +25,13 @@ export interface SsfReceiverOptions {
   lookupUserByEmail?: LookupUserByEmail;
   /** Where `{"env": ...}` secrets are read. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The gateway's store: each SET is claimed there by (iss, jti), so a redelivery after a restart or
+   * to another instance is not acted on twice. Without it, only this process remembers.
+   */
+  store?: SecurityEventClaims;
+  /** Claim lease and how long to wait for a claim in progress elsewhere (tests shorten them). */
+  jtis?: { leaseMs?: number; waitMs?: number };
   /** JWKS and metadata caching of the transmitter (tests shorten them). */
   keys?: Omit<TransmitterKeysOptions, 'issuer' | 'deps'>;
   poll?: { maxEvents?: number; maxBackoffMs?: number; timeoutMs?: number; timers?: PollTimers };
@@ -77,6 +85,8 @@ export function createSsfReceiver(opts: SsfReceiverOptions): SsfReceiver {
     settings,
     ...(opts.lookupUserByEmail ? { lookupUserByEmail: opts.lookupUserByEmail } : {}),
     ...(opts.keys ? { keys: opts.keys } : {}),
+    ...(opts.store ? { store: opts.store } : {}),
+    ...(opts.jtis ? { jtis: opts.jtis } : {}),
   });
   const poller = new Poller({ processor, settings, deps: opts.deps, logger: opts.logger, ...opts.poll });
 

@@ -154,4 +154,24 @@ CREATE INDEX admin_sessions_subject ON admin_sessions (iss, sub);
 CREATE INDEX admin_sessions_expiry ON admin_sessions (expires_at);
 `,
   },
+  {
+    version: 3,
+    name: 'security_events',
+    // The SETs (RFC 8417) the Shared Signals receiver (src/ssf) claimed, so each (transmitter iss,
+    // jti) is acted on once across restarts and instances (RFC 8935 §2.2, RFC 8936 §2.4 redeliver).
+    // `acted_at` stays NULL while the claim is in progress: a claim never completed (its process
+    // died) can be taken over after a lease. `expires_at` is when the SET would be refused as too
+    // old anyway; the row is only garbage after it.
+    sql: `
+CREATE TABLE security_events (
+  iss        TEXT NOT NULL,
+  jti        TEXT NOT NULL,
+  claimed_at BIGINT NOT NULL,
+  acted_at   BIGINT,
+  expires_at BIGINT NOT NULL,
+  PRIMARY KEY (iss, jti)
+);
+CREATE INDEX security_events_expiry ON security_events (expires_at);
+`,
+  },
 ];

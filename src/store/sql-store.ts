@@ -18,6 +18,7 @@ import type {
   RefreshTokenRecord,
   RegisteredClient,
   RotateResult,
+  SecurityEventClaim,
   SessionRevocation,
   SigningKey,
   Store,
@@ -560,11 +561,43 @@ export class SqlStore implements Store {
     return res.rowCount;
   }
 
+  // ---- security events (src/ssf) ----
+
+  /**
+   * One statement, so concurrent claims on any engine serialize on the row: the INSERT wins when
+   * there is no row; the conflict UPDATE takes over only an expired row or an abandoned claim.
+   */
+  async claimSecurityEvent(iss: string, jti: string, expiresAt: number, now: number, leaseMs: number): Promise<SecurityEventClaim> {
+    // A claim released between the two statements leaves no row: claim again (bounded, never expected twice).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const claimed = await this.sql.query(
+        `INSERT INTO security_events (iss, jti, claimed_at, acted_at, expires_at) VALUES ($1, $2, $3, NULL, $4)
+         ON CONFLICT (iss, jti) DO UPDATE SET claimed_at = EXCLUDED.claimed_at, acted_at = NULL, expires_at = EXCLUDED.expires_at
+         WHERE security_events.expires_at <= $3 OR (security_events.acted_at IS NULL AND security_events.claimed_at <= $5)
+         RETURNING claimed_at`,
+        [iss, jti, now, expiresAt, now - leaseMs],
+      );
+      if (claimed.rowCount > 0) return 'claimed';
+      const { rows } = await this.sql.query('SELECT acted_at FROM security_events WHERE iss = $1 AND jti = $2', [iss, jti]);
+      if (rows[0]) return rows[0].acted_at === null || rows[0].acted_at === undefined ? 'pending' : 'acted';
+    }
+    return 'pending';
+  }
+
+  async completeSecurityEvent(iss: string, jti: string, at: number): Promise<void> {
+    await this.sql.query('UPDATE security_events SET acted_at = $3 WHERE iss = $1 AND jti = $2 AND acted_at IS NULL', [iss, jti, at]);
+  }
+
+  async releaseSecurityEvent(iss: string, jti: string, claimedAt: number): Promise<void> {
+    await this.sql.query('DELETE FROM security_events WHERE iss = $1 AND jti = $2 AND claimed_at = $3 AND acted_at IS NULL', [iss, jti, claimedAt]);
+  }
+
   // ---- housekeeping ----
 
   /**
    * Deletes what can no longer be used: expired authorization requests and codes, expired refresh
-   * tokens, revoked-jti rows past their token's expiry, retired signing keys past `verifyUntil`, and expired admin sessions.
+   * tokens, revoked-jti rows past their token's expiry, retired signing keys past `verifyUntil`, expired admin sessions,
+   * and security event claims past the age at which their SET is refused anyway.
    * Sessions, clients and consents are kept.
    */
   async purgeExpired(now: number): Promise<void> {
@@ -575,6 +608,7 @@ export class SqlStore implements Store {
       await tx.query('DELETE FROM revoked_access_tokens WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND verify_until <= $1', [now]);
       await tx.query('DELETE FROM admin_sessions WHERE expires_at <= $1', [now]);
+      await tx.query('DELETE FROM security_events WHERE expires_at <= $1', [now]);
     });
   }
 

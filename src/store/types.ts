@@ -156,6 +156,13 @@ export interface KillSwitchList {
   switches: SwitchState[];
 }
 
+/**
+ * The outcome of claiming a security event (src/ssf): 'claimed' by this caller, who must act on it
+ * and then complete or release the claim; 'acted' on already; 'pending': another claim is in
+ * progress (another instance, or this one before a restart that is not yet past its lease).
+ */
+export type SecurityEventClaim = 'claimed' | 'acted' | 'pending';
+
 export interface Store {
   readonly engine: 'pglite' | 'postgres';
 
@@ -226,7 +233,19 @@ export interface Store {
   revokeAdminSession(idHash: string, at: number): Promise<boolean>;
   revokeAdminSessionsOf(user: { iss: string; sub: string }, at: number): Promise<number>;
 
-  /** Deletes expired codes, requests, refresh tokens and revoked-jti rows. */
+  // Security events (src/ssf): each SET, by (transmitter iss, jti), is acted on once across restarts and instances
+  /**
+   * Claims (iss, jti) at `now`, atomically: 'claimed' when nobody has, or when a claim made at least
+   * `leaseMs` ago was never completed or released (its process died); else 'acted' or 'pending'.
+   * The row is kept until `expiresAt` (when the SET would be refused as too old); past it, it counts as absent.
+   */
+  claimSecurityEvent(iss: string, jti: string, expiresAt: number, now: number, leaseMs: number): Promise<SecurityEventClaim>;
+  /** The event was acted on: later claims answer 'acted'. */
+  completeSecurityEvent(iss: string, jti: string, at: number): Promise<void>;
+  /** Acting failed: drops the claim made at `claimedAt` (not one taken over since), so a redelivery claims it again. */
+  releaseSecurityEvent(iss: string, jti: string, claimedAt: number): Promise<void>;
+
+  /** Deletes expired codes, requests, refresh tokens, revoked-jti rows and security event claims. */
   purgeExpired(now: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -165,7 +165,7 @@ describe('RFC 8935 push from the demo IdP to the receiver on loopback (end to en
         method: 'disableUser',
         user: user('u-alice'),
         reason: `RISC account-disabled from ${demo.urls.idp}`,
-        actor: { kind: 'security_event', iss: demo.urls.idp, jti: res.body.deliveries[0].jti, eventType: EVENT_TYPES.accountDisabled },
+        actor: { kind: 'security_event', iss: demo.urls.idp, jti: res.body.deliveries[0].jti, eventType: EVENT_TYPES.accountDisabled, iat: expect.any(Number) },
       },
     ]);
     expect(audit.records).toEqual([

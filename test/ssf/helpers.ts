@@ -7,26 +7,26 @@ import { GatewayError } from '../../src/errors.js';
 
 /** The SecurityControl the receiver drives, as a recorder (the real one is src/control's ControlService). */
 export class FakeControl implements SecurityControl {
-  calls: Array<{ method: 'disableUser' | 'enableUser' | 'revokeUser'; user: UserRef; reason: string; actor: Actor }> = [];
+  calls: Array<{ method: 'disableUser' | 'enableUser' | 'revokeUser'; user: UserRef; reason: string; actor: Actor; eventTime?: number }> = [];
   disabled = new Set<string>();
   /** Next calls throw this many times (store down). */
   failNext = 0;
   readonly summary: RevocationSummary = { downstreamTokens: 2, sessions: 1, refreshTokens: 3 };
 
-  private record(method: FakeControl['calls'][number]['method'], user: UserRef, reason: string, actor: Actor) {
+  private record(method: FakeControl['calls'][number]['method'], user: UserRef, reason: string, actor: Actor, eventTime?: number) {
     if (this.failNext > 0) {
       this.failNext--;
       throw new GatewayError('store_unavailable', 'store down (test)');
     }
-    this.calls.push({ method, user, reason, actor });
+    this.calls.push({ method, user, reason, actor, ...(eventTime === undefined ? {} : { eventTime }) });
   }
   async disableUser(user: UserRef, reason: string, actor: Actor) {
     this.record('disableUser', user, reason, actor);
     this.disabled.add(`${user.iss} ${user.sub}`);
     return this.summary;
   }
-  async enableUser(user: UserRef, reason: string, actor: Actor) {
-    this.record('enableUser', user, reason, actor);
+  async enableUser(user: UserRef, reason: string, actor: Actor, eventTime?: number) {
+    this.record('enableUser', user, reason, actor, eventTime);
     return this.disabled.delete(`${user.iss} ${user.sub}`);
   }
   async revokeUser(user: UserRef, reason: string, actor: Actor) {

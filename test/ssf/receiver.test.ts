@@ -119,7 +119,8 @@ describe('RFC 8935 push: refused SETs', () => {
 describe('RFC 8935 push: events and their effects', () => {
   it('session-revoked: revokeUser once for the user, 202, audited', async () => {
     const jti = 'jti-revoke-1';
-    const res = await push(await t.sign({ jti, events: { [EVENT_TYPES.sessionRevoked]: { initiating_entity: 'admin', reason_admin: { en: 'Signed out everywhere' } } } }));
+    const iat = Math.floor(Date.now() / 1000) - 5;
+    const res = await push(await t.sign({ jti, iat, events: { [EVENT_TYPES.sessionRevoked]: { initiating_entity: 'admin', reason_admin: { en: 'Signed out everywhere' } } } }));
     expect(res.status).toBe(202);
     expect(await res.text()).toBe('');
     expect(control.calls).toEqual([
@@ -127,7 +128,7 @@ describe('RFC 8935 push: events and their effects', () => {
         method: 'revokeUser',
         user: ALICE,
         reason: 'CAEP session-revoked from https://idp.test: Signed out everywhere',
-        actor: { kind: 'security_event', iss: 'https://idp.test', jti, eventType: EVENT_TYPES.sessionRevoked },
+        actor: { kind: 'security_event', iss: 'https://idp.test', jti, eventType: EVENT_TYPES.sessionRevoked, iat },
       },
     ]);
     expect(audit.records).toEqual([
@@ -179,9 +180,12 @@ describe('RFC 8935 push: events and their effects', () => {
   it('account-enabled lifts the user switch', async () => {
     await push(await t.sign({ events: { [EVENT_TYPES.accountDisabled]: {} } }));
     expect(control.disabled.size).toBe(1);
-    const res = await push(await t.sign({ jti: 'jti-en', events: { [EVENT_TYPES.accountEnabled]: {} } }));
+    const iat = Math.floor(Date.now() / 1000);
+    const res = await push(await t.sign({ jti: 'jti-en', iat, events: { [EVENT_TYPES.accountEnabled]: {} } }));
     expect(res.status).toBe(202);
     expect(control.calls.map((c) => c.method)).toEqual(['disableUser', 'enableUser']);
+    // The SET's iat goes along, so the control can tell a stale enable from a current one.
+    expect(control.calls[1]!.eventTime).toBe(iat * 1000);
     expect(control.disabled.size).toBe(0);
     expect(audit.records[1]).toMatchObject({ reason: 'RISC account-enabled: user switch lifted', securityEvent: { effect: 'enable_user', lifted: true } });
     // Enabling a user who is not disabled is fine, and says so.

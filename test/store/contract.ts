@@ -80,6 +80,7 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         expect(rows.map((r) => [Number(r.version), r.name])).toEqual([
           [1, 'initial'],
           [2, 'admin_control'],
+          [3, 'security_events'],
         ]);
       });
 
@@ -87,7 +88,7 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         await reopen();
         await reopen();
         const rows = await raw('SELECT version FROM schema_migrations');
-        expect(rows).toHaveLength(2);
+        expect(rows).toHaveLength(3);
       });
     });
 
@@ -456,6 +457,66 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
       });
     });
 
+    describe('security events: each (iss, jti) claimed once, across restarts and instances', () => {
+      const ISS = 'https://idp.example';
+      const LEASE = 2 * MIN;
+      const EXP = T0 + 60 * MIN;
+      const row = async (jti: string, iss = ISS) =>
+        (await raw<{ claimed_at: unknown; acted_at: unknown; expires_at: unknown }>('SELECT claimed_at, acted_at, expires_at FROM security_events WHERE iss = $1 AND jti = $2', [iss, jti])).map((r) => ({
+          claimedAt: Number(r.claimed_at),
+          actedAt: r.acted_at === null ? null : Number(r.acted_at),
+          expiresAt: Number(r.expires_at),
+        }));
+
+      it('a table of claims: first, in progress, acted, released, abandoned, expired, another transmitter', async () => {
+        const jti = rid('jti');
+        const steps: Array<[string, () => Promise<unknown>, unknown]> = [
+          ['first claim', () => store.claimSecurityEvent(ISS, jti, EXP, T0, LEASE), 'claimed'],
+          ['again while in progress', () => store.claimSecurityEvent(ISS, jti, EXP, T0 + 1000, LEASE), 'pending'],
+          ['the same jti from another transmitter is another event', () => store.claimSecurityEvent('https://other.example', jti, EXP, T0, LEASE), 'claimed'],
+          ['a release with another claim time leaves the claim', () => store.releaseSecurityEvent(ISS, jti, T0 + 1), undefined],
+          ['so it is still in progress', () => store.claimSecurityEvent(ISS, jti, EXP, T0 + 2000, LEASE), 'pending'],
+          ['release by its claimer', () => store.releaseSecurityEvent(ISS, jti, T0), undefined],
+          ['claimed again after the release', () => store.claimSecurityEvent(ISS, jti, EXP, T0 + 3000, LEASE), 'claimed'],
+          ['completed', () => store.completeSecurityEvent(ISS, jti, T0 + 4000), undefined],
+          ['then acted, also long after the lease', () => store.claimSecurityEvent(ISS, jti, EXP, T0 + 30 * MIN, LEASE), 'acted'],
+          ['a release after completion changes nothing', () => store.releaseSecurityEvent(ISS, jti, T0 + 3000), undefined],
+          ['still acted', () => store.claimSecurityEvent(ISS, jti, EXP, T0 + 5000, LEASE), 'acted'],
+          ['past its expiry the row counts as absent', () => store.claimSecurityEvent(ISS, jti, EXP + 60 * MIN, EXP, LEASE), 'claimed'],
+        ];
+        const results = [];
+        for (const [, step] of steps) results.push(await step());
+        expect(results).toEqual(steps.map(([, , want]) => want));
+        expect(await row(jti)).toEqual([{ claimedAt: EXP, actedAt: null, expiresAt: EXP + 60 * MIN }]);
+      });
+
+      it('a claim never completed is taken over after its lease; the old claimer can no longer release it', async () => {
+        const jti = rid('jti');
+        expect(await store.claimSecurityEvent(ISS, jti, EXP, T0, LEASE)).toBe('claimed');
+        expect(await store.claimSecurityEvent(ISS, jti, EXP, T0 + LEASE - 1, LEASE)).toBe('pending');
+        expect(await store.claimSecurityEvent(ISS, jti, EXP, T0 + LEASE, LEASE)).toBe('claimed');
+        await store.releaseSecurityEvent(ISS, jti, T0);
+        expect(await row(jti)).toEqual([{ claimedAt: T0 + LEASE, actedAt: null, expiresAt: EXP }]);
+        await store.completeSecurityEvent(ISS, jti, T0 + LEASE + 1);
+        expect(await row(jti)).toEqual([{ claimedAt: T0 + LEASE, actedAt: T0 + LEASE + 1, expiresAt: EXP }]);
+      });
+
+      it('concurrent claims: exactly one wins', async () => {
+        const jti = rid('jti');
+        const results = await Promise.all([1, 2, 3, 4, 5].map(() => store.claimSecurityEvent(ISS, jti, EXP, T0, LEASE)));
+        expect(results.filter((r) => r === 'claimed')).toHaveLength(1);
+        expect(results.filter((r) => r === 'pending')).toHaveLength(4);
+      });
+
+      it('survive a restart', async () => {
+        const jti = rid('jti');
+        expect(await store.claimSecurityEvent(ISS, jti, EXP, T0, LEASE)).toBe('claimed');
+        await store.completeSecurityEvent(ISS, jti, T0);
+        await reopen();
+        expect(await store.claimSecurityEvent(ISS, jti, EXP, T0 + 1000, LEASE)).toBe('acted');
+      });
+    });
+
     describe('signing keys', () => {
       it('rotation keeps the retired key listed with verifyUntil', async () => {
         const before = (await store.listSigningKeys()).length;
@@ -562,6 +623,11 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         for (const k of [kGone, kRetiredKept, kActive]) await store.addSigningKey(key(k));
         await store.retireSigningKey(kGone, T0, at);
         await store.retireSigningKey(kRetiredKept, T0, at + 1);
+        const setGone = rid('jti');
+        const setKept = rid('jti');
+        await store.claimSecurityEvent('https://idp.example', setGone, at, T0, MIN);
+        await store.claimSecurityEvent('https://idp.example', setKept, at + 1, T0, MIN);
+        await store.completeSecurityEvent('https://idp.example', setKept, T0);
 
         await store.purgeExpired(at);
 
@@ -577,6 +643,7 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         expect(kids).not.toContain(kGone);
         expect(kids).toContain(kRetiredKept);
         expect(kids).toContain(kActive);
+        expect(await raw('SELECT jti FROM security_events WHERE jti IN ($1, $2)', [setGone, setKept])).toEqual([{ jti: setKept }]);
         expect(await store.getUserSession(s.id)).toBeDefined();
       });
     });

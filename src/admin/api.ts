@@ -133,17 +133,16 @@ function checkTargetName(opts: AdminOptions, name: string, field: string): void 
 }
 
 async function jsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new GatewayError('admin_invalid', 'the request body is not valid JSON', { details: { issues: [{ path: '(body)', message: 'not valid JSON' }] } });
-  }
+  return parseBody(await c.req.text());
 }
 
+/** A body that may be left out (a reason is optional). */
 async function optionalJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
-  if (!text.trim()) return undefined;
+  return text.trim() ? parseBody(text) : undefined;
+}
+
+function parseBody(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -25,7 +25,13 @@ type Row = Record<string, any>;
 const KINDS = { tools: 'tool', resources: 'resource', upstreams: 'upstream' } as const;
 type Kind = keyof typeof KINDS;
 
-const LISTS: Record<Kind, { headers: string[]; row: (i: Row) => Array<string | undefined> }> = {
+/** A table of items: its column headings and the cells of one item. */
+interface Listing {
+  headers: string[];
+  row: (i: Row) => Array<string | undefined>;
+}
+
+const LISTS: Record<Kind, Listing> = {
   tools: {
     headers: ['NAME', 'RESOURCE', 'SCOPES', 'METHOD', 'URL', 'ENABLED'],
     row: (t) => [t.name, t.resource, (t.scopes ?? []).join(' '), t.http?.method, t.http?.url, String(t.enabled ?? true)],
@@ -70,21 +76,25 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
       }
     };
   const print = (g: Globals, json: unknown, table: () => string) => io.stdout(g.json ? JSON.stringify(json, null, 2) : table());
+  /** `<group> list`: GET `path` and print its `key` array as a table, or `empty` when there is none and it is given. */
+  const listCommand = (group: Command, description: string, path: string, key: string, listing: Listing, empty?: string) =>
+    group
+      .command('list')
+      .description(description)
+      .action(
+        run(async (client, g) => {
+          const list: Row[] = (await client.request('GET', path)).body[key];
+          print(g, list, () => (!list.length && empty !== undefined ? empty : formatTable(listing.headers, list.map(listing.row))));
+        }),
+      );
+  const REASON_OPTION = ['--reason <text>', 'why (kept in the audit log)'] as const;
+  const reasonBody = (o: { reason?: string }) => ({ body: o.reason ? { reason: o.reason } : {} });
 
   // ---- tools, resources, upstreams ----
   for (const kind of Object.keys(KINDS) as Kind[]) {
     const one = KINDS[kind];
     const cmd = admin.command(kind).description(`list, show, create or replace, and delete ${kind} of mcp.config.json`);
-    cmd
-      .command('list')
-      .description(`list the ${kind}`)
-      .action(
-        run(async (client, g) => {
-          const { body } = await client.request('GET', `/${kind}`);
-          const items: Row[] = body[kind];
-          print(g, items, () => formatTable(LISTS[kind].headers, items.map(LISTS[kind].row)));
-        }),
-      );
+    listCommand(cmd, `list the ${kind}`, `/${kind}`, kind, LISTS[kind]);
     cmd
       .command('get')
       .argument('<name>')
@@ -137,17 +147,14 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
 
   // ---- kill switches ----
   const switches = admin.command('switches').description('kill switches: deny a user, an agent, a resource, a connection, or every call, at once');
-  switches
-    .command('list')
-    .description('the switches in force')
-    .action(
-      run(async (client, g) => {
-        const list: Array<SwitchState & { label: string }> = (await client.request('GET', '/switches')).body.switches;
-        print(g, list, () =>
-          list.length ? formatTable(['KIND', 'TARGET', 'REASON', 'BY', 'SINCE'], list.map((s) => [s.switch.kind, switchTarget(s.switch), s.reason, actorLabel(s.actor), when(s.since)])) : 'no kill switch is set',
-        );
-      }),
-    );
+  listCommand(
+    switches,
+    'the switches in force',
+    '/switches',
+    'switches',
+    { headers: ['KIND', 'TARGET', 'REASON', 'BY', 'SINCE'], row: (s) => [s.switch.kind, switchTarget(s.switch), s.reason, actorLabel(s.actor), when(s.since)] },
+    'no kill switch is set',
+  );
   const switchPath = (kind: string, args: string[], iss?: string): string => {
     const need = (n: number, usage: string) => {
       if (args.length !== n) throw new AdminCliError(`usage: switches set|lift ${usage}`, 2);
@@ -173,60 +180,48 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
         throw new AdminCliError(`unknown kind "${kind}": use user, agent, resource, connection or all`, 2);
     }
   };
-  switches
-    .command('set')
-    .argument('<kind>', 'user | agent | resource | connection | all')
-    .argument('[target...]', 'user: <sub>; agent: <clientId>; resource: <name>; connection: <clientId> <resource>')
-    .option('--reason <text>', 'why (kept in the audit log)')
-    .option('--iss <issuer>', 'the user\'s IdP issuer (default: idp.issuer of the gateway)')
-    .description('set a kill switch: the next call is denied, cached tokens are purged, sessions revoked (users, agents)')
-    .action(
-      run(async (client, g, kind: string, target: string[], o: { reason?: string; iss?: string }) => {
-        const res = await client.request('PUT', switchPath(kind, target, o.iss), { body: o.reason ? { reason: o.reason } : {} });
-        const r: RevocationSummary = res.body.revoked;
-        print(g, res.body, () => `kill switch ${res.body.switch.label} is set; revoked ${r.sessions} session(s), ${r.refreshTokens} refresh token(s), ${r.downstreamTokens} cached downstream token(s)`);
-      }),
-    );
-  switches
-    .command('lift')
-    .argument('<kind>', 'user | agent | resource | connection | all')
-    .argument('[target...]')
-    .option('--reason <text>', 'why (kept in the audit log)')
-    .option('--iss <issuer>', 'the user\'s IdP issuer (default: idp.issuer of the gateway)')
-    .description('lift a kill switch')
-    .action(
-      run(async (client, g, kind: string, target: string[], o: { reason?: string; iss?: string }) => {
-        const res = await client.request('DELETE', switchPath(kind, target, o.iss), { body: o.reason ? { reason: o.reason } : {} });
-        print(g, res.body, () => `kill switch ${res.body.lifted.label} lifted`);
-      }),
-    );
+  /** `switches set|lift <kind> [target...]`: PUT or DELETE on the switch's path; `done` says what happened. */
+  const switchCommand = (op: 'set' | 'lift', method: 'PUT' | 'DELETE', description: string, done: (body: Row) => string) =>
+    switches
+      .command(op)
+      .argument('<kind>', 'user | agent | resource | connection | all')
+      .argument('[target...]', 'user: <sub>; agent: <clientId>; resource: <name>; connection: <clientId> <resource>')
+      .option(...REASON_OPTION)
+      .option('--iss <issuer>', 'the user\'s IdP issuer (default: idp.issuer of the gateway)')
+      .description(description)
+      .action(
+        run(async (client, g, kind: string, target: string[], o: { reason?: string; iss?: string }) => {
+          const res = await client.request(method, switchPath(kind, target, o.iss), reasonBody(o));
+          print(g, res.body, () => done(res.body));
+        }),
+      );
+  switchCommand('set', 'PUT', 'set a kill switch: the next call is denied, cached tokens are purged, sessions revoked (users, agents)', (body) => {
+    const r: RevocationSummary = body.revoked;
+    return `kill switch ${body.switch.label} is set; revoked ${r.sessions} session(s), ${r.refreshTokens} refresh token(s), ${r.downstreamTokens} cached downstream token(s)`;
+  });
+  switchCommand('lift', 'DELETE', 'lift a kill switch', (body) => `kill switch ${body.lifted.label} lifted`);
 
   // ---- sessions ----
   const sessions = admin.command('sessions').description('signed-in users and their agents');
-  sessions
-    .command('list')
-    .description('active gateway sessions with the agents holding grants in them')
-    .action(
-      run(async (client, g) => {
-        const list: Row[] = (await client.request('GET', '/sessions')).body.sessions;
-        print(g, list, () =>
-          list.length
-            ? formatTable(
-                ['SESSION', 'USER', 'EMAIL', 'AGENTS', 'SIGNED IN', 'LAST ACTIVE'],
-                list.map((s) => [s.id, s.user.sub, s.user.email, (s.agents as Row[]).map((a) => a.clientName ?? a.clientId).join(', '), when(s.signedInAt), when(s.lastActiveAt)]),
-              )
-            : 'nobody is signed in',
-        );
-      }),
-    );
+  listCommand(
+    sessions,
+    'active gateway sessions with the agents holding grants in them',
+    '/sessions',
+    'sessions',
+    {
+      headers: ['SESSION', 'USER', 'EMAIL', 'AGENTS', 'SIGNED IN', 'LAST ACTIVE'],
+      row: (s) => [s.id, s.user.sub, s.user.email, (s.agents as Row[]).map((a) => a.clientName ?? a.clientId).join(', '), when(s.signedInAt), when(s.lastActiveAt)],
+    },
+    'nobody is signed in',
+  );
   sessions
     .command('revoke')
     .argument('<id>', 'session id (see sessions list)')
-    .option('--reason <text>', 'why (kept in the audit log)')
+    .option(...REASON_OPTION)
     .description('sign one session out: its refresh tokens die and its user\'s cached downstream tokens are purged')
     .action(
       run(async (client, g, id: string, o: { reason?: string }) => {
-        const res = await client.request('DELETE', `/sessions/${encodeURIComponent(id)}`, { body: o.reason ? { reason: o.reason } : {} });
+        const res = await client.request('DELETE', `/sessions/${encodeURIComponent(id)}`, reasonBody(o));
         const r: RevocationSummary = res.body.revoked;
         print(g, res.body, () => `session ${id} of ${res.body.session.user.email ?? res.body.session.user.sub} revoked; ${r.refreshTokens} refresh token(s), ${r.downstreamTokens} cached downstream token(s)`);
       }),

@@ -13,6 +13,8 @@ export const ADMIN_LOGIN_COOKIE = 'xaa-admin-login';
 export const ADMIN_LOGIN_PATH = '/admin/login';
 export const ADMIN_CALLBACK_PATH = '/admin/callback';
 export const ADMIN_LOGOUT_PATH = '/admin/logout';
+/** The console's "You are signed out" page, where a browser's sign-out lands. */
+export const ADMIN_SIGNED_OUT_PATH = '/admin/signed-out';
 const LOGIN_TTL_S = 600;
 
 interface PendingLogin {
@@ -149,7 +151,7 @@ export function mountAdminLogin(app: Hono<AdminEnv>, opts: AdminOptions, auth: A
     await recordAdminAction(opts.audit, { actor, action: 'admin.sign_out', target: {} }, opts.logger);
     const form = (c.req.header('content-type') ?? '').startsWith('application/x-www-form-urlencoded');
     const res = form
-      ? new Response(null, { status: 303, headers: { Location: ADMIN_LOGIN_PATH + '?signed_out=1', 'Cache-Control': 'no-store' } })
+      ? new Response(null, { status: 303, headers: { Location: ADMIN_SIGNED_OUT_PATH, 'Cache-Control': 'no-store' } })
       : Response.json({ signedOut: true }, { headers: { 'Cache-Control': 'no-store' } });
     res.headers.append('Set-Cookie', cookie(ADMIN_SESSION_COOKIE, '', 0));
     return res;

@@ -8,8 +8,11 @@ import { ADMIN_TOKEN, AGENT_A, startAdminHarness, type AdminHarness } from './ha
  * The admin console (/admin) over real HTTP on loopback: who may see it, CSRF on every form,
  * config edits through the same editor as the API (inline errors with JSON paths, stale
  * versions refused, valid edits in the file and the running gateway), kill switches, sessions,
- * and the audit page (filters, chart buckets, chain verification).
+ * the audit page (filters, chart buckets, chain verification), and signing out.
  */
+
+/** Console pages load nothing but their own stylesheet and post forms only to the gateway (and the IdP). */
+const CONSOLE_CSP = /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'; form-action 'self' http:\/\/127\.0\.0\.1:\d+; frame-ancestors 'none'; base-uri 'none'$/;
 
 let h: AdminHarness;
 let cookie: string;
@@ -85,8 +88,7 @@ describe('who may see the console', () => {
     const res = await get(path);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    const csp = res.headers.get('content-security-policy')!;
-    expect(csp).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'; form-action 'self' http:\/\/127\.0\.0\.1:\d+; frame-ancestors 'none'; base-uri 'none'$/);
+    expect(res.headers.get('content-security-policy')).toMatch(CONSOLE_CSP);
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('cache-control')).toBe('no-store');
     const html = await res.text();
@@ -413,5 +415,39 @@ describe('switches, sessions and the audit page', () => {
     const secondSeqs = [...second.matchAll(/<tr data-seq="(\d+)"/g)].map((m) => Number(m[1]));
     expect(firstSeqs).toHaveLength(50);
     expect(secondSeqs[0]).toBe(firstSeqs.at(-1)! - 1);
+  });
+});
+
+describe('signing out', () => {
+  it('the Sign out form ends the session and lands on a "You are signed out" page, not on the IdP', async () => {
+    const own = (await h.browserSignIn('alice')).cookie!;
+    const ownCsrf: string = (await (await h.api('GET', '/whoami', { token: null, headers: { Cookie: own } })).json()).csrfToken;
+    const tools = await (await get('/admin/tools', { Cookie: own })).text();
+    expect(tools).toContain(`<form method="post" action="/admin/logout"><input type="hidden" name="_csrf" value="${ownCsrf}"/><button type="submit">Sign out</button></form>`);
+
+    const out = await postForm('/admin/logout', {}, { cookie: own, csrf: ownCsrf });
+    expect([out.status, out.headers.get('location'), out.headers.get('cache-control')]).toEqual([303, '/admin/signed-out', 'no-store']);
+    expect(out.headers.getSetCookie().some((c) => c.startsWith('xaa-admin=;') && c.includes('Max-Age=0'))).toBe(true);
+    expect((await h.env.audit()).filter((r) => r.action === 'admin.sign_out').at(-1)).toMatchObject({ type: 'admin_action', actor: { kind: 'admin', via: 'session', sub: 'u-alice' } });
+
+    // The landing page: the console's look and CSP, no script, no navigation, one way back in.
+    const page = await get('/admin/signed-out', {});
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toMatch(CONSOLE_CSP);
+    expect([page.headers.get('x-frame-options'), page.headers.get('cache-control')]).toEqual(['DENY', 'no-store']);
+    const html = await page.text();
+    expect(html).toMatch(/^<!doctype html><html lang="en">/);
+    expect(html).toContain('<title>Signed out · xaa-gateway admin</title>');
+    expect(html).toContain('<h1>You are signed out</h1>');
+    expect(html).toContain('<a class="button primary" href="/admin/login">Sign in again</a>');
+    for (const absent of ['<script', '<nav', 'Signed in as', '<form']) expect(html).not.toContain(absent);
+
+    // The old cookie no longer opens the console; "Sign in again" starts a new IdP sign-in.
+    const after = await get('/admin/tools', { Cookie: own });
+    expect([after.status, after.headers.get('location')]).toEqual([302, '/admin/login?return_to=%2Fadmin%2Ftools']);
+    const again = await fetch(`${h.origin}/admin/login`, { redirect: 'manual' });
+    expect(again.status).toBe(302);
+    expect(new URL(again.headers.get('location')!).origin).toBe(new URL(h.config.current.config.idp.issuer).origin);
   });
 });

@@ -16,8 +16,8 @@ import { AGENT_A, startAdminHarness, type AdminHarness } from '../admin/harness.
  * value first: the error shows next to the field), and an MCP client connected as agent A sees the
  * new tool list and calls with the new scopes; she disables agent A's connection to the CRM and the
  * agent's next CRM call is denied with her reason (audited), while its other connections work; she
- * checks the audit page and the chain, and enables the connection again. Screenshots of every
- * page are kept in test-artifacts/console/.
+ * checks the audit page and the chain, enables the connection again, and signs out. Screenshots of
+ * every page are kept in test-artifacts/console/.
  */
 
 const SUITE = 'console';
@@ -223,9 +223,15 @@ if (!availability.run && availability.required) {
       const lift = (await h.env.audit()).filter((r) => r.action === 'switch.lift').at(-1);
       expect(lift).toMatchObject({ reason: 'investigated: false alarm', actor: { via: 'session', email: 'alice@acme.example' } });
 
-      // Signing out ends the admin session (the form's redirect to the IdP is allowed by form-action).
-      await Promise.all([page.waitForURL((u) => u.origin === h.env.demo.urls.idp), page.getByRole('button', { name: 'Sign out' }).click()]);
+      // Signing out ends the admin session and lands on a page saying so, in the console's style.
+      await Promise.all([page.waitForURL(`${h.origin}/admin/signed-out`), page.getByRole('button', { name: 'Sign out' }).click()]);
       expect((await browser.context.cookies(h.origin)).filter((c) => c.name === 'xaa-admin')).toEqual([]);
+      await expect(page.locator('h1').innerText()).resolves.toBe('You are signed out');
+      expect(await page.locator('header .who').count()).toBe(0);
+      expect(await page.locator('header.top').evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(23, 32, 43)');
+      await shot('signed-out');
+      // "Sign in again" starts a new sign-in at the IdP.
+      await Promise.all([page.waitForURL((u) => u.origin === h.env.demo.urls.idp), page.getByRole('link', { name: 'Sign in again' }).click()]);
       expect(csp).toEqual([]);
     });
   });

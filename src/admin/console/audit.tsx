@@ -3,6 +3,7 @@ import type { AuditRecord } from '../../audit/types.js';
 import type { VerifyResult } from '../../audit/verify.js';
 import { actorLabel, utc } from './format.js';
 import { Csrf } from './layout.js';
+import { Table } from './parts.js';
 import { queryParams, RANGES, type AuditQuery, type AuditView, type Bucket, type QueryProblem } from './audit-view.js';
 
 /** The Audit page: filters, a chart of calls and denials per time bucket (inline SVG), the chain check, the records newest first. */
@@ -45,6 +46,12 @@ function tickLabel(t: number, bucketMs: number, spanMs: number): string {
   if (spanMs > 86_400_000) return `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
   return iso.slice(11, 16);
 }
+
+const LEGEND = [
+  ['ok', 'ok'],
+  ['error', 'errors'],
+  ['denied', 'denied'],
+] as const;
 
 const bucketTitle = (b: Bucket, bucketMs: number) => `${utc(b.start)} – ${utc(b.start + bucketMs).slice(11)}: ${b.ok} ok, ${b.error} errors, ${b.denied} denied`;
 
@@ -96,18 +103,12 @@ export const Chart: FC<{ v: AuditView }> = ({ v }) => {
         ))}
       </svg>
       <figcaption class="legend">
-        <span>
-          <span class="swatch ok" />
-          {v.totals.ok} ok
-        </span>
-        <span>
-          <span class="swatch error" />
-          {v.totals.error} errors
-        </span>
-        <span>
-          <span class="swatch denied" />
-          {v.totals.denied} denied
-        </span>
+        {LEGEND.map(([k, label]) => (
+          <span>
+            <span class={`swatch ${k}`} />
+            {v.totals[k]} {label}
+          </span>
+        ))}
         <span>UTC, {Math.round(v.bucketMs / 60_000) >= 60 ? `${v.bucketMs / 3_600_000} h` : `${v.bucketMs / 60_000} min`} per bar</span>
       </figcaption>
     </figure>
@@ -281,47 +282,33 @@ export const AuditBody: FC<{ v: AuditPageView }> = ({ v }) => {
           </div>
         ) : null}
         {page && page.records.length ? (
-          <div class="scroll">
-            <table class="records">
-              <thead>
-                <tr>
-                  <th scope="col">Time (UTC)</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Agent</th>
-                  <th scope="col">Event</th>
-                  <th scope="col">Result</th>
-                  <th scope="col">Reason</th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.records.map((r) => (
-                  <tr data-seq={r.seq} data-type={r.type}>
-                    <td class="nowrap small">{utc(r.time).replace(' UTC', '')}</td>
-                    <td class="small wrap">{r.user?.email ?? r.user?.sub ?? ''}</td>
-                    <td class="small wrap">{r.agent?.name ?? r.agent?.clientId ?? ''}</td>
-                    <td class="small wrap">
-                      <code>{event(r)}</code>
-                      {r.type === 'tool_call' && r.resource ? (
-                        <div class="muted" title={r.resource}>
-                          {v.resourceNames[r.resource] ?? r.resource}
-                        </div>
-                      ) : null}
-                    </td>
-                    <td>
-                      <Result r={r} />
-                    </td>
-                    <td class="small wrap">
-                      {detail(r)}
-                      <details>
-                        <summary>record #{r.seq}</summary>
-                        <pre>{JSON.stringify(r, null, 2)}</pre>
-                      </details>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table head={['Time (UTC)', 'User', 'Agent', 'Event', 'Result', 'Reason']} scroll class="records">
+            {page.records.map((r) => (
+              <tr data-seq={r.seq} data-type={r.type}>
+                <td class="nowrap small">{utc(r.time).replace(' UTC', '')}</td>
+                <td class="small wrap">{r.user?.email ?? r.user?.sub ?? ''}</td>
+                <td class="small wrap">{r.agent?.name ?? r.agent?.clientId ?? ''}</td>
+                <td class="small wrap">
+                  <code>{event(r)}</code>
+                  {r.type === 'tool_call' && r.resource ? (
+                    <div class="muted" title={r.resource}>
+                      {v.resourceNames[r.resource] ?? r.resource}
+                    </div>
+                  ) : null}
+                </td>
+                <td>
+                  <Result r={r} />
+                </td>
+                <td class="small wrap">
+                  {detail(r)}
+                  <details>
+                    <summary>record #{r.seq}</summary>
+                    <pre>{JSON.stringify(r, null, 2)}</pre>
+                  </details>
+                </td>
+              </tr>
+            ))}
+          </Table>
         ) : (
           <p class="muted">No record matches.</p>
         )}

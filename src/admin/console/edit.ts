@@ -1,24 +1,23 @@
-import { recordAdminAction } from '../../control/service.js';
 import type { Actor } from '../../control/types.js';
 import { isGatewayError } from '../../errors.js';
-import { getItem, itemFromBody, itemPath, notFound, putItem, SINGULAR, type CollectionName } from '../collections.js';
+import type { CollectionName } from '../collections.js';
 import type { ConfigEditor, ConfigIssue } from '../config-editor.js';
+import { applyConfigChange } from '../config-service.js';
 import type { AdminOptions } from '../context.js';
 
-type Item = Record<string, unknown>;
-
 export type UpdateResult =
-  | { ok: true; version: string; after: Item }
-  | { ok: false; kind: 'invalid'; issues: ConfigIssue[]; path: string }
+  | { ok: true; version: string }
+  | { ok: false; kind: 'invalid'; issues: ConfigIssue[] }
   | { ok: false; kind: 'conflict'; message: string; version?: string }
   | { ok: false; kind: 'not_found'; message: string };
 
 /**
- * Replaces one tool, resource or upstream in mcp.config.json the way `PUT /admin/api/<kind>/<name>`
- * does (src/admin/api.ts): under the ConfigEditor's lock, only if the file is still at `expected`,
- * validated as a reload would be, audited as `<kind>.update` before the file is written (fail
- * closed), then applied to the running gateway. `build` gets the item as written in the file and
- * returns its replacement. Refusals come back as values the console renders next to the fields.
+ * Changes one tool, resource or upstream in mcp.config.json through applyConfigChange, the same
+ * path as `PUT`/`PATCH /admin/api/<kind>/<name>` (src/admin/api.ts): under the ConfigEditor's lock,
+ * only if the file is still at `expected`, validated as a reload would be, audited as
+ * `<kind>.update` before the file is written (fail closed), then applied to the running gateway.
+ * `replace` takes the whole item, `patch` an RFC 7396 merge patch of it. Refusals come back as
+ * values the console renders next to the fields.
  */
 export async function updateConfigItem(
   opts: Pick<AdminOptions, 'audit'>,
@@ -27,27 +26,15 @@ export async function updateConfigItem(
   kind: CollectionName,
   name: string,
   expected: string,
-  build: (before: Item) => unknown,
+  change: { op: 'replace' | 'patch'; body: unknown },
 ): Promise<UpdateResult> {
-  let path = '';
   try {
-    const { result, version } = await editor.edit(
-      expected,
-      (raw) => {
-        path = itemPath(raw, kind, name);
-        const before = getItem(raw, kind, name);
-        if (!before) throw notFound(kind, name);
-        const { item } = itemFromBody(kind, build(before), name);
-        putItem(raw, kind, name, item, 'replace');
-        return { before, after: getItem(raw, kind, name)! };
-      },
-      ({ before, after }) => recordAdminAction(opts.audit, { actor, action: `${SINGULAR[kind]}.update`, target: { [SINGULAR[kind]]: name, path, file: editor.path }, before, after }),
-    );
-    return { ok: true, version, after: result.after };
+    const { version } = await applyConfigChange({ editor, audit: opts.audit }, { actor, kind, op: change.op, name, body: change.body, version: expected });
+    return { ok: true, version };
   } catch (e) {
     if (isGatewayError(e, 'admin_invalid')) {
       const issues = Array.isArray(e.details?.issues) ? (e.details.issues as ConfigIssue[]) : [{ path: '(root)', message: e.message }];
-      return { ok: false, kind: 'invalid', issues, path };
+      return { ok: false, kind: 'invalid', issues };
     }
     if (isGatewayError(e, 'admin_conflict')) {
       const version = typeof e.details?.version === 'string' ? e.details.version : undefined;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Child, FC, PropsWithChildren } from 'hono/jsx';
 import { CSRF_FIELD } from '../auth.js';
-import { ADMIN_LOGOUT_PATH } from '../login.js';
+import { ADMIN_LOGIN_PATH, ADMIN_LOGOUT_PATH } from '../login.js';
 import type { Flash } from './flash.js';
 
 /**
@@ -195,22 +195,39 @@ export async function renderHtml(status: number, page: Child, headers: Record<st
   return new Response(html, { status, headers: { ...headers, ...extra } });
 }
 
-/** A page for a refusal or failure: says what happened and where to go. */
-export const ErrorBody: FC<{ status: number; title: string; message: string; signIn?: boolean }> = ({ status, title, message, signIn }) => (
+/** A page of one message: what happened, a detail in small print, and where to go. */
+const Notice: FC<{ title: string; message: string; note?: string; link: { href: string; text: string; primary?: boolean } }> = ({ title, message, note, link }) => (
   <section class="card">
     <h1>{title}</h1>
     <p>{message}</p>
-    <p class="muted small">HTTP {status}</p>
+    {note ? <p class="muted small">{note}</p> : null}
     <div class="actions">
-      {signIn ? (
-        <a class="button primary" href="/admin/login">
-          Sign in to the console
-        </a>
-      ) : (
-        <a class="button" href="/admin/tools">
-          Back to the console
-        </a>
-      )}
+      <a class={link.primary ? 'button primary' : 'button'} href={link.href}>
+        {link.text}
+      </a>
     </div>
   </section>
+);
+
+/** A page for a refusal or failure: says what happened and where to go. */
+export const ErrorBody: FC<{ status: number; title: string; message: string; signIn?: boolean }> = ({ status, title, message, signIn }) => (
+  <Notice
+    title={title}
+    message={message}
+    note={`HTTP ${status}`}
+    link={signIn ? { href: ADMIN_LOGIN_PATH, text: 'Sign in to the console', primary: true } : { href: '/admin/tools', text: 'Back to the console' }}
+  />
+);
+
+/**
+ * Where signing out lands. Only the console session ended (the IdP's own session is not ours to
+ * end), so signing in again may go through without a password prompt.
+ */
+export const SignedOutBody: FC = () => (
+  <Notice
+    title="You are signed out"
+    message="Your admin console session has ended."
+    note="Signing in again goes through your identity provider, which may still have you signed in there."
+    link={{ href: ADMIN_LOGIN_PATH, text: 'Sign in again', primary: true }}
+  />
 );

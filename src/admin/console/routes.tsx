@@ -14,7 +14,7 @@ import { knownAgents, knownUsers, recentAudit } from './directory.js';
 import { issuesByField, updateConfigItem } from './edit.js';
 import { redirectWithFlash, takeFlash, type Flash } from './flash.js';
 import { actorLabel, splitScopes } from './format.js';
-import { consoleHeaders, ErrorBody, Layout, renderHtml, type Section } from './layout.js';
+import { consoleHeaders, ErrorBody, Layout, renderHtml, SignedOutBody, type Section } from './layout.js';
 import { SessionsBody } from './sessions.js';
 import { SwitchesBody, type TargetRow } from './switches.js';
 import { ToolEditBody, toolForm, ToolsBody, type ToolEditView, type ToolForm } from './tools.js';
@@ -59,13 +59,18 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
     return a.via === 'token' ? 'admin token' : (a.email ?? a.sub ?? 'admin');
   };
 
+  /** The session's CSRF token for the page's forms; none for an admin token (no cookie, no CSRF). */
+  const csrfOf = (c: Context<AdminEnv>): { csrf?: string } => {
+    const csrf = adminCsrfToken(c);
+    return csrf ? { csrf } : {};
+  };
+
   async function page(c: Context<AdminEnv>, status: number, title: string, section: Section, body: Child, flashOverride?: Flash): Promise<Response> {
     const { flash, clear } = takeFlash(c, opts.config);
-    const csrf = adminCsrfToken(c);
     const shown = flashOverride ?? flash;
     const res = await renderHtml(
       status,
-      <Layout title={title} section={section} frame={{ who: who(c), ...(csrf ? { csrf } : {}), ...(shown ? { flash: shown } : {}) }}>
+      <Layout title={title} section={section} frame={{ who: who(c), ...csrfOf(c), ...(shown ? { flash: shown } : {}) }}>
         {body}
       </Layout>,
       headers(),
@@ -88,6 +93,17 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
   // ---- tools ----
 
   app.get('/', guard, () => new Response(null, { status: 302, headers: { Location: '/admin/tools', 'Cache-Control': 'no-store' } }));
+
+  // Where POST /admin/logout sends a browser (ADMIN_SIGNED_OUT_PATH): a page, not a hop to the IdP's login.
+  app.get('/signed-out', () =>
+    renderHtml(
+      200,
+      <Layout title="Signed out">
+        <SignedOutBody />
+      </Layout>,
+      headers(),
+    ),
+  );
 
   app.get('/tools', guard, async (c) => {
     const { raw, version } = await editor.read();
@@ -114,7 +130,6 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
     const { raw, version } = await editor.read();
     const tool = getItem(raw, 'tools', name);
     if (!tool) return notFoundPage(c, `No tool named "${name}" in the config file (it may have been renamed or deleted).`);
-    const csrf = adminCsrfToken(c);
     const v: ToolEditView = {
       name,
       path: itemPath(raw, 'tools', name),
@@ -122,7 +137,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
       form: toolForm(tool),
       json: JSON.stringify(tool, null, 2),
       resourceNames: listItems(raw, 'resources').map((r) => String(r.name)),
-      ...(csrf ? { csrf } : {}),
+      ...csrfOf(c),
       ...over,
     };
     return page(c, status, `Edit ${name}`, 'tools', <ToolEditBody v={v} />);
@@ -130,24 +145,24 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
 
   app.get('/tools/:name', guard, (c) => editPage(c, c.req.param('name'), 200));
 
-  /** Saves one tool through updateConfigItem; a refusal re-renders the form with what was typed. */
-  async function saveTool(c: Context<AdminEnv>, submitted: 'fields' | 'json', f: Record<string, string>, build: (before: Record<string, unknown>) => unknown, typed: Partial<ToolEditView>) {
+  /**
+   * Saves one tool through updateConfigItem (`replace`: the whole tool; `patch`: a merge patch of
+   * it); a refusal re-renders the form with what was typed.
+   */
+  async function saveTool(c: Context<AdminEnv>, submitted: 'fields' | 'json', f: Record<string, string>, change: { op: 'replace' | 'patch'; body: unknown }, typed: Partial<ToolEditView>) {
     const name = c.req.param('name')!;
     const version = f.version ?? '';
     if (!/^[0-9a-f]{64}$/.test(version)) return editPage(c, name, 400, { ...typed, submitted, issues: new Map([['', [{ path: '(form)', message: 'the form has no config version; reload the page and try again' }]]]) });
-    // Nothing to write when the form equals the file (no empty audit record, no reload).
+    const conflict = (message: string) => editPage(c, name, 409, { ...typed, submitted, version, conflict: message });
     const current = await editor.read();
+    // A stale form is a conflict whatever it holds (the editor checks again under its lock).
+    if (current.version !== version) return conflict('the config changed since the form was opened');
+    // Nothing to write when the form equals the file (no empty audit record, no reload).
     const before = getItem(current.raw, 'tools', name);
-    if (before && current.version === version) {
-      let same = false;
-      try {
-        same = JSON.stringify(build(before)) === JSON.stringify(before);
-      } catch {
-        same = false;
-      }
-      if (same) return redirect(`/admin/tools/${encodeURIComponent(name)}`, { kind: 'warn', text: `No change to save in tool "${name}".` });
+    if (before && JSON.stringify(change.op === 'patch' ? mergePatch(before, change.body) : change.body) === JSON.stringify(before)) {
+      return redirect(`/admin/tools/${encodeURIComponent(name)}`, { kind: 'warn', text: `No change to save in tool "${name}".` });
     }
-    const r = await updateConfigItem(opts, editor, getAdminActor(c), 'tools', name, version, build);
+    const r = await updateConfigItem(opts, editor, getAdminActor(c), 'tools', name, version, change);
     if (r.ok) {
       const inForce = opts.config.current.hash === r.version;
       return redirect('/admin/tools', {
@@ -156,8 +171,8 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
       });
     }
     if (r.kind === 'not_found') return notFoundPage(c, r.message);
-    if (r.kind === 'conflict') return editPage(c, name, 409, { ...typed, submitted, version, conflict: r.message });
-    return editPage(c, name, 400, { ...typed, submitted, version, issues: issuesByField(r.issues, r.path) });
+    if (r.kind === 'conflict') return conflict(r.message);
+    return editPage(c, name, 400, { ...typed, submitted, version, issues: issuesByField(r.issues, itemPath(current.raw, 'tools', name)) });
   }
 
   app.post('/tools/:name', guard, async (c) => {
@@ -178,7 +193,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
       description: form.description,
       enabled: form.enabled ? null : false,
     };
-    return saveTool(c, 'fields', f, (before) => mergePatch(before, patch), { form });
+    return saveTool(c, 'fields', f, { op: 'patch', body: patch }, { form });
   });
 
   app.post('/tools/:name/json', guard, async (c) => {
@@ -195,7 +210,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
         issues: new Map([['', [{ path: '(json)', message: `not valid JSON: ${(e as Error).message}` }]]]),
       });
     }
-    return saveTool(c, 'json', f, () => parsed, { json: text });
+    return saveTool(c, 'json', f, { op: 'replace', body: parsed }, { json: text });
   });
 
   // ---- switches ----
@@ -211,7 +226,6 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
   app.get('/switches', guard, async (c) => {
     const [sessions, recent] = await Promise.all([opts.control.listSessions(), recentAudit(opts.config.current.auditDir)]);
     const switches = opts.control.listSwitches();
-    const csrf = adminCsrfToken(c);
     return page(
       c,
       200,
@@ -225,7 +239,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
           agents: await knownAgents(opts, sessions, switches, recent),
           users: knownUsers(sessions, switches, recent),
           idpIssuer: opts.config.current.config.idp.issuer,
-          ...(csrf ? { csrf } : {}),
+          ...csrfOf(c),
         }}
       />,
     );
@@ -289,8 +303,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
   // ---- sessions ----
 
   app.get('/sessions', guard, async (c) => {
-    const csrf = adminCsrfToken(c);
-    return page(c, 200, 'Sessions', 'sessions', <SessionsBody sessions={await opts.control.listSessions()} now={opts.deps.now()} {...(csrf ? { csrf } : {})} />);
+    return page(c, 200, 'Sessions', 'sessions', <SessionsBody sessions={await opts.control.listSessions()} now={opts.deps.now()} {...csrfOf(c)} />);
   });
 
   app.post('/sessions/:id/revoke', guard, async (c) => {
@@ -315,7 +328,6 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
     } catch (e) {
       error = `The audit log cannot be read: ${toGatewayError(e).message}`;
     }
-    const csrf = adminCsrfToken(c);
     return page(
       c,
       200,
@@ -331,7 +343,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
           tools: opts.config.current.config.tools.map((t) => t.name),
           resourceNames: Object.fromEntries(targets().map((t) => [t.endpoint, t.name])),
           auditDir: dir,
-          ...(csrf ? { csrf } : {}),
+          ...csrfOf(c),
         }}
       />,
     );

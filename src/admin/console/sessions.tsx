@@ -2,6 +2,7 @@ import type { FC } from 'hono/jsx';
 import type { SessionView } from '../../control/service.js';
 import { relative, utc } from './format.js';
 import { Csrf } from './layout.js';
+import { Reason, Table, UserCell } from './parts.js';
 
 /** The Sessions page: who is signed in to the gateway, through which agents; revoke one sign-in. */
 
@@ -15,65 +16,49 @@ export const SessionsBody: FC<{ sessions: SessionView[]; now: number; csrf?: str
     <section class="card" aria-labelledby="sess-h">
       <h2 id="sess-h">Signed in ({sessions.length})</h2>
       {sessions.length ? (
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Signed in</th>
-                <th scope="col">Last active</th>
-                <th scope="col">Agents</th>
-                <th scope="col">Revoke</th>
+        <Table head={['User', 'Signed in', 'Last active', 'Agents', 'Revoke']} scroll>
+          {sessions.map((s) => {
+            const who = s.user.email ?? s.user.sub;
+            return (
+              <tr data-session={s.id}>
+                <td>
+                  <UserCell user={s.user} />
+                </td>
+                <td class="nowrap small" title={utc(s.signedInAt)}>
+                  {relative(s.signedInAt, now)}
+                </td>
+                <td class="nowrap small" title={utc(s.lastActiveAt)}>
+                  {relative(s.lastActiveAt, now)}
+                </td>
+                <td>
+                  {s.agents.length ? (
+                    <ul class="small" aria-label={`Agents of ${who}`}>
+                      {s.agents.map((a) => (
+                        <li>
+                          <span class="agent-name">{a.clientName ?? a.clientId}</span> <code class="muted">{a.clientId}</code>
+                          <div class="muted">
+                            scopes {a.scopes.join(' ') || 'none'} · since {relative(a.since, now)} · grant ends {utc(a.expiresAt)}
+                          </div>
+                        </li>
+                      ))}
+                    </ul>
+                  ) : (
+                    <span class="muted small">no refresh grant (access token only)</span>
+                  )}
+                </td>
+                <td>
+                  <form method="post" action={`/admin/sessions/${encodeURIComponent(s.id)}/revoke`} class="inline">
+                    <Csrf token={csrf} />
+                    <Reason label={`Reason for revoking the session of ${who}`} />
+                    <button class="danger" type="submit" aria-label={`Revoke the session of ${who} signed in ${utc(s.signedInAt)}`}>
+                      Revoke
+                    </button>
+                  </form>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {sessions.map((s) => {
-                const who = s.user.email ?? s.user.sub;
-                return (
-                  <tr data-session={s.id}>
-                    <td>
-                      {s.user.name ? <div class="agent-name">{s.user.name}</div> : null}
-                      <div class="small">
-                        {s.user.email ?? ''} <code class="muted">{s.user.sub}</code>
-                      </div>
-                    </td>
-                    <td class="nowrap small" title={utc(s.signedInAt)}>
-                      {relative(s.signedInAt, now)}
-                    </td>
-                    <td class="nowrap small" title={utc(s.lastActiveAt)}>
-                      {relative(s.lastActiveAt, now)}
-                    </td>
-                    <td>
-                      {s.agents.length ? (
-                        <ul class="small" aria-label={`Agents of ${who}`}>
-                          {s.agents.map((a) => (
-                            <li>
-                              <span class="agent-name">{a.clientName ?? a.clientId}</span> <code class="muted">{a.clientId}</code>
-                              <div class="muted">
-                                scopes {a.scopes.join(' ') || 'none'} · since {relative(a.since, now)} · grant ends {utc(a.expiresAt)}
-                              </div>
-                            </li>
-                          ))}
-                        </ul>
-                      ) : (
-                        <span class="muted small">no refresh grant (access token only)</span>
-                      )}
-                    </td>
-                    <td>
-                      <form method="post" action={`/admin/sessions/${encodeURIComponent(s.id)}/revoke`} class="inline">
-                        <Csrf token={csrf} />
-                        <input type="text" class="reason" name="reason" placeholder="Reason" aria-label={`Reason for revoking the session of ${who}`} maxlength={1000} />
-                        <button class="danger" type="submit" aria-label={`Revoke the session of ${who} signed in ${utc(s.signedInAt)}`}>
-                          Revoke
-                        </button>
-                      </form>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </Table>
       ) : (
         <p class="muted">No one is signed in.</p>
       )}

@@ -1,9 +1,10 @@
-import type { FC } from 'hono/jsx';
+import type { FC, PropsWithChildren } from 'hono/jsx';
 import { describeSwitch, switchKey, switchTarget } from '../../control/switches.js';
 import type { KillSwitch, SwitchState } from '../../control/types.js';
 import type { KnownAgent, KnownUser } from './directory.js';
 import { actorLabel, relative, utc } from './format.js';
 import { Csrf } from './layout.js';
+import { Reason, Table, UserCell } from './parts.js';
 
 /**
  * The Switches page. Every form posts to /admin/switches with `do` = "set <kind> [name]",
@@ -47,9 +48,33 @@ const SwitchCell: FC<{ s?: SwitchState; now: number }> = ({ s, now }) =>
     <span class="badge">not set</span>
   );
 
-const Reason: FC<{ label: string; form?: string; id?: string }> = ({ label, form, id }) => (
-  <input type="text" class="reason" name="reason" placeholder="Reason" aria-label={label} maxlength={1000} form={form} id={id} />
+/** A form of this page: posts to /admin/switches and comes back to the section `back`. */
+const SwitchForm: FC<PropsWithChildren<{ csrf?: string; back: string; id?: string; class?: string }>> = ({ csrf, back, id, class: cls, children }) => (
+  <form id={id} method="post" action="/admin/switches" class={cls}>
+    <Csrf token={csrf} />
+    <input type="hidden" name="back" value={`/admin/switches#${back}`} />
+    {children}
+  </form>
 );
+
+/** A submit button with `do` = "<op> <target>": setting a switch is red, lifting it green. */
+const DoButton: FC<PropsWithChildren<{ op: 'set' | 'lift'; target: string; form?: string; label?: string }>> = ({ op, target, form, label, children }) => (
+  <button form={form} class={op === 'lift' ? 'safe' : 'danger'} type="submit" name="do" value={`${op} ${target}`} aria-label={label}>
+    {children}
+  </button>
+);
+
+/** Lifts the switch on `target` when it is set, sets it when not; `what` names it for screen readers. */
+const Toggle: FC<{ set: boolean; target: string; what?: string; enable?: string; disable?: string }> = ({ set, target, what, enable = 'Enable', disable = 'Disable' }) =>
+  set ? (
+    <DoButton op="lift" target={target} label={what && `Enable ${what}`}>
+      {enable}
+    </DoButton>
+  ) : (
+    <DoButton op="set" target={target} label={what && `Disable ${what}`}>
+      {disable}
+    </DoButton>
+  );
 
 export const SwitchesBody: FC<{ v: SwitchesView }> = ({ v }) => {
   const byKey = new Map(v.switches.map((s) => [switchKey(s.switch), s] as const));
@@ -71,65 +96,40 @@ export const SwitchesBody: FC<{ v: SwitchesView }> = ({ v }) => {
         ) : (
           <p class="muted">Stops every tool call of every user and agent at once. Admin actions keep working.</p>
         )}
-        <form method="post" action="/admin/switches" class="inline row-form">
-          <Csrf token={v.csrf} />
-          <input type="hidden" name="back" value="/admin/switches#readonly" />
+        <SwitchForm csrf={v.csrf} back="readonly" class="inline row-form">
           <Reason label="Reason for the read-only switch" />
-          {all ? (
-            <button class="safe" type="submit" name="do" value="lift all">
-              Turn read-only mode off
-            </button>
-          ) : (
-            <button class="danger" type="submit" name="do" value="set all">
-              Turn read-only mode on
-            </button>
-          )}
-        </form>
+          <Toggle set={!!all} target="all" enable="Turn read-only mode off" disable="Turn read-only mode on" />
+        </SwitchForm>
       </section>
 
       <section class="card" id="current" aria-labelledby="cur-h">
         <h2 id="cur-h">Switches in force ({v.switches.length})</h2>
         {v.switches.length ? (
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">Set</th>
-                  <th scope="col">Lift</th>
-                </tr>
-              </thead>
-              <tbody>
-                {v.switches.map((s) => (
-                  <tr data-switch={describeSwitch(s.switch)}>
-                    <td>
-                      <span class="badge off">{KIND_LABEL[s.switch.kind]}</span>
-                    </td>
-                    <td class="wrap">
-                      <code>{switchTarget(s.switch)}</code>
-                    </td>
-                    <td class="wrap">{s.reason}</td>
-                    <td class="small">
-                      <Since s={s} now={v.now} />
-                    </td>
-                    <td>
-                      <form method="post" action="/admin/switches" class="inline row-form">
-                        <Csrf token={v.csrf} />
-                        <input type="hidden" name="back" value="/admin/switches#current" />
-                        <input type="hidden" name="key" value={switchKey(s.switch)} />
-                        <Reason label={`Reason for lifting ${describeSwitch(s.switch)}`} />
-                        <button class="safe" type="submit" name="do" value="lift key" aria-label={`Lift ${describeSwitch(s.switch)}`}>
-                          Lift
-                        </button>
-                      </form>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table head={['Kind', 'Target', 'Reason', 'Set', 'Lift']} scroll>
+            {v.switches.map((s) => (
+              <tr data-switch={describeSwitch(s.switch)}>
+                <td>
+                  <span class="badge off">{KIND_LABEL[s.switch.kind]}</span>
+                </td>
+                <td class="wrap">
+                  <code>{switchTarget(s.switch)}</code>
+                </td>
+                <td class="wrap">{s.reason}</td>
+                <td class="small">
+                  <Since s={s} now={v.now} />
+                </td>
+                <td>
+                  <SwitchForm csrf={v.csrf} back="current" class="inline row-form">
+                    <input type="hidden" name="key" value={switchKey(s.switch)} />
+                    <Reason label={`Reason for lifting ${describeSwitch(s.switch)}`} />
+                    <DoButton op="lift" target="key" label={`Lift ${describeSwitch(s.switch)}`}>
+                      Lift
+                    </DoButton>
+                  </SwitchForm>
+                </td>
+              </tr>
+            ))}
+          </Table>
         ) : (
           <p class="muted">No switch is set: every call the config and the IdP allow goes through.</p>
         )}
@@ -137,55 +137,34 @@ export const SwitchesBody: FC<{ v: SwitchesView }> = ({ v }) => {
 
       <section class="card" id="resources" aria-labelledby="res-h">
         <h2 id="res-h">Resources</h2>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Endpoint</th>
-              <th scope="col">Config</th>
-              <th scope="col">Kill switch</th>
-              <th scope="col">Change</th>
-            </tr>
-          </thead>
-          <tbody>
-            {v.targets.map((t) => {
-              const s = get({ kind: 'resource', name: t.name });
-              return (
-                <tr data-resource={t.name}>
-                  <td>
-                    {t.name}
-                    {t.kind === 'upstream' ? <div class="muted small">upstream MCP server</div> : null}
-                  </td>
-                  <td class="wrap">
-                    <code>{t.endpoint}</code>
-                  </td>
-                  <td>
-                    <span class={`badge ${t.enabled ? 'on' : 'off'}`}>{t.enabled ? 'enabled' : 'disabled'}</span>
-                  </td>
-                  <td class="small">
-                    <SwitchCell s={s} now={v.now} />
-                  </td>
-                  <td>
-                    <form method="post" action="/admin/switches" class="inline row-form">
-                      <Csrf token={v.csrf} />
-                      <input type="hidden" name="back" value="/admin/switches#resources" />
-                      <Reason label={`Reason for resource ${t.name}`} />
-                      {s ? (
-                        <button class="safe" type="submit" name="do" value={`lift resource ${t.name}`} aria-label={`Enable resource ${t.name}`}>
-                          Enable
-                        </button>
-                      ) : (
-                        <button class="danger" type="submit" name="do" value={`set resource ${t.name}`} aria-label={`Disable resource ${t.name}`}>
-                          Disable
-                        </button>
-                      )}
-                    </form>
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <Table head={['Name', 'Endpoint', 'Config', 'Kill switch', 'Change']}>
+          {v.targets.map((t) => {
+            const s = get({ kind: 'resource', name: t.name });
+            return (
+              <tr data-resource={t.name}>
+                <td>
+                  {t.name}
+                  {t.kind === 'upstream' ? <div class="muted small">upstream MCP server</div> : null}
+                </td>
+                <td class="wrap">
+                  <code>{t.endpoint}</code>
+                </td>
+                <td>
+                  <span class={`badge ${t.enabled ? 'on' : 'off'}`}>{t.enabled ? 'enabled' : 'disabled'}</span>
+                </td>
+                <td class="small">
+                  <SwitchCell s={s} now={v.now} />
+                </td>
+                <td>
+                  <SwitchForm csrf={v.csrf} back="resources" class="inline row-form">
+                    <Reason label={`Reason for resource ${t.name}`} />
+                    <Toggle set={!!s} target={`resource ${t.name}`} what={`resource ${t.name}`} />
+                  </SwitchForm>
+                </td>
+              </tr>
+            );
+          })}
+        </Table>
       </section>
 
       <section class="card" id="connections" aria-labelledby="conn-h">
@@ -194,88 +173,72 @@ export const SwitchesBody: FC<{ v: SwitchesView }> = ({ v }) => {
           A connection is one agent's access to one resource. Green: allowed; red: its kill switch is set. Agents are those registered in the config, signed in, or seen in the audit log recently.
         </p>
         {v.agents.length ? (
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Agent</th>
-                  <th scope="col">Agent switch</th>
-                  <th scope="col">Connections (click to toggle)</th>
-                  <th scope="col">Reason</th>
-                </tr>
-              </thead>
-              <tbody>
-                {v.agents.map((a, i) => {
-                  const form = `agent-${i}`;
-                  const agentSwitch = get({ kind: 'agent', clientId: a.clientId });
-                  return (
-                    <tr data-agent={a.clientId}>
-                      <td>
-                        <form id={form} method="post" action="/admin/switches">
-                          <Csrf token={v.csrf} />
-                          <input type="hidden" name="back" value="/admin/switches#connections" />
-                          <input type="hidden" name="clientId" value={a.clientId} />
-                        </form>
-                        <div class="agent-name">{a.name ?? a.clientId}</div>
-                        <div class="muted small wrap">
-                          <code>{a.clientId}</code>
-                          {a.lastSeen ? <> · last call {relative(Date.parse(a.lastSeen), v.now)}</> : null}
+          <Table head={['Agent', 'Agent switch', 'Connections (click to toggle)', 'Reason']} scroll>
+            {v.agents.map((a, i) => {
+              const form = `agent-${i}`;
+              const agentSwitch = get({ kind: 'agent', clientId: a.clientId });
+              return (
+                <tr data-agent={a.clientId}>
+                  <td>
+                    <SwitchForm csrf={v.csrf} back="connections" id={form}>
+                      <input type="hidden" name="clientId" value={a.clientId} />
+                    </SwitchForm>
+                    <div class="agent-name">{a.name ?? a.clientId}</div>
+                    <div class="muted small wrap">
+                      <code>{a.clientId}</code>
+                      {a.lastSeen ? <> · last call {relative(Date.parse(a.lastSeen), v.now)}</> : null}
+                    </div>
+                  </td>
+                  <td class="small">
+                    {agentSwitch ? (
+                      <>
+                        <span class="badge off">set</span> <em>{agentSwitch.reason}</em>
+                        <div class="actions">
+                          <DoButton op="lift" target="agent" form={form} label={`Enable agent ${a.clientId}`}>
+                            Enable agent
+                          </DoButton>
                         </div>
-                      </td>
-                      <td class="small">
-                        {agentSwitch ? (
+                      </>
+                    ) : (
+                      <DoButton op="set" target="agent" form={form} label={`Disable agent ${a.clientId}`}>
+                        Disable agent
+                      </DoButton>
+                    )}
+                  </td>
+                  <td>
+                    <div class="inline" role="group" aria-label={`Connections of ${a.clientId}`}>
+                      {v.targets.map((t) => {
+                        const s = get({ kind: 'connection', clientId: a.clientId, resource: t.name });
+                        return (
                           <>
-                            <span class="badge off">set</span> <em>{agentSwitch.reason}</em>
-                            <div class="actions">
-                              <button form={form} class="safe" type="submit" name="do" value="lift agent" aria-label={`Enable agent ${a.clientId}`}>
-                                Enable agent
-                              </button>
-                            </div>
+                            <button
+                              form={form}
+                              type="submit"
+                              name="do"
+                              value={`${s ? 'lift' : 'set'} connection ${t.name}`}
+                              class={`conn ${s ? 'off' : 'on'}`}
+                              aria-label={`${s ? 'Enable' : 'Disable'} connection ${a.clientId} → ${t.name}`}
+                              title={s ? `Off since ${utc(s.since)} by ${actorLabel(s.actor)}: ${s.reason}` : `On: click to disable ${a.clientId} → ${t.name}`}
+                            >
+                              {t.name}
+                            </button>{' '}
                           </>
-                        ) : (
-                          <button form={form} class="danger" type="submit" name="do" value="set agent" aria-label={`Disable agent ${a.clientId}`}>
-                            Disable agent
-                          </button>
-                        )}
-                      </td>
-                      <td>
-                        <div class="inline" role="group" aria-label={`Connections of ${a.clientId}`}>
-                          {v.targets.map((t) => {
-                            const s = get({ kind: 'connection', clientId: a.clientId, resource: t.name });
-                            return (
-                              <>
-                                <button
-                                  form={form}
-                                  type="submit"
-                                  name="do"
-                                  value={`${s ? 'lift' : 'set'} connection ${t.name}`}
-                                  class={`conn ${s ? 'off' : 'on'}`}
-                                  aria-label={`${s ? 'Enable' : 'Disable'} connection ${a.clientId} → ${t.name}`}
-                                  title={s ? `Off since ${utc(s.since)} by ${actorLabel(s.actor)}: ${s.reason}` : `On: click to disable ${a.clientId} → ${t.name}`}
-                                >
-                                  {t.name}
-                                </button>{' '}
-                              </>
-                            );
-                          })}
-                        </div>
-                      </td>
-                      <td>
-                        <Reason label={`Reason for ${a.clientId}`} form={form} />
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+                        );
+                      })}
+                    </div>
+                  </td>
+                  <td>
+                    <Reason label={`Reason for ${a.clientId}`} form={form} />
+                  </td>
+                </tr>
+              );
+            })}
+          </Table>
         ) : (
           <p class="muted">No agent known yet.</p>
         )}
         <h3>Another agent</h3>
-        <form method="post" action="/admin/switches" class="inline other">
-          <Csrf token={v.csrf} />
-          <input type="hidden" name="back" value="/admin/switches#connections" />
+        <SwitchForm csrf={v.csrf} back="connections" class="inline other">
           <label for="other-agent">Client ID</label>
           <input id="other-agent" type="text" name="clientId" required />
           <label for="other-resource">Resource</label>
@@ -285,81 +248,56 @@ export const SwitchesBody: FC<{ v: SwitchesView }> = ({ v }) => {
             ))}
           </select>
           <Reason label="Reason for the other agent" />
-          <button class="danger" type="submit" name="do" value="set connection">
+          <DoButton op="set" target="connection">
             Disable connection
-          </button>
-          <button class="danger" type="submit" name="do" value="set agent">
+          </DoButton>
+          <DoButton op="set" target="agent">
             Disable agent
-          </button>
-        </form>
+          </DoButton>
+        </SwitchForm>
       </section>
 
       <section class="card" id="users" aria-labelledby="users-h">
         <h2 id="users-h">Users</h2>
         {v.users.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Sessions</th>
-                <th scope="col">Kill switch</th>
-                <th scope="col">Change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {v.users.map((u) => {
-                const s = get({ kind: 'user', user: { iss: u.iss, sub: u.sub } });
-                const who = u.email ?? u.sub;
-                return (
-                  <tr data-user={u.sub}>
-                    <td>
-                      {u.name ? <div class="agent-name">{u.name}</div> : null}
-                      <div class="small">
-                        {u.email ?? ''} <code class="muted">{u.sub}</code>
-                      </div>
-                    </td>
-                    <td>{u.sessions}</td>
-                    <td class="small">
-                      <SwitchCell s={s} now={v.now} />
-                    </td>
-                    <td>
-                      <form method="post" action="/admin/switches" class="inline row-form">
-                        <Csrf token={v.csrf} />
-                        <input type="hidden" name="back" value="/admin/switches#users" />
-                        <input type="hidden" name="iss" value={u.iss} />
-                        <input type="hidden" name="sub" value={u.sub} />
-                        <Reason label={`Reason for user ${who}`} />
-                        {s ? (
-                          <button class="safe" type="submit" name="do" value="lift user" aria-label={`Enable user ${who}`}>
-                            Enable
-                          </button>
-                        ) : (
-                          <button class="danger" type="submit" name="do" value="set user" aria-label={`Disable user ${who}`}>
-                            Disable
-                          </button>
-                        )}
-                      </form>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <Table head={['User', 'Sessions', 'Kill switch', 'Change']}>
+            {v.users.map((u) => {
+              const s = get({ kind: 'user', user: { iss: u.iss, sub: u.sub } });
+              const who = u.email ?? u.sub;
+              return (
+                <tr data-user={u.sub}>
+                  <td>
+                    <UserCell user={u} />
+                  </td>
+                  <td>{u.sessions}</td>
+                  <td class="small">
+                    <SwitchCell s={s} now={v.now} />
+                  </td>
+                  <td>
+                    <SwitchForm csrf={v.csrf} back="users" class="inline row-form">
+                      <input type="hidden" name="iss" value={u.iss} />
+                      <input type="hidden" name="sub" value={u.sub} />
+                      <Reason label={`Reason for user ${who}`} />
+                      <Toggle set={!!s} target="user" what={`user ${who}`} />
+                    </SwitchForm>
+                  </td>
+                </tr>
+              );
+            })}
+          </Table>
         ) : (
           <p class="muted">No user known yet.</p>
         )}
         <h3>Another user</h3>
-        <form method="post" action="/admin/switches" class="inline other">
-          <Csrf token={v.csrf} />
-          <input type="hidden" name="back" value="/admin/switches#users" />
+        <SwitchForm csrf={v.csrf} back="users" class="inline other">
           <input type="hidden" name="iss" value={v.idpIssuer} />
           <label for="other-sub">IdP subject (sub)</label>
           <input id="other-sub" type="text" name="sub" required />
           <Reason label="Reason for the other user" />
-          <button class="danger" type="submit" name="do" value="set user">
+          <DoButton op="set" target="user">
             Disable user
-          </button>
-        </form>
+          </DoButton>
+        </SwitchForm>
       </section>
     </>
   );

@@ -1,6 +1,7 @@
-import type { FC } from 'hono/jsx';
+import type { Child, FC } from 'hono/jsx';
 import type { ConfigIssue } from '../config-editor.js';
 import { Csrf } from './layout.js';
+import { Table } from './parts.js';
 
 /** The Tools page: what the config declares (tools, resources, upstreams) and the edit form of one tool. */
 
@@ -40,6 +41,21 @@ const Url: FC<{ url: string }> = ({ url }) => (
   </code>
 );
 
+/** A resource's or upstream's state: enabled in the config, and whether a kill switch is set on it. */
+const TargetState: FC<{ item: Item; switchedOff: Set<string> }> = ({ item, switchedOff }) => (
+  <td>
+    <Enabled on={enabledOf(item)} />
+    {switchedOff.has(str(item.name)) ? (
+      <>
+        {' '}
+        <a class="badge off" href="/admin/switches#resources">
+          kill switch
+        </a>
+      </>
+    ) : null}
+  </td>
+);
+
 export interface ToolsView {
   tools: Item[];
   resources: Item[];
@@ -64,129 +80,74 @@ export const ToolsBody: FC<{ v: ToolsView }> = ({ v }) => (
     ) : null}
     <section class="card" aria-labelledby="tools-h">
       <h2 id="tools-h">Tools ({v.tools.length})</h2>
-      <div class="scroll">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Resource</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">Method + URL</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
+      <Table head={['Name', 'Resource', 'Scopes', 'Method + URL', 'State', <span class="sr-only">Actions</span>]} scroll>
+        {v.tools.map((t) => {
+          const name = str(t.name);
+          const http = (t.http ?? {}) as Item;
+          return (
+            <tr data-tool={name}>
+              <td>
+                <a href={`/admin/tools/${encodeURIComponent(name)}`}>
+                  <code>{name}</code>
+                </a>
+                {t.title ? <div class="muted small">{str(t.title)}</div> : null}
+              </td>
+              <td class="nowrap">{str(t.resource)}</td>
+              <td class="scopes">
+                <Scopes scopes={list(t.scopes)} />
+              </td>
+              <td class="wrap">
+                <span class="badge info">{str(http.method)}</span> <Url url={str(http.url)} />
+              </td>
+              <td>
+                <Enabled on={enabledOf(t)} />
+              </td>
+              <td>
+                <a class="button" href={`/admin/tools/${encodeURIComponent(name)}`} aria-label={`Edit ${name}`}>
+                  Edit
+                </a>
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {v.tools.map((t) => {
-              const name = str(t.name);
-              const http = (t.http ?? {}) as Item;
-              return (
-                <tr data-tool={name}>
-                  <td>
-                    <a href={`/admin/tools/${encodeURIComponent(name)}`}>
-                      <code>{name}</code>
-                    </a>
-                    {t.title ? <div class="muted small">{str(t.title)}</div> : null}
-                  </td>
-                  <td class="nowrap">{str(t.resource)}</td>
-                  <td class="scopes">
-                    <Scopes scopes={list(t.scopes)} />
-                  </td>
-                  <td class="wrap">
-                    <span class="badge info">{str(http.method)}</span> <Url url={str(http.url)} />
-                  </td>
-                  <td>
-                    <Enabled on={enabledOf(t)} />
-                  </td>
-                  <td>
-                    <a class="button" href={`/admin/tools/${encodeURIComponent(name)}`} aria-label={`Edit ${name}`}>
-                      Edit
-                    </a>
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+          );
+        })}
+      </Table>
     </section>
     <div class="grid2">
       <section class="card" aria-labelledby="res-h">
         <h2 id="res-h">Resources ({v.resources.length})</h2>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Resource URI</th>
-              <th scope="col">State</th>
+        <Table head={['Name', 'Resource URI', 'State']}>
+          {v.resources.map((r) => (
+            <tr data-resource={str(r.name)}>
+              <td>{str(r.name)}</td>
+              <td class="wrap">
+                <code>{str(r.resource)}</code>
+                <div class="muted small">AS {str(r.authorizationServer)}</div>
+              </td>
+              <TargetState item={r} switchedOff={v.switchedOff} />
             </tr>
-          </thead>
-          <tbody>
-            {v.resources.map((r) => (
-              <tr data-resource={str(r.name)}>
-                <td>{str(r.name)}</td>
-                <td class="wrap">
-                  <code>{str(r.resource)}</code>
-                  <div class="muted small">AS {str(r.authorizationServer)}</div>
-                </td>
-                <td>
-                  <Enabled on={enabledOf(r)} />
-                  {v.switchedOff.has(str(r.name)) ? (
-                    <>
-                      {' '}
-                      <a class="badge off" href="/admin/switches#resources">
-                        kill switch
-                      </a>
-                    </>
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       </section>
       <section class="card" aria-labelledby="up-h">
         <h2 id="up-h">Upstream MCP servers ({v.upstreams.length})</h2>
         {v.upstreams.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">URL</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">State</th>
+          <Table head={['Name', 'URL', 'Scopes', 'State']}>
+            {v.upstreams.map((u) => (
+              <tr data-upstream={str(u.name)}>
+                <td>
+                  {str(u.name)}
+                  {u.prefix ? <div class="muted small">tools as {str(u.prefix)}*</div> : null}
+                </td>
+                <td class="wrap">
+                  <code>{str(u.url)}</code>
+                </td>
+                <td>
+                  <Scopes scopes={list(u.scopes)} />
+                </td>
+                <TargetState item={u} switchedOff={v.switchedOff} />
               </tr>
-            </thead>
-            <tbody>
-              {v.upstreams.map((u) => (
-                <tr data-upstream={str(u.name)}>
-                  <td>
-                    {str(u.name)}
-                    {u.prefix ? <div class="muted small">tools as {str(u.prefix)}*</div> : null}
-                  </td>
-                  <td class="wrap">
-                    <code>{str(u.url)}</code>
-                  </td>
-                  <td>
-                    <Scopes scopes={list(u.scopes)} />
-                  </td>
-                  <td>
-                    <Enabled on={enabledOf(u)} />
-                    {v.switchedOff.has(str(u.name)) ? (
-                      <>
-                        {' '}
-                        <a class="badge off" href="/admin/switches#resources">
-                          kill switch
-                        </a>
-                      </>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         ) : (
           <p class="muted">None configured.</p>
         )}
@@ -234,6 +195,32 @@ const FieldErrors: FC<{ id: string; issues?: ConfigIssue[] }> = ({ id, issues })
     </div>
   ) : null;
 
+interface FieldAria {
+  'aria-invalid'?: 'true';
+  'aria-describedby'?: string;
+}
+
+/**
+ * One labelled control of the mapping form with its hint and the errors of the last submit.
+ * `control` gets the aria attributes that mark it invalid and point it at its errors and hint.
+ */
+const Field: FC<{ id: string; label: string; hint?: string; issues?: ConfigIssue[]; control: (aria: FieldAria) => Child }> = ({ id, label, hint, issues, control }) => {
+  const error = issues?.length ? `${id}-error` : undefined;
+  const aria: FieldAria = { 'aria-invalid': error ? 'true' : undefined, 'aria-describedby': [error, hint ? `${id}-hint` : undefined].filter(Boolean).join(' ') || undefined };
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      {control(aria)}
+      {hint ? (
+        <div class="hint" id={`${id}-hint`}>
+          {hint}
+        </div>
+      ) : null}
+      <FieldErrors id={`${id}-error`} issues={issues} />
+    </div>
+  );
+};
+
 const GeneralErrors: FC<{ issues?: ConfigIssue[] }> = ({ issues }) =>
   issues?.length ? (
     <div class="flash error" role="alert">
@@ -252,8 +239,6 @@ export const ToolEditBody: FC<{ v: ToolEditView }> = ({ v }) => {
   const fieldIssues = v.submitted === 'fields' ? v.issues : undefined;
   const jsonIssues = v.submitted === 'json' ? v.issues : undefined;
   const err = (field: string) => fieldIssues?.get(field);
-  const invalid = (field: string) => (err(field)?.length ? 'true' : undefined);
-  const described = (field: string, hint?: string) => [err(field)?.length ? `${field}-error` : '', hint ?? ''].filter(Boolean).join(' ') || undefined;
   const action = `/admin/tools/${encodeURIComponent(v.name)}`;
   const known = new Set(['resource', 'scopes', 'title', 'description', 'enabled']);
   const other = fieldIssues ? [...fieldIssues.entries()].filter(([k]) => !known.has(k)).flatMap(([, i]) => i) : [];
@@ -281,40 +266,39 @@ export const ToolEditBody: FC<{ v: ToolEditView }> = ({ v }) => {
           <form method="post" action={action} class="stack" novalidate>
             <Csrf token={v.csrf} />
             <input type="hidden" name="version" value={v.version} />
-            <div class="field">
-              <label for="resource">Resource</label>
-              <select id="resource" name="resource" class="wide" aria-invalid={invalid('resource')} aria-describedby={described('resource')}>
-                {(v.resourceNames.includes(v.form.resource) ? v.resourceNames : [v.form.resource, ...v.resourceNames]).map((r) => (
-                  <option value={r} selected={r === v.form.resource}>
-                    {r}
-                  </option>
-                ))}
-              </select>
-              <FieldErrors id="resource-error" issues={err('resource')} />
-            </div>
-            <div class="field">
-              <label for="scopes">Scopes</label>
-              <input id="scopes" name="scopes" type="text" class="wide mono" value={v.form.scopes} aria-invalid={invalid('scopes')} aria-describedby={described('scopes', 'scopes-hint')} />
-              <div class="hint" id="scopes-hint">
-                Separated by spaces or commas. Requested from the resource for every call of this tool.
-              </div>
-              <FieldErrors id="scopes-error" issues={err('scopes')} />
-            </div>
-            <div class="field">
-              <label for="title">Title</label>
-              <input id="title" name="title" type="text" class="wide" value={v.form.title} aria-invalid={invalid('title')} aria-describedby={described('title')} />
-              <FieldErrors id="title-error" issues={err('title')} />
-            </div>
-            <div class="field">
-              <label for="description">Description</label>
-              <textarea id="description" name="description" aria-invalid={invalid('description')} aria-describedby={described('description', 'description-hint')}>
-                {v.form.description}
-              </textarea>
-              <div class="hint" id="description-hint">
-                What agents read to decide when to call the tool.
-              </div>
-              <FieldErrors id="description-error" issues={err('description')} />
-            </div>
+            <Field
+              id="resource"
+              label="Resource"
+              issues={err('resource')}
+              control={(aria) => (
+                <select id="resource" name="resource" class="wide" {...aria}>
+                  {(v.resourceNames.includes(v.form.resource) ? v.resourceNames : [v.form.resource, ...v.resourceNames]).map((r) => (
+                    <option value={r} selected={r === v.form.resource}>
+                      {r}
+                    </option>
+                  ))}
+                </select>
+              )}
+            />
+            <Field
+              id="scopes"
+              label="Scopes"
+              hint="Separated by spaces or commas. Requested from the resource for every call of this tool."
+              issues={err('scopes')}
+              control={(aria) => <input id="scopes" name="scopes" type="text" class="wide mono" value={v.form.scopes} {...aria} />}
+            />
+            <Field id="title" label="Title" issues={err('title')} control={(aria) => <input id="title" name="title" type="text" class="wide" value={v.form.title} {...aria} />} />
+            <Field
+              id="description"
+              label="Description"
+              hint="What agents read to decide when to call the tool."
+              issues={err('description')}
+              control={(aria) => (
+                <textarea id="description" name="description" {...aria}>
+                  {v.form.description}
+                </textarea>
+              )}
+            />
             <div class="field">
               <label class="check">
                 <input type="checkbox" name="enabled" value="on" checked={v.form.enabled} /> Enabled <span class="muted small">(unchecked: every call is refused and audited)</span>

@@ -174,4 +174,13 @@ CREATE TABLE security_events (
 CREATE INDEX security_events_expiry ON security_events (expires_at);
 `,
   },
+  {
+    version: 4,
+    name: 'authorization_code_replay',
+    // A used code is kept (marked) until it expires instead of deleted, so a second use is recognised
+    // as a replay and the tokens issued from the first use can be revoked (OAuth 2.1 §4.1.3).
+    sql: `
+ALTER TABLE authorization_codes ADD COLUMN used_at BIGINT;
+`,
+  },
 ];

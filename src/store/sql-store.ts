@@ -298,7 +298,11 @@ export class SqlStore implements Store {
 
   /** Single use (OAuth 2.1 §4.1.3): the DELETE that returns the row is the one redemption. */
   async consumeAuthorizationCode(codeHash: string, now: number): Promise<AuthorizationCode | undefined> {
-    const { rows } = await this.sql.query('DELETE FROM authorization_codes WHERE code_hash = $1 AND expires_at > $2 RETURNING *', [codeHash, now]);
+    // Marked, not deleted: a second use must be recognisable as a replay (usedAuthorizationCodeSession).
+    const { rows } = await this.sql.query('UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING *', [
+      codeHash,
+      now,
+    ]);
     const r = rows[0];
     if (!r) return undefined;
     return {
@@ -311,6 +315,11 @@ export class SqlStore implements Store {
       resource: String(r.resource),
       expiresAt: num(r.expires_at),
     };
+  }
+
+  async usedAuthorizationCodeSession(codeHash: string): Promise<string | undefined> {
+    const { rows } = await this.sql.query('SELECT session_id FROM authorization_codes WHERE code_hash = $1 AND used_at IS NOT NULL', [codeHash]);
+    return rows[0] ? String(rows[0].session_id) : undefined;
   }
 
   // ---- refresh tokens ----

@@ -191,6 +191,8 @@ export interface Store {
   // Authorization codes: single use, consumed atomically
   saveAuthorizationCode(c: AuthorizationCode): Promise<void>;
   consumeAuthorizationCode(codeHash: string, now: number): Promise<AuthorizationCode | undefined>;
+  /** The session a code was already used for (a replay), until the code's expiry purges it. */
+  usedAuthorizationCodeSession(codeHash: string): Promise<string | undefined>;
 
   // Refresh tokens, rotated; reuse of a rotated one revokes its whole family (OAuth 2.1 §4.3.1)
   saveRefreshToken(r: RefreshTokenRecord): Promise<void>;

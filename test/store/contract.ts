@@ -81,6 +81,7 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
           [1, 'initial'],
           [2, 'admin_control'],
           [3, 'security_events'],
+          [4, 'authorization_code_replay'],
         ]);
       });
 
@@ -88,7 +89,7 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         await reopen();
         await reopen();
         const rows = await raw('SELECT version FROM schema_migrations');
-        expect(rows).toHaveLength(3);
+        expect(rows).toHaveLength(4);
       });
     });
 
@@ -233,9 +234,19 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
 
       it('consumes a code once', async () => {
         const c = await code();
+        expect(await store.usedAuthorizationCodeSession(c.codeHash)).toBeUndefined();
         expect(await store.consumeAuthorizationCode(c.codeHash, T0)).toEqual(c);
         expect(await store.consumeAuthorizationCode(c.codeHash, T0)).toBeUndefined();
         expect(await store.consumeAuthorizationCode('unknown', T0)).toBeUndefined();
+      });
+
+      it('a used code names its session (replay detection) until it is purged', async () => {
+        const c = await code();
+        await store.consumeAuthorizationCode(c.codeHash, T0);
+        expect(await store.usedAuthorizationCodeSession(c.codeHash)).toBe(c.sessionId);
+        expect(await store.usedAuthorizationCodeSession('unknown')).toBeUndefined();
+        await store.purgeExpired(c.expiresAt);
+        expect(await store.usedAuthorizationCodeSession(c.codeHash)).toBeUndefined();
       });
 
       it('does not redeem an expired code', async () => {

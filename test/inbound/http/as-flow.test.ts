@@ -165,8 +165,8 @@ describe('the full flow: authorize -> IdP -> consent -> code -> token -> refresh
     expect(session!.idpRefreshToken).toBeTruthy();
     expect(session!.idTokenExpiresAt).toBeGreaterThan(Date.now());
 
-    // Replaying the code: invalid_grant.
-    const replay = await postToken(as, { grant_type: 'authorization_code', code, redirect_uri: PUBLIC_CLIENT.redirectUri, code_verifier: verifier, client_id: PUBLIC_CLIENT.clientId });
+    // Replaying the code: invalid_grant (the replay's consequences are tested below).
+    const replay = await postToken(as, { grant_type: 'authorization_code', code: 'x'.repeat(43), redirect_uri: PUBLIC_CLIENT.redirectUri, code_verifier: verifier, client_id: PUBLIC_CLIENT.clientId });
     expect([replay.status, replay.body.error]).toEqual([400, 'invalid_grant']);
 
     // Refresh: rotation.
@@ -292,6 +292,30 @@ describe('/token', () => {
     expect([res.status, res.body.error]).toEqual([status, error]);
     expect(res.body.error_description).toBeTruthy();
     expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('a replayed code revokes what its first use got: the session (so its access tokens) and the refresh family', async () => {
+    const { code, verifier } = await codeFor(PUBLIC_CLIENT);
+    const first = await pubToken(code, verifier);
+    expect(first.status).toBe(200);
+    const { sid } = await as.tokens.verify(first.body.access_token);
+    const replay = await pubToken(code, verifier);
+    expect([replay.status, replay.body.error, replay.body.error_description]).toEqual([400, 'invalid_grant', 'the authorization code was already used; the tokens issued from it are now revoked']);
+    expect((await shared.store.getUserSession(sid))?.revokedAt).toBeTypeOf('number');
+    const refresh = await postToken(as, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token, client_id: PUBLIC_CLIENT.clientId });
+    expect([refresh.status, refresh.body.error]).toEqual([400, 'invalid_grant']);
+  });
+
+  it('reusing a rotated refresh token also ends the session, so its access tokens stop working', async () => {
+    const { code, verifier } = await codeFor(PUBLIC_CLIENT);
+    const tok = await pubToken(code, verifier);
+    const { sid } = await as.tokens.verify(tok.body.access_token);
+    const rotated = await postToken(as, { grant_type: 'refresh_token', refresh_token: tok.body.refresh_token, client_id: PUBLIC_CLIENT.clientId });
+    expect(rotated.status).toBe(200);
+    expect((await shared.store.getUserSession(sid))?.revokedAt).toBeUndefined();
+    const reuse = await postToken(as, { grant_type: 'refresh_token', refresh_token: tok.body.refresh_token, client_id: PUBLIC_CLIENT.clientId });
+    expect([reuse.status, reuse.body.error]).toEqual([400, 'invalid_grant']);
+    expect((await shared.store.getUserSession(sid))?.revokedAt).toBeTypeOf('number');
   });
 
   it('a code is single use even after a failed attempt (PKCE mismatch burns it)', async () => {

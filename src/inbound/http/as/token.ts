@@ -55,8 +55,21 @@ async function authorizationCodeGrant(ctx: AsContext, client: RegisteredClient, 
   if (!verifier) throw oauthError('invalid_request', 'code_verifier is required (PKCE)');
   if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) throw oauthError('invalid_request', 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1)');
   // Single use: consumed atomically before any check, so a replay finds nothing (RFC 6749 §4.1.2).
-  const record = await ctx.store.consumeAuthorizationCode(sha256(code), ctx.deps.now());
-  if (!record) throw oauthError('invalid_grant', 'the authorization code is invalid, expired or already used');
+  const codeHash = sha256(code);
+  const record = await ctx.store.consumeAuthorizationCode(codeHash, ctx.deps.now());
+  if (!record) {
+    // A second use means the code leaked (or the client is confused): revoke what the first use got,
+    // i.e. end the sign-in it started, which refuses its access tokens and refresh family (OAuth 2.1 §4.1.3).
+    const sid = await ctx.store.usedAuthorizationCodeSession(codeHash);
+    if (sid) {
+      const now = ctx.deps.now();
+      await ctx.store.revokeUserSession(sid, now);
+      await ctx.store.revokeRefreshTokensOf({ sessionId: sid }, now);
+      ctx.logger.warn('authorization code replayed: the tokens issued from it are revoked', { clientId: client.clientId, sid });
+      throw oauthError('invalid_grant', 'the authorization code was already used; the tokens issued from it are now revoked');
+    }
+    throw oauthError('invalid_grant', 'the authorization code is invalid, expired or already used');
+  }
   if (record.clientId !== client.clientId) throw oauthError('invalid_grant', 'the authorization code was issued to another client');
   if (redirectUri !== null && redirectUri !== record.redirectUri) throw oauthError('invalid_grant', 'redirect_uri differs from the one of the authorization request');
   if (!safeEqual(createHash('sha256').update(verifier).digest('base64url'), record.codeChallenge)) {
@@ -85,7 +98,12 @@ async function refreshTokenGrant(ctx: AsContext, client: RegisteredClient, form:
     now,
   );
   if (!rotated.ok) {
-    if (rotated.reason === 'reused') ctx.logger.warn('refresh token reused: its family is revoked', { clientId: client.clientId, sid: current.sessionId });
+    if (rotated.reason === 'reused') {
+      // The family is revoked by the store; its access tokens carry the session's sid, so ending the
+      // session refuses them too (OAuth 2.1 §4.3.1: a reused refresh token means the grant leaked).
+      await ctx.store.revokeUserSession(current.sessionId, now);
+      ctx.logger.warn('refresh token reused: its family and its session are revoked', { clientId: client.clientId, sid: current.sessionId });
+    }
     throw oauthError('invalid_grant', rotated.reason === 'reused' ? 'the refresh token was already used; every token of its grant is now revoked' : `the refresh token is ${rotated.reason}`);
   }
   return issueTokens(ctx, client, session, scopes, current.resource, { refreshToken: next });

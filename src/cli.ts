@@ -12,6 +12,7 @@ import { logout } from './inbound/local.js';
 import { login } from './inbound/login.js';
 import { openInBrowser } from './inbound/open-url.js';
 import { runStdio } from './server/stdio.js';
+import { checkAllSecrets } from './config/check.js';
 
 const out = { stdout: (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'), stderr: (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n') };
 
@@ -102,8 +103,11 @@ config
   .action((file?: string) => {
     const path = file ?? globals().config;
     const rt = loadConfigFile(path);
+    const secrets = checkAllSecrets(rt);
     const c = rt.config;
-    out.stdout(`OK: ${resolve(path)}: ${c.tools.length} tools, ${Object.keys(c.resources).length} resources, ${c.upstreams.length} upstream MCP servers; audit log in ${rt.auditDir}`);
+    out.stdout(
+      `OK: ${resolve(path)}: ${c.tools.length} tools, ${Object.keys(c.resources).length} resources, ${c.upstreams.length} upstream MCP servers, ${secrets} secrets readable; audit log in ${rt.auditDir}`,
+    );
   });
 config
   .command('schema')

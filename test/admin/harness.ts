@@ -8,14 +8,13 @@ import { defaultDeps } from '../../src/deps.js';
 import { createAuthorizationServer } from '../../src/inbound/http/as/index.js';
 import { HttpIdentity } from '../../src/inbound/http/identity.js';
 import { AccessTokenService } from '../../src/inbound/http/tokens.js';
-import { readCredentials } from '../../src/inbound/credentials.js';
 import { silentLogger } from '../../src/log.js';
 import { Gateway } from '../../src/server/gateway.js';
 import { createHttpApp, type HttpApp } from '../../src/server/http.js';
 import { openStore, type Store, type UserSession } from '../../src/store/index.js';
 import { completeDemoLogin } from '../../tools/demo/index.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
-import { AGENT_A, AGENT_B, ENCRYPTION_KEY, listenLoopback, openSession, post, rpcMessage, serverSection, type Agent } from '../server/http/harness.js';
+import { AGENT_A, AGENT_B, ENCRYPTION_KEY, listenLoopback, openSession, post, rpcMessage, serverSection, signInSession, type Agent } from '../server/http/harness.js';
 
 /**
  * The remote gateway as `serve` wires it (src/server/serve.ts), on loopback against the demo
@@ -94,17 +93,7 @@ export async function startAdminHarness(mutate?: (c: GatewayConfigInput) => void
     control,
     admin,
     http,
-    async signIn(user) {
-      const creds = (await readCredentials(await env.signIn(user, `${user}-demo-pass`)))!;
-      return store.createUserSession({
-        iss: creds.issuer,
-        sub: creds.sub,
-        ...(creds.email ? { email: creds.email } : {}),
-        idToken: creds.idToken,
-        idTokenExpiresAt: creds.idTokenExpiresAt,
-        ...(creds.refreshToken ? { idpRefreshToken: creds.refreshToken } : {}),
-      });
-    },
+    signIn: (user) => signInSession(env, store, user),
     async token(session, agent = AGENT_A) {
       return (await tokens.issue({ sub: session.sub, idp_iss: session.iss, client_id: agent.clientId, sid: session.id, scope: 'mcp:tools' })).token;
     },

@@ -60,6 +60,20 @@ export async function listenLoopback(): Promise<{ origin: string; server: Server
   };
 }
 
+/** A demo user signs in at the IdP (password form), and the gateway keeps that sign-in as a user session. */
+export async function signInSession(env: Env, store: Store, user: string): Promise<UserSession> {
+  const creds = (await readCredentials(await env.signIn(user, `${user}-demo-pass`)))!;
+  return store.createUserSession({
+    iss: creds.issuer,
+    sub: creds.sub,
+    ...(creds.email ? { email: creds.email } : {}),
+    ...(creds.name ? { name: creds.name } : {}),
+    idToken: creds.idToken,
+    idTokenExpiresAt: creds.idTokenExpiresAt,
+    ...(creds.refreshToken ? { idpRefreshToken: creds.refreshToken } : {}),
+  });
+}
+
 /** The store key as a secret file next to the config (secrets are references, never literals). */
 export function keyFile(dir: string): string {
   const path = join(dir, 'encryption.key');
@@ -135,18 +149,7 @@ export async function startHarness(opts: { deps?: Deps } = {}): Promise<Harness>
     gateway,
     http,
     deps,
-    async signIn(user) {
-      const creds = (await readCredentials(await env.signIn(user, `${user}-demo-pass`)))!;
-      return store.createUserSession({
-        iss: creds.issuer,
-        sub: creds.sub,
-        ...(creds.email ? { email: creds.email } : {}),
-        ...(creds.name ? { name: creds.name } : {}),
-        idToken: creds.idToken,
-        idTokenExpiresAt: creds.idTokenExpiresAt,
-        ...(creds.refreshToken ? { idpRefreshToken: creds.refreshToken } : {}),
-      });
-    },
+    signIn: (user) => signInSession(env, store, user),
     async token(session, agent = AGENT_A, scope = 'mcp:tools') {
       return (await tokens.issue({ sub: session.sub, idp_iss: session.iss, client_id: agent.clientId, sid: session.id, scope })).token;
     },

@@ -2,6 +2,7 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { describeSwitch, KillSwitchSchema, switchKey } from '../control/switches.js';
 import type { KillSwitch, SwitchState } from '../control/types.js';
+import { recordAdminAction } from '../control/service.js';
 import { GatewayError } from '../errors.js';
 import type { AdminAuth } from './auth.js';
 import { getItem, listItems, notFound, type CollectionName } from './collections.js';
@@ -107,6 +108,34 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
     const r = await opts.control.revokeSession(c.req.param('id'), body.data?.reason ?? 'revoked by an admin', getAdminActor(c));
     if (!r) throw new GatewayError('admin_not_found', `no active session "${c.req.param('id')}"; list them with GET /admin/api/sessions`);
     return c.json(r);
+  });
+
+  // ---- signing keys of the gateway's access tokens ----
+
+  const tokens = () => {
+    if (!opts.tokens) throw new GatewayError('admin_not_found', 'this admin API was started without the gateway\'s token service: signing keys are managed by `xaa-gateway serve`');
+    return opts.tokens;
+  };
+  api.get('/keys', async (c) => c.json({ keys: await tokens().keys() }));
+  api.post('/keys/rotate', async (c) => {
+    const body = Reason.safeParse(await optionalJson(c));
+    if (!body.success) throw invalidBody(body.error);
+    const r = await tokens().rotate();
+    // Made first, then recorded (a record that fails is logged): a rotation gives nobody access (tokens
+    // of the old key keep verifying until they expire) and may be the answer to a leaked key.
+    await recordAdminAction(
+      opts.audit,
+      {
+        actor: getAdminActor(c),
+        action: 'keys.rotate',
+        target: { kid: r.kid },
+        before: { signing: r.previous ?? null },
+        after: { signing: r.kid, retired: r.retired, verifyUntil: r.verifyUntil },
+        reason: body.data?.reason ?? 'rotated by an admin',
+      },
+      opts.logger,
+    );
+    return c.json({ kid: r.kid, previous: r.previous ?? null, verifyUntil: r.verifyUntil, keys: await tokens().keys() });
   });
 
   return api;

@@ -53,7 +53,7 @@ const LISTS: Record<Kind, Listing> = {
 export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCode: (code: number) => void): Command {
   const admin = program
     .command('admin')
-    .description('administer a running gateway (xaa-gateway serve): tools, resources, upstreams, kill switches, sessions')
+    .description('administer a running gateway (xaa-gateway serve): tools, resources, upstreams, kill switches, sessions, signing keys')
     // The variables are read from io.env (not bound with Option.env) so an embedding passes its own.
     .addOption(new Option('--url <url>', 'the gateway, e.g. https://mcp.acme.example (env: XAA_GATEWAY_URL)'))
     .addOption(new Option('--token <token>', 'admin token, one of admin.tokens; prefer the environment variable (env: XAA_ADMIN_TOKEN)'))
@@ -224,6 +224,24 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
         const res = await client.request('DELETE', `/sessions/${encodeURIComponent(id)}`, reasonBody(o));
         const r: RevocationSummary = res.body.revoked;
         print(g, res.body, () => `session ${id} of ${res.body.session.user.email ?? res.body.session.user.sub} revoked; ${r.refreshTokens} refresh token(s), ${r.downstreamTokens} cached downstream token(s)`);
+      }),
+    );
+
+  // ---- signing keys ----
+  const keys = admin.command('keys').description("the keys that sign the gateway's access tokens (published at /jwks)");
+  listCommand(keys, 'the signing key and the retired keys that still verify', '/keys', 'keys', {
+    headers: ['KID', 'ALG', 'STATE', 'CREATED', 'RETIRED', 'VERIFIES UNTIL'],
+    row: (k) => [k.kid, k.alg, k.signing ? 'signing' : 'verifying', when(k.createdAt), when(k.retiredAt ?? undefined), when(k.verifyUntil ?? undefined)],
+  });
+  keys
+    .command('rotate')
+    .option(...REASON_OPTION)
+    .description('sign new tokens with a new key now; the old key keeps verifying until its tokens have expired')
+    .action(
+      run(async (client, g, o: { reason?: string }) => {
+        const res = await client.request('POST', '/keys/rotate', reasonBody(o));
+        const b = res.body;
+        print(g, b, () => `signing key rotated: ${b.kid} signs new tokens${b.previous ? `; ${b.previous} keeps verifying until ${when(b.verifyUntil)}` : ''}`);
       }),
     );
   return admin;

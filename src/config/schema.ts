@@ -202,6 +202,12 @@ export const ServerConfig = z
       .default(0)
       .describe('Reverse proxies in front of the gateway: rate limits take the client address from X-Forwarded-For, this many hops from the right (0 = the socket address)'),
     accessTokenTtlSeconds: z.number().int().min(60).max(900).default(600),
+    signingKeyRotationDays: z
+      .number()
+      .int()
+      .min(1)
+      .default(30)
+      .describe('Age at which the key signing gateway access tokens is replaced (checked at start and hourly); the old key keeps verifying until its tokens have expired'),
     refreshTokenTtlSeconds: z.number().int().min(3600).max(90 * 86400).default(30 * 86400),
     encryptionKey: SecretRef.describe('32-byte key (base64 or 64 hex digits) that encrypts IdP refresh tokens and signing keys at rest (AES-256-GCM)'),
     dataDir: z.string().default('./data/store').describe('Embedded store directory (PGlite); ignored when DATABASE_URL is set'),

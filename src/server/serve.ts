@@ -26,9 +26,13 @@ export interface ServeOptions {
   logger?: Logger;
   /** Default true; tests drive shutdown() themselves. */
   handleSignals?: boolean;
+  /** How often the signing key's age is checked (server.signingKeyRotationDays). Default hourly; tests shorten it. */
+  keyRotationCheckMs?: number;
 }
 
 const PURGE_EVERY_MS = 10 * 60_000;
+const KEY_ROTATION_CHECK_MS = 60 * 60_000;
+const DAY_MS = 86_400_000;
 
 /**
  * `xaa-gateway serve`: the remote gateway for many users. Opens the audit log, the store (embedded
@@ -84,6 +88,19 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       resource: urls.resource,
       ttlSeconds: () => config.current.config.server?.accessTokenTtlSeconds ?? server.accessTokenTtlSeconds,
     });
+    // Signing keys age out: checked now (before the first token is signed) and then periodically.
+    // With several instances on one store, the age is re-checked under the store's rotation lock,
+    // so the one key that is due is rotated once (see SqlStore.rotateSigningKey).
+    const rotateKeyIfDue = async () => {
+      const days = config.current.config.server?.signingKeyRotationDays ?? server.signingKeyRotationDays;
+      try {
+        const r = await tokens.rotateIfOlderThan(days * DAY_MS);
+        if (r) logger.info('signing key rotated', { kid: r.kid, previous: r.previous, verifyUntil: new Date(r.verifyUntil).toISOString(), afterDays: days });
+      } catch (e) {
+        logger.warn('signing key rotation check failed', { error: e });
+      }
+    };
+    await rotateKeyIfDue();
     // Kill switches: the gateway's policy reads the snapshot on every call; ControlService keeps it current.
     const switches = new SwitchSnapshot();
     const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger, metrics: observability.metrics, switches });
@@ -116,6 +133,9 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     const purge = setInterval(() => void store.purgeExpired(deps.now()).catch((e: unknown) => logger.warn('store purge failed', { error: e })), PURGE_EVERY_MS);
     purge.unref();
     void http.closed.then(() => clearInterval(purge));
+    const keyRotation = setInterval(() => void rotateKeyIfDue(), opts.keyRotationCheckMs ?? KEY_ROTATION_CHECK_MS);
+    keyRotation.unref();
+    void http.closed.then(() => clearInterval(keyRotation));
     // Sessions revoked by a switch end their MCP streams now, not at the next sweep.
     control.onSessionsRevoked(async (ids) => {
       for (const sid of ids) await http.http.sessions.closeWhere({ sid }, 'user session revoked by an admin or a security event');

@@ -21,6 +21,7 @@ import type {
   SecurityEventClaim,
   SessionRevocation,
   SigningKey,
+  SigningKeyRotation,
   Store,
   UserSession,
 } from './types.js';
@@ -425,11 +426,39 @@ export class SqlStore implements Store {
   }
 
   async addSigningKey(k: SigningKey): Promise<void> {
-    await this.sql.query(
+    await this.#insertSigningKey(this.sql, k);
+  }
+
+  async #insertSigningKey(q: Queryable, k: SigningKey): Promise<void> {
+    await q.query(
       `INSERT INTO signing_keys (kid, alg, private_jwk_enc, public_jwk, created_at, retired_at, verify_until)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)`,
       [k.kid, k.alg, this.box.encrypt(json(k.privateJwk), aad.privateJwk(k.kid)), json(k.publicJwk), k.createdAt, k.retiredAt ?? null, k.verifyUntil ?? null],
     );
+  }
+
+  /**
+   * Rotations are serialized by a transaction-scoped advisory lock (one per schema, like
+   * migrations). A row lock would not do: under READ COMMITTED, a `SELECT ... FOR UPDATE` that
+   * waited for another rotation re-checks only the rows it had found, never the key that rotation
+   * inserted, so both would add a key and two would sign. After the advisory lock each statement
+   * takes a fresh snapshot and sees the previous rotation's key. Retiring every other unretired
+   * key (not just the newest) also heals a store where two keys were left signing.
+   */
+  async rotateSigningKey(next: SigningKey, retire: { at: number; verifyUntil: number }, condition?: { signingCreatedAtOrBefore: number }): Promise<SigningKeyRotation> {
+    return this.sql.transaction(async (tx) => {
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext('xaa-gateway:signing-keys:' || current_schema()))");
+      const { rows } = await tx.query('SELECT kid, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid');
+      const current = rows[0] && { kid: String(rows[0].kid), createdAt: num(rows[0].created_at) };
+      if (current && condition && current.createdAt > condition.signingCreatedAtOrBefore) return { rotated: false, signing: current.kid, retired: [] };
+      await this.#insertSigningKey(tx, next);
+      const retired = await tx.query('UPDATE signing_keys SET retired_at = $2, verify_until = $3 WHERE retired_at IS NULL AND kid <> $1 RETURNING kid', [
+        next.kid,
+        retire.at,
+        retire.verifyUntil,
+      ]);
+      return { rotated: true, signing: next.kid, ...(current ? { previous: current.kid } : {}), retired: retired.rows.map((r) => String(r.kid)).sort() };
+    });
   }
 
   async retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void> {

@@ -114,6 +114,18 @@ export interface SigningKey {
   verifyUntil?: number;
 }
 
+/** What `Store.rotateSigningKey` did. */
+export interface SigningKeyRotation {
+  /** False when the condition did not hold: the current key is young enough and stays. */
+  rotated: boolean;
+  /** The key that signs after the call. */
+  signing: string;
+  /** The key that signed before the call (absent for the first key). */
+  previous?: string;
+  /** Every key retired by the call (normally just `previous`). */
+  retired: string[];
+}
+
 /** One agent's standing grant within a user session: a refresh-token family (OAuth 2.1 §4.3.1). */
 export interface RefreshFamily {
   familyId: string;
@@ -210,6 +222,14 @@ export interface Store {
   listSigningKeys(): Promise<SigningKey[]>;
   addSigningKey(k: SigningKey): Promise<void>;
   retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void>;
+  /**
+   * Adds `next` and retires every unretired key (`retire.at`, verifying until `retire.verifyUntil`),
+   * atomically and one rotation at a time across every instance sharing the store, so exactly one
+   * key signs afterwards. With `condition`, only when the current signing key (the newest
+   * unretired) was created at or before `signingCreatedAtOrBefore`, or there is none; this check
+   * is made under the same lock, so instances that find the key due at once rotate it once.
+   */
+  rotateSigningKey(next: SigningKey, retire: { at: number; verifyUntil: number }, condition?: { signingCreatedAtOrBefore: number }): Promise<SigningKeyRotation>;
 
   // Admin control: sessions and agents at a glance, bulk revocation
   listRefreshFamilies(filter?: { sessionId?: string; clientId?: string; activeOnly?: boolean }): Promise<RefreshFamily[]>;

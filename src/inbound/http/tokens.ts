@@ -2,13 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, decodeProtectedHeader, type JWK } from 'jose';
 import type { Deps } from '../../deps.js';
 import { GatewayError } from '../../errors.js';
-import type { SigningKey, Store } from '../../store/types.js';
+import type { SigningKey, SigningKeyRotation, Store } from '../../store/types.js';
 import type { GatewayAccessTokenClaims } from './types.js';
 
 /** Tokens larger than this are refused before any parsing (a JWT of ours is well under 1 KiB). */
 export const MAX_TOKEN_BYTES = 4096;
-/** A retired key keeps verifying this long after it stopped signing: longer than any token it signed lives. */
+/**
+ * A retired key keeps verifying this long after it stopped signing: longer than any token it signed
+ * lives (at most 15 minutes), counting the up to 30 s another instance may still sign with it before
+ * it re-reads the keyring.
+ */
 const VERIFY_AFTER_RETIRE_MS = 60 * 60_000;
+const KEYRING_MAX_AGE_MS = 30_000;
 const CLOCK_SKEW_S = 30;
 const ALG = 'ES256';
 
@@ -24,11 +29,34 @@ export interface AccessTokenServiceOptions {
 
 export type IssueInput = Pick<GatewayAccessTokenClaims, 'sub' | 'idp_iss' | 'client_id' | 'sid' | 'scope'>;
 
+/** A rotation made: `kid` signs from now on, `retired` keys verify until `verifyUntil` (epoch ms). */
+export interface KeyRotation {
+  kid: string;
+  /** The key that signed before (absent when this was the first key). */
+  previous?: string;
+  retired: string[];
+  verifyUntil: number;
+}
+
+/** A signing key as the admin API shows it: never its private part. Times in epoch ms. */
+export interface SigningKeyView {
+  kid: string;
+  alg: 'ES256';
+  createdAt: number;
+  retiredAt: number | null;
+  verifyUntil: number | null;
+  /** The key new tokens are signed with (exactly one). */
+  signing: boolean;
+}
+
 /**
  * The gateway's access tokens for MCP clients: JWTs (RFC 9068 shape) signed ES256 with a key kept
  * encrypted in the store. Verification accepts only our issuer, our resource as audience, ES256
  * with a known `kid`, an unexpired token, a jti not revoked and a session not signed out.
  */
+/** Floor between store re-reads caused by tokens whose kid is not in the keyring. */
+export const UNKNOWN_KID_RELOAD_MS = 1_000;
+
 export class AccessTokenService {
   #keys?: { signing: SigningKey; all: SigningKey[]; loadedAt: number };
 
@@ -37,14 +65,16 @@ export class AccessTokenService {
   /** Loads keys from the store, creating the first one. Keys are re-read at most every 30 s (rotation by another instance). */
   async #keyring(force = false): Promise<{ signing: SigningKey; all: SigningKey[] }> {
     const now = this.opts.deps.now();
-    if (!force && this.#keys && now - this.#keys.loadedAt < 30_000) return this.#keys;
+    if (!force && this.#keys && now - this.#keys.loadedAt < KEYRING_MAX_AGE_MS) return this.#keys;
     let all = await this.opts.store.listSigningKeys();
-    let signing = all.filter((k) => !k.retiredAt).sort((a, b) => b.createdAt - a.createdAt)[0];
-    if (!signing) {
-      signing = await this.#newKey(now);
-      await this.opts.store.addSigningKey(signing);
+    if (!newestSigning(all)) {
+      // The first key goes through the store's serialized rotation, "only if there is none", so
+      // instances starting together on an empty PostgreSQL store make one key, not one each.
+      await this.#storeRotation(now, { signingCreatedAtOrBefore: -Infinity });
       all = await this.opts.store.listSigningKeys();
     }
+    const signing = newestSigning(all);
+    if (!signing) throw new GatewayError('store_unavailable', 'the store holds no signing key after creating one');
     this.#keys = { signing, all, loadedAt: now };
     return this.#keys;
   }
@@ -57,15 +87,49 @@ export class AccessTokenService {
     return { kid, alg: ALG, privateJwk: priv, publicJwk: pub, createdAt: now };
   }
 
-  /** Starts signing with a new key; the old one keeps verifying until its tokens have expired. */
-  async rotate(): Promise<string> {
-    const now = this.opts.deps.now();
-    const { signing } = await this.#keyring(true);
-    const next = await this.#newKey(now);
-    await this.opts.store.addSigningKey(next);
-    await this.opts.store.retireSigningKey(signing.kid, now, now + Math.max(VERIFY_AFTER_RETIRE_MS, this.opts.ttlSeconds() * 1000));
+  async #storeRotation(now: number, condition?: { signingCreatedAtOrBefore: number }): Promise<{ r: SigningKeyRotation; verifyUntil: number }> {
+    const verifyUntil = now + Math.max(VERIFY_AFTER_RETIRE_MS, this.opts.ttlSeconds() * 1000);
+    const r = await this.opts.store.rotateSigningKey(await this.#newKey(now), { at: now, verifyUntil }, condition);
+    return { r, verifyUntil };
+  }
+
+  async #rotate(condition?: { signingCreatedAtOrBefore: number }): Promise<KeyRotation | undefined> {
+    const { r, verifyUntil } = await this.#storeRotation(this.opts.deps.now(), condition);
     await this.#keyring(true);
-    return next.kid;
+    if (!r.rotated) return undefined;
+    return { kid: r.signing, ...(r.previous ? { previous: r.previous } : {}), retired: r.retired, verifyUntil };
+  }
+
+  /**
+   * Starts signing with a new key; the old one keeps verifying until its tokens have expired.
+   * Safe with several instances on one store: rotations are serialized there, and each retires
+   * every other key, so exactly one key signs afterwards (two concurrent calls rotate twice).
+   */
+  async rotate(): Promise<KeyRotation> {
+    const r = await this.#rotate();
+    if (!r) throw new GatewayError('internal', 'an unconditional key rotation did not rotate');
+    return r;
+  }
+
+  /**
+   * Rotates when the signing key is at least `maxAgeMs` old (the periodic check of `serve`). The
+   * age is checked again under the store's rotation lock, so instances that find the key due at
+   * the same moment rotate it once. Undefined when the key is young enough.
+   */
+  async rotateIfOlderThan(maxAgeMs: number): Promise<KeyRotation | undefined> {
+    const { signing } = await this.#keyring(true);
+    const createdBy = this.opts.deps.now() - maxAgeMs;
+    if (signing.createdAt > createdBy) return undefined;
+    return this.#rotate({ signingCreatedAtOrBefore: createdBy });
+  }
+
+  /** The keys that still verify (as /jwks lists them), newest first, with the one that signs. */
+  async keys(): Promise<SigningKeyView[]> {
+    const now = this.opts.deps.now();
+    const { signing, all } = await this.#keyring(true);
+    return all
+      .filter((k) => !k.verifyUntil || k.verifyUntil > now)
+      .map((k) => ({ kid: k.kid, alg: k.alg, createdAt: k.createdAt, retiredAt: k.retiredAt ?? null, verifyUntil: k.verifyUntil ?? null, signing: k.kid === signing.kid }));
   }
 
   /** RFC 7517 JWK Set of every key that may still verify. */
@@ -108,7 +172,9 @@ export class AccessTokenService {
     }
     const now = this.opts.deps.now();
     let key = (await this.#keyring()).all.find((k) => k.kid === kid);
-    if (!key) key = (await this.#keyring(true)).all.find((k) => k.kid === kid); // rotated by another instance
+    // Rotated by another instance? Re-read the store, but at most once per UNKNOWN_KID_RELOAD_MS: a
+    // flood of tokens with made-up kids must not become a flood of store queries.
+    if (!key && (!this.#keys || now - this.#keys.loadedAt >= UNKNOWN_KID_RELOAD_MS)) key = (await this.#keyring(true)).all.find((k) => k.kid === kid);
     if (!key || (key.verifyUntil && key.verifyUntil <= now)) throw refuse('unknown signing key');
     let claims: GatewayAccessTokenClaims;
     try {
@@ -133,4 +199,9 @@ export class AccessTokenService {
     if (!session || session.revokedAt) throw refuse('session signed out');
     return claims;
   }
+}
+
+/** The key new tokens are signed with: the newest that is not retired. */
+function newestSigning(keys: SigningKey[]): SigningKey | undefined {
+  return keys.filter((k) => !k.retiredAt).sort((a, b) => b.createdAt - a.createdAt)[0];
 }

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BIN, startEnv, startStdioGateway, text, type Env, type StdioGateway } from '../../tools/testkit/env.js';
+import { BIN, DEMO_TOOL_NAMES, startEnv, startStdioGateway, text, type Env, type StdioGateway } from '../../tools/testkit/env.js';
 
 /**
  * Contract tests: the real CLI on stdio, driven by the MCP SDK client, against the demo enterprise
@@ -31,19 +31,7 @@ describe('every demo tool, end to end, as alice', () => {
   it('lists the config tools and the federated upstream tools (deny list applied)', async () => {
     const { tools } = await alice.client.listTools();
     const names = tools.map((t) => t.name).sort();
-    expect(names).toEqual(
-      expect.arrayContaining([
-        'calendar_free_slots',
-        'calendar_create_meeting',
-        'expenses_pending_approvals',
-        'crm_get_customer',
-        'crm_search_customers',
-        'chat_post_message',
-        'payroll_get_salary',
-        'crmmcp_lookup_customer',
-        'crmmcp_search_customers',
-      ]),
-    );
+    expect(names).toEqual(expect.arrayContaining([...DEMO_TOOL_NAMES]));
     expect(names).not.toContain('crmmcp_delete_customer');
   });
 

@@ -97,3 +97,16 @@ export async function startStdioGateway(env: Env, user: string): Promise<StdioGa
 export function text(result: CallToolResult): string {
   return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
 }
+
+/** Every tool an MCP client of the demo sees: the config's HTTP tools, then the CRM MCP server's, federated under `crmmcp_`. */
+export const DEMO_TOOL_NAMES = [
+  'calendar_free_slots',
+  'calendar_create_meeting',
+  'expenses_pending_approvals',
+  'crm_get_customer',
+  'crm_search_customers',
+  'chat_post_message',
+  'payroll_get_salary',
+  'crmmcp_lookup_customer',
+  'crmmcp_search_customers',
+] as const;

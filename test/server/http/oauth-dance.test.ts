@@ -1,6 +1,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEnv, text, type Env } from '../../../tools/testkit/env.js';
+import { DEMO_TOOL_NAMES, startEnv, text, type Env } from '../../../tools/testkit/env.js';
 import {
   CLIENT_INFO,
   connectWithOAuth,
@@ -26,17 +26,6 @@ import { createTestDatabase, ENGINES, freePort, startServedGateway, writeServeCo
  */
 
 const ALICE = { username: 'alice', password: 'alice-demo-pass', sub: 'u-alice', email: 'alice@acme.example' };
-const DEMO_TOOLS = [
-  'calendar_free_slots',
-  'calendar_create_meeting',
-  'expenses_pending_approvals',
-  'crm_get_customer',
-  'crm_search_customers',
-  'chat_post_message',
-  'payroll_get_salary',
-  'crmmcp_lookup_customer',
-  'crmmcp_search_customers',
-];
 const CALLS = [
   { name: 'calendar_free_slots', arguments: { date: '2026-12-01' }, outcome: { ok: true, status: 200 } },
   { name: 'crm_get_customer', arguments: { customerId: 'cus_1001' }, outcome: { ok: true, status: 200 } },
@@ -133,7 +122,7 @@ for (const engine of ENGINES) {
 
         // tools/list and tools/call: each downstream API acts for alice.
         const listed = (await client.listTools()).tools.map((t) => t.name);
-        expect(listed).toEqual(expect.arrayContaining(DEMO_TOOLS));
+        expect(listed).toEqual(expect.arrayContaining([...DEMO_TOOL_NAMES]));
         expect(listed).not.toContain('crmmcp_delete_customer'); // the upstream's deny list
         for (const { name, arguments: args } of CALLS) {
           expect(actingFor((await client.callTool({ name, arguments: args })) as CallToolResult)).toEqual({ sub: ALICE.sub, email: ALICE.email });

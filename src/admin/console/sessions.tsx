@@ -47,7 +47,7 @@ export const SessionsBody: FC<{ sessions: SessionView[]; now: number; csrf?: str
                   )}
                 </td>
                 <td>
-                  <form method="post" action={`/admin/sessions/${encodeURIComponent(s.id)}/revoke`} class="inline">
+                  <form method="post" action={`/admin/sessions/${encodeURIComponent(s.id)}/revoke`} class="inline row-form">
                     <Csrf token={csrf} />
                     <Reason label={`Reason for revoking the session of ${who}`} />
                     <button class="danger" type="submit" aria-label={`Revoke the session of ${who} signed in ${utc(s.signedInAt)}`}>

@@ -179,8 +179,8 @@ export function demoConfig(urls: DemoUrls, opts: { auditDir?: string; secretsDir
       encryptionKey: secret('gateway-encryption-key'),
       dataDir: './data/store',
     },
-    // Members of this IdP group (alice) may sign in at /admin; automation uses admin.tokens.
-    admin: { group: DEMO_ADMIN_GROUP },
+    // Members of this IdP group (alice) may sign in at /admin; automation (the admin CLI) uses the token.
+    admin: { group: DEMO_ADMIN_GROUP, tokens: [secret('gateway-admin-token')] },
     // Security events (CAEP/RISC) the demo IdP pushes to <publicUrl>/ssf/events (`npm start` creates the stream).
     ssf: { transmitter: urls.idp, delivery: 'push', pushToken: secret('ssf-push-token') },
   };

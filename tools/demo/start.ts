@@ -55,6 +55,7 @@ export async function runDemo(opts: {
   log(`     Claude Code:    claude mcp add --transport http xaa-gateway ${gateway.mcpUrl}`);
   log(`     MCP Inspector:  npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL: ${gateway.mcpUrl})`);
   log(`  Admin console: ${new URL('/admin', gateway.mcpUrl).href}  (sign in as alice, a member of ${runtime.config.admin?.group ? `"${runtime.config.admin.group}"` : 'the admin group'}): tools, kill switches, sessions, audit`);
+  log(`  Admin CLI:     XAA_ADMIN_TOKEN=$(cat ${resolve(import.meta.dirname, 'secrets/gateway-admin-token')}) ${gw} admin --url ${new URL(gateway.mcpUrl).origin} switches list`);
   log('');
   log('Local gateway (stdio, the user signed in on this machine):');
   log('1. Sign in as a demo user, in another terminal (a browser opens the IdP page; --no-browser prints the URL):');

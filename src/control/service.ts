@@ -173,7 +173,15 @@ export class ControlService implements SecurityControl {
       return undefined;
     }
     await this.#audit({ ...targets(s), actor, action: 'switch.lift', target: { switch: s, label: describeSwitch(s) }, reason, before: current, after: null }, true);
-    const { previous, revision } = await this.opts.store.deleteKillSwitch(key);
+    // Only the switch we read and recorded: if it was set again in between (another admin or
+    // instance), that newer decision stays in force, and the record says the lift did not happen.
+    const { previous, revision } = await this.opts.store.deleteKillSwitch(key, current.since);
+    if (!previous) {
+      const now = (await this.opts.store.listKillSwitches()).switches.find((x) => switchKey(x.switch) === key);
+      await this.#audit({ ...targets(s), actor, action: 'switch.lift_superseded', target: { switch: s, label: describeSwitch(s) }, reason: 'set again while being lifted; left in force', before: now ?? null, after: now ?? null }, false).catch(() => {});
+      this.opts.logger.warn('kill switch set again while being lifted; left in force', { switch: describeSwitch(s) });
+      return undefined;
+    }
     this.opts.snapshot.remove(s, revision);
     this.opts.logger.warn('kill switch lifted', { switch: describeSwitch(s), reason });
     return previous ?? current;

@@ -552,9 +552,12 @@ export class SqlStore implements Store {
     });
   }
 
-  async deleteKillSwitch(key: string): Promise<{ previous?: SwitchState; revision: number }> {
+  async deleteKillSwitch(key: string, onlyIfSince?: number): Promise<{ previous?: SwitchState; revision: number }> {
     return this.sql.transaction(async (tx) => {
-      const { rows } = await tx.query('DELETE FROM kill_switches WHERE switch_key = $1 RETURNING *', [key]);
+      const { rows } =
+        onlyIfSince === undefined
+          ? await tx.query('DELETE FROM kill_switches WHERE switch_key = $1 RETURNING *', [key])
+          : await tx.query('DELETE FROM kill_switches WHERE switch_key = $1 AND since = $2 RETURNING *', [key, onlyIfSince]);
       if (!rows[0]) {
         const rev = await tx.query<{ value: string }>("SELECT value FROM store_meta WHERE key = 'kill_switch_revision'");
         return { revision: Number(rev.rows[0]?.value ?? 0) };

@@ -245,8 +245,12 @@ export interface Store {
   killSwitchRevision(): Promise<number>;
   /** Sets (or replaces) the switch with `state.switch`'s key. Returns the previous state, if any. */
   putKillSwitch(key: string, state: SwitchState): Promise<{ previous?: SwitchState; revision: number }>;
-  /** Lifts it. `previous` is undefined when it was not set (the revision is then unchanged). */
-  deleteKillSwitch(key: string): Promise<{ previous?: SwitchState; revision: number }>;
+  /**
+   * Lifts it. `previous` is undefined when it was not set (the revision is then unchanged). With
+   * `onlyIfSince`, only the switch set at that time: one set again meanwhile (another admin, another
+   * instance) stays.
+   */
+  deleteKillSwitch(key: string, onlyIfSince?: number): Promise<{ previous?: SwitchState; revision: number }>;
 
   // Browser admin sessions (src/admin)
   createAdminSession(s: AdminSession): Promise<void>;

@@ -422,11 +422,23 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         expect((await store.listKillSwitches()).switches.find((s) => s.reason === 'still gone' && 'user' in s.switch && s.switch.user.sub === sub)).toBeUndefined();
       });
 
+      it('a conditional delete lifts only the switch set at that time, not one set again since', async () => {
+        const k = rid('agent');
+        const key = JSON.stringify(['agent', k]);
+        const state = { switch: { kind: 'agent' as const, clientId: k }, reason: 'first', actor, since: T0 };
+        await store.putKillSwitch(key, state);
+        await store.putKillSwitch(key, { ...state, reason: 'set again', since: T0 + 5 });
+        const r = await store.killSwitchRevision();
+        expect(await store.deleteKillSwitch(key, T0)).toEqual({ revision: r });
+        expect((await store.listKillSwitches()).switches).toContainEqual({ ...state, reason: 'set again', since: T0 + 5 });
+        expect(await store.deleteKillSwitch(key, T0 + 5)).toEqual({ previous: { ...state, reason: 'set again', since: T0 + 5 }, revision: r + 1 });
+      });
+
       it('concurrent changes each get their own revision', async () => {
         const r0 = await store.killSwitchRevision();
         const keys = [1, 2, 3, 4].map(() => rid('agent'));
         const results = await Promise.all(keys.map((k) => store.putKillSwitch(JSON.stringify(['agent', k]), { switch: { kind: 'agent', clientId: k }, reason: 'r', actor, since: T0 })));
-        expect(results.map((r) => r.revision).sort()).toEqual([r0 + 1, r0 + 2, r0 + 3, r0 + 4]);
+        expect(results.map((r) => r.revision).sort((a, b) => a - b)).toEqual([r0 + 1, r0 + 2, r0 + 3, r0 + 4]);
         for (const k of keys) await store.deleteKillSwitch(JSON.stringify(['agent', k]));
       });
 

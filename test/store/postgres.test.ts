@@ -40,7 +40,7 @@ describe.skipIf(skip)('PostgreSQL: two gateway instances starting together', () 
     const stores: Store[] = await Promise.all([open(), open(), open()]);
     try {
       const rows = await admin(async (c) => (await c.query(`SELECT version FROM "${raceSchema}".schema_migrations`)).rows);
-      expect(rows.map((r) => r.version).sort()).toEqual([1, 2, 3, 4]);
+      expect(rows.map((r) => Number(r.version)).sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
       const s = await stores[0]!.createUserSession({ iss: 'i', sub: 's', idToken: 't', idTokenExpiresAt: 1 });
       expect((await stores[2]!.getUserSession(s.id))?.idToken).toBe('t');
     } finally {

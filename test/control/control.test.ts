@@ -193,3 +193,37 @@ describe('two instances sharing one store: a switch set on one reaches the other
     }
   });
 });
+
+describe('lifting races a switch set again (another admin, another instance)', () => {
+  it('the newer switch stays in force; the record says the lift was superseded', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'xaa-control-race-'));
+    const sink = new MemorySink();
+    const clientId = `agent-${randomBytes(4).toString('hex')}`;
+    const key = JSON.stringify(['agent', clientId]);
+    const admin = { kind: 'admin' as const, via: 'token' as const };
+    // Between the lift's read and its delete, someone sets the same switch again.
+    const racing = new Proxy(pglite, {
+      get(target, prop) {
+        if (prop === 'deleteKillSwitch') {
+          return async (k: string, since?: number) => {
+            await target.putKillSwitch(k, { switch: { kind: 'agent', clientId }, reason: 'set again', actor: admin, since: Date.now() + 1 });
+            return target.deleteKillSwitch(k, since);
+          };
+        }
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const control = new ControlService({ store: racing, snapshot: new SwitchSnapshot(), broker: { drop: () => [] }, config: configStore(dir), audit: sink, deps: defaultDeps, logger: silentLogger });
+    try {
+      await control.setSwitch({ kind: 'agent', clientId }, 'first', admin);
+      expect(await control.liftSwitch({ kind: 'agent', clientId }, 'all clear', admin)).toBeUndefined();
+      expect((await pglite.listKillSwitches()).switches.find((s) => JSON.stringify(['agent', (s.switch as { clientId?: string }).clientId]) === key)?.reason).toBe('set again');
+      expect(sink.records.map((r) => (r as { action?: string }).action)).toEqual(['switch.set', 'switch.lift', 'switch.lift_superseded']);
+    } finally {
+      control.close();
+      await pglite.deleteKillSwitch(key);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

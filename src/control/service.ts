@@ -65,11 +65,10 @@ const NO_REVOCATION: RevocationSummary = { downstreamTokens: 0, sessions: 0, ref
 /**
  * Kill switches and session revocation, in force on the next call: the switch is written to the
  * store, then applied to the in-memory snapshot before the caller gets an answer, so the next
- * `tools/call` on this instance is denied. Other instances sharing a PostgreSQL store poll one
- * row (the switch revision, bumped in the same transaction as each change) every `refreshMs` and
- * reload the switches when it moved: a switch reaches them within that interval. (A poll of one
- * primary-key row is cheaper to run and operate than a LISTEN connection per instance, and it
- * also heals after a dropped connection without extra code.)
+ * `tools/call` on this instance is denied. Other instances sharing a PostgreSQL store hear of it
+ * at once by NOTIFY (sent in the same transaction as the change, delivered at commit, LISTENed on
+ * one dedicated connection) and reload; they also poll one row (the switch revision, bumped in the
+ * same transaction) every `refreshMs`, which covers a dropped LISTEN connection.
  *
  * Audit policy: an action that takes access away is applied first and audited after (an audit
  * outage must never delay stopping an attack; a failed record is logged as an error); an action
@@ -81,6 +80,9 @@ export class ControlService implements SecurityControl {
   readonly #revokedListeners = new Set<(sessionIds: string[]) => void | Promise<void>>();
   #timer?: NodeJS.Timeout;
   #refreshing?: Promise<void>;
+  /** A change was announced while a refresh was already reading: read once more after it. */
+  #refreshAgain = false;
+  #unsubscribe?: Promise<(() => Promise<void>) | undefined>;
 
   constructor(private readonly opts: ControlServiceOptions) {
     this.#discover = opts.discover ?? ((issuer) => createXaaPort(opts.deps).discover(issuer));
@@ -92,6 +94,13 @@ export class ControlService implements SecurityControl {
 
   /** Loads the switches in force and, for a shared store, starts watching the revision. */
   async start(): Promise<void> {
+    this.#unsubscribe ??= this.opts.store
+      .onKillSwitchChange(() => this.#announced())
+      .catch((e: unknown) => {
+        this.opts.logger.warn('cannot LISTEN for kill switch changes; other instances\' changes arrive by the poll', { error: toGatewayError(e).message });
+        return undefined;
+      });
+    await this.#unsubscribe;
     await this.refresh(true);
     const every = this.opts.refreshMs ?? (this.opts.store.engine === 'postgres' ? 500 : 0);
     if (every > 0 && !this.#timer) {
@@ -111,15 +120,32 @@ export class ControlService implements SecurityControl {
         if (added && !force) for (const s of added) this.#track(this.#purgeLocal(s.switch));
       } finally {
         this.#refreshing = undefined;
+        if (this.#refreshAgain) {
+          this.#refreshAgain = false;
+          queueMicrotask(() => this.#announced());
+        }
       }
     })();
     return this.#refreshing;
   }
 
-  /** Stops the revision poll. */
+  /** A change was announced (this store object, or NOTIFY from another instance). */
+  #announced(): void {
+    // A refresh already reading may have read before this change committed: read again after it.
+    if (this.#refreshing) {
+      this.#refreshAgain = true;
+      return;
+    }
+    void this.refresh().catch((e: unknown) => this.opts.logger.warn('kill switch refresh failed; keeping the last known switches', { error: toGatewayError(e).message }));
+  }
+
+  /** Stops the revision poll and the change notifications. */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    const unsubscribe = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    void unsubscribe?.then((stop) => stop?.()).catch(() => undefined);
   }
 
   /** Resolves once the background work started so far (downstream revocations) has settled. */

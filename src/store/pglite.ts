@@ -28,6 +28,7 @@ export async function openPglite(dataDir: string, schema: string): Promise<Sql> 
   }
   return {
     engine: 'pglite',
+    schema,
     query: q.query,
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
     close: () => db.close(),

@@ -25,9 +25,26 @@ export function openPostgres(databaseUrl: string, schema: string, logger?: Logge
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger?.warn('store: idle PostgreSQL connection failed', { error: err }));
   const q = wrap(pool);
+  const listeners = new Set<pg.Client>();
   return {
     engine: 'postgres',
+    schema,
     query: q.query,
+    async listen(channel, onNotify) {
+      // A dedicated connection: a pooled one would be handed to other queries and lose the LISTEN.
+      const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+      client.on('error', (err) => logger?.warn('store: LISTEN connection failed; changes from other instances arrive by the poll', { channel, error: err }));
+      client.on('notification', (msg) => {
+        if (msg.channel === channel) onNotify();
+      });
+      await client.connect();
+      await client.query(`LISTEN "${channel}"`);
+      listeners.add(client);
+      return async () => {
+        listeners.delete(client);
+        await client.end().catch(() => undefined);
+      };
+    },
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
@@ -44,6 +61,10 @@ export function openPostgres(databaseUrl: string, schema: string, logger?: Logge
         client.release(broken);
       }
     },
-    close: () => pool.end(),
+    close: async () => {
+      await Promise.all([...listeners].map((c) => c.end().catch(() => undefined)));
+      listeners.clear();
+      await pool.end();
+    },
   };
 }

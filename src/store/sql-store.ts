@@ -56,6 +56,36 @@ export class SqlStore implements Store {
     this.engine = sql.engine;
   }
 
+  readonly #switchListeners = new Set<() => void>();
+  #stopListening?: Promise<(() => Promise<void>) | undefined>;
+
+  /** NOTIFY channel of kill-switch changes: per schema, like the tables (identifier, ≤ 63 bytes). */
+  get #switchChannel(): string {
+    return `xaa_kill_switches_${this.sql.schema}`.slice(0, 63);
+  }
+
+  async onKillSwitchChange(listener: () => void): Promise<() => Promise<void>> {
+    this.#switchListeners.add(listener);
+    // One LISTEN connection per store, shared by its listeners; PGlite has no other process to hear.
+    if (this.sql.listen && !this.#stopListening) {
+      const pending = this.sql.listen(this.#switchChannel, () => this.#emitSwitchChange());
+      this.#stopListening = pending.catch(() => undefined);
+      await pending;
+    }
+    return async () => {
+      this.#switchListeners.delete(listener);
+      if (this.#switchListeners.size === 0 && this.#stopListening) {
+        const stop = await this.#stopListening;
+        this.#stopListening = undefined;
+        await stop?.();
+      }
+    };
+  }
+
+  #emitSwitchChange(): void {
+    for (const l of this.#switchListeners) l();
+  }
+
   /**
    * Proves at open that `server.encryptionKey` is the key the store was written with, so a wrong
    * key fails at start with a clear message rather than on some user's first request.
@@ -408,9 +438,9 @@ export class SqlStore implements Store {
 
   // ---- signing keys ----
 
-  /** Newest first; retired keys stay listed (for the JWKS) until `verifyUntil` passes and a purge runs. */
+  /** The signing (unretired) key first, then newest first; retired keys stay listed (for the JWKS) until `verifyUntil` passes and a purge runs. */
   async listSigningKeys(): Promise<SigningKey[]> {
-    const { rows } = await this.sql.query('SELECT * FROM signing_keys ORDER BY created_at DESC, kid');
+    const { rows } = await this.sql.query('SELECT * FROM signing_keys ORDER BY (retired_at IS NULL) DESC, created_at DESC, kid');
     return rows.map((r) => {
       const kid = String(r.kid);
       return {
@@ -540,8 +570,8 @@ export class SqlStore implements Store {
   }
 
   async putKillSwitch(key: string, state: SwitchState): Promise<{ previous?: SwitchState; revision: number }> {
-    return this.sql.transaction(async (tx) => {
-      const revision = await bumpRevision(tx);
+    const out = await this.sql.transaction(async (tx) => {
+      const revision = await bumpRevision(tx, this.sql.listen ? this.#switchChannel : undefined);
       const old = await tx.query('SELECT * FROM kill_switches WHERE switch_key = $1 FOR UPDATE', [key]);
       await tx.query(
         `INSERT INTO kill_switches (switch_key, kind, target, reason, actor, since) VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6)
@@ -550,10 +580,12 @@ export class SqlStore implements Store {
       );
       return { ...(old.rows[0] ? { previous: toSwitchState(old.rows[0]) } : {}), revision };
     });
+    this.#emitSwitchChange(); // services on this store object (the NOTIFY reaches other processes)
+    return out;
   }
 
   async deleteKillSwitch(key: string, onlyIfSince?: number): Promise<{ previous?: SwitchState; revision: number }> {
-    return this.sql.transaction(async (tx) => {
+    const out = await this.sql.transaction(async (tx) => {
       const { rows } =
         onlyIfSince === undefined
           ? await tx.query('DELETE FROM kill_switches WHERE switch_key = $1 RETURNING *', [key])
@@ -562,8 +594,10 @@ export class SqlStore implements Store {
         const rev = await tx.query<{ value: string }>("SELECT value FROM store_meta WHERE key = 'kill_switch_revision'");
         return { revision: Number(rev.rows[0]?.value ?? 0) };
       }
-      return { previous: toSwitchState(rows[0]), revision: await bumpRevision(tx) };
+      return { previous: toSwitchState(rows[0]), revision: await bumpRevision(tx, this.sql.listen ? this.#switchChannel : undefined) };
     });
+    if (out.previous) this.#emitSwitchChange();
+    return out;
   }
 
   // ---- browser admin sessions ----
@@ -666,12 +700,15 @@ async function insertRefreshToken(q: Queryable, r: RefreshTokenRecord): Promise<
   );
 }
 
-async function bumpRevision(q: Queryable): Promise<number> {
+async function bumpRevision(q: Queryable, notifyChannel?: string): Promise<number> {
   // The row lock of this UPDATE also serializes concurrent switch changes.
   const { rows } = await q.query<{ value: string }>(
     "UPDATE store_meta SET value = (CAST(value AS BIGINT) + 1)::text WHERE key = 'kill_switch_revision' RETURNING value",
   );
-  return Number(rows[0]?.value ?? 0);
+  const revision = Number(rows[0]?.value ?? 0);
+  // Delivered at COMMIT, to every instance LISTENing: they reload at once instead of at their next poll.
+  if (notifyChannel) await q.query('SELECT pg_notify($1, $2)', [notifyChannel, String(revision)]);
+  return revision;
 }
 
 function toSwitchState(r: Row): SwitchState {

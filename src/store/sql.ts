@@ -16,5 +16,12 @@ export interface Sql extends Queryable {
   readonly engine: 'pglite' | 'postgres';
   /** Runs `fn` in one transaction (BEGIN ... COMMIT, ROLLBACK on throw) on one connection. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: LISTEN on `channel` on a dedicated connection; `onNotify` runs for each
+   * NOTIFY (from any instance). Resolves to a function that stops listening.
+   */
+  listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  /** The schema the tables live in (channel names are per schema, like the tables). */
+  readonly schema: string;
   close(): Promise<void>;
 }

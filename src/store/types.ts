@@ -243,6 +243,11 @@ export interface Store {
   // Kill switches (src/control); each change bumps the revision
   listKillSwitches(): Promise<KillSwitchList>;
   killSwitchRevision(): Promise<number>;
+  /**
+   * Calls `listener` after a kill switch changes: at once for changes through this store object,
+   * and (PostgreSQL) on NOTIFY for changes made by other instances. Resolves to a function that stops it.
+   */
+  onKillSwitchChange(listener: () => void): Promise<() => Promise<void>>;
   /** Sets (or replaces) the switch with `state.switch`'s key. Returns the previous state, if any. */
   putKillSwitch(key: string, state: SwitchState): Promise<{ previous?: SwitchState; revision: number }>;
   /**

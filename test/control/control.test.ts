@@ -147,11 +147,24 @@ function configStore(dir: string): ConfigStore {
 const databaseUrl = process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const skipPostgres = process.env.XAA_SKIP_POSTGRES === '1';
 
-describe('two instances sharing one store: a switch set on one reaches the other through the revision poll', () => {
+/** B without change notifications: only its revision poll can tell it (a dropped LISTEN connection). */
+function deaf(store: Store): Store {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'onKillSwitchChange') return async () => async () => {};
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+describe('two instances sharing one store: a switch set on one reaches the other at once (notification) or by the revision poll', () => {
   it.each([
-    ['PGlite (one store, two services)', false],
-    ['PostgreSQL (two connections)', true],
-  ] as const)('%s', async (_label, postgres) => {
+    // With the poll off (10 min), only the notification can deliver within the 5 s the test waits.
+    ['PGlite (one store, two services): local notification', false, 'notify'],
+    ['PostgreSQL (two connections): LISTEN/NOTIFY', true, 'notify'],
+    ['PostgreSQL (two connections): the poll alone', true, 'poll'],
+  ] as const)('%s', async (_label, postgres, via) => {
     if (postgres && skipPostgres) return;
     const key = randomBytes(32).toString('base64');
     const schema = `control_test_${randomBytes(5).toString('hex')}`;
@@ -160,9 +173,9 @@ describe('two instances sharing one store: a switch set on one reaches the other
     const storeB: Store = postgres ? await open() : pglite;
     const purgedOnB: unknown[] = [];
     const make = (store: Store, drop: (f: unknown) => DroppedToken[]) =>
-      new ControlService({ store, snapshot: new SwitchSnapshot(), broker: { drop }, config: configStore(dir), audit: new MemorySink(), deps: defaultDeps, logger: silentLogger, refreshMs: 20 });
+      new ControlService({ store, snapshot: new SwitchSnapshot(), broker: { drop }, config: configStore(dir), audit: new MemorySink(), deps: defaultDeps, logger: silentLogger, refreshMs: via === 'poll' ? 20 : 600_000 });
     const a = make(storeA, () => []);
-    const b = make(storeB, (f) => {
+    const b = make(via === 'poll' ? deaf(storeB) : storeB, (f) => {
       purgedOnB.push(f);
       return [];
     });

@@ -41,7 +41,7 @@ program
   .option('--host <host>', 'listen address (default: server.host)')
   .action(async (o: { port?: number; host?: string }) => {
     const { runServe } = await import('./server/serve.js');
-    const http = await runServe({ configPath: globals().config, host: o.host, port: o.port, databaseUrl: process.env.DATABASE_URL || undefined });
+    const http = await runServe({ configPath: globals().config, host: o.host, port: o.port, databaseUrl: process.env.DATABASE_URL || undefined, redisUrl: process.env.REDIS_URL || undefined });
     out.stdout(`MCP endpoint: ${http.mcpUrl}  (listening on ${http.listenUrl})`);
     await http.closed;
   });
@@ -183,7 +183,7 @@ program
   .description('start the demo enterprise (IdP + SaaS apps) and the remote gateway on localhost, and print how to sign in and connect a client (`npm start`)')
   .action(async () => {
     const { runDemo } = await import('../tools/demo/start.js');
-    await runDemo({ configPath: globals().config, credentialsPath: globals().credentials, databaseUrl: process.env.DATABASE_URL || undefined });
+    await runDemo({ configPath: globals().config, credentialsPath: globals().credentials, databaseUrl: process.env.DATABASE_URL || undefined, redisUrl: process.env.REDIS_URL || undefined });
     // Keeps running until Ctrl-C (the listeners hold the process open).
   });
 

@@ -12,6 +12,7 @@ import { createAdminRouter } from '../admin/index.js';
 import { ControlService, SwitchSnapshot } from '../control/index.js';
 import { createSsfReceiver, lookupUsersInStore } from '../ssf/index.js';
 import { openStore } from '../store/index.js';
+import { Redis } from 'ioredis';
 import { Gateway } from './gateway.js';
 import { gatewayUrls, serveHttp, type HttpServer } from './http.js';
 
@@ -22,6 +23,8 @@ export interface ServeOptions {
   port?: number;
   /** PostgreSQL instead of the embedded store (DATABASE_URL). */
   databaseUrl?: string;
+  /** Redis shared by the instances (REDIS_URL): rate limits count per deployment instead of per process. */
+  redisUrl?: string;
   deps?: Deps;
   logger?: Logger;
   /** Default true; tests drive shutdown() themselves. */
@@ -79,6 +82,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     throw e;
   }
 
+  let redis: Redis | undefined;
   try {
     const urls = gatewayUrls(server);
     const tokens = new AccessTokenService({
@@ -110,7 +114,8 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     // The store remembers the SETs acted on, across restarts and instances sharing it.
     const ssf = createSsfReceiver({ config, control, audit, deps, logger, lookupUserByEmail: lookupUsersInStore(store), store });
     await control.start();
-    const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger });
+    redis = opts.redisUrl ? openRedis(opts.redisUrl, logger) : undefined;
+    const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger, ...(redis ? { sharedLimits: { redis } } : {}) });
     const http = await serveHttp({
       config,
       gateway,
@@ -141,6 +146,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       for (const sid of ids) await http.http.sessions.closeWhere({ sid }, 'user session revoked by an admin or a security event');
     });
     void http.closed.then(() => control.close());
+    if (redis) void http.closed.then(() => redis?.quit()).catch(() => redis?.disconnect());
     ssf.start();
     // Spans still queued are flushed once the audit log and the store are closed.
     void http.closed.then(() => observability.shutdown()).catch((e: unknown) => logger.warn('trace export flush failed', { error: e }));
@@ -148,9 +154,28 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     return http;
   } catch (e) {
     config.close();
+    redis?.disconnect();
     await store.close().catch(() => {});
     await audit.close().catch(() => {});
     await observability.shutdown().catch(() => {});
     throw e;
   }
+}
+
+/**
+ * The Redis connection for shared rate limits. Commands fail at once while it is down (no offline
+ * queue), so a request is never held waiting for Redis: the limits then count in process memory.
+ */
+function openRedis(url: string, logger: Logger): Redis {
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  let down = false;
+  redis.on('error', (e: Error) => {
+    if (!down) logger.warn('redis unavailable: rate limits count in this process until it is back', { error: e.message });
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) logger.info('redis back: rate limits are shared again');
+    down = false;
+  });
+  return redis;
 }

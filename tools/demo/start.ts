@@ -18,6 +18,8 @@ export async function runDemo(opts: {
   log?: (line: string) => void;
   /** PostgreSQL for the remote gateway's store instead of the embedded one. */
   databaseUrl?: string;
+  /** Redis for shared rate limits. */
+  redisUrl?: string;
 }): Promise<{ demo: DemoEnterprise; gateway: HttpServer; stop(): Promise<void> }> {
   const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
   const configPath = resolve(opts.configPath);
@@ -34,7 +36,7 @@ export async function runDemo(opts: {
   }
   let gateway: HttpServer;
   try {
-    gateway = await runServe({ configPath, handleSignals: false, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+    gateway = await runServe({ configPath, handleSignals: false, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}), ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}) });
   } catch (e) {
     await demo.stop();
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {

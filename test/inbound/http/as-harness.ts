@@ -9,6 +9,7 @@ import type { Hono } from 'hono';
 import { buildRuntimeConfig, ConfigStore, type GatewayConfigInput } from '../../../src/config/index.js';
 import { defaultDeps } from '../../../src/deps.js';
 import { silentLogger } from '../../../src/log.js';
+import type { SharedLimits } from '../../../src/inbound/http/as/rate-limit.js';
 import { createAuthorizationServer } from '../../../src/inbound/http/as/index.js';
 import { AccessTokenService } from '../../../src/inbound/http/tokens.js';
 import { openStore, type Store } from '../../../src/store/index.js';
@@ -64,7 +65,7 @@ async function listenLoopback(): Promise<{ origin: string; server: Server; setAp
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, setApp: (a) => (app = a) };
 }
 
-export async function startAs(shared: Shared, opts: { server?: Partial<ServerInput>; publicUrl?: string; name?: string } = {}): Promise<AsServer> {
+export async function startAs(shared: Shared, opts: { server?: Partial<ServerInput>; publicUrl?: string; name?: string; sharedLimits?: SharedLimits } = {}): Promise<AsServer> {
   const l = await listenLoopback();
   const publicUrl = opts.publicUrl ?? l.origin;
   const secretFile = join(shared.dir, 'conf-secret');
@@ -86,7 +87,7 @@ export async function startAs(shared: Shared, opts: { server?: Partial<ServerInp
   const config = new ConfigStore(runtime);
   const issuer = publicUrl.replace(/\/$/, '');
   const tokens = new AccessTokenService({ store: shared.store, deps: defaultDeps, issuer, resource: `${issuer}/mcp`, ttlSeconds: () => runtime.config.server!.accessTokenTtlSeconds });
-  const app = createAuthorizationServer({ config, store: shared.store, tokens, deps: defaultDeps, logger: silentLogger });
+  const app = createAuthorizationServer({ config, store: shared.store, tokens, deps: defaultDeps, logger: silentLogger, ...(opts.sharedLimits ? { sharedLimits: opts.sharedLimits } : {}) });
   l.setApp(app);
   return {
     origin: l.origin,

@@ -39,7 +39,9 @@ describe('xaa-gateway serve', () => {
   it('serves /mcp, the metadata and the authorization server; SIGTERM stops it cleanly', async () => {
     const publicUrl = 'https://mcp.acme.test';
     env.writeConfig((c) => (c.server = { ...serverSection(publicUrl, env.dir), dataDir: 'data/store' }));
-    const cli = runCli(['serve', '--port', '0', '--host', '127.0.0.1']);
+    // With REDIS_URL (the machine's Redis) rate limits are shared; the connection closes on SIGTERM.
+    const redisUrl: Record<string, string> = process.env.XAA_SKIP_REDIS === '1' ? {} : { REDIS_URL: process.env.XAA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' };
+    const cli = runCli(['serve', '--port', '0', '--host', '127.0.0.1'], redisUrl);
     await expect.poll(() => cli.stdout(), { timeout: 20_000 }).toMatch(/listening on/);
     const m = /^MCP endpoint: (\S+) {2}\(listening on (\S+)\)$/m.exec(cli.stdout())!;
     expect(m[1]).toBe(`${publicUrl}/mcp`);
@@ -52,11 +54,14 @@ describe('xaa-gateway serve', () => {
     const unauth = await fetch(`${listen}/mcp`, { method: 'POST' });
     expect(unauth.status).toBe(401);
     expect(unauth.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`);
+    // A rate-limited endpoint answers through the Redis-backed limiter.
+    expect((await fetch(`${listen}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }) })).status).toBe(201);
     // server.dataDir is relative to the config file, like audit.dir.
     expect(existsSync(join(env.dir, 'data/store'))).toBe(true);
 
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toBe(0);
+    expect(cli.stderr()).not.toMatch(/redis unavailable/);
     expect(cli.stderr()).toMatch(/^(?=.*"msg":"xaa-gateway stopped")(?=.*"reason":"SIGTERM").*$/m);
   });
 });

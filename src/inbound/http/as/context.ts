@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
+import type { SharedLimits } from './rate-limit.js';
 import type * as client from 'openid-client';
 import type { ConfigStore, RuntimeConfig, ServerConfig } from '../../../config/index.js';
 import type { Deps } from '../../../deps.js';
@@ -22,6 +23,8 @@ export interface AuthorizationServerOptions {
    * Behind a reverse proxy pass a function that reads the header that proxy sets.
    */
   clientAddress?: (c: Context) => string | undefined;
+  /** Rate limits counted in Redis, shared by every instance (REDIS_URL); default: in this process. */
+  sharedLimits?: SharedLimits;
 }
 
 /** Everything a route handler needs; the config is read through `runtime()` so hot reloads apply. */

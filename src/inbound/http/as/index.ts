@@ -39,7 +39,7 @@ export function createAuthorizationServer(opts: AuthorizationServerOptions): Hon
     const s = opts.config.current.config.server;
     if (!s) throw new Error('server section missing');
     return s.rateLimits;
-  });
+  }, opts.sharedLimits);
   let synced: Promise<void> | undefined;
   const ready = () => {
     synced ??= clients.syncConfigClients(opts.config.current).catch((e) => {

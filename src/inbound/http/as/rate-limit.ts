@@ -1,27 +1,49 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { ServerConfig } from '../../../config/index.js';
 import { GatewayError } from '../../../errors.js';
 import { sha256 } from './http.js';
 
 export type LimitedEndpoint = keyof ServerConfig['rateLimits'];
 
+export interface SharedLimits {
+  /** Redis shared by every instance (REDIS_URL): the counts are per deployment, not per process. */
+  redis: Redis;
+  /** Prefix of the Redis keys (one deployment, or one test, per prefix). Default 'xaa-gateway'. */
+  prefix?: string;
+}
+
 /**
- * Fixed-window limits per endpoint, per caller address and per client id (server.rateLimits), held
- * in this process (rate-limiter-flexible's memory store). Limiters are rebuilt when a hot reload
- * changes the numbers. Several instances behind a load balancer each count on their own.
+ * Fixed-window limits per endpoint, per caller address and per client id (server.rateLimits).
+ * With Redis (REDIS_URL) every instance behind a load balancer counts in the same place; without
+ * it, each process counts on its own (rate-limiter-flexible's memory store). If Redis fails, the
+ * same limits go on in process memory (the library's insurance limiter) rather than turning off.
+ * Limiters are rebuilt when a hot reload changes the numbers.
  */
 export class RateLimits {
-  readonly #limiters = new Map<string, RateLimiterMemory>();
+  readonly #limiters = new Map<string, RateLimiterAbstract>();
 
-  constructor(private readonly settings: () => ServerConfig['rateLimits']) {}
+  constructor(
+    private readonly settings: () => ServerConfig['rateLimits'],
+    private readonly shared?: SharedLimits,
+  ) {}
 
-  #limiter(endpoint: LimitedEndpoint, kind: 'address' | 'client'): RateLimiterMemory {
+  #limiter(endpoint: LimitedEndpoint, kind: 'address' | 'client'): RateLimiterAbstract {
     const s = this.settings()[endpoint];
     const points = kind === 'address' ? s.perAddress : s.perClient;
     const key = `${endpoint}:${kind}:${points}:${s.windowSeconds}`;
     let limiter = this.#limiters.get(key);
     if (!limiter) {
-      limiter = new RateLimiterMemory({ keyPrefix: key, points, duration: s.windowSeconds });
+      const memory = new RateLimiterMemory({ keyPrefix: key, points, duration: s.windowSeconds });
+      limiter = this.shared
+        ? new RateLimiterRedis({
+            storeClient: this.shared.redis,
+            keyPrefix: `${this.shared.prefix ?? 'xaa-gateway'}:rl:${key}`,
+            points,
+            duration: s.windowSeconds,
+            insuranceLimiter: memory,
+          })
+        : memory;
       this.#limiters.set(key, limiter);
     }
     return limiter;

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { GatewayConfig } from '../../src/config/schema.js';
 import { DEFAULT_DEMO_PORTS, DEMO_SECRETS_DIR, demoConfig, type DemoUrls } from '../../tools/demo/index.js';
+import { DEMO_TOOL_NAMES } from '../../tools/testkit/env.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const defaultUrls = Object.fromEntries(Object.entries(DEFAULT_DEMO_PORTS).map(([k, p]) => [k, `http://127.0.0.1:${p}`])) as DemoUrls;
@@ -20,15 +21,8 @@ function secretFiles(cfg: unknown): string[] {
 describe('demoConfig', () => {
   it('passes the gateway schema, with absolute secret paths when secretsDir is given', () => {
     const cfg = GatewayConfig.parse(demoConfig(defaultUrls, { secretsDir: DEMO_SECRETS_DIR, auditDir: '/tmp/audit' }));
-    expect(cfg.tools.map((t) => t.name)).toEqual([
-      'calendar_free_slots',
-      'calendar_create_meeting',
-      'expenses_pending_approvals',
-      'crm_get_customer',
-      'crm_search_customers',
-      'chat_post_message',
-      'payroll_get_salary',
-    ]);
+    // The config's HTTP tools: every demo tool but those federated from the CRM's MCP server.
+    expect(cfg.tools.map((t) => t.name)).toEqual(DEMO_TOOL_NAMES.filter((n) => !n.startsWith('crmmcp_')));
     expect(cfg.audit.dir).toBe('/tmp/audit');
     for (const f of secretFiles(cfg)) {
       expect(isAbsolute(f)).toBe(true);

@@ -1,5 +1,6 @@
 /**
- * Client for `@modelcontextprotocol/conformance`, scenario `auth/cross-app-access-complete-flow` (SEP-990).
+ * Client for `@modelcontextprotocol/conformance`, scenario `auth/enterprise-managed-authorization` (SEP-990;
+ * called `auth/cross-app-access-complete-flow` before 0.2.0-alpha.12).
  * The suite starts an IdP, an authorization server and an MCP server, then runs
  *   npm run -s conformance-client -- <mcp server url>
  * with MCP_CONFORMANCE_CONTEXT = { client_id, client_secret, idp_client_id, idp_id_token, idp_issuer,

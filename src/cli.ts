@@ -178,15 +178,6 @@ audit
 
 registerAdminCommand(program, { ...out, env: process.env, stdin: () => new Response(process.stdin as unknown as ReadableStream).text() }, (code) => (process.exitCode = code));
 
-program
-  .command('demo')
-  .description('start the demo enterprise (IdP + SaaS apps) and the remote gateway on localhost, and print how to sign in and connect a client (`npm start`)')
-  .action(async () => {
-    const { runDemo } = await import('../tools/demo/start.js');
-    await runDemo({ configPath: globals().config, credentialsPath: globals().credentials, databaseUrl: process.env.DATABASE_URL || undefined, redisUrl: process.env.REDIS_URL || undefined });
-    // Keeps running until Ctrl-C (the listeners hold the process open).
-  });
-
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

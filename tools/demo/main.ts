@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', shutdown);
 }
 
-// Only when run directly, so the gateway's CLI can import printDemoBanner.
+// Only when run directly, so start.ts (`npm start`) can import printDemoBanner.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((e: unknown) => {
     console.error(e instanceof Error ? e.message : e);

@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
-import { loadConfigFile } from '../../src/config/index.js';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CONFIG_FILE, loadConfigFile } from '../../src/config/index.js';
+import { defaultCredentialsPath } from '../../src/inbound/credentials.js';
 import { DEFAULT_DEMO_PORTS, startDemoEnterprise, type DemoEnterprise } from './index.js';
 import { printDemoBanner } from './main.js';
 import { connectSecurityEvents } from './ssf-stream.js';
@@ -7,7 +10,7 @@ import { runServe } from '../../src/server/serve.js';
 import type { HttpServer } from '../../src/server/http.js';
 
 /**
- * `xaa-gateway demo` (`npm start`): runs the demo enterprise on the default ports (the ones the
+ * `npm start` (`tsx tools/demo/start.ts [--config file] [--credentials file]`): runs the demo enterprise on the default ports (the ones the
  * committed mcp.config.json points at) and the remote gateway on server.publicUrl (Streamable HTTP,
  * its own sign-in), prints how to connect a client either way, and runs until SIGINT/SIGTERM. The
  * stdio gateway is started by the desktop MCP client itself.
@@ -84,4 +87,30 @@ export async function runDemo(opts: {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return { demo, gateway, stop };
+}
+
+/**
+ * The demo's own entry (repository tooling, run through tsx): the product's CLI does not import demo
+ * code, so an installed package carries none of it. Options as the CLI's: --config (XAA_CONFIG),
+ * --credentials (XAA_CREDENTIALS), DATABASE_URL, REDIS_URL.
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { config: { type: 'string', short: 'c' }, credentials: { type: 'string' } },
+    strict: true,
+  });
+  await runDemo({
+    configPath: values.config ?? (process.env.XAA_CONFIG || DEFAULT_CONFIG_FILE),
+    credentialsPath: values.credentials ?? (process.env.XAA_CREDENTIALS || defaultCredentialsPath()),
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    redisUrl: process.env.REDIS_URL || undefined,
+  });
+  // Keeps running until Ctrl-C (the listeners hold the process open).
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`xaa-gateway demo: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
 }

@@ -28,4 +28,6 @@ export interface Caller {
  */
 export interface InboundIdentity {
   resolve(request: { authInfo?: unknown }): Promise<Caller>;
+  /** How a user of this transport signs in again (shown with sign-in errors), e.g. "run `xaa-gateway login` ...". */
+  readonly signInHint?: string;
 }

@@ -15,6 +15,7 @@ const LOGIN_HINT = 'run `xaa-gateway login` in a terminal, then call the tool ag
  * when it changes, so signing in (or out) in another terminal takes effect without a restart.
  */
 export class LocalIdentity implements InboundIdentity {
+  readonly signInHint = LOGIN_HINT;
   #cached?: { mtimeMs: number; creds: StoredCredentials };
   #idpSubject?: IdpSubject;
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { context, type Tracer } from '@opentelemetry/api';
-import { McpError, ErrorCode, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEvent, AuditSink } from '../audit/types.js';
 import { TokenBroker, type BrokeredToken, type MintTarget, type XaaPort } from '../broker/index.js';
 import { compileArgumentValidator } from '../catalog/arguments.js';
@@ -108,6 +108,11 @@ export class Gateway {
     return () => this.#toolListeners.delete(listener);
   }
 
+  /** How a user signs in again on this transport (`xaa-gateway login` on stdio; reconnecting over HTTP). */
+  get #signInHint(): string {
+    return this.opts.identity.signInHint ?? 'sign in again, then call the tool again';
+  }
+
   get runtime(): RuntimeConfig {
     return this.opts.config.current;
   }
@@ -161,8 +166,8 @@ export class Gateway {
       endToolCallSpan(span, { ...(obs.tool ? { tool: obs.tool } : {}), outcome, ...(result.isError ? { errorType: 'tool_error', errorMessage: deniedCode ?? 'tool_error' } : {}), ...(deniedCode ? { errorCode: deniedCode } : {}) });
       return result;
     } catch (e) {
-      const code = e instanceof McpError ? String(e.code) : toGatewayError(e).code;
-      endToolCallSpan(span, { ...(obs.tool ? { tool: obs.tool } : {}), outcome, errorType: code, errorMessage: e instanceof McpError ? e.message : code });
+      const err = toGatewayError(e);
+      endToolCallSpan(span, { ...(obs.tool ? { tool: obs.tool } : {}), outcome, errorType: err.code, errorMessage: err.code });
       throw e;
     } finally {
       this.#metrics.toolCall(obs.tool ?? UNKNOWN_TOOL, outcome, (performance.now() - t0) / 1000);
@@ -173,24 +178,34 @@ export class Gateway {
     const started = this.opts.deps.now();
     const traceId = obs.traceId;
     let caller: Caller | undefined;
+    let notSignedIn: GatewayError | undefined;
     try {
       caller = await this.opts.identity.resolve(ctx);
     } catch (e) {
       if (!isGatewayError(e, 'not_signed_in')) throw e;
+      notSignedIn = e;
     }
     const resolved = await this.#resolveTool(name, caller);
     if (!resolved) {
-      throw new McpError(ErrorCode.InvalidParams, `unknown tool "${name}"; call tools/list for the tools this gateway offers`);
+      // The transport maps this to a JSON-RPC -32602 (an unknown tool is a protocol error in every revision).
+      throw new GatewayError('unknown_tool', `unknown tool "${name}"; call tools/list for the tools this gateway offers`, { details: { tool: name } });
     }
     obs.tool = name;
-    // Arguments are checked before any token is minted (invalid -> JSON-RPC -32602).
-    let args: Record<string, unknown>;
+    // Arguments are checked before any token is minted, for config and upstream tools alike, against
+    // the schema tools/list advertised. GatewayError('invalid_arguments') propagates: the transport
+    // knows the protocol revision and makes it a tool error (SEP-1303) or a -32602.
+    const inputSchema = (resolved.kind === 'http' ? resolved.tool.inputSchema : resolved.upstreamTool.inputSchema) as ToolConfig['inputSchema'];
+    let validate: (args: unknown) => Record<string, unknown>;
     try {
-      args = compileArgumentValidator({ name, inputSchema: (resolved.kind === 'http' ? resolved.tool.inputSchema : resolved.upstreamTool.inputSchema) as ToolConfig['inputSchema'] })(rawArgs ?? {});
+      validate = compileArgumentValidator({ name, inputSchema });
     } catch (e) {
-      if (isGatewayError(e, 'invalid_arguments')) throw new McpError(ErrorCode.InvalidParams, e.message);
+      // An upstream advertising a schema that cannot be compiled: its tool cannot be called safely.
+      if (resolved.kind === 'upstream' && isGatewayError(e, 'config_invalid')) {
+        return toolErrorResult(new GatewayError('upstream_mcp_error', `upstream MCP server "${resolved.upstream.name}" advertises an unusable inputSchema for "${name}": ${e.message}`), this.#signInHint);
+      }
       throw e;
     }
+    const args = validate(rawArgs ?? {});
 
     const target = this.#target(resolved);
     const base: AuditEvent = {
@@ -204,7 +219,8 @@ export class Gateway {
       scopesRequested: target.scopes,
     };
     if (!caller) {
-      const err = new GatewayError('not_signed_in', 'not signed in: run `xaa-gateway login` in a terminal, then call the tool again');
+      // The identity's own message says how to sign in on this transport (login on stdio, reconnect over HTTP).
+      const err = notSignedIn ?? new GatewayError('not_signed_in', `not signed in: ${this.#signInHint}`);
       return this.#deny(base, err.message, err, started);
     }
     const audited: AuditEvent = { ...base, user: { iss: caller.user.iss, sub: caller.user.sub, ...(caller.user.email ? { email: caller.user.email } : {}) } };
@@ -236,10 +252,10 @@ export class Gateway {
       const err = toGatewayError(e);
       if (err.code === 'audit_unavailable') {
         this.opts.logger.error('audit log unavailable: call refused', { tool: name, error: err.message });
-        return toolErrorResult(err);
+        return toolErrorResult(err, this.#signInHint);
       }
       await this.#record({ ...audited, phase: 'outcome', outcome: { ok: false, error: err.auditCode }, latencyMs: this.opts.deps.now() - started }).catch(() => {});
-      return toolErrorResult(err);
+      return toolErrorResult(err, this.#signInHint);
     }
   }
 
@@ -257,7 +273,7 @@ export class Gateway {
       } catch (e) {
         const err = toGatewayError(e);
         this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
-        return toolErrorResult(err);
+        return toolErrorResult(err, this.#signInHint);
       }
       this.#outcome(audited, { ok: result.ok, status: result.status, ...(result.ok ? {} : { error: `http_${result.status}` }) }, t0, started);
       if (result.status === 401 && attempt === 0) {
@@ -269,7 +285,7 @@ export class Gateway {
       try {
         return toToolResult(result, tool);
       } catch (e) {
-        return toolErrorResult(toGatewayError(e));
+        return toolErrorResult(toGatewayError(e), this.#signInHint);
       }
     }
   }
@@ -296,7 +312,7 @@ export class Gateway {
       const err = toGatewayError(e);
       if (err.code === 'audit_unavailable') throw err;
       this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
-      return toolErrorResult(err);
+      return toolErrorResult(err, this.#signInHint);
     }
   }
 
@@ -342,7 +358,7 @@ export class Gateway {
     } catch (e) {
       this.opts.logger.error('audit log unavailable while recording a denial', { error: toGatewayError(e).message });
     }
-    const result = toolErrorResult(err);
+    const result = toolErrorResult(err, this.#signInHint);
     this.#denied.set(result, err.code);
     return result;
   }

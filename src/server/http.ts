@@ -16,10 +16,13 @@ import type { Gateway } from './gateway.js';
 import { bearerAuth, type BearerEnv } from './http/auth.js';
 import { JSONRPC_SERVER_ERROR, jsonRpcError } from './http/errors.js';
 import { readiness } from './http/health.js';
+import { allowedHostnames, hostGuard } from './http/host.js';
 import { InFlight, onBodyDone } from './http/inflight.js';
+import { McpEndpoint } from './http/mcp-endpoint.js';
 import { protectedResourceMetadata } from './http/metadata.js';
 import { allowedOriginSet, originGuard } from './http/origin.js';
-import { McpSessions, type McpSessionsOptions } from './http/sessions.js';
+import type { McpSessions, McpSessionsOptions } from './http/sessions.js';
+import { mcpSessionStoreOf, type McpSessionStore } from '../store/mcp-sessions.js';
 import { gatewayUrls, MCP_PATH, RESOURCE_METADATA_PATH, type GatewayUrls } from './http/urls.js';
 
 export { MCP_REQUIRED_SCOPES, SUPPORTED_SCOPES, type VerifiedBearer } from './http/auth.js';
@@ -46,11 +49,16 @@ export interface HttpAppOptions {
     /** How often idle and revoked sessions are looked for. Default 60 s. */
     sweepMs?: number;
   };
+  /** Where 2025-era MCP sessions are kept; default: the `store`'s (shared by every instance on it). */
+  mcpSessions?: McpSessionStore;
 }
 
 export interface HttpApp {
   app: Hono;
+  /** 2025-era MCP sessions (records shared through the store, GET streams held here). */
   sessions: McpSessions;
+  /** /mcp for both eras: its event bus (tools/list_changed) and the streams held on this instance. */
+  mcp: McpEndpoint;
   readonly draining: boolean;
   /** From now on every request but /healthz and /readyz gets 503; resolves true once nothing is in flight, false after `timeoutMs`. */
   drain(timeoutMs: number): Promise<boolean>;
@@ -58,8 +66,7 @@ export interface HttpApp {
   close(): Promise<void>;
 }
 
-/** SSE streams the client holds open (GET /mcp) are not "in flight": shutdown ends them. */
-const isHeldStream = (method: string, path: string, res: Response) => method === 'GET' && path === MCP_PATH && (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
+type AppEnv = BearerEnv & { Variables: { heldStream?: boolean } };
 
 /**
  * The remote gateway's HTTP surface: MCP over Streamable HTTP at /mcp behind the protected
@@ -73,32 +80,35 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     return s;
   };
   server(); // fail at start, not at the first request
-  let urlsCache: { hash: string; urls: GatewayUrls; origins: Set<string> } | undefined;
+  let urlsCache: { hash: string; urls: GatewayUrls; origins: Set<string>; hosts: string[] } | undefined;
   const current = () => {
     const rt = opts.config.current;
     if (urlsCache?.hash !== rt.hash) {
       const urls = gatewayUrls(server());
-      urlsCache = { hash: rt.hash, urls, origins: allowedOriginSet(urls.origin, server().allowedOrigins, opts.logger) };
+      // server.allowedHosts: names besides publicUrl's that clients reach the gateway by (read if the config has it).
+      const extraHosts = (server() as { allowedHosts?: string[] }).allowedHosts ?? [];
+      urlsCache = { hash: rt.hash, urls, origins: allowedOriginSet(urls.origin, server().allowedOrigins, opts.logger), hosts: allowedHostnames(server().publicUrl, extraHosts) };
     }
     return urlsCache;
   };
   current();
 
-  const sessions = new McpSessions({
+  const mcp = new McpEndpoint({
     gateway: opts.gateway,
     store: opts.store,
+    records: opts.mcpSessions ?? mcpSessionStoreOf(opts.store),
     deps: opts.deps,
     logger: opts.logger,
     resource: () => current().urls.resource,
-    maxBodyBytes: () => server().maxBodyBytes,
-    ...opts.sessions,
+    ...(opts.sessions ? { sessions: opts.sessions } : {}),
   });
+  const sessions = mcp.sessions;
   const sweep = setInterval(() => void sessions.sweep().catch((e: unknown) => opts.logger.warn('MCP session sweep failed', { error: e })), opts.sessions?.sweepMs ?? 60_000);
   sweep.unref();
 
   const inflight = new InFlight();
   let draining = false;
-  const app = new Hono<BearerEnv>();
+  const app = new Hono<AppEnv>();
 
   // Shutdown gate and in-flight accounting, in front of everything (the authorization server too).
   app.use('*', async (c, next) => {
@@ -113,7 +123,8 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
       end();
       throw e;
     }
-    if (isHeldStream(c.req.method, c.req.path, c.res)) end();
+    // Streams the client holds open (2025 GET, 2026 subscriptions/listen) are not "in flight": shutdown ends them.
+    if (c.get('heldStream')) end();
     else c.res = onBodyDone(c.res, end);
   });
 
@@ -123,7 +134,11 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     return c.json(r.ready ? { status: 'ready', checks: r.checks } : { status: 'not_ready', failing: r.failing, checks: r.checks }, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
   });
 
-  if (opts.metrics) app.get('/metrics', metricsRoute(opts.metrics));
+  if (opts.metrics) {
+    // Tokenless loopback scrapes make /metrics a DNS rebinding target: Host is checked (IP literals pass).
+    app.use('/metrics', hostGuard(() => current().hosts, { loopbackAndIpLiterals: true }));
+    app.get('/metrics', metricsRoute(opts.metrics));
+  }
 
   const metadata = cors({ origin: '*', allowMethods: ['GET', 'OPTIONS'], maxAge: 600 });
   for (const path of [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}${MCP_PATH}`]) {
@@ -131,14 +146,15 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     app.get(path, (c) => c.json(protectedResourceMetadata(current().urls), 200, { 'Cache-Control': 'public, max-age=300' }));
   }
 
-  // /mcp: Origin (DNS rebinding) -> CORS for listed browser origins -> bearer -> body size -> session.
+  // /mcp: Host and Origin (DNS rebinding) -> CORS for listed browser origins -> bearer -> body size -> MCP.
+  app.use(MCP_PATH, hostGuard(() => current().hosts));
   app.use(MCP_PATH, originGuard(() => current().origins));
   app.use(
     MCP_PATH,
     cors({
       origin: (origin) => (current().origins.has(origin) ? origin : null),
       allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Session-Id', 'MCP-Protocol-Version', 'Last-Event-ID'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Session-Id', 'MCP-Protocol-Version', 'Mcp-Method', 'Mcp-Name', 'Last-Event-ID'],
       exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
       maxAge: 600,
     }),
@@ -150,7 +166,11 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
       onError: () => jsonRpcError(413, JSONRPC_SERVER_ERROR, `Payload too large: request bodies are limited to ${server().maxBodyBytes} bytes (server.maxBodyBytes)`),
     })(c, next),
   );
-  app.on(['GET', 'POST', 'DELETE'], MCP_PATH, (c) => sessions.handle(c.req.raw, c.get('bearer')));
+  app.on(['GET', 'POST', 'DELETE'], MCP_PATH, async (c) => {
+    const { response, held } = await mcp.handle(c.req.raw, c.get('bearer'));
+    if (held) c.set('heldStream', true);
+    return response;
+  });
   app.all(MCP_PATH, () => jsonRpcError(405, JSONRPC_SERVER_ERROR, 'Method not allowed.', { Allow: 'GET, POST, DELETE' }));
 
   if (opts.admin) app.route('/admin', opts.admin);
@@ -167,6 +187,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   return {
     app: app as unknown as Hono,
     sessions,
+    mcp,
     get draining() {
       return draining;
     },
@@ -178,7 +199,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
       clearInterval(sweep);
       // Polling stops (and acknowledges) before the audit log and the store it writes to are closed.
       await opts.ssf?.stop();
-      await sessions.closeAll();
+      await mcp.close();
     },
   };
 }

@@ -1,41 +1,81 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult as SdkCallToolResult, type Tool as SdkTool } from '@modelcontextprotocol/server';
+import { isGatewayError } from '../errors.js';
 import type { AgentIdentity } from '../inbound/identity.js';
 import type { Gateway } from './gateway.js';
+import { toolErrorResult } from './errors.js';
+import { argumentErrorIsToolResult } from './mcp/versions.js';
 
 export const SERVER_INFO = { name: 'xaa-gateway', version: '0.1.0' };
 
+export const INSTRUCTIONS =
+  'Tools of enterprise SaaS apps, called for the signed-in user with short-lived tokens the enterprise IdP allowed. Every call is audited.';
+
 /**
- * One MCP server session over any transport. The agent is taken from the transport (OAuth client
- * over HTTP) or, for stdio, from the clientInfo the client sent in `initialize`.
+ * How long a client may reuse a tools/list result (2026-07-28 cache hints). Private: the list
+ * depends on the user (upstream tools are listed with their token). Changes reach listening
+ * clients at once as notifications/tools/list_changed; this bounds staleness for the others.
  */
-export function createMcpServer(gateway: Gateway, opts: { agent?: () => AgentIdentity } = {}): Server {
+export const TOOLS_LIST_CACHE = { ttlMs: 60_000, cacheScope: 'private' } as const;
+
+export interface McpServerOptions {
+  /**
+   * The agent in every audit record. Over HTTP: the OAuth client holding the token. When absent
+   * (stdio), the clientInfo the client sent (initialize, or the 2026-07-28 request envelope).
+   */
+  agent?: () => AgentIdentity;
+  /**
+   * The protocol version the request speaks when the instance cannot know it from its own
+   * handshake: a 2025 session served by an instance that never saw its `initialize`.
+   */
+  protocolVersion?: () => string | undefined;
+  /** `Mcp-Session-Id` of the 2025 session (spans). */
+  sessionId?: string;
+}
+
+/**
+ * The one MCP server of the gateway, for every transport and both protocol eras: a low-level SDK
+ * `Server` answering tools/list and tools/call from the Gateway. The serving entries (createMcpHandler,
+ * the 2025 session leg, serveStdio) build one per request or per connection; nothing here knows
+ * which era it serves except how an invalid-arguments error is reported (SEP-1303).
+ */
+export function createMcpServer(gateway: Gateway, opts: McpServerOptions = {}): Server {
   const server = new Server(SERVER_INFO, {
     capabilities: { tools: { listChanged: true } },
-    instructions:
-      'Tools of enterprise SaaS apps, called for the signed-in user with short-lived tokens the enterprise IdP allowed. Every call is audited.',
+    instructions: INSTRUCTIONS,
+    cacheHints: { 'tools/list': TOOLS_LIST_CACHE },
   });
   const agentOf = (): AgentIdentity => {
     if (opts.agent) return opts.agent();
     const info = server.getClientVersion();
     return info ? { name: info.name, version: info.version } : {};
   };
-  server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await gateway.listTools({ authInfo: extra.authInfo }) }));
-  server.setRequestHandler(CallToolRequestSchema, async (req, extra) =>
-    gateway.callTool(
-      { authInfo: extra.authInfo, agent: agentOf(), ...(extra.sessionId ? { sessionId: extra.sessionId } : {}), requestId: extra.requestId, meta: req.params._meta },
-      req.params.name,
-      req.params.arguments,
-    ),
-  );
-  const unsubscribe = gateway.onToolsChanged(() => {
-    // Only a connected session can be notified; a failure here must not affect the config reload.
-    server.sendToolListChanged().catch(() => {});
+  const versionOf = () => opts.protocolVersion?.() ?? server.getNegotiatedProtocolVersion();
+
+  server.setRequestHandler('tools/list', async (_req, ctx) => ({ tools: (await gateway.listTools({ authInfo: ctx.http?.authInfo })) as SdkTool[] }));
+  server.setRequestHandler('tools/call', async (req, ctx) => {
+    try {
+      const result = await gateway.callTool(
+        {
+          authInfo: ctx.http?.authInfo,
+          agent: agentOf(),
+          ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
+          requestId: ctx.mcpReq.id,
+          meta: req.params._meta,
+        },
+        req.params.name,
+        req.params.arguments,
+      );
+      return result as SdkCallToolResult;
+    } catch (e) {
+      if (isGatewayError(e, 'unknown_tool')) throw new ProtocolError(ProtocolErrorCode.InvalidParams, e.message);
+      if (isGatewayError(e, 'invalid_arguments')) {
+        // SEP-1303 (2025-11-25 and later): invalid arguments are a tool execution error the model
+        // can read and correct; older revisions expect a JSON-RPC -32602.
+        if (argumentErrorIsToolResult(versionOf())) return toolErrorResult(e) as SdkCallToolResult;
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, e.message);
+      }
+      throw e;
+    }
   });
-  const close = server.onclose;
-  server.onclose = () => {
-    unsubscribe();
-    close?.();
-  };
   return server;
 }

@@ -183,4 +183,30 @@ CREATE INDEX security_events_expiry ON security_events (expires_at);
 ALTER TABLE authorization_codes ADD COLUMN used_at BIGINT;
 `,
   },
+  {
+    version: 5,
+    name: 'mcp_sessions',
+    // 2025-era MCP sessions (Mcp-Session-Id), shared by every instance so any of them answers any
+    // request of a session (no load-balancer affinity; see docs/protocol.md). The owner columns bind
+    // a session to the sign-in and OAuth client that opened it. `last_seen` is written in batches by
+    // each instance's sweep, not per request; `ended_at` is set by DELETE, revocation or eviction.
+    sql: `
+CREATE TABLE mcp_sessions (
+  id                  TEXT PRIMARY KEY,
+  owner_sid           TEXT NOT NULL,
+  owner_sub           TEXT NOT NULL,
+  owner_idp_iss       TEXT NOT NULL,
+  owner_client_id     TEXT NOT NULL,
+  protocol_version    TEXT NOT NULL,
+  client_capabilities JSONB NOT NULL,
+  client_info         JSONB,
+  client_name         TEXT,
+  created_at          BIGINT NOT NULL,
+  last_seen           BIGINT NOT NULL,
+  ended_at            BIGINT
+);
+CREATE INDEX mcp_sessions_owner ON mcp_sessions (owner_sid, owner_client_id);
+CREATE INDEX mcp_sessions_last_seen ON mcp_sessions (last_seen);
+`,
+  },
 ];

@@ -17,6 +17,8 @@ const MAX_CACHED_SUBJECTS = 10_000;
  * store, so every instance behind a load balancer sees the same sign-in.
  */
 export class HttpIdentity implements InboundIdentity {
+  /** Remote users cannot run the CLI: they sign in again through their MCP client. */
+  readonly signInHint = RECONNECT_HINT;
   /** One IdpSubject per gateway session: concurrent calls of one user share one ID-token renewal. */
   readonly #subjects = new Map<string, IdpSubject>();
 

@@ -9,6 +9,7 @@ import type { GatewayError } from '../../errors.js';
 export const JSONRPC_SERVER_ERROR = -32000;
 export const JSONRPC_SESSION_NOT_FOUND = -32001;
 export const JSONRPC_PARSE_ERROR = -32700;
+export const JSONRPC_INVALID_REQUEST = -32600;
 
 /** A JSON-RPC error without an id (MCP Streamable HTTP: transport errors carry no request id). */
 export function jsonRpcError(status: number, code: number, message: string, headers: Record<string, string> = {}): Response {

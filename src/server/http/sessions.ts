@@ -1,123 +1,161 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { WebStandardStreamableHTTPServerTransport, type AuthInfo, type Server, type ServerEventBus } from '@modelcontextprotocol/server';
 import type { Deps } from '../../deps.js';
 import type { GatewayAuthExtra } from '../../inbound/http/types.js';
 import type { Logger } from '../../log.js';
+import type { McpSessionOwner, McpSessionRecord, McpSessionStore } from '../../store/mcp-sessions.js';
 import type { Store } from '../../store/types.js';
-import type { Gateway } from '../gateway.js';
-import { createMcpServer } from '../mcp.js';
+import { batchesAllowed } from '../mcp/versions.js';
 import type { VerifiedBearer } from './auth.js';
-import { JSONRPC_PARSE_ERROR, JSONRPC_SERVER_ERROR, JSONRPC_SESSION_NOT_FOUND, jsonRpcError } from './errors.js';
-import { onBodyDone } from './inflight.js';
+import { JSONRPC_INVALID_REQUEST, JSONRPC_SERVER_ERROR, JSONRPC_SESSION_NOT_FOUND, jsonRpcError } from './errors.js';
+import { eventTagOf, HeldStreams, openEventStream } from './event-stream.js';
 
 /** Who opened an MCP session: the gateway session (user sign-in) and the OAuth client (agent). */
-export interface SessionOwner {
-  sid: string;
-  sub: string;
-  idpIss: string;
-  clientId: string;
-}
+export type SessionOwner = McpSessionOwner;
 
 export interface McpSessionsOptions {
-  gateway: Gateway;
-  store: Store;
+  /** The shared session records (migration 5): every instance reads and writes the same ones. */
+  records: McpSessionStore;
+  /** User sign-ins (revocation) and OAuth clients (the agent's name). */
+  store: Pick<Store, 'getUserSession' | 'getClient'>;
+  /** Builds the MCP server that answers one request of a 2025 session. */
+  serverFor(session: { record: McpSessionRecord | undefined; owner: SessionOwner; clientName?: string }): Server;
+  /** Change events (tools/list_changed) for the GET streams held here. */
+  bus: ServerEventBus;
+  /** The tools revision, named in SSE event ids (a reconnecting client that missed a change is told). */
+  toolsRevision: () => string;
+  streams: HeldStreams;
   deps: Pick<Deps, 'now'>;
   logger: Logger;
   /** The gateway's resource URI (AuthInfo.resource). */
   resource: () => string;
-  maxBodyBytes: () => number;
-  /** A session with no request and no open stream for this long is closed. Default 30 minutes. */
+  /** A session with no request for this long (on any instance) ends. Default 30 minutes. */
   idleMs?: number;
-  /** Sessions one user may hold per client; the least recently used is closed beyond it. Default 16. */
+  /** Live sessions one user may hold per client; the least recently used end beyond it. Default 16. */
   maxPerOwner?: number;
-  /** Sessions in this process; beyond it the least recently used idle one is closed. Default 10 000. */
+  /** Session records cached in this process (the least recently used are dropped, not ended). Default 10 000. */
   maxSessions?: number;
 }
 
-interface McpSession {
-  id?: string;
-  owner: SessionOwner;
-  clientName?: string;
-  transport: WebStandardStreamableHTTPServerTransport;
-  server: Server;
+interface CachedSession {
+  record: McpSessionRecord;
   lastSeen: number;
-  /** `exp` (s) of the newest token seen on this session: a held SSE stream does not outlive it. */
-  tokenExp: number;
-  /** Open standalone (GET) SSE streams. */
-  streams: number;
+  /** Used since the last sweep wrote last_seen to the store. */
+  touched: boolean;
+  /** The GET stream held on this instance (one per session here; a new GET replaces it). */
+  stream?: { close(): void };
 }
 
 const sameOwner = (a: SessionOwner, b: SessionOwner) => a.sid === b.sid && a.sub === b.sub && a.idpIss === b.idpIss && a.clientId === b.clientId;
+const SESSION_NOT_FOUND = () => jsonRpcError(404, JSONRPC_SESSION_NOT_FOUND, 'Session not found');
+/** Ended records stay this long (an id is not reused, and late requests get 404 not a fresh session). */
+const KEEP_ENDED_MS = 24 * 60 * 60_000;
 
 /**
- * Stateful MCP sessions over Streamable HTTP (Mcp-Session-Id), one SDK Server per session, each
- * BOUND to the user and the client that initialized it. A session id presented with anyone else's
- * token is answered exactly like an unknown one (404), so ids reveal nothing. Sessions end on
- * DELETE, when idle, when their user's gateway session is revoked, and at shutdown.
+ * 2025-era MCP sessions over Streamable HTTP with no affinity to an instance.
+ *
+ * Every request is answered statelessly by a fresh SDK server from the one factory; what a session
+ * is (its owner, negotiated version, client capabilities) lives in the shared store, written once at
+ * `initialize` and cached here, so a warm request reads nothing from the store and the first
+ * request of a session on another instance reads it once. A session id presented with anyone else's
+ * token is answered exactly like an unknown one (404), so ids reveal nothing. Sessions end on DELETE
+ * (on any instance), when idle, when their sign-in is revoked, or when their owner opens too many.
  */
 export class McpSessions {
-  readonly #sessions = new Map<string, McpSession>();
+  readonly #cache = new Map<string, CachedSession>();
   readonly #idleMs: number;
   readonly #maxPerOwner: number;
   readonly #maxSessions: number;
+  readonly #unsubscribe: () => void;
   #sweeping = false;
 
   constructor(private readonly opts: McpSessionsOptions) {
     this.#idleMs = opts.idleMs ?? 30 * 60_000;
     this.#maxPerOwner = opts.maxPerOwner ?? 16;
     this.#maxSessions = opts.maxSessions ?? 10_000;
+    this.#unsubscribe = opts.bus.subscribe((event) => {
+      if (event.kind !== 'tools_list_changed') return;
+      for (const s of this.#cache.values()) (s.stream as { send?: (m: unknown) => boolean } | undefined)?.send?.({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    });
   }
 
+  /** Sessions cached in this process. */
   get size(): number {
-    return this.#sessions.size;
+    return this.#cache.size;
   }
 
-  /** Session ids and owners (admin views, tests). */
+  /** Session ids and owners cached here, with their GET streams held here (admin views, tests). */
   list(): Array<{ id: string; owner: SessionOwner; lastSeen: number; streams: number }> {
-    return [...this.#sessions.entries()].map(([id, s]) => ({ id, owner: s.owner, lastSeen: s.lastSeen, streams: s.streams }));
+    return [...this.#cache.values()].map((s) => ({ id: s.record.id, owner: s.record.owner, lastSeen: s.lastSeen, streams: s.stream ? 1 : 0 }));
   }
 
-  async handle(req: Request, bearer: VerifiedBearer): Promise<Response> {
+  /** One 2025-era request (classified by the SDK's isLegacyRequest); `body` is the parsed POST body. */
+  async handle(req: Request, body: unknown, bearer: VerifiedBearer): Promise<Response> {
     const owner: SessionOwner = { sid: bearer.claims.sid, sub: bearer.claims.sub, idpIss: bearer.claims.idp_iss, clientId: bearer.claims.client_id };
     const id = req.headers.get('mcp-session-id');
-    if (id !== null) return this.#continue(id, req, bearer, owner);
-    if (req.method !== 'POST') return jsonRpcError(400, JSONRPC_SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required');
-    let body: unknown;
-    try {
-      body = JSON.parse(await req.text());
-    } catch {
-      return jsonRpcError(400, JSONRPC_PARSE_ERROR, 'Parse error: Invalid JSON');
+    if (id === null) {
+      // Streamable HTTP: a server without a stream to offer answers GET with 405, and may refuse DELETE
+      // with 405. Session-less 2026-07-28 GET/DELETE get 405 as that revision requires.
+      if (req.method !== 'POST') return jsonRpcError(405, JSONRPC_SERVER_ERROR, 'Method not allowed: open a session with initialize first', { Allow: 'POST' });
+      if (!isInitialize(body)) return jsonRpcError(400, JSONRPC_SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required (send initialize first)');
+      return this.#initialize(req, body, bearer, owner);
     }
-    if (!isInitializeRequest(body)) return jsonRpcError(400, JSONRPC_SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required (send initialize first)');
-    return this.#open(req, body, bearer, owner);
-  }
-
-  async #continue(id: string, req: Request, bearer: VerifiedBearer, owner: SessionOwner): Promise<Response> {
-    const session = this.#sessions.get(id);
-    if (!session || !sameOwner(session.owner, owner)) {
-      if (session) this.opts.logger.warn('MCP session id presented by another user or client; refused as unknown', { clientId: owner.clientId, ownerClientId: session.owner.clientId });
-      return jsonRpcError(404, JSONRPC_SESSION_NOT_FOUND, 'Session not found');
+    const session = await this.#find(id, owner);
+    if (!session) return SESSION_NOT_FOUND();
+    const { record } = session;
+    // MCP Streamable HTTP (2025-06-18 §Protocol Version Header): the header names the negotiated
+    // version; a client speaking another one on this session is refused. No header: the negotiated one.
+    const header = req.headers.get('mcp-protocol-version');
+    if (header !== null && header !== record.protocolVersion) {
+      return jsonRpcError(400, JSONRPC_SERVER_ERROR, `Bad Request: MCP-Protocol-Version ${header.slice(0, 40)} differs from the version this session negotiated (${record.protocolVersion})`);
     }
     session.lastSeen = this.opts.deps.now();
-    session.tokenExp = Math.max(session.tokenExp, bearer.claims.exp);
-    const res = await session.transport.handleRequest(req, { authInfo: this.#authInfo(bearer, session) });
-    if (req.method === 'GET' && res.status === 200 && res.body) {
-      session.streams++;
-      return onBodyDone(res, () => {
-        session.streams--;
-        session.lastSeen = this.opts.deps.now();
-      });
+    session.touched = true;
+    if (req.method === 'DELETE') return this.#delete(session);
+    if (req.method === 'GET') return this.#listen(req, session, bearer);
+    if (Array.isArray(body) && !batchesAllowed(record.protocolVersion)) {
+      return jsonRpcError(400, JSONRPC_INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not supported in protocol version ${record.protocolVersion}`);
     }
+    if ((Array.isArray(body) ? body : [body]).some(isInitialize)) return jsonRpcError(400, JSONRPC_INVALID_REQUEST, 'Invalid Request: Server already initialized');
+    const res = await this.#serve(req, body, bearer, record.owner, record);
+    res.headers.set('mcp-session-id', record.id);
     return res;
   }
 
-  async #open(req: Request, body: unknown, bearer: VerifiedBearer, owner: SessionOwner): Promise<Response> {
-    if (this.#sessions.size >= this.#maxSessions && !(await this.#evictOne([...this.#sessions.values()].filter((s) => s.streams === 0)))) {
-      return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: too many MCP sessions; try again later', { 'Retry-After': '30' });
+  /** The record of `id` if `owner` owns it and it is live: from the cache, else (once) from the store. */
+  async #find(id: string, owner: SessionOwner): Promise<CachedSession | undefined> {
+    let session = this.#cache.get(id);
+    if (!session) {
+      const record = await this.opts.records.get(id);
+      const now = this.opts.deps.now();
+      if (!record || record.endedAt !== undefined || record.lastSeen + this.#idleMs <= now) return undefined;
+      session = { record, lastSeen: record.lastSeen, touched: false };
+      this.#remember(session);
+    } else {
+      // LRU order: a used session moves to the end.
+      this.#cache.delete(id);
+      this.#cache.set(id, session);
     }
+    if (!sameOwner(session.record.owner, owner)) {
+      this.opts.logger.warn('MCP session id presented by another user or client; refused as unknown', { clientId: owner.clientId, ownerClientId: session.record.owner.clientId });
+      return undefined;
+    }
+    return session;
+  }
+
+  #remember(session: CachedSession): void {
+    this.#cache.set(session.record.id, session);
+    if (this.#cache.size <= this.#maxSessions) return;
+    // Dropping a cached record ends nothing: the store still has it.
+    for (const [id, s] of this.#cache) {
+      if (s.stream) continue;
+      this.#cache.delete(id);
+      if (s.touched) void this.opts.records.touch([id], s.lastSeen).catch(() => {});
+      break;
+    }
+  }
+
+  async #initialize(req: Request, body: unknown, bearer: VerifiedBearer, owner: SessionOwner): Promise<Response> {
     const clientName = await this.opts.store.getClient(owner.clientId).then(
       (c) => c?.clientName,
       (e: unknown) => {
@@ -125,77 +163,130 @@ export class McpSessions {
         return undefined;
       },
     );
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      maxRequestBodySize: this.opts.maxBodyBytes(),
-      onsessioninitialized: (sessionId) => {
-        session.id = sessionId;
-        this.#sessions.set(sessionId, session);
-        void this.#capOwner(owner);
-      },
-    });
-    // The agent in every audit record of this session: the OAuth client that holds the token, not
-    // what the client claims about itself in clientInfo.
-    const server = createMcpServer(this.opts.gateway, { agent: () => ({ clientId: owner.clientId, ...(clientName ? { name: clientName } : {}) }) });
+    const server = this.opts.serverFor({ record: undefined, owner, ...(clientName ? { clientName } : {}) });
+    const res = await this.#serve(req, body, bearer, owner, undefined, clientName, server);
+    const protocolVersion = server.getNegotiatedProtocolVersion();
+    if (res.status !== 200 || !protocolVersion) return res; // refused (Accept, Content-Type, bad params)
     const now = this.opts.deps.now();
-    const session: McpSession = { owner, ...(clientName ? { clientName } : {}), transport, server, lastSeen: now, tokenExp: bearer.claims.exp, streams: 0 };
-    transport.onclose = () => {
-      if (session.id && this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
+    const clientInfo = server.getClientVersion();
+    const record: McpSessionRecord = {
+      id: randomUUID(),
+      owner,
+      protocolVersion,
+      clientCapabilities: (server.getClientCapabilities() ?? {}) as Record<string, unknown>,
+      ...(clientInfo ? { clientInfo: { ...clientInfo } } : {}),
+      ...(clientName ? { clientName } : {}),
+      createdAt: now,
+      lastSeen: now,
     };
-    await server.connect(transport);
-    const res = await transport.handleRequest(req, { authInfo: this.#authInfo(bearer, session), parsedBody: body });
-    if (!transport.sessionId) await server.close().catch(() => {}); // initialize refused (Accept, Content-Type...)
-    else this.opts.logger.info('MCP session opened', { session: transport.sessionId, sub: owner.sub, clientId: owner.clientId });
+    // Durable before the client learns the id: its next request may reach another instance.
+    await this.opts.records.create(record);
+    this.#remember({ record, lastSeen: now, touched: false });
+    const ended = await this.opts.records.capOwner(owner, this.#maxPerOwner, now).catch((e: unknown) => {
+      this.opts.logger.warn('MCP session limit per owner not applied', { error: e });
+      return [] as string[];
+    });
+    for (const gone of ended) this.#evict(gone, 'evicted (limit per user and client)');
+    this.opts.logger.info('MCP session opened', { session: record.id, protocolVersion, sub: owner.sub, clientId: owner.clientId });
+    res.headers.set('mcp-session-id', record.id);
     return res;
   }
 
-  #authInfo(bearer: VerifiedBearer, session: McpSession): AuthInfo {
+  /**
+   * One POST, answered by a fresh server over the SDK's stateless transport in JSON mode (the
+   * gateway sends no notifications while a request runs, so no per-request stream is needed).
+   */
+  async #serve(req: Request, body: unknown, bearer: VerifiedBearer, owner: SessionOwner, record?: McpSessionRecord, clientName = record?.clientName, server = this.opts.serverFor({ record, owner, ...(clientName ? { clientName } : {}) })): Promise<Response> {
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    await server.connect(transport);
+    try {
+      const res = await transport.handleRequest(req, { authInfo: this.authInfo(bearer, clientName), parsedBody: body });
+      // A JSON or 202 response is complete once returned; copy it so headers can be added.
+      return new Response(res.body ? await res.arrayBuffer() : null, { status: res.status, statusText: res.statusText, headers: new Headers(res.headers) });
+    } finally {
+      await server.close().catch(() => {});
+    }
+  }
+
+  #listen(req: Request, session: CachedSession, bearer: VerifiedBearer): Response {
+    if (!(req.headers.get('accept') ?? '').includes('text/event-stream')) {
+      return jsonRpcError(406, JSONRPC_SERVER_ERROR, 'Not Acceptable: Client must accept text/event-stream');
+    }
+    session.stream?.close(); // one GET stream per session here: a reconnecting client replaces its old one
+    const revision = this.opts.toolsRevision();
+    const stream = openEventStream({ protocolVersion: session.record.protocolVersion, eventTag: revision, headers: { 'mcp-session-id': session.record.id } });
+    // A client that reconnects (perhaps to another instance after this one died) having seen an older
+    // tools revision missed a change: tell it now rather than replaying events nobody kept.
+    const seen = eventTagOf(req.headers.get('last-event-id'));
+    if (seen !== undefined && seen !== revision) stream.send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    const handle = { close: () => stream.close(), send: (m: unknown) => stream.send(m) };
+    session.stream = handle;
+    const unregister = this.opts.streams.add({ owner: session.record.owner, tokenExp: bearer.claims.exp, sessionId: session.record.id, close: () => stream.close() });
+    void stream.closed.then(() => {
+      unregister();
+      if (session.stream === handle) delete session.stream;
+      session.lastSeen = this.opts.deps.now();
+    });
+    return stream.response;
+  }
+
+  async #delete(session: CachedSession): Promise<Response> {
+    await this.opts.records.end(session.record.id, this.opts.deps.now());
+    this.#evict(session.record.id, 'deleted by the client');
+    return new Response(null, { status: 200 });
+  }
+
+  #evict(id: string, why: string): void {
+    const s = this.#cache.get(id);
+    this.#cache.delete(id);
+    s?.stream?.close();
+    if (s) this.opts.logger.info('MCP session closed', { session: id, why, sub: s.record.owner.sub, clientId: s.record.owner.clientId });
+  }
+
+  authInfo(bearer: VerifiedBearer, clientName: string | undefined): AuthInfo {
     const { claims } = bearer;
-    const extra: GatewayAuthExtra = { sid: claims.sid, sub: claims.sub, idpIss: claims.idp_iss, jti: claims.jti, ...(session.clientName ? { clientName: session.clientName } : {}) };
+    const extra: GatewayAuthExtra = { sid: claims.sid, sub: claims.sub, idpIss: claims.idp_iss, jti: claims.jti, ...(clientName ? { clientName } : {}) };
     return { token: bearer.token, clientId: claims.client_id, scopes: bearer.scopes, expiresAt: claims.exp, resource: new URL(this.opts.resource()), extra: { ...extra } };
   }
 
-  async #capOwner(owner: SessionOwner): Promise<void> {
-    const mine = [...this.#sessions.values()].filter((s) => sameOwner(s.owner, owner));
-    if (mine.length > this.#maxPerOwner) await this.#evictOne(mine);
-  }
-
-  async #evictOne(candidates: McpSession[]): Promise<boolean> {
-    const lru = candidates.sort((a, b) => a.lastSeen - b.lastSeen)[0];
-    if (!lru) return false;
-    await this.#close(lru, 'evicted (limit)');
-    return true;
-  }
-
-  async #close(session: McpSession, why: string): Promise<void> {
-    if (session.id) this.#sessions.delete(session.id);
-    this.opts.logger.info('MCP session closed', { session: session.id, why, sub: session.owner.sub, clientId: session.owner.clientId });
-    await session.server.close().catch((e: unknown) => this.opts.logger.warn('MCP session did not close cleanly', { session: session.id, error: e }));
-  }
-
-  /** Closes the sessions of a user sign-in and/or a client now (sign-out, admin action). */
+  /** Ends the sessions of a user sign-in and/or a client, on every instance (sign-out, admin action). */
   async closeWhere(filter: { sid?: string; sub?: string; clientId?: string }, why = 'closed by the gateway'): Promise<number> {
-    const hits = [...this.#sessions.values()].filter(
-      (s) => (!filter.sid || s.owner.sid === filter.sid) && (!filter.sub || s.owner.sub === filter.sub) && (!filter.clientId || s.owner.clientId === filter.clientId),
-    );
-    await Promise.all(hits.map((s) => this.#close(s, why)));
-    return hits.length;
+    if (!filter.sid && !filter.sub && !filter.clientId) return 0;
+    const ended = await this.opts.records.endWhere(filter, this.opts.deps.now());
+    const matches = (o: SessionOwner) => (!filter.sid || o.sid === filter.sid) && (!filter.sub || o.sub === filter.sub) && (!filter.clientId || o.clientId === filter.clientId);
+    const local = [...this.#cache.values()].filter((s) => matches(s.record.owner)).map((s) => s.record.id);
+    for (const id of new Set([...ended, ...local])) this.#evict(id, why);
+    return new Set([...ended, ...local]).size;
   }
 
   /**
-   * Periodic housekeeping: closes idle sessions and those whose user signed out (or was revoked), and
-   * ends held SSE streams whose token expired so the client reconnects with a current one.
+   * Periodic housekeeping: writes last_seen of the sessions used here, drops idle sessions from the
+   * cache, ends held streams whose token expired (the client reconnects with a current one), forgets
+   * sessions ended elsewhere, ends the sessions of revoked sign-ins, and purges old records.
    */
   async sweep(): Promise<void> {
     if (this.#sweeping) return;
     this.#sweeping = true;
     try {
       const now = this.opts.deps.now();
-      for (const s of [...this.#sessions.values()]) {
-        if (s.streams === 0 && now - s.lastSeen >= this.#idleMs) await this.#close(s, 'idle');
-        else if (s.streams > 0 && s.tokenExp * 1000 <= now) s.transport.closeStandaloneSSEStream();
+      const touched = [...this.#cache.values()].filter((s) => s.touched);
+      if (touched.length) {
+        // last_seen is one value per batch: the newest use among them (idle expiry has minutes of slack).
+        await this.opts.records.touch(
+          touched.map((s) => s.record.id),
+          Math.max(...touched.map((s) => s.lastSeen)),
+        );
+        for (const s of touched) s.touched = false;
       }
-      const sids = new Set([...this.#sessions.values()].map((s) => s.owner.sid));
+      for (const s of [...this.#cache.values()]) {
+        if (!s.stream && now - s.lastSeen >= this.#idleMs) {
+          this.#cache.delete(s.record.id);
+          this.opts.logger.debug('MCP session idle: dropped from this instance', { session: s.record.id });
+        }
+      }
+      this.opts.streams.closeWhere((s) => s.tokenExp * 1000 <= now);
+      for (const id of await this.opts.records.endedAmong([...this.#cache.keys()])) this.#evict(id, 'ended on another instance');
+      const sids = new Set([...this.#cache.values()].map((s) => s.record.owner.sid).concat(this.opts.streams.list().map((s) => s.owner.sid)));
       for (const sid of sids) {
         let ended: boolean;
         try {
@@ -205,14 +296,27 @@ export class McpSessions {
           this.opts.logger.warn('session sweep could not read the store; will retry', { error: e });
           return;
         }
-        if (ended) await this.closeWhere({ sid }, 'user session revoked');
+        if (ended) {
+          await this.closeWhere({ sid }, 'user session revoked');
+          this.opts.streams.closeWhere((s) => s.owner.sid === sid);
+        }
       }
+      await this.opts.records.purge(now - this.#idleMs, now - KEEP_ENDED_MS);
     } finally {
       this.#sweeping = false;
     }
   }
 
-  async closeAll(why = 'shutdown'): Promise<void> {
-    await Promise.all([...this.#sessions.values()].map((s) => this.#close(s, why)));
+  /** Shutdown: ends the GET streams held here and writes last_seen. Sessions live on (other instances serve them). */
+  async closeAll(): Promise<void> {
+    this.#unsubscribe();
+    const touched = [...this.#cache.values()].filter((s) => s.touched);
+    if (touched.length) await this.opts.records.touch(touched.map((s) => s.record.id), Math.max(...touched.map((s) => s.lastSeen))).catch(() => {});
+    for (const s of this.#cache.values()) s.stream?.close();
+    this.#cache.clear();
   }
+}
+
+function isInitialize(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && (body as { method?: unknown }).method === 'initialize';
 }

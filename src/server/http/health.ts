@@ -1,8 +1,11 @@
 import { access, constants, stat } from 'node:fs/promises';
 import type { ConfigStore } from '../../config/index.js';
 import type { Store } from '../../store/types.js';
+import { jsx } from 'hono/jsx';
+import { Layout as ConsoleLayout, renderHtml } from '../../admin/console/layout.js';
+import { consentPage, errorPage } from '../../inbound/http/as/pages.js';
 
-export type ReadinessCheck = 'config' | 'store' | 'audit' | 'draining';
+export type ReadinessCheck = 'config' | 'store' | 'audit' | 'pages' | 'draining';
 
 export interface Readiness {
   ready: boolean;
@@ -48,6 +51,37 @@ export async function readiness(opts: { config: ConfigStore; store: Store; drain
     const code = (e as NodeJS.ErrnoException).code;
     checks.audit = `not writable: ${code ? `${dir}: ${code}` : (e as Error).message}`;
   }
+  checks.pages = await (pagesOnce ??= checkPages(renderEveryPage));
   const failing = (Object.keys(checks) as ReadinessCheck[]).find((k) => checks[k] !== 'ok');
   return { ready: !failing, checks, ...(failing ? { failing } : {}) };
+}
+
+/**
+ * The HTML pages (the authorization server's consent and error pages, the console's frame) rendered
+ * once per process: their code cannot change without a restart. A gateway whose JSX was compiled
+ * with the wrong settings (run through a TypeScript loader from another directory: "React is not
+ * defined") answers every sign-in with 500, so it is not ready.
+ */
+let pagesOnce: Promise<string> | undefined;
+
+async function checkPages(render: () => Promise<void>): Promise<string> {
+  try {
+    await render();
+    return 'ok';
+  } catch (e) {
+    return `cannot render: ${e instanceof Error ? e.message : String(e)}`.slice(0, 200);
+  }
+}
+
+async function renderEveryPage(): Promise<void> {
+  const client = { clientId: 'https://agent.example/readyz', source: 'dynamic', clientName: 'readyz', redirectUris: ['http://127.0.0.1/cb'], tokenEndpointAuthMethod: 'none', metadata: {}, createdAt: 0 } as const;
+  const pages = [
+    await errorPage(400, 'readyz', 'readyz'),
+    await consentPage({ client: { ...client, redirectUris: [...client.redirectUris] }, redirectUri: 'http://127.0.0.1/cb', user: { sub: 'readyz' }, enterprise: 'readyz', requestId: 'readyz', csrf: 'readyz', scopes: [] }),
+    await renderHtml(200, jsx(ConsoleLayout, { title: 'readyz' }, 'readyz'), {}),
+  ];
+  for (const page of pages) {
+    const html = await page.text();
+    if (!html.startsWith('<!doctype html><html')) throw new Error(`a page rendered as ${JSON.stringify(html.slice(0, 60))}`);
+  }
 }

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { statSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import * as client from 'openid-client';
 import type { ConfigStore } from '../config/index.js';
 import type { Deps } from '../deps.js';
@@ -22,6 +22,19 @@ export class LocalIdentity implements InboundIdentity {
   constructor(
     private readonly opts: { credentialsPath: string; config: ConfigStore; deps: Deps },
   ) {}
+
+  /**
+   * Calls `listener` when the credentials file appears, changes or goes away (`xaa-gateway login`
+   * or `logout` in another terminal), so a running stdio gateway can tell its client that the
+   * tools it may see changed. Polls the file's stat (survives the rename a login writes with).
+   */
+  watch(listener: () => void, intervalMs = 500): () => void {
+    const onStat = (curr: Stats, prev: Stats) => {
+      if (curr.mtimeMs !== prev.mtimeMs || curr.ino !== prev.ino || curr.size !== prev.size) listener();
+    };
+    watchFile(this.opts.credentialsPath, { interval: intervalMs, persistent: false }, onStat);
+    return () => unwatchFile(this.opts.credentialsPath, onStat);
+  }
 
   async resolve(): Promise<Caller> {
     const creds = await this.#load();

@@ -1,4 +1,4 @@
-import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult as SdkCallToolResult, type Tool as SdkTool } from '@modelcontextprotocol/server';
+import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult as SdkCallToolResult, type JSONRPCRequest, type Result, type ServerContext, type Tool as SdkTool } from '@modelcontextprotocol/server';
 import { isGatewayError } from '../errors.js';
 import type { AgentIdentity } from '../inbound/identity.js';
 import type { Gateway } from './gateway.js';
@@ -33,13 +33,40 @@ export interface McpServerOptions {
 }
 
 /**
+ * Malformed tools/call params are a -32602 naming the field (JSON-RPC 2.0 §5.1, MCP tools/call),
+ * answered before the SDK's own schema check, whose message is a raw zod issue dump.
+ */
+export function toolsCallParamsProblem(params: unknown): string | undefined {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return 'Invalid params: tools/call params must be an object with "name" and "arguments"';
+  const { name, arguments: args } = params as { name?: unknown; arguments?: unknown };
+  if (typeof name !== 'string') return `Invalid params: "name" must be a string (got ${kindOf(name)})`;
+  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return `Invalid params: "arguments" must be an object (got ${kindOf(args)})`;
+  return undefined;
+}
+
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : v === undefined ? 'nothing' : `a ${typeof v}`);
+
+/** The SDK's Server, with tools/call params checked first (the SDK's documented `_wrapHandler` hook). */
+class GatewayServer extends Server {
+  protected override _wrapHandler(method: string, handler: (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>): (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result> {
+    const wrapped = super._wrapHandler(method, handler);
+    if (method !== 'tools/call') return wrapped;
+    return async (request, ctx) => {
+      const problem = toolsCallParamsProblem(request.params);
+      if (problem) throw new ProtocolError(ProtocolErrorCode.InvalidParams, problem);
+      return wrapped(request, ctx);
+    };
+  }
+}
+
+/**
  * The one MCP server of the gateway, for every transport and both protocol eras: a low-level SDK
  * `Server` answering tools/list and tools/call from the Gateway. The serving entries (createMcpHandler,
  * the 2025 session leg, serveStdio) build one per request or per connection; nothing here knows
  * which era it serves except how an invalid-arguments error is reported (SEP-1303).
  */
 export function createMcpServer(gateway: Gateway, opts: McpServerOptions = {}): Server {
-  const server = new Server(SERVER_INFO, {
+  const server = new GatewayServer(SERVER_INFO, {
     capabilities: { tools: { listChanged: true } },
     instructions: INSTRUCTIONS,
     cacheHints: { 'tools/list': TOOLS_LIST_CACHE },

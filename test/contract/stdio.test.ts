@@ -83,12 +83,11 @@ describe('every demo tool, end to end, as alice', () => {
     expect(env.demo.stats.tokenExchanges).toBe(exchanges);
   });
 
-  it('invalid arguments are a JSON-RPC -32602 naming the field, before any token is minted', async () => {
+  it('invalid arguments are a tool error naming the field (SEP-1303, 2025-11-25), before any token is minted', async () => {
     const exchanges = env.demo.stats.tokenExchanges;
-    await expect(alice.call('calendar_create_meeting', { title: 'x', start: 'now', durationMinutes: 'long', attendees: [] })).rejects.toMatchObject({
-      code: -32602,
-      message: expect.stringMatching(/durationMinutes/),
-    });
+    const result = await alice.call('calendar_create_meeting', { title: 'x', start: 'now', durationMinutes: 'long', attendees: [] });
+    expect(result.isError).toBe(true);
+    expect(text(result)).toBe('[invalid_arguments] invalid arguments for tool "calendar_create_meeting": /durationMinutes must be integer');
     expect(env.demo.stats.tokenExchanges).toBe(exchanges);
   });
 

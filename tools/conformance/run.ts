@@ -6,8 +6,8 @@ import { dirname, join, resolve } from 'node:path';
 /**
  * Runs the pinned @modelcontextprotocol/conformance CLI (node_modules, 0.2.0-alpha.12) and reads
  * the checks.json it writes with `-o <dir>` (<dir>/[server-]<scenario>-<timestamp>/checks.json).
- * The CLI needs Node 22+ (fs.globSync), so it runs under the `node@24` npm package; whatever it
- * spawns (the client under test) runs on the node on PATH.
+ * The CLI needs Node 22+ (fs.globSync), so it runs on the binary of the `node@24` npm package; whatever
+ * it spawns (the client under test) runs on the node on PATH.
  */
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -31,18 +31,34 @@ export interface ConformanceRun {
   checks: Check[];
 }
 
+let node24: Promise<string> | undefined;
+
+/** The Node 24 binary of the `node@24` npm package, resolved by npx once per process (npx costs ~2 s a run). */
+function nodeForSuite(): Promise<string> {
+  node24 ??= new Promise<string>((done, fail) => {
+    execFile('npx', ['-y', '-p', 'node@24', 'node', '-p', 'process.execPath'], { cwd: ROOT, timeout: 120_000 }, (err, out) =>
+      err ? fail(err) : done(out.trim()),
+    );
+  });
+  return node24;
+}
+
+function cli(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  return nodeForSuite().then(
+    (node) =>
+      new Promise((done) => {
+        execFile(node, [CLI, ...args], { cwd: ROOT, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) =>
+          done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+        );
+      }),
+  );
+}
+
 /** `conformance <args> -o <fresh dir>`; throws when the CLI wrote no checks.json. */
 export async function runConformance(args: string[], opts: { timeoutMs: number }): Promise<ConformanceRun> {
   const outDir = mkdtempSync(join(tmpdir(), 'xaa-conformance-'));
   try {
-    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(
-        'npx',
-        ['-y', '-p', 'node@24', 'node', CLI, ...args, '-o', outDir],
-        { cwd: ROOT, timeout: opts.timeoutMs, maxBuffer: 32 * 1024 * 1024 },
-        (err, out, errOut) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: out, stderr: errOut }),
-      );
-    });
+    const { code, stdout, stderr } = await cli([...args, '-o', outDir], opts.timeoutMs);
     const hit = readdirSync(outDir, { recursive: true, encoding: 'utf8' }).find((p) => p.endsWith('checks.json'));
     if (hit === undefined) throw new Error(`the conformance CLI wrote no checks.json (exit ${code})\n${stdout}\n${stderr}`);
     const file = join(outDir, hit);
@@ -69,4 +85,13 @@ export function judged(checks: Check[]): Check[] {
 
 export function describeCheck(c: Check): string {
   return `[${c.status}] ${c.id}: ${c.description}${c.errorMessage ? ` (${c.errorMessage})` : ''}`;
+}
+
+/** `conformance list --server`: every server scenario name with its revisions ("extension" for extensions). */
+export async function listServerScenarios(): Promise<Map<string, string[]>> {
+  const { code, stdout, stderr } = await cli(['list', '--server'], 120_000);
+  if (code !== 0) throw new Error(`conformance list failed (exit ${code}): ${stderr}`);
+  const out = new Map<string, string[]>();
+  for (const m of stdout.matchAll(/^ {2}- (\S+)(?: \[([^\]]*)\])?$/gm)) out.set(m[1]!, m[2] ? m[2].split(',') : []);
+  return out;
 }

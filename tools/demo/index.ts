@@ -72,7 +72,16 @@ export async function startDemoEnterprise(
       const app = createSaasApp(await createSaasContext(APP_DEFINITIONS[name], urls[name], urls.idp, state));
       apps[name].setHandler((req) => app.fetch(req));
     }
-    return { urls, control: state.control, stats: state.stats, ssf, stop };
+    return {
+      urls,
+      control: state.control,
+      stats: state.stats,
+      ssf,
+      trustResourceServer: ({ issuer, resources, scopes, policyOf }) => {
+        idpContext.apps.push({ name: policyOf, issuer, resources: [...resources], scopes: [...scopes] });
+      },
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;

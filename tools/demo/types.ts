@@ -104,5 +104,11 @@ export interface DemoEnterprise {
   stats: DemoStats;
   /** The IdP's Shared Signals transmitter: streams, pushed and queued SETs. */
   ssf: DemoSsf;
+  /**
+   * Tests (the conformance fixture): the IdP also issues ID-JAGs for a resource server outside the
+   * five apps (audience = its AS issuer, resource = one of its resources), under the policy of
+   * `policyOf` (user assignment, connection switch).
+   */
+  trustResourceServer(server: { issuer: string; resources: string[]; scopes: string[]; policyOf: DemoAppName }): void;
   stop(): Promise<void>;
 }

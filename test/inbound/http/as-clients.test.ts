@@ -41,7 +41,8 @@ describe('RFC 8414 metadata and JWKS', () => {
       code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
-      scopes_supported: [GATEWAY_SCOPE],
+      // offline_access for the AS only (MCP 2026-07-28 "Refresh Tokens"); RFC 9207 iss in every authorization response.
+      scopes_supported: [GATEWAY_SCOPE, 'offline_access'],
       authorization_response_iss_parameter_supported: true,
       client_id_metadata_document_supported: true,
     });

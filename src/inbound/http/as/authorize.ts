@@ -4,11 +4,11 @@ import { GatewayError, isGatewayError } from '../../../errors.js';
 import type { AuthorizationRequest } from '../../../store/types.js';
 import type { AsContext } from './context.js';
 import { getRequestCookie, requestCookie, withCookie } from './cookies.js';
-import { failRequest, issueCode, REQUEST_TTL_MS } from './grant.js';
+import { decideFor, failRequest, issueCode, REQUEST_TTL_MS } from './grant.js';
 import { NO_STORE, randomToken, redirectToClient, safeEqual } from './http.js';
 import { errorPage } from './pages.js';
 import { redirectUriMatches } from './redirect-uri.js';
-import { coversScopes, grantScopes } from './scopes.js';
+import { requestedScopes } from './scopes.js';
 
 export const IDP_CALLBACK_PATH = '/oauth/idp/callback';
 export const CONSENT_PATH = '/oauth/consent';
@@ -63,7 +63,7 @@ export async function authorize(ctx: AsContext, c: Context): Promise<Response> {
   if (resources.length === 1 && canonical(resources[0]!) !== canonical(ctx.resource())) {
     return fail('invalid_target', `resource must be ${ctx.resource()}`);
   }
-  const scopes = grantScopes(params.get('scope'));
+  const scopes = requestedScopes(params.get('scope'));
 
   let idp: oidc.Configuration;
   try {
@@ -156,9 +156,11 @@ export async function idpCallback(ctx: AsContext, c: Context): Promise<Response>
   await ctx.store.updateAuthorizationRequest(req.id, { sessionId: session.id });
   ctx.logger.info('user signed in at the IdP', { sub: session.sub, sid: session.id, clientId: req.clientId });
 
-  // Consent is per user and agent (MCP security best practices, confused deputy): asked once.
-  const consent = await ctx.store.getConsent(session.iss, session.sub, req.clientId);
-  if (consent && coversScopes(consent.scopes, req.scopes)) return issueCode(ctx, { ...req, sessionId: session.id }, session);
+  // Consent is per user and agent (MCP security best practices, confused deputy): asked once, and
+  // again only for what a step-up adds.
+  const decided = await decideFor(ctx, req, session);
+  if (decided instanceof Response) return decided;
+  if (!decided.decision.toConsent.length) return issueCode(ctx, { ...req, scopes: decided.decision.granted, sessionId: session.id }, session);
   return new Response(null, { status: 303, headers: { Location: `${CONSENT_PATH}?request=${encodeURIComponent(req.id)}`, ...NO_STORE, 'Referrer-Policy': 'no-referrer' } });
 }
 

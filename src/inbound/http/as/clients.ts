@@ -127,3 +127,15 @@ export class ClientRegistry {
 function invalidClient(description: string): GatewayError {
   return oauthError('invalid_client', description, 401);
 }
+
+/**
+ * Whether the client registered the refresh_token grant (RFC 7591 §2 `grant_types`, SEP-2207's OAuth
+ * signal). Pre-registered clients are the administrator's: they may. RFC 7591 registrations store the
+ * grant types register.ts settled on; a metadata document without `grant_types` means
+ * `authorization_code` only (RFC 7591 §2 default).
+ */
+export function allowsRefreshGrant(client: RegisteredClient): boolean {
+  if (client.source === 'config') return true;
+  const grantTypes = client.metadata.grant_types;
+  return Array.isArray(grantTypes) && grantTypes.includes('refresh_token');
+}

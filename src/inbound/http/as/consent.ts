@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { AsContext } from './context.js';
 import { loadBoundRequest } from './authorize.js';
-import { failRequest, issueCode } from './grant.js';
+import { decideFor, failRequest, issueCode } from './grant.js';
 import { safeEqual } from './http.js';
 import { consentPage, errorPage } from './pages.js';
 
@@ -14,16 +14,17 @@ export async function consentGet(ctx: AsContext, c: Context): Promise<Response> 
   const req = loaded;
   const session = req.sessionId ? await ctx.store.getUserSession(req.sessionId) : undefined;
   if (!session || session.revokedAt) return errorPage(400, 'Not signed in', 'Sign in first: start again from your agent.');
-  const client = await ctx.clients.find(req.clientId).catch(() => undefined);
-  if (!client) return failRequest(ctx, req, 'unauthorized_client', 'the client is no longer registered');
+  const decided = await decideFor(ctx, req, session);
+  if (decided instanceof Response) return decided;
   return consentPage({
-    client,
+    client: decided.client,
     redirectUri: req.redirectUri,
     user: { sub: session.sub, ...(session.email ? { email: session.email } : {}), ...(session.name ? { name: session.name } : {}) },
     enterprise: ENTERPRISE,
     requestId: req.id,
     csrf: req.csrf,
-    scopes: req.scopes,
+    scopes: decided.decision.toConsent,
+    alreadyAllowed: decided.decision.alreadyAllowed,
   });
 }
 
@@ -50,16 +51,12 @@ export async function consentPost(ctx: AsContext, c: Context): Promise<Response>
       ctx.logger.info('consent denied', { clientId: req.clientId, sub: session.sub });
       return failRequest(ctx, req, 'access_denied', 'the user denied access', 303);
     case 'allow': {
-      const previous = await ctx.store.getConsent(session.iss, session.sub, req.clientId);
-      await ctx.store.saveConsent({
-        iss: session.iss,
-        sub: session.sub,
-        clientId: req.clientId,
-        scopes: [...new Set([...(previous?.scopes ?? []), ...req.scopes])],
-        grantedAt: ctx.deps.now(),
-      });
-      ctx.logger.info('consent granted', { clientId: req.clientId, sub: session.sub, scopes: req.scopes });
-      return issueCode(ctx, req, session, 303);
+      const decided = await decideFor(ctx, req, session, 303);
+      if (decided instanceof Response) return decided;
+      const { decision } = decided;
+      await ctx.store.saveConsent({ iss: session.iss, sub: session.sub, clientId: req.clientId, scopes: decision.consentAfter, grantedAt: ctx.deps.now() });
+      ctx.logger.info('consent granted', { clientId: req.clientId, sub: session.sub, scopes: decision.toConsent });
+      return issueCode(ctx, { ...req, scopes: decision.granted }, session, 303);
     }
     default:
       return errorPage(400, 'Bad request', 'Choose Allow or Deny.');

@@ -1,7 +1,9 @@
-import type { AuthorizationRequest, UserSession } from '../../../store/types.js';
+import type { AuthorizationRequest, RegisteredClient, UserSession } from '../../../store/types.js';
+import { allowsRefreshGrant } from './clients.js';
 import type { AsContext } from './context.js';
 import { clearedRequestCookie, withCookie } from './cookies.js';
 import { randomToken, redirectToClient, sha256 } from './http.js';
+import { decideGrant, type GrantDecision } from './scopes.js';
 
 /** Authorization codes live one minute (RFC 6749 §4.1.2: short-lived, single use). */
 export const CODE_TTL_MS = 60_000;
@@ -33,4 +35,15 @@ export async function failRequest(ctx: AsContext, req: AuthorizationRequest, err
     redirectToClient(req.redirectUri, ctx.issuer(), { error, error_description: description, state: req.state }, status),
     clearedRequestCookie(ctx.server().publicUrl, req.id),
   );
+}
+
+/**
+ * What this request is granted, given what the user already allowed the agent (scopes.ts:
+ * decideGrant); the error redirect instead when the client is no longer registered.
+ */
+export async function decideFor(ctx: AsContext, req: AuthorizationRequest, session: UserSession, status: 302 | 303 = 302): Promise<{ decision: GrantDecision; client: RegisteredClient } | Response> {
+  const client = await ctx.clients.find(req.clientId).catch(() => undefined);
+  if (!client) return failRequest(ctx, req, 'unauthorized_client', 'the client is no longer registered', status);
+  const consent = await ctx.store.getConsent(session.iss, session.sub, req.clientId);
+  return { client, decision: decideGrant({ requested: req.scopes, consented: consent?.scopes ?? [], clientRefreshGrant: allowsRefreshGrant(client) }) };
 }

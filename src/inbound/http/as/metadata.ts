@@ -1,5 +1,5 @@
 import type { AsContext } from './context.js';
-import { SUPPORTED_SCOPES } from './scopes.js';
+import { AS_SCOPES_SUPPORTED } from './scopes.js';
 
 /** RFC 8414 §2 authorization server metadata; the issuer is server.publicUrl exactly. */
 export function authorizationServerMetadata(ctx: AsContext): Record<string, unknown> {
@@ -18,7 +18,8 @@ export function authorizationServerMetadata(ctx: AsContext): Record<string, unkn
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
-    scopes_supported: [...SUPPORTED_SCOPES],
+    // offline_access here only, never in the resource's metadata (MCP 2026-07-28 "Refresh Tokens").
+    scopes_supported: [...AS_SCOPES_SUPPORTED],
     // RFC 9207: `iss` is in every authorization response.
     authorization_response_iss_parameter_supported: true,
     ...(server.clientIdMetadataDocuments ? { client_id_metadata_document_supported: true } : {}),

@@ -81,7 +81,22 @@ export interface ConsentView {
   enterprise: string;
   requestId: string;
   csrf: string;
+  /** What the user is asked to allow now (a step-up asks only for what is new). */
   scopes: string[];
+  /** What the user allowed this agent before and this grant keeps (shown as context). */
+  alreadyAllowed?: string[];
+}
+
+/** What each scope lets the agent do, said to the user (an unknown scope is named as it is). */
+function scopeText(scope: string, enterprise: string): string {
+  switch (scope) {
+    case 'mcp:tools':
+      return `call the gateway's tools as you, reaching ${enterprise}'s apps with your identity, within what your administrator allows;`;
+    case 'offline_access':
+      return 'keep this access after you close this page, until you or an administrator revoke it;';
+    default:
+      return `use the permission "${scope}";`;
+  }
 }
 
 /** Where the browser goes after the decision, said so a person can check it. */
@@ -109,6 +124,7 @@ export function consentPage(v: ConsentView): Promise<Response> {
   const name = v.client.clientName ?? 'An unnamed agent';
   const source = sourceLabel(v.client, v.enterprise);
   const who = v.user.email ?? v.user.name ?? v.user.sub;
+  const already = v.alreadyAllowed ?? [];
   return renderPage(
     200,
     <Layout title={`Allow ${name}?`}>
@@ -137,12 +153,23 @@ export function consentPage(v: ConsentView): Promise<Response> {
           {v.user.email && v.user.name ? <span class="muted"> ({v.user.name})</span> : null}
         </dd>
       </dl>
-      <p>If you allow it, this agent can:</p>
-      <ul>
-        <li>call the gateway's tools as you, reaching {v.enterprise}'s apps with your identity, within what your administrator allows;</li>
-        <li>keep this access after you close this page, until you or an administrator revoke it.</li>
+      <p>If you allow it, this agent {already.length ? 'can also' : 'can'}:</p>
+      <ul class="asked">
+        {v.scopes.map((s) => (
+          <li>{scopeText(s, v.enterprise)}</li>
+        ))}
       </ul>
-      <p class="muted">Every call it makes is recorded with your name and the agent's. You are asked once per agent.</p>
+      {already.length ? (
+        <>
+          <p class="muted">You already allowed it to:</p>
+          <ul class="already muted">
+            {already.map((s) => (
+              <li>{scopeText(s, v.enterprise)}</li>
+            ))}
+          </ul>
+        </>
+      ) : null}
+      <p class="muted">Every call it makes is recorded with your name and the agent's. You are asked once per agent, and again only when it asks for more.</p>
       <form method="post" action="/oauth/consent">
         <input type="hidden" name="request_id" value={v.requestId} />
         <input type="hidden" name="csrf" value={v.csrf} />

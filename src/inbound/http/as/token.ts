@@ -3,7 +3,9 @@ import type { Context } from 'hono';
 import { isGatewayError } from '../../../errors.js';
 import type { RegisteredClient, UserSession } from '../../../store/types.js';
 import type { AsContext } from './context.js';
+import { allowsRefreshGrant } from './clients.js';
 import { jsonResponse, oauthError, oauthErrorResponse, randomToken, readForm, safeEqual, sha256 } from './http.js';
+import { OFFLINE_ACCESS } from './scopes.js';
 
 /**
  * POST /token (OAuth 2.1 §3.2): authorization_code with PKCE S256, and refresh_token with rotation
@@ -77,7 +79,9 @@ async function authorizationCodeGrant(ctx: AsContext, client: RegisteredClient, 
   }
   checkResource(form, record.resource);
   const session = await liveSession(ctx, record.sessionId);
-  return issueTokens(ctx, client, session, record.scopes, record.resource, { familyId: randomToken(16) });
+  // SEP-2207: a refresh token when offline_access was granted or the client registered the grant (scopes.ts).
+  const refresh = record.scopes.includes(OFFLINE_ACCESS) || allowsRefreshGrant(client) ? { familyId: randomToken(16) } : undefined;
+  return issueTokens(ctx, client, session, record.scopes, record.resource, refresh);
 }
 
 async function refreshTokenGrant(ctx: AsContext, client: RegisteredClient, form: URLSearchParams): Promise<Response> {
@@ -138,12 +142,13 @@ async function issueTokens(
   session: UserSession,
   scopes: string[],
   resource: string,
-  refresh: { familyId: string } | { refreshToken: string },
+  /** A new family (code grant), the rotated token (refresh grant), or none (no refresh token for this grant). */
+  refresh: { familyId: string } | { refreshToken: string } | undefined,
 ): Promise<Response> {
   const scope = scopes.join(' ');
   const { token: accessToken, claims } = await ctx.tokens.issue({ sub: session.sub, idp_iss: session.iss, client_id: client.clientId, sid: session.id, scope });
-  let refreshToken: string;
-  if ('familyId' in refresh) {
+  let refreshToken: string | undefined;
+  if (refresh && 'familyId' in refresh) {
     refreshToken = randomToken();
     const now = ctx.deps.now();
     await ctx.store.saveRefreshToken({
@@ -157,14 +162,14 @@ async function issueTokens(
       expiresAt: now + ctx.server().refreshTokenTtlSeconds * 1000,
     });
   } else {
-    refreshToken = refresh.refreshToken;
+    refreshToken = refresh?.refreshToken;
   }
   ctx.logger.info('tokens issued', { clientId: client.clientId, sub: session.sub, sid: session.id, jti: claims.jti });
   return jsonResponse({
     access_token: accessToken,
     token_type: 'Bearer',
     expires_in: claims.exp - claims.iat,
-    refresh_token: refreshToken,
+    ...(refreshToken ? { refresh_token: refreshToken } : {}),
     scope,
   });
 }

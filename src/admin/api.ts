@@ -25,6 +25,10 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
       const version = await editor.version();
       if (version) c.res.headers.set('ETag', etagOf(version));
     }
+    // Where tools, resources and upstreams are kept: "file" (mcp.config.json) or "store" (shared by a fleet).
+    c.res.headers.set('X-Config-Source', editor.source);
+    const revision = opts.config.current.fleet?.revision;
+    if (editor.source === 'store' && revision !== undefined && !c.res.headers.has('X-Config-Revision')) c.res.headers.set('X-Config-Revision', String(revision));
     c.res.headers.set('Cache-Control', 'no-store');
   });
 
@@ -32,8 +36,20 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
   api.get('/whoami', (c) => c.json({ actor: getAdminActor(c), ...(adminCsrfToken(c) ? { csrfToken: adminCsrfToken(c) } : {}) }));
 
   api.get('/config', async (c) => {
-    const { raw, version } = await editor.read();
-    return c.json({ path: editor.path, version, inForce: opts.config.current.hash === version, config: raw }, 200, { ETag: etagOf(version) });
+    const { raw, version, revision } = await editor.read();
+    const fleet = opts.config.current.fleet;
+    return c.json(
+      {
+        source: editor.source,
+        path: editor.path,
+        ...(editor.source === 'store' && fleet ? { store: fleet.where, revision, revisionInForce: fleet.revision, updatedAt: fleet.updatedAt, updatedBy: fleet.updatedBy } : {}),
+        version,
+        inForce: editor.inForce(version),
+        config: raw,
+      },
+      200,
+      { ETag: etagOf(version), ...(revision !== undefined ? { 'X-Config-Revision': String(revision) } : {}) },
+    );
   });
 
   // ---- tools, resources, upstreams ----
@@ -66,7 +82,7 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
     }
     const r = await applyConfigChange({ editor, audit: opts.audit }, { actor: getAdminActor(c), kind, op, ...(name !== undefined ? { name } : {}), body, version: expected });
     const out = op === 'delete' ? { deleted: r.before } : r.item;
-    return c.json(out as Record<string, unknown>, op === 'create' ? 201 : 200, { ETag: etagOf(r.version) });
+    return c.json(out as Record<string, unknown>, op === 'create' ? 201 : 200, { ETag: etagOf(r.version), ...(r.revision !== undefined ? { 'X-Config-Revision': String(r.revision) } : {}) });
   }
 
   // ---- kill switches ----

@@ -46,6 +46,12 @@ const LISTS: Record<Kind, Listing> = {
   },
 };
 
+/** Where a config change went, as the gateway said (X-Config-Source / X-Config-Revision). */
+function writtenTo(res: { source?: 'file' | 'store'; revision?: number; version?: string }): string {
+  if (res.source === 'store') return `in force now on every instance: shared store revision ${res.revision ?? '?'}`;
+  return `in force now and written to mcp.config.json (version ${res.version?.slice(0, 12) ?? '?'})`;
+}
+
 /**
  * `xaa-gateway admin ...`: every admin API action against a running gateway, authenticated with
  * an admin token (XAA_ADMIN_TOKEN or --token). Tables by default, `--json` for scripts.
@@ -90,10 +96,33 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
   const REASON_OPTION = ['--reason <text>', 'why (kept in the audit log)'] as const;
   const reasonBody = (o: { reason?: string }) => ({ body: o.reason ? { reason: o.reason } : {} });
 
+  // ---- where the config comes from ----
+  admin
+    .command('config')
+    .description('where tools, resources and upstreams are kept (the file, or the store shared by a fleet), the revision and whether it is in force')
+    .action(
+      run(async (client, g) => {
+        const res = await client.request('GET', '/config');
+        const b = res.body as Row;
+        const { config: _config, ...summary } = b;
+        print(g, summary, () => {
+          const counts = `${(b.config?.tools ?? []).length} tools, ${Object.keys(b.config?.resources ?? {}).length} resources, ${(b.config?.upstreams ?? []).length} upstreams`;
+          if (b.source === 'store') {
+            const lag = b.revisionInForce !== b.revision ? `; this instance has revision ${b.revisionInForce} in force (it follows within a second)` : '; in force on this instance';
+            return `source: shared store (${b.store}), revision ${b.revision}${lag}
+${counts}; last written ${b.updatedAt ? new Date(b.updatedAt).toISOString() : '?'} (${b.updatedBy ?? '?'})
+other settings (server, idp, admin, audit): ${b.path} of that instance`;
+          }
+          return `source: ${b.path} (version ${String(b.version).slice(0, 12)}${b.inForce ? ', in force' : ', NOT in force: the file on disk changed and is pending or invalid (see the gateway log)'})
+${counts}`;
+        });
+      }),
+    );
+
   // ---- tools, resources, upstreams ----
   for (const kind of Object.keys(KINDS) as Kind[]) {
     const one = KINDS[kind];
-    const cmd = admin.command(kind).description(`list, show, create or replace, and delete ${kind} of mcp.config.json`);
+    const cmd = admin.command(kind).description(`list, show, create or replace, and delete ${kind} (of mcp.config.json, or of the fleet's shared store)`);
     listCommand(cmd, `list the ${kind}`, `/${kind}`, kind, LISTS[kind]);
     cmd
       .command('get')
@@ -128,7 +157,7 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
           const res = exists
             ? await client.request('PUT', path, { body: item, ifMatch: current.version })
             : await client.request('POST', `/${kind}`, { body: { ...item, name: target }, ifMatch: current.version });
-          print(g, res.body, () => `${exists ? 'replaced' : 'created'} ${one} "${target}"; in force now and written to mcp.config.json (version ${res.version?.slice(0, 12) ?? '?'})`);
+          print(g, res.body, () => `${exists ? 'replaced' : 'created'} ${one} "${target}"; ${writtenTo(res)}`);
         }),
       );
     cmd
@@ -140,7 +169,7 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
           const path = `/${kind}/${encodeURIComponent(name)}`;
           const current = await client.request('GET', path);
           const res = await client.request('DELETE', path, { ifMatch: current.version });
-          print(g, res.body, () => `deleted ${one} "${name}" (version ${res.version?.slice(0, 12) ?? '?'})`);
+          print(g, res.body, () => `deleted ${one} "${name}"; ${writtenTo(res)}`);
         }),
       );
   }

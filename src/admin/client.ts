@@ -15,6 +15,10 @@ export interface AdminResponse<T = any> {
   status: number;
   /** The config version (ETag without quotes). */
   version?: string;
+  /** Where tools, resources and upstreams are kept (X-Config-Source): "file" or "store" (a fleet). */
+  source?: 'file' | 'store';
+  /** Fleet mode: the store's revision of this response (X-Config-Revision). */
+  revision?: number;
   body: T;
 }
 
@@ -52,7 +56,17 @@ export class AdminClient {
       body = undefined;
     }
     const version = res.headers.get('etag')?.replace(/^W\//, '').replace(/^"(.*)"$/, '$1') || undefined;
-    if (res.ok || opts.allow?.includes(res.status)) return { status: res.status, ...(version ? { version } : {}), body };
+    const source = res.headers.get('x-config-source');
+    const revision = Number(res.headers.get('x-config-revision') ?? NaN);
+    if (res.ok || opts.allow?.includes(res.status)) {
+      return {
+        status: res.status,
+        ...(version ? { version } : {}),
+        ...(source === 'file' || source === 'store' ? { source } : {}),
+        ...(Number.isInteger(revision) ? { revision } : {}),
+        body,
+      };
+    }
     throw failure(res.status, body, this.baseUrl);
   }
 }

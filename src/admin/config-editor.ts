@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath, sep } from 'node:path';
 import type { z } from 'zod';
-import { buildRuntimeConfig, formatPath, GatewayConfig, type ConfigStore } from '../config/index.js';
+import { buildRuntimeConfig, fleetDocOf, fleetVersion, formatPath, GatewayConfig, parseFileObject, withFleetDoc, type ConfigStore } from '../config/index.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -17,8 +17,10 @@ export interface ConfigIssue {
 
 export interface ConfigVersion {
   raw: RawConfig;
-  /** hex SHA-256 of the file bytes: the version (ETag) every write must name. */
+  /** hex SHA-256 of the file bytes (fleet mode: naming the store's revision): the version (ETag) every write must name. */
   version: string;
+  /** Fleet mode: the store's revision. */
+  revision?: number;
 }
 
 export interface ConfigEditorOptions {
@@ -56,8 +58,50 @@ export class ConfigEditor {
     return this.opts.config.current.path;
   }
 
-  /** The file as it is on disk now (not necessarily what is in force: a hand edit may be pending or invalid). */
+  /** 'store': tools, resources and upstreams are the fleet's, in the shared store (src/config/fleet.ts). */
+  get source(): 'file' | 'store' {
+    return this.opts.config.source;
+  }
+
+  /** Where an edit is written, for audit records: the file, or the store and the revision the edit makes. */
+  target(revision?: number): Record<string, unknown> {
+    const f = this.opts.config.fleet;
+    if (!f) return { file: this.path };
+    return { store: f.where, ...(revision !== undefined ? { revision } : {}) };
+  }
+
+  /** Is this version (as returned by read or edit) the one in force on this instance? */
+  inForce(version: string): boolean {
+    const rt = this.opts.config.current;
+    return this.source === 'store' ? rt.fleet?.version === version : rt.hash === version;
+  }
+
+  /**
+   * The config as admins edit it: the file as it is on disk now (not necessarily what is in force:
+   * a hand edit may be pending or invalid), with, in fleet mode, the store's tools, resources and
+   * upstreams read now, and their version.
+   */
   async read(): Promise<ConfigVersion> {
+    if (this.source === 'store') {
+      const record = await this.opts.config.fleet!.backend.getFleetConfig();
+      if (!record) throw new GatewayError('internal', 'the shared store has no fleet config (was it emptied by hand?); restart an instance to seed it from its file, or run `xaa-gateway config import`');
+      return { raw: withFleetDoc(await this.#readFileRaw(), record.doc), version: fleetVersion(record), revision: record.revision };
+    }
+    return this.#readFileVersion();
+  }
+
+  async #readFileRaw(): Promise<RawConfig> {
+    const text = await readFile(this.path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new GatewayError('internal', `cannot read ${this.path}: ${e.code ?? e.message}`, { cause: e });
+    });
+    try {
+      return parseFileObject(text, this.path);
+    } catch (e) {
+      throw new GatewayError('admin_conflict', `${this.path} on disk is not a valid JSON object (a hand edit in progress?); fix the file, then retry`, { cause: e });
+    }
+  }
+
+  async #readFileVersion(): Promise<ConfigVersion> {
     let bytes: Buffer;
     try {
       bytes = await readFile(this.path);
@@ -77,8 +121,9 @@ export class ConfigEditor {
     return { raw: raw as RawConfig, version };
   }
 
-  /** The current version of the file, or undefined when it cannot be read. */
+  /** The current version of the file (in fleet mode: of the revision in force here), or undefined when it cannot be read. */
   async version(): Promise<string | undefined> {
+    if (this.source === 'store') return this.opts.config.current.fleet?.version;
     try {
       return sha256File(await readFile(this.path));
     } catch {
@@ -92,7 +137,8 @@ export class ConfigEditor {
    * `beforeWrite` runs after validation and before the file is written (the audit record: fail
    * closed). Errors: admin_conflict (stale version), admin_invalid with `details.issues`.
    */
-  edit<T>(expected: string, change: (raw: RawConfig) => T, beforeWrite?: (result: T) => Promise<void>): Promise<{ result: T; version: string }> {
+  edit<T>(expected: string, change: (raw: RawConfig) => T, beforeWrite?: (result: T, info: { revision?: number }) => Promise<void>): Promise<{ result: T; version: string; revision?: number }> {
+    if (this.source === 'store') return this.#editStore(expected, change, beforeWrite);
     const run = this.#queue.then(async () => {
       const current = await this.read();
       if (current.version !== expected) {
@@ -107,11 +153,11 @@ export class ConfigEditor {
       if (issues.length) {
         throw new GatewayError('admin_invalid', `the change makes the config invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
       }
-      await beforeWrite?.(result);
+      await beforeWrite?.(result, {});
       await atomicWrite(this.path, text);
       const version = sha256File(text);
       this.opts.config.reload();
-      if (this.opts.config.current.hash !== version) {
+      if (!this.inForce(version)) {
         // Only a hand edit racing this very write gets here; the watcher will apply whatever is on disk.
         this.opts.logger.warn('config written but another edit of the file followed at once; the file on disk is what will be in force', { path: this.path });
       }
@@ -120,6 +166,68 @@ export class ConfigEditor {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+
+  /**
+   * Fleet mode: the same steps in one store transaction holding the fleet config's lock, so edits
+   * through different instances are serialized and each is checked against the revision it read:
+   * version check, change, validation (with this instance's file: secret references must be
+   * readable here), audit record (fail closed: no record, no change), new revision + NOTIFY at
+   * commit, then in force here before the response; the other instances follow by NOTIFY.
+   */
+  async #editStore<T>(expected: string, change: (raw: RawConfig) => T, beforeWrite?: (result: T, info: { revision?: number }) => Promise<void>): Promise<{ result: T; version: string; revision: number }> {
+    const fleet = this.opts.config.fleet!;
+    const fileRaw = await this.#readFileRaw();
+    const { record, result } = await fleet.backend.updateFleetConfig(async (current) => {
+      const version = current ? fleetVersion(current) : undefined;
+      if (!current || version !== expected) {
+        throw new GatewayError('admin_conflict', `the config changed since you read it (another admin, through this or another instance; the shared store is at revision ${current?.revision ?? 0}): read it again, reapply your change, and send the new ETag in If-Match`, {
+          details: { ...(version ? { version } : {}), revision: current?.revision ?? 0 },
+        });
+      }
+      const next = structuredClone(withFleetDoc(fileRaw, current.doc));
+      const result = change(next);
+      const outside = newSecretFilesOutside(current.doc, fleetDocOf(next), this.opts.config.current.dir);
+      const issues = outside.length ? outside : validateConfig(next, this.path, this.opts.env);
+      if (issues.length) {
+        throw new GatewayError('admin_invalid', `the change makes the config invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+      }
+      await beforeWrite?.(result, { revision: current.revision + 1 });
+      return { doc: fleetDocOf(next), result };
+    }, 'admin edit');
+    this.opts.config.applyFleet(record);
+    const version = fleetVersion(record);
+    if (!this.inForce(version)) {
+      this.opts.logger.warn('config revision written to the shared store but not in force on this instance (see the error logged above)', { revision: record.revision });
+    }
+    return { result, version, revision: record.revision };
+  }
+}
+
+/**
+ * Fleet mode: a stored item's `{"file": ...}` secret reference is read by every instance, on its own
+ * machine. A reference an edit adds must therefore stay inside the config directory (where the
+ * operator keeps the secret files next to mcp.config.json); references already in the fleet
+ * config (seeded or imported from an operator's file) stay as they are. Checked before validation,
+ * which reads the files: an admin cannot even probe for a file elsewhere.
+ */
+export function newSecretFilesOutside(before: unknown, after: unknown, configDir: string): ConfigIssue[] {
+  const known = new Set(secretFiles(before, '').map((r) => r.file));
+  const root = resolvePath(configDir);
+  return secretFiles(after, '')
+    .filter((r) => !known.has(r.file))
+    .filter((r) => {
+      const abs = resolvePath(root, r.file);
+      return abs !== root && !abs.startsWith(root.endsWith(sep) ? root : root + sep);
+    })
+    .map((r) => ({ path: r.path, message: `secret file "${r.file}" is outside the config directory ${root}; in a fleet every instance reads it on its own machine, so keep secret files in that directory (a relative path) or set them in the file and \`config import\`` }));
+}
+
+function secretFiles(value: unknown, path: string): Array<{ path: string; file: string }> {
+  if (value === null || typeof value !== 'object') return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => secretFiles(v, `${path}[${i}]`));
+  const keys = Object.keys(value);
+  if (keys.length === 1 && keys[0] === 'file' && typeof (value as { file: unknown }).file === 'string') return [{ path, file: (value as { file: string }).file }];
+  return Object.entries(value).flatMap(([k, v]) => secretFiles(v, path ? `${path}.${k}` : k));
 }
 
 /** Every problem a reload would report, as `{ path, message }`: schema, cross-references, input schemas, secrets. */

@@ -14,7 +14,7 @@ export interface ConfigChange {
   name?: string;
   /** create/replace: the whole item as written in mcp.config.json; patch: an RFC 7396 merge patch. */
   body?: unknown;
-  /** The file version the admin edited (ETag without quotes). */
+  /** The version the admin edited (ETag without quotes). */
   version: string;
 }
 
@@ -24,8 +24,10 @@ export interface ConfigChangeResult {
   item?: Record<string, unknown>;
   /** The item before the change (undefined after a create). */
   before?: Record<string, unknown>;
-  /** The new file version. */
+  /** The new file version (fleet mode: of the new revision). */
   version: string;
+  /** Fleet mode: the store's new revision. */
+  revision?: number;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function applyConfigChange(deps: { editor: ConfigEditor; audit: Aud
   if (parsed) name = parsed.name;
   if (!name) throw notFound(kind, '');
   const target = name;
-  const { result, version } = await deps.editor.edit(
+  const { result, version, revision } = await deps.editor.edit(
     change.version,
     (raw) => {
       let before: Record<string, unknown> | undefined;
@@ -57,8 +59,8 @@ export async function applyConfigChange(deps: { editor: ConfigEditor; audit: Aud
       }
       return { before, item: op === 'delete' ? undefined : getItem(raw, kind, target), path: op === 'delete' ? wasAt : itemPath(raw, kind, target) };
     },
-    ({ before, item, path }) =>
-      recordAdminAction(deps.audit, { actor: change.actor, action, target: { [SINGULAR[kind]]: target, path, file: deps.editor.path }, before: before ?? null, after: item ?? null }),
+    ({ before, item, path }, info) =>
+      recordAdminAction(deps.audit, { actor: change.actor, action, target: { [SINGULAR[kind]]: target, path, ...deps.editor.target(info.revision) }, before: before ?? null, after: item ?? null }),
   );
-  return { name: target, ...(result.item ? { item: result.item } : {}), ...(result.before ? { before: result.before } : {}), version };
+  return { name: target, ...(result.item ? { item: result.item } : {}), ...(result.before ? { before: result.before } : {}), version, ...(revision !== undefined ? { revision } : {}) };
 }

@@ -51,6 +51,7 @@ export function createAdminRouter(opts: AdminOptions): AdminRouter {
       const extra: Record<string, unknown> = {};
       if (Array.isArray(err.details?.issues)) extra.issues = err.details.issues;
       if (err.code === 'admin_conflict' && typeof err.details?.version === 'string') extra.version = err.details.version;
+      if (err.code === 'admin_conflict' && typeof err.details?.revision === 'number') extra.revision = err.details.revision;
       return adminError(err.code, err.message, status, extra);
     }
     opts.logger.error('admin request failed', { path: c.req.path, method: c.req.method, code: err.code, error: err.message });

@@ -24,6 +24,21 @@ export interface RuntimeConfig {
   readonly encryptionKey?: string;
   /** Absolute audit directory. */
   readonly auditDir: string;
+  /**
+   * Set when tools, resources and upstreams come from the store shared by a fleet (DATABASE_URL):
+   * the revision in force and its version (the ETag of admin edits). Absent: the file is the source.
+   */
+  readonly fleet?: FleetInForce;
+}
+
+export interface FleetInForce {
+  revision: number;
+  /** hex SHA-256 naming this revision (the ETag admin edits must send in If-Match). */
+  version: string;
+  /** Where it is kept, for people: "PostgreSQL at db:5432/xaa" (never a password). */
+  where: string;
+  updatedAt: number;
+  updatedBy: string;
 }
 
 export const DEFAULT_CONFIG_FILE = 'mcp.config.json';

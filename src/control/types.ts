@@ -11,7 +11,7 @@ export interface UserRef {
 
 /** Who did it: an admin (by IdP identity or the automation token), or a security event from the IdP. */
 export type Actor =
-  | { kind: 'admin'; iss?: string; sub?: string; email?: string; via: 'session' | 'token' }
+  | { kind: 'admin'; iss?: string; sub?: string; email?: string; via: 'session' | 'token' | 'cli' }
   | {
       kind: 'security_event';
       iss: string;

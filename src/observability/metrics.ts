@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Prometheus metrics of one gateway process, on a registry of its own (not prom-client's global one),
@@ -14,6 +14,12 @@ export type TokenGrant = 'token_exchange' | 'jwt_bearer';
 export interface TokenCacheStats {
   readonly hits: number;
   readonly misses: number;
+}
+
+/** The store's LISTEN connection (Store.listenStatus), read at scrape time. */
+export interface StoreListenStats {
+  readonly up: boolean;
+  readonly reconnects: number;
 }
 
 export interface MetricsOptions {
@@ -36,6 +42,7 @@ export class Metrics {
   readonly #auditWrite: Histogram;
   readonly #killSwitchDenials: Counter<'switch'>;
   readonly #cacheSources = new Set<TokenCacheStats>();
+  #listenSource?: () => StoreListenStats | undefined;
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -74,6 +81,28 @@ export class Metrics {
     });
     this.#auditWrite = new Histogram({ name: 'xaa_audit_write_seconds', help: 'Time for one durable (fsync\'d) audit append', buckets: FSYNC_BUCKETS, registers });
     this.#killSwitchDenials = new Counter({ name: 'xaa_kill_switch_denials_total', help: 'Tool calls denied by a kill switch, by switch kind', labelNames: ['switch'], registers });
+    // The store's LISTEN connection (PostgreSQL): read at scrape time, absent for the embedded store.
+    const listen = () => this.#listenSource?.();
+    new Gauge({
+      name: 'xaa_store_listen_up',
+      help: 'Whether the PostgreSQL LISTEN connection that carries kill switch and config changes between instances is up (1) or being re-opened (0; changes then arrive by the revision poll)',
+      registers,
+      collect(this: Gauge) {
+        const s = listen();
+        this.reset();
+        if (s) this.set(s.up ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'xaa_store_listen_reconnects_total',
+      help: 'Times the PostgreSQL LISTEN connection was re-opened after PostgreSQL dropped it',
+      registers,
+      collect(this: Counter) {
+        const s = listen();
+        this.reset();
+        if (s) this.inc(s.reconnects);
+      },
+    });
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -97,6 +126,11 @@ export class Metrics {
   /** Count a broker's cache hits and misses (its `stats`), read at each scrape. */
   trackTokenCache(stats: TokenCacheStats): void {
     this.#cacheSources.add(stats);
+  }
+
+  /** Report the store's LISTEN connection (Store.listenStatus; undefined for the embedded store). */
+  trackStoreListen(source: () => StoreListenStats | undefined): void {
+    this.#listenSource = source;
   }
 
   /** The Prometheus text exposition format. */

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { openAuditLog } from '../audit/index.js';
-import { ConfigStore, loadConfigFile } from '../config/index.js';
+import { ConfigStore, loadConfigFile, startFleetConfig, type FleetConfigSync } from '../config/index.js';
 import { defaultDeps, type Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { createAuthorizationServer } from '../inbound/http/as/index.js';
@@ -11,7 +11,7 @@ import { createObservability, instrumentAuditSink, metricsTokens } from '../obse
 import { createAdminRouter } from '../admin/index.js';
 import { ControlService, SwitchSnapshot } from '../control/index.js';
 import { createSsfReceiver, lookupUsersInStore } from '../ssf/index.js';
-import { openStore } from '../store/index.js';
+import { describeStoreLocation, openStore, type ListenerOptions } from '../store/index.js';
 import { Redis } from 'ioredis';
 import { Gateway } from './gateway.js';
 import { gatewayUrls, serveHttp, type HttpServer } from './http.js';
@@ -31,6 +31,18 @@ export interface ServeOptions {
   handleSignals?: boolean;
   /** How often the signing key's age is checked (server.signingKeyRotationDays). Default hourly; tests shorten it. */
   keyRotationCheckMs?: number;
+  /**
+   * Where tools, resources and upstreams come from (XAA_CONFIG_SOURCE): "store" (shared by a fleet;
+   * the default with DATABASE_URL) or "file" (the default without; with DATABASE_URL an opt-out that
+   * leaves this instance out of the fleet's config). "store" also works on the embedded store.
+   */
+  configSource?: string;
+  /** Store schema (test isolation; default "public"). */
+  storeSchema?: string;
+  /** PostgreSQL LISTEN connection re-open backoff (tests shorten it). */
+  listen?: ListenerOptions;
+  /** Revision polls of kill switches and the fleet config (ms; default 500 with PostgreSQL, tests turn them off). */
+  pollMs?: number;
 }
 
 const PURGE_EVERY_MS = 10 * 60_000;
@@ -56,7 +68,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   const config = new ConfigStore(runtime);
   config.subscribe({
     onChange: (next, previous) => {
-      logger.info('config reloaded', { path: next.path, tools: next.config.tools.length });
+      logger.info('config reloaded', { path: next.path, tools: next.config.tools.length, ...(next.fleet ? { source: 'store', revision: next.fleet.revision } : {}) });
       if (next.config.server?.publicUrl !== previous.config.server?.publicUrl) logger.warn('server.publicUrl changed: restart the gateway for tokens and metadata to use it');
     },
     onInvalid: (message) => logger.error('config edit refused; the last good config stays in force', { error: message }),
@@ -65,16 +77,39 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
 
   const observability = createObservability(runtime, logger);
   const audit = instrumentAuditSink(await openAuditLog(runtime.auditDir, deps), observability.metrics);
+  const configSource = opts.configSource || (opts.databaseUrl ? 'store' : 'file');
+  if (configSource !== 'store' && configSource !== 'file') {
+    config.close();
+    throw new GatewayError('config_invalid', `XAA_CONFIG_SOURCE must be "store" (tools, resources and upstreams shared by the fleet in the store) or "file", not "${configSource}"`);
+  }
   let store: Awaited<ReturnType<typeof openStore>>;
+  const storeOptions = {
+    ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
+    // Relative to the config file, like audit.dir.
+    dataDir: isAbsolute(server.dataDir) ? server.dataDir : resolve(runtime.dir, server.dataDir),
+    ...(opts.storeSchema ? { schema: opts.storeSchema } : {}),
+  };
+  let fleet: FleetConfigSync | undefined;
   try {
     store = await openStore({
-      ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
-      // Relative to the config file, like audit.dir.
-      dataDir: isAbsolute(server.dataDir) ? server.dataDir : resolve(runtime.dir, server.dataDir),
+      ...storeOptions,
       encryptionKey: runtime.encryptionKey,
       now: deps.now,
       logger,
+      ...(opts.listen ? { listen: opts.listen } : {}),
     });
+    // One configuration for the fleet: tools, resources and upstreams from the shared store (seeded
+    // from this file when it has none), before anything reads them. See src/config/fleet.ts.
+    if (configSource === 'store') {
+      fleet = await startFleetConfig({ config, store, logger, where: describeStoreLocation(storeOptions), ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}) }).catch(async (e: unknown) => {
+        await store.close().catch(() => {});
+        throw e;
+      });
+    } else if (opts.databaseUrl) {
+      logger.warn("config: XAA_CONFIG_SOURCE=file with DATABASE_URL: this instance takes tools, resources and upstreams from its file, not from the fleet's shared store; admin edits here reach no other instance", { path: runtime.path });
+    } else {
+      logger.info('config: the file is the source of truth', { source: 'file', path: runtime.path });
+    }
   } catch (e) {
     config.close();
     await audit.close();
@@ -108,7 +143,8 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     // Kill switches: the gateway's policy reads the snapshot on every call; ControlService keeps it current.
     const switches = new SwitchSnapshot();
     const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger, metrics: observability.metrics, switches });
-    const control = new ControlService({ store, snapshot: switches, broker: gateway.broker, config, audit, deps, logger });
+    const control = new ControlService({ store, snapshot: switches, broker: gateway.broker, config, audit, deps, logger, ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}) });
+    observability.metrics.trackStoreListen(() => store.listenStatus?.());
     const admin = createAdminRouter({ config, store, control, audit, deps, logger, tokens });
     // Security events from the IdP (CAEP/RISC): push at /ssf/events, or polling when ssf.delivery is "poll".
     // The store remembers the SETs acted on, across restarts and instances sharing it.
@@ -146,14 +182,24 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       for (const sid of ids) await http.http.sessions.closeWhere({ sid }, 'user session revoked by an admin or a security event');
     });
     void http.closed.then(() => control.close());
+    void http.closed.then(() => fleet?.close());
     if (redis) void http.closed.then(() => redis?.quit()).catch(() => redis?.disconnect());
     ssf.start();
     // Spans still queued are flushed once the audit log and the store are closed.
     void http.closed.then(() => observability.shutdown()).catch((e: unknown) => logger.warn('trace export flush failed', { error: e }));
-    logger.info('xaa-gateway serving MCP over Streamable HTTP', { mcp: http.mcpUrl, listen: http.listenUrl, store: store.engine, auditDir: runtime.auditDir });
+    const inForce = config.current.fleet;
+    logger.info('xaa-gateway serving MCP over Streamable HTTP', {
+      mcp: http.mcpUrl,
+      listen: http.listenUrl,
+      store: store.engine,
+      auditDir: runtime.auditDir,
+      configSource: inForce ? 'store' : 'file',
+      ...(inForce ? { configRevision: inForce.revision } : {}),
+    });
     return http;
   } catch (e) {
     config.close();
+    fleet?.close();
     redis?.disconnect();
     await store.close().catch(() => {});
     await audit.close().catch(() => {});

@@ -7,6 +7,7 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createSecretBox, parseEncryptionKey } from './crypto.js';
 import { migrate } from './migrate.js';
+import type { ListenerOptions } from './listener.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
 import type { Sql } from './sql.js';
@@ -24,6 +25,8 @@ export interface OpenStoreOptions {
   schema?: string;
   now?: () => number;
   logger?: Logger;
+  /** PostgreSQL: how the LISTEN connection is re-opened after a loss (backoff, ping; tests shorten them). */
+  listen?: ListenerOptions;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -34,10 +37,10 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   if (!SCHEMA_NAME.test(schema)) {
     throw new GatewayError('config_invalid', `store schema name "${schema}" must match ${SCHEMA_NAME.source}`);
   }
-  const where = opts.databaseUrl ? `PostgreSQL at ${describeUrl(opts.databaseUrl)}` : `embedded store in ${opts.dataDir}`;
+  const where = describeStoreLocation(opts);
   let sql: Sql | undefined;
   try {
-    sql = opts.databaseUrl ? openPostgres(opts.databaseUrl, schema, opts.logger) : await openPglite(opts.dataDir, schema);
+    sql = opts.databaseUrl ? openPostgres(opts.databaseUrl, schema, opts.logger, opts.listen) : await openPglite(opts.dataDir, schema);
     await migrate(sql, schema, undefined, opts.now);
     const store = new SqlStore(sql, box, opts.now);
     await store.checkKey();
@@ -48,6 +51,12 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     const reason = err instanceof Error ? err.message : String(err);
     throw new GatewayError('store_unavailable', `cannot open the ${where}: ${reason}`, { cause: err });
   }
+}
+
+/** "PostgreSQL at host:port/database" (never the password), or "embedded store in <dir>". */
+export function describeStoreLocation(opts: Pick<OpenStoreOptions, 'databaseUrl' | 'dataDir' | 'schema'>): string {
+  if (!opts.databaseUrl) return `embedded store in ${opts.dataDir}`;
+  return `PostgreSQL at ${describeUrl(opts.databaseUrl)}${opts.schema && opts.schema !== 'public' ? ` (schema ${opts.schema})` : ''}`;
 }
 
 /** host:port/database, never the password. */

@@ -3,6 +3,7 @@
  */
 import pg from 'pg';
 import type { Logger } from '../log.js';
+import { PgListener, type ListenerOptions } from './listener.js';
 import type { Queryable, QueryResult, Sql } from './sql.js';
 
 function wrap(client: pg.Pool | pg.PoolClient): Queryable {
@@ -14,9 +15,10 @@ function wrap(client: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
-export function openPostgres(databaseUrl: string, schema: string, logger?: Logger): Sql {
+export function openPostgres(databaseUrl: string, schema: string, logger?: Logger, listenOptions?: ListenerOptions): Sql {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
+    application_name: 'xaa-gateway',
     // Every pooled connection resolves the store's tables in its schema (validated identifier).
     ...(schema === 'public' ? {} : { options: `-c search_path="${schema}"` }),
     max: 10,
@@ -25,26 +27,14 @@ export function openPostgres(databaseUrl: string, schema: string, logger?: Logge
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger?.warn('store: idle PostgreSQL connection failed', { error: err }));
   const q = wrap(pool);
-  const listeners = new Set<pg.Client>();
+  // One LISTEN connection for every channel, re-opened with backoff when PostgreSQL drops it.
+  const listener = new PgListener(databaseUrl, logger, listenOptions);
   return {
     engine: 'postgres',
     schema,
     query: q.query,
-    async listen(channel, onNotify) {
-      // A dedicated connection: a pooled one would be handed to other queries and lose the LISTEN.
-      const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
-      client.on('error', (err) => logger?.warn('store: LISTEN connection failed; changes from other instances arrive by the poll', { channel, error: err }));
-      client.on('notification', (msg) => {
-        if (msg.channel === channel) onNotify();
-      });
-      await client.connect();
-      await client.query(`LISTEN "${channel}"`);
-      listeners.add(client);
-      return async () => {
-        listeners.delete(client);
-        await client.end().catch(() => undefined);
-      };
-    },
+    listen: (channel, onNotify) => listener.listen(channel, onNotify),
+    listenStatus: () => listener.status(),
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
@@ -62,8 +52,7 @@ export function openPostgres(databaseUrl: string, schema: string, logger?: Logge
       }
     },
     close: async () => {
-      await Promise.all([...listeners].map((c) => c.end().catch(() => undefined)));
-      listeners.clear();
+      await listener.close();
       await pool.end();
     },
   };

@@ -209,4 +209,21 @@ CREATE INDEX mcp_sessions_owner ON mcp_sessions (owner_sid, owner_client_id);
 CREATE INDEX mcp_sessions_last_seen ON mcp_sessions (last_seen);
 `,
   },
+  {
+    version: 6,
+    name: 'fleet_config',
+    // The admin-editable config sections (tools, resources, upstreams) shared by the instances of a
+    // fleet (src/config/fleet.ts): one row, the JSON text as written, its SHA-256, and a revision
+    // bumped by every change in the same transaction as the NOTIFY that announces it.
+    sql: `
+CREATE TABLE fleet_config (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  revision   BIGINT NOT NULL,
+  doc        TEXT NOT NULL,
+  doc_hash   TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  updated_by TEXT NOT NULL
+);
+`,
+  },
 ];

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { SecretBox } from './crypto.js';
+import { fleetChannel, fleetConfigRevision, getFleetConfig, seedFleetConfig, updateFleetConfig } from './fleet-config.js';
 import type { Queryable, Sql } from './sql.js';
 import type { SwitchState } from '../control/types.js';
 import type {
@@ -13,7 +14,10 @@ import type {
   AuthorizationCode,
   AuthorizationRequest,
   Consent,
+  FleetConfigDoc,
+  FleetConfigRecord,
   KillSwitchList,
+  ListenStatus,
   RefreshFamily,
   RefreshTokenRecord,
   RegisteredClient,
@@ -56,34 +60,80 @@ export class SqlStore implements Store {
     this.engine = sql.engine;
   }
 
-  readonly #switchListeners = new Set<() => void>();
-  #stopListening?: Promise<(() => Promise<void>) | undefined>;
+  /** Per NOTIFY channel: the listeners of this store object, and the LISTEN that feeds them. */
+  readonly #channels = new Map<string, { listeners: Set<() => void>; stop?: Promise<(() => Promise<void>) | undefined> }>();
 
   /** NOTIFY channel of kill-switch changes: per schema, like the tables (identifier, ≤ 63 bytes). */
   get #switchChannel(): string {
     return `xaa_kill_switches_${this.sql.schema}`.slice(0, 63);
   }
 
-  async onKillSwitchChange(listener: () => void): Promise<() => Promise<void>> {
-    this.#switchListeners.add(listener);
-    // One LISTEN connection per store, shared by its listeners; PGlite has no other process to hear.
-    if (this.sql.listen && !this.#stopListening) {
-      const pending = this.sql.listen(this.#switchChannel, () => this.#emitSwitchChange());
-      this.#stopListening = pending.catch(() => undefined);
+  onKillSwitchChange(listener: () => void): Promise<() => Promise<void>> {
+    return this.#subscribe(this.#switchChannel, listener);
+  }
+
+  onFleetConfigChange(listener: () => void): Promise<() => Promise<void>> {
+    return this.#subscribe(fleetChannel(this.sql.schema), listener);
+  }
+
+  listenStatus(): ListenStatus | undefined {
+    return this.sql.listenStatus?.();
+  }
+
+  async #subscribe(channel: string, listener: () => void): Promise<() => Promise<void>> {
+    let entry = this.#channels.get(channel);
+    if (!entry) this.#channels.set(channel, (entry = { listeners: new Set() }));
+    entry.listeners.add(listener);
+    // One LISTEN per channel and store, shared by its listeners (on the store's one LISTEN
+    // connection, see listener.ts); PGlite has no other process to hear.
+    if (this.sql.listen && !entry.stop) {
+      const pending = this.sql.listen(channel, () => this.#emit(channel));
+      entry.stop = pending.catch(() => undefined);
       await pending;
     }
+    const e = entry;
     return async () => {
-      this.#switchListeners.delete(listener);
-      if (this.#switchListeners.size === 0 && this.#stopListening) {
-        const stop = await this.#stopListening;
-        this.#stopListening = undefined;
+      e.listeners.delete(listener);
+      if (e.listeners.size === 0 && e.stop) {
+        const stop = await e.stop;
+        e.stop = undefined;
         await stop?.();
       }
     };
   }
 
+  #emit(channel: string): void {
+    for (const l of this.#channels.get(channel)?.listeners ?? []) l();
+  }
+
   #emitSwitchChange(): void {
-    for (const l of this.#switchListeners) l();
+    this.#emit(this.#switchChannel);
+  }
+
+  // ---- fleet config (src/config/fleet.ts) ----
+
+  getFleetConfig(): Promise<FleetConfigRecord | undefined> {
+    return getFleetConfig(this.sql);
+  }
+
+  fleetConfigRevision(): Promise<number> {
+    return fleetConfigRevision(this.sql);
+  }
+
+  async seedFleetConfig(doc: FleetConfigDoc, by: string): Promise<{ record: FleetConfigRecord; seeded: boolean }> {
+    const out = await seedFleetConfig(this.sql, doc, by, this.now(), this.sql.listen !== undefined);
+    if (out.seeded) this.#emit(fleetChannel(this.sql.schema));
+    return out;
+  }
+
+  async updateFleetConfig<T>(
+    edit: (current: FleetConfigRecord | undefined) => Promise<{ doc: FleetConfigDoc; result: T }>,
+    by: string,
+  ): Promise<{ record: FleetConfigRecord; result: T; changed: boolean }> {
+    const out = await updateFleetConfig(this.sql, edit, by, this.now, this.sql.listen !== undefined);
+    // Other services on this store object (the NOTIFY reaches other processes).
+    if (out.changed) this.#emit(fleetChannel(this.sql.schema));
+    return out;
   }
 
   /**

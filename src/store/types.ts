@@ -1,4 +1,7 @@
 import type { SwitchState } from '../control/types.js';
+import type { ListenStatus } from './listener.js';
+
+export type { ListenStatus } from './listener.js';
 
 /**
  * Persistent state of the remote (Streamable HTTP) gateway: one SQL schema, two engines (PGlite
@@ -169,6 +172,28 @@ export interface KillSwitchList {
 }
 
 /**
+ * The admin-editable sections of the config (tools, resources, upstreams), as written (raw JSON:
+ * secret references and omitted defaults kept), when the fleet shares them through the store.
+ */
+export interface FleetConfigDoc {
+  tools: unknown[];
+  resources: Record<string, unknown>;
+  upstreams: unknown[];
+}
+
+/** The fleet config in the store: one row, its revision bumped by every change. */
+export interface FleetConfigRecord {
+  /** 1 for the seed, +1 per change. */
+  revision: number;
+  doc: FleetConfigDoc;
+  /** hex SHA-256 of the stored JSON text of `doc`. */
+  hash: string;
+  updatedAt: number;
+  /** Who wrote this revision, for people: "seeded from /etc/xaa/mcp.config.json", "admin API", "config import". */
+  updatedBy: string;
+}
+
+/**
  * The outcome of claiming a security event (src/ssf): 'claimed' by this caller, who must act on it
  * and then complete or release the claim; 'acted' on already; 'pending': another claim is in
  * progress (another instance, or this one before a restart that is not yet past its lease).
@@ -256,6 +281,26 @@ export interface Store {
    * instance) stays.
    */
   deleteKillSwitch(key: string, onlyIfSince?: number): Promise<{ previous?: SwitchState; revision: number }>;
+
+  // Fleet config (src/config/fleet.ts): tools, resources and upstreams shared by the instances
+  /** The fleet config, or undefined when the store has none yet. */
+  getFleetConfig(): Promise<FleetConfigRecord | undefined>;
+  /** Its revision (0 when there is none): one row read, for the poll. */
+  fleetConfigRevision(): Promise<number>;
+  /** Like onKillSwitchChange, for fleet config changes (NOTIFY sent in the change's transaction). */
+  onFleetConfigChange(listener: () => void): Promise<() => Promise<void>>;
+  /** Stores `doc` as revision 1 when the store has no fleet config yet, under a lock (instances starting together seed once). */
+  seedFleetConfig(doc: FleetConfigDoc, by: string): Promise<{ record: FleetConfigRecord; seeded: boolean }>;
+  /**
+   * Read-check-write under the row's lock, one change at a time across the instances: `edit` gets
+   * the record in force (undefined when none) and returns the next doc, or throws to change nothing
+   * (a stale version, an invalid result, an audit record that cannot be written). A doc equal to the
+   * current one is not a new revision.
+   */
+  updateFleetConfig<T>(edit: (current: FleetConfigRecord | undefined) => Promise<{ doc: FleetConfigDoc; result: T }>, by: string): Promise<{ record: FleetConfigRecord; result: T; changed: boolean }>;
+
+  /** PostgreSQL: whether the LISTEN connection that carries change notifications is up; undefined for the embedded store. */
+  listenStatus?(): ListenStatus | undefined;
 
   // Browser admin sessions (src/admin)
   createAdminSession(s: AdminSession): Promise<void>;

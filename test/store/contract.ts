@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import { SqlStore } from '../../src/store/sql-store.js';
-import type { RefreshTokenRecord, RotateResult, Store } from '../../src/store/index.js';
+import { MIGRATIONS } from '../../src/store/index.js';
+import type { FleetConfigDoc, RefreshTokenRecord, RotateResult, Store } from '../../src/store/index.js';
 
 export const KEY = randomBytes(32).toString('base64');
 export const OTHER_KEY = randomBytes(32).toString('hex');
@@ -77,19 +78,17 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
       it('reports its engine and records the applied migration', async () => {
         expect(['pglite', 'postgres']).toContain(store.engine);
         const rows = await raw<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version');
-        expect(rows.map((r) => [Number(r.version), r.name])).toEqual([
-          [1, 'initial'],
-          [2, 'admin_control'],
-          [3, 'security_events'],
-          [4, 'authorization_code_replay'],
-        ]);
+        expect(rows.map((r) => [Number(r.version), r.name])).toEqual(MIGRATIONS.map((m) => [m.version, m.name]));
+        // The releases so far, in order (others are appended by later migrations).
+        expect(rows.slice(0, 4).map((r) => r.name)).toEqual(['initial', 'admin_control', 'security_events', 'authorization_code_replay']);
+        expect(rows.map((r) => r.name)).toContain('fleet_config');
       });
 
       it('migrations are idempotent: reopening applies nothing twice', async () => {
         await reopen();
         await reopen();
         const rows = await raw('SELECT version FROM schema_migrations');
-        expect(rows).toHaveLength(4);
+        expect(rows).toHaveLength(MIGRATIONS.length);
       });
     });
 
@@ -448,6 +447,72 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         await reopen();
         expect((await store.listKillSwitches()).switches).toContainEqual({ switch: { kind: 'resource', name: k }, reason: 'breach', actor, since: T0 });
         await store.deleteKillSwitch(JSON.stringify(['resource', k]));
+      });
+    });
+
+    describe('fleet config (tools, resources, upstreams shared by the instances)', () => {
+      const doc = (tools: string[]): FleetConfigDoc => ({ tools: tools.map((name) => ({ name })), resources: { cal: { resource: 'https://cal.example/' } }, upstreams: [] });
+
+      it('seeds once; a second seed keeps the first; revision 0 means none', async () => {
+        await raw('DELETE FROM fleet_config');
+        expect(await store.getFleetConfig()).toBeUndefined();
+        expect(await store.fleetConfigRevision()).toBe(0);
+        const first = await store.seedFleetConfig(doc(['a']), 'seeded from A');
+        expect(first).toMatchObject({ seeded: true, record: { revision: 1, doc: doc(['a']), updatedAt: T0, updatedBy: 'seeded from A' } });
+        expect(first.record.hash).toMatch(/^[0-9a-f]{64}$/);
+        const second = await store.seedFleetConfig(doc(['b']), 'seeded from B');
+        expect(second).toEqual({ seeded: false, record: first.record });
+        expect(await store.fleetConfigRevision()).toBe(1);
+      });
+
+      it('an update bumps the revision and announces it; an equal doc is no new revision; a throw changes nothing', async () => {
+        await raw('DELETE FROM fleet_config');
+        await store.seedFleetConfig(doc(['a']), 'seed');
+        let heard = 0;
+        const stop = await store.onFleetConfigChange(() => heard++);
+        try {
+          const seen: Array<number | undefined> = [];
+          const r = await store.updateFleetConfig(async (current) => {
+            seen.push(current?.revision);
+            return { doc: doc(['a', 'b']), result: 'ok' };
+          }, 'admin edit');
+          expect(r).toMatchObject({ changed: true, result: 'ok', record: { revision: 2, doc: doc(['a', 'b']), updatedBy: 'admin edit' } });
+          expect(seen).toEqual([1]);
+          // At once from this store object; on PostgreSQL once more by its own NOTIFY (delivered at commit).
+          const expected = store.engine === 'postgres' ? 2 : 1;
+          await expect.poll(() => heard, { timeout: 5_000, interval: 10 }).toBe(expected);
+          const same = await store.updateFleetConfig(async () => ({ doc: doc(['a', 'b']), result: undefined }), 'again');
+          expect(same).toMatchObject({ changed: false, record: { revision: 2, updatedBy: 'admin edit' } });
+          const refused = await store.updateFleetConfig(async () => {
+            throw new GatewayError('admin_conflict', 'stale');
+          }, 'x').catch((e: unknown) => e);
+          expect(refused).toMatchObject({ code: 'admin_conflict' });
+          expect(await store.getFleetConfig()).toMatchObject({ revision: 2, doc: doc(['a', 'b']) });
+          expect(await store.fleetConfigRevision()).toBe(2); // a round trip: a NOTIFY would have arrived before it
+          expect(heard).toBe(expected);
+        } finally {
+          await stop();
+        }
+      });
+
+      it('concurrent updates are serialized: each sees the revision the previous one wrote', async () => {
+        await raw('DELETE FROM fleet_config');
+        await store.seedFleetConfig(doc([]), 'seed');
+        const seen: number[] = [];
+        await Promise.all(
+          ['x', 'y', 'z'].map((name) =>
+            store.updateFleetConfig(async (current) => {
+              seen.push(current!.revision);
+              return { doc: { ...current!.doc, tools: [...current!.doc.tools, { name }] }, result: undefined };
+            }, name),
+          ),
+        );
+        expect(seen.sort()).toEqual([1, 2, 3]);
+        const rec = await store.getFleetConfig();
+        expect(rec?.revision).toBe(4);
+        expect((rec!.doc.tools as Array<{ name: string }>).map((t) => t.name).sort()).toEqual(['x', 'y', 'z']);
+        await reopen();
+        expect(await store.getFleetConfig()).toEqual(rec);
       });
     });
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../src/store/index.js';
+import { MIGRATIONS, openStore, type Store } from '../../src/store/index.js';
 import { KEY, storeContract } from './contract.js';
 
 const databaseUrl = process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -40,7 +40,7 @@ describe.skipIf(skip)('PostgreSQL: two gateway instances starting together', () 
     const stores: Store[] = await Promise.all([open(), open(), open()]);
     try {
       const rows = await admin(async (c) => (await c.query(`SELECT version FROM "${raceSchema}".schema_migrations`)).rows);
-      expect(rows.map((r) => Number(r.version)).sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
+      expect(rows.map((r) => Number(r.version)).sort((a, b) => a - b)).toEqual(MIGRATIONS.map((m) => m.version).sort((a, b) => a - b));
       const s = await stores[0]!.createUserSession({ iss: 'i', sub: 's', idToken: 't', idTokenExpiresAt: 1 });
       expect((await stores[2]!.getUserSession(s.id))?.idToken).toBe('t');
     } finally {

@@ -6,7 +6,7 @@ import { applyConfigChange } from '../config-service.js';
 import type { AdminOptions } from '../context.js';
 
 export type UpdateResult =
-  | { ok: true; version: string }
+  | { ok: true; version: string; revision?: number }
   | { ok: false; kind: 'invalid'; issues: ConfigIssue[] }
   | { ok: false; kind: 'conflict'; message: string; version?: string }
   | { ok: false; kind: 'not_found'; message: string };
@@ -29,8 +29,8 @@ export async function updateConfigItem(
   change: { op: 'replace' | 'patch'; body: unknown },
 ): Promise<UpdateResult> {
   try {
-    const { version } = await applyConfigChange({ editor, audit: opts.audit }, { actor, kind, op: change.op, name, body: change.body, version: expected });
-    return { ok: true, version };
+    const { version, revision } = await applyConfigChange({ editor, audit: opts.audit }, { actor, kind, op: change.op, name, body: change.body, version: expected });
+    return { ok: true, version, ...(revision !== undefined ? { revision } : {}) };
   } catch (e) {
     if (isGatewayError(e, 'admin_invalid')) {
       const issues = Array.isArray(e.details?.issues) ? (e.details.issues as ConfigIssue[]) : [{ path: '(root)', message: e.message }];

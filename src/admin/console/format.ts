@@ -24,6 +24,7 @@ export function actorLabel(a: Actor | Record<string, unknown> | undefined): stri
   if (actor.kind === 'security_event') return `security event ${String(actor.eventType ?? '')} from ${String(actor.iss ?? '')}`;
   if (actor.kind === 'admin') {
     if (actor.via === 'token') return 'admin token (automation)';
+    if (actor.via === 'cli') return 'admin CLI on a gateway host (config import)';
     return String(actor.email ?? actor.sub ?? 'admin');
   }
   return 'unknown';

@@ -106,7 +106,8 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
   );
 
   app.get('/tools', guard, async (c) => {
-    const { raw, version } = await editor.read();
+    const { raw, version, revision } = await editor.read();
+    const fleet = opts.config.current.fleet;
     const switchedOff = new Set(opts.control.listSwitches().flatMap((s) => (s.switch.kind === 'resource' ? [s.switch.name] : [])));
     return page(
       c,
@@ -120,20 +121,22 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
           upstreams: listItems(raw, 'upstreams'),
           switchedOff,
           path: editor.path,
-          pendingOnDisk: opts.config.current.hash !== version,
+          pendingOnDisk: !editor.inForce(version),
+          ...(editor.source === 'store' && fleet && revision !== undefined ? { fleet: { where: fleet.where, revision, revisionInForce: fleet.revision } } : {}),
         }}
       />,
     );
   });
 
   async function editPage(c: Context<AdminEnv>, name: string, status: number, over: Partial<ToolEditView> = {}): Promise<Response> {
-    const { raw, version } = await editor.read();
+    const { raw, version, revision } = await editor.read();
     const tool = getItem(raw, 'tools', name);
     if (!tool) return notFoundPage(c, `No tool named "${name}" in the config file (it may have been renamed or deleted).`);
     const v: ToolEditView = {
       name,
       path: itemPath(raw, 'tools', name),
       version,
+      ...(revision !== undefined ? { revision } : {}),
       form: toolForm(tool),
       json: JSON.stringify(tool, null, 2),
       resourceNames: listItems(raw, 'resources').map((r) => String(r.name)),
@@ -164,10 +167,11 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
     }
     const r = await updateConfigItem(opts, editor, getAdminActor(c), 'tools', name, version, change);
     if (r.ok) {
-      const inForce = opts.config.current.hash === r.version;
+      const inForce = editor.inForce(r.version);
+      const where = r.revision !== undefined ? ` on every instance (shared store, revision ${r.revision})` : '';
       return redirect('/admin/tools', {
         kind: inForce ? 'ok' : 'warn',
-        text: inForce ? `Saved tool "${name}": in force from the next call.` : `Saved tool "${name}", but the file changed again right after; what is on disk will be in force.`,
+        text: inForce ? `Saved tool "${name}": in force from the next call${where}.` : r.revision !== undefined ? `Saved tool "${name}" as revision ${r.revision} of the shared store, but it is not in force on this instance: see its log.` : `Saved tool "${name}", but the file changed again right after; what is on disk will be in force.`,
       });
     }
     if (r.kind === 'not_found') return notFoundPage(c, r.message);

@@ -65,15 +65,29 @@ export interface ToolsView {
   path: string;
   /** The file on disk differs from the config in force (a hand edit not yet applied, or invalid). */
   pendingOnDisk: boolean;
+  /** Fleet mode: tools, resources and upstreams are kept in the shared store (where, and the revision shown and the one in force here). */
+  fleet?: { where: string; revision: number; revisionInForce: number };
 }
 
 export const ToolsBody: FC<{ v: ToolsView }> = ({ v }) => (
   <>
     <h1>Tools</h1>
-    <p class="lead">
-      What agents can call, and the resource and scopes each call is delegated with. Edits are written to <code>{v.path}</code> and apply to the next call.
-    </p>
-    {v.pendingOnDisk ? (
+    {v.fleet ? (
+      <p class="lead">
+        What agents can call, and the resource and scopes each call is delegated with. Shared by every gateway instance: kept in the store ({v.fleet.where}),{' '}
+        <span data-config-revision={String(v.fleet.revision)}>revision {v.fleet.revision}</span>; edits apply to the next call on every instance.
+      </p>
+    ) : (
+      <p class="lead">
+        What agents can call, and the resource and scopes each call is delegated with. Edits are written to <code>{v.path}</code> and apply to the next call.
+      </p>
+    )}
+    {v.fleet && v.fleet.revisionInForce !== v.fleet.revision ? (
+      <div class="flash warn" role="status">
+        This instance has revision {v.fleet.revisionInForce} in force, not the store's revision {v.fleet.revision} (it follows within a second; if not, see its log).
+      </div>
+    ) : null}
+    {!v.fleet && v.pendingOnDisk ? (
       <div class="flash warn" role="status">
         The file on disk differs from the configuration in force (a hand edit not applied yet, or invalid: see the gateway log). The tables show the file.
       </div>
@@ -173,6 +187,8 @@ export interface ToolEditView {
   /** The item's place in the file, e.g. tools[3]. */
   path: string;
   version: string;
+  /** Fleet mode: the store's revision the form was read at. */
+  revision?: number;
   form: ToolForm;
   json: string;
   resourceNames: string[];
@@ -251,11 +267,19 @@ export const ToolEditBody: FC<{ v: ToolEditView }> = ({ v }) => {
         Edit tool <code>{v.name}</code>
       </h1>
       <p class="lead">
-        <code>{v.path}</code> in the config file. Saved changes apply to the next call; connected clients are told the tool list changed.
+        {v.revision !== undefined ? (
+          <>
+            <code>{v.path}</code> of the fleet config in the shared store, revision {v.revision}. Saved changes apply to the next call on every instance; connected clients are told the tool list changed.
+          </>
+        ) : (
+          <>
+            <code>{v.path}</code> in the config file. Saved changes apply to the next call; connected clients are told the tool list changed.
+          </>
+        )}
       </p>
       {v.conflict ? (
         <div class="flash error" role="alert">
-          This tool was changed by someone else (another admin or a hand edit of the file) since you opened it: nothing was saved.{' '}
+          This tool was changed by someone else (another admin{v.revision !== undefined ? ', through any instance' : ' or a hand edit of the file'}) since you opened it: nothing was saved.{' '}
           <a href={action}>Reload</a> to see the current version, then make your change again.
         </div>
       ) : null}

@@ -5,7 +5,7 @@ import { jsx } from 'hono/jsx';
 import { Layout as ConsoleLayout, renderHtml } from '../../admin/console/layout.js';
 import { consentPage, errorPage } from '../../inbound/http/as/pages.js';
 
-export type ReadinessCheck = 'config' | 'store' | 'audit' | 'pages' | 'draining';
+export type ReadinessCheck = 'config' | 'store' | 'audit' | 'pages' | 'draining' | 'notifications';
 
 export interface Readiness {
   ready: boolean;
@@ -52,7 +52,13 @@ export async function readiness(opts: { config: ConfigStore; store: Store; drain
     checks.audit = `not writable: ${code ? `${dir}: ${code}` : (e as Error).message}`;
   }
   checks.pages = await (pagesOnce ??= checkPages(renderEveryPage));
-  const failing = (Object.keys(checks) as ReadinessCheck[]).find((k) => checks[k] !== 'ok');
+  // PostgreSQL's LISTEN connection is reported, never failing readiness: while it is re-opened,
+  // kill switches and config edits from other instances still arrive by the revision poll (500 ms),
+  // and this instance serves correctly; taking it out of the balancer would only shift load, and a
+  // PostgreSQL restart would take every instance out at once.
+  const listen = opts.store.listenStatus?.();
+  if (listen) checks.notifications = listen.up ? 'ok' : `degraded: LISTEN connection down${listen.lastError ? ` (${listen.lastError})` : ''}, reconnecting; changes from other instances arrive by the poll`.slice(0, 240);
+  const failing = (Object.keys(checks) as ReadinessCheck[]).find((k) => k !== 'notifications' && checks[k] !== 'ok');
   return { ready: !failing, checks, ...(failing ? { failing } : {}) };
 }
 

@@ -101,6 +101,12 @@ export interface ServerStat {
   /** Requests in progress on the server now. */
   current: number;
   total: number;
+  /** Response errors (the server aborted or sent garbage): requests that were on it when it died. */
+  responseErrors: number;
+  /** Data transfers aborted by the server. */
+  serverAborts: number;
+  /** Connections to it that failed (then retried or redispatched to another server). */
+  connectionErrors: number;
 }
 
 export interface RunningHaproxy {
@@ -108,6 +114,8 @@ export interface RunningHaproxy {
   statsUrl: string;
   configPath: string;
   log: HaproxyLogLine[];
+  /** Every stdout line as written. */
+  raw(): string[];
   stderr(): string;
   stats(): Promise<ServerStat[]>;
   /** Resolves when every named server is in `status` on the stats page. */
@@ -127,12 +135,14 @@ export async function startHaproxy(dir: string, layout: HaproxyLayout): Promise<
   // -db: foreground, no daemon; the test owns the process and ends it.
   const child: ChildProcess = spawn(HAPROXY_BIN, ['-db', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const log: HaproxyLogLine[] = [];
+  const raw: string[] = [];
   let stderr = '';
   let partial = '';
   child.stdout!.on('data', (d: Buffer) => {
     const lines = (partial + d.toString()).split('\n');
     partial = lines.pop()!;
     for (const l of lines) {
+      raw.push(l);
       const m = LINE.exec(l.trim());
       if (!m) continue;
       log.push({ client: m[1]!, server: m[3]!, status: Number(m[4]), totalMs: Number(m[5]), termination: m[6]!, retries: m[7]!, method: m[8]!, path: m[9]!, at: Date.now() });
@@ -150,13 +160,22 @@ export async function startHaproxy(dir: string, layout: HaproxyLayout): Promise<
     return rows
       .map((r) => r.split(','))
       .filter((r) => r[at('pxname')] === 'gateways' && r[at('svname')] !== 'BACKEND')
-      .map((r) => ({ name: r[at('svname')]!, status: r[at('status')]!, current: Number(r[at('scur')]), total: Number(r[at('stot')]) }));
+      .map((r) => ({
+        name: r[at('svname')]!,
+        status: r[at('status')]!,
+        current: Number(r[at('scur')]),
+        total: Number(r[at('stot')]),
+        responseErrors: Number(r[at('eresp')] || 0),
+        serverAborts: Number(r[at('srv_abrt')] || 0),
+        connectionErrors: Number(r[at('econ')] || 0),
+      }));
   };
   const h: RunningHaproxy = {
     origin: `http://${layout.frontend}`,
     statsUrl,
     configPath,
     log,
+    raw: () => raw,
     stderr: () => stderr,
     stats,
     async waitFor(status, names, timeoutMs = 20_000) {

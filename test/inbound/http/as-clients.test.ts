@@ -116,6 +116,42 @@ describe('RFC 7591 dynamic registration', () => {
     expect(json.error_description).toMatch(description);
   });
 
+  // MCP 2026-07-28 "Application Type and Redirect URI Constraints", OpenID Connect Registration §2:
+  // native apps use loopback http or a private-use scheme, web apps https. Without application_type
+  // (2025 clients) the redirect URIs decide it, and a mixed set stays registered without one.
+  it.each([
+    ['native, loopback IP', 'native', 'native', ['http://127.0.0.1:7001/cb']],
+    ['native, localhost', 'native', 'native', ['http://localhost:7001/cb']],
+    ['native, IPv6 loopback', 'native', 'native', ['http://[::1]:7001/cb']],
+    ['native, private-use scheme', 'native', 'native', ['com.example.app:/oauth/cb']],
+    ['web, https', 'web', 'web', ['https://app.example/cb']],
+    ['web, https on localhost', 'web', 'web', ['https://localhost:8443/cb']],
+    ['omitted, loopback', 'native', undefined, ['http://127.0.0.1:7001/cb']],
+    ['omitted, private-use scheme', 'native', undefined, ['cursor://anysphere.cursor-retrieval/oauth/callback']],
+    ['omitted, https', 'web', undefined, ['https://app.example/cb']],
+    ['omitted, mixed', undefined, undefined, ['https://app.example/cb', 'http://127.0.0.1:7001/cb']],
+  ])('application_type %s -> 201, registered as %s', async (_name, registered, applicationType, redirectUris) => {
+    const res = await register({ client_name: 'Typed', redirect_uris: redirectUris, ...(applicationType ? { application_type: applicationType } : {}) });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as Record<string, any>;
+    expect(body.application_type).toBe(registered);
+    expect(body.redirect_uris).toEqual(redirectUris);
+    expect((await shared.store.getClient(body.client_id))!.metadata.application_type).toBe(registered);
+  });
+
+  it.each([
+    ['native with an https redirect URI', { application_type: 'native', redirect_uris: ['https://app.example/cb'] }, 'invalid_redirect_uri', 'redirect_uris[0] is not allowed for a native client: use a loopback http URI (127.0.0.1, [::1] or localhost) or a private-use scheme (OpenID Connect Registration §2, RFC 8252 §7); register https redirect URIs as application_type "web"'],
+    ['native with a mixed set', { application_type: 'native', redirect_uris: ['http://127.0.0.1:7001/cb', 'https://app.example/cb'] }, 'invalid_redirect_uri', 'redirect_uris[1] is not allowed for a native client: use a loopback http URI (127.0.0.1, [::1] or localhost) or a private-use scheme (OpenID Connect Registration §2, RFC 8252 §7); register https redirect URIs as application_type "web"'],
+    ['web with a loopback http redirect URI', { application_type: 'web', redirect_uris: ['http://127.0.0.1:7001/cb'] }, 'invalid_redirect_uri', 'redirect_uris[0] is not allowed for a web client: use https (OpenID Connect Registration §2); an app on the user\'s computer registers as application_type "native"'],
+    ['web with a private-use scheme', { application_type: 'web', redirect_uris: ['com.example.app:/cb'] }, 'invalid_redirect_uri', 'redirect_uris[0] is not allowed for a web client: use https (OpenID Connect Registration §2); an app on the user\'s computer registers as application_type "native"'],
+    ['an unknown application_type', { application_type: 'desktop', redirect_uris: ['http://127.0.0.1:7001/cb'] }, 'invalid_client_metadata', 'application_type must be "web" or "native"'],
+    ['a non-string application_type', { application_type: 1, redirect_uris: ['http://127.0.0.1:7001/cb'] }, 'invalid_client_metadata', 'application_type must be "web" or "native"'],
+  ])('%s -> 400 %s', async (_name, body, error, description) => {
+    const res = await register(body);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error, error_description: description });
+  });
+
   it('a form body -> 400 invalid_client_metadata', async () => {
     const res = await register('redirect_uris=https://a.example/cb', as.origin, 'application/x-www-form-urlencoded');
     expect([res.status, ((await res.json()) as Record<string, string>).error]).toEqual([400, 'invalid_client_metadata']);
@@ -168,6 +204,29 @@ describe('Client ID Metadata Documents', () => {
     const clientId = `${docs.origin}${path}`;
     if (serve) docs.set(path, serve(clientId));
     const res = await fetch(authorizeUrl(as, { clientId, redirectUri: 'http://127.0.0.1:6111/cb', challenge: pkce().challenge }), { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(pageText(await res.text())).toMatch(reason);
+    expect(await shared.store.getClient(clientId)).toBeUndefined();
+  });
+
+  it('application_type in a document is honoured like at registration: native with loopback redirects is stored', async () => {
+    const clientId = `${docs.origin}/agents/native.json`;
+    docs.set('/agents/native.json', { body: doc(clientId, { application_type: 'native' }) });
+    const res = await fetch(authorizeUrl(as, { clientId, redirectUri: 'http://127.0.0.1:6111/cb', challenge: pkce().challenge }), { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect((await shared.store.getClient(clientId))!.metadata.application_type).toBe('native');
+  });
+
+  it.each([
+    ['native with an https redirect URI', { application_type: 'native', redirect_uris: ['https://app.example/cb'] }, 'https://app.example/cb', /redirect_uris\[0\] is not allowed for a native client/],
+    ['web with a loopback redirect URI', { application_type: 'web' }, 'http://127.0.0.1:6111/cb', /redirect_uris\[0\] is not allowed for a web client/],
+    ['an unknown application_type', { application_type: 'tv' }, 'http://127.0.0.1:6111/cb', /application_type must be "web" or "native"/],
+  ])('a document with %s -> HTML 400 at /authorize, not stored', async (name, extra, redirectUri, reason) => {
+    const path = `/agents/type-${name.replace(/\W+/g, '-')}.json`;
+    const clientId = `${docs.origin}${path}`;
+    docs.set(path, { body: doc(clientId, extra) });
+    const res = await fetch(authorizeUrl(as, { clientId, redirectUri, challenge: pkce().challenge }), { redirect: 'manual' });
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
     expect(pageText(await res.text())).toMatch(reason);

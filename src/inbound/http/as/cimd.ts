@@ -1,7 +1,7 @@
 import type { RegisteredClient } from '../../../store/types.js';
 import { describeNetworkError } from '../../../xaa/http.js';
 import { oauthError } from './http.js';
-import { redirectUriProblem } from './redirect-uri.js';
+import { applicationTypeProblem, parseApplicationType, redirectUriProblem } from './redirect-uri.js';
 import { guardedGet, ResponseTooLarge, SsrfRefused } from './ssrf.js';
 
 /**
@@ -80,6 +80,16 @@ export async function fetchClientMetadata(clientId: string, opts: CimdFetchOptio
     const problem = redirectUriProblem(uri);
     if (problem) throw refuse(`redirect_uris[${i}] ${problem}`);
   }
+  // A document is the client's registration (draft §4.1, RFC 7591 metadata): its application_type
+  // binds its redirect URIs as at dynamic registration (register.ts). None given: none assumed.
+  const applicationType = parseApplicationType(d.application_type);
+  if (applicationType === 'invalid') throw refuse('application_type must be "web" or "native"');
+  if (applicationType) {
+    for (const [i, uri] of (d.redirect_uris as string[]).entries()) {
+      const problem = applicationTypeProblem(applicationType, uri);
+      if (problem) throw refuse(`redirect_uris[${i}] ${problem}`);
+    }
+  }
   const method = d.token_endpoint_auth_method ?? 'none';
   if (typeof method === 'string' && SHARED_SECRET_METHODS.has(method)) throw refuse(`token_endpoint_auth_method "${method}" needs a shared secret, which a metadata document cannot have`);
   if (method !== 'none') throw refuse(`token_endpoint_auth_method "${String(method)}" is not supported (use "none" with PKCE)`);
@@ -92,7 +102,7 @@ export async function fetchClientMetadata(clientId: string, opts: CimdFetchOptio
     ...(typeof d.client_name === 'string' && d.client_name.trim() ? { clientName: d.client_name.trim() } : {}),
     redirectUris: d.redirect_uris as string[],
     tokenEndpointAuthMethod: 'none',
-    metadata: pick(d, ['client_id', 'client_name', 'client_uri', 'logo_uri', 'redirect_uris', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'software_id', 'software_version']),
+    metadata: pick(d, ['client_id', 'client_name', 'client_uri', 'logo_uri', 'redirect_uris', 'application_type', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'software_id', 'software_version']),
     createdAt: opts.now,
     expiresAt: opts.now + ttl * 1000,
   };

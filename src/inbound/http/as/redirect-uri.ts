@@ -35,3 +35,49 @@ export function redirectUriMatches(registered: readonly string[], requested: str
     return c.protocol === 'http:' && c.hostname === r.hostname && c.pathname === r.pathname && c.search === r.search;
   });
 }
+
+/**
+ * OpenID Connect Registration §2 `application_type`, which MCP 2026-07-28 clients send at registration
+ * ("Application Type and Redirect URI Constraints"): one client id is one kind of application.
+ */
+export type ApplicationType = 'web' | 'native';
+
+/** Loopback http (RFC 8252 §7.3) or a private-use scheme (§7.1): where a native app receives the code. */
+function isNativeRedirect(u: URL): boolean {
+  if (u.protocol === 'http:') return isLoopbackHost(u.hostname);
+  return u.protocol !== 'https:';
+}
+
+/** `application_type` as sent: undefined when absent, "invalid" for any other value (the caller names the error). */
+export function parseApplicationType(value: unknown): ApplicationType | undefined | 'invalid' {
+  if (value === undefined) return undefined;
+  return value === 'web' || value === 'native' ? value : 'invalid';
+}
+
+/**
+ * Why a redirect URI (already valid by redirectUriProblem) does not suit the application type:
+ * native clients only loopback http or a private-use scheme (OIDC Registration §2); web clients only
+ * https (the server "MAY reject" http for them, and a web app cannot receive a private-use scheme).
+ */
+export function applicationTypeProblem(type: ApplicationType, uri: string): string | undefined {
+  const native = isNativeRedirect(new URL(uri));
+  if (type === 'native' && !native) {
+    return 'is not allowed for a native client: use a loopback http URI (127.0.0.1, [::1] or localhost) or a private-use scheme (OpenID Connect Registration §2, RFC 8252 §7); register https redirect URIs as application_type "web"';
+  }
+  if (type === 'web' && native) {
+    return 'is not allowed for a web client: use https (OpenID Connect Registration §2); an app on the user\'s computer registers as application_type "native"';
+  }
+  return undefined;
+}
+
+/**
+ * The type a registration without `application_type` has (2025 clients do not send it): the one its
+ * redirect URIs fit, or none for a mixed set, which stays accepted as before rather than defaulting
+ * to OIDC's "web" and refusing the loopback URIs every desktop client uses.
+ */
+export function inferApplicationType(uris: readonly string[]): ApplicationType | undefined {
+  const native = uris.map((u) => isNativeRedirect(new URL(u)));
+  if (native.every(Boolean)) return 'native';
+  if (!native.some(Boolean)) return 'web';
+  return undefined;
+}

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { RegisteredClient } from '../../../store/types.js';
 import type { AsContext } from './context.js';
 import { jsonResponse, oauthError, oauthErrorResponse, randomToken, sha256 } from './http.js';
-import { redirectUriProblem } from './redirect-uri.js';
+import { applicationTypeProblem, inferApplicationType, parseApplicationType, redirectUriProblem } from './redirect-uri.js';
 
 const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
 type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -57,6 +57,16 @@ function validate(m: Record<string, unknown>, now: number): RegisteredClient {
     const problem = redirectUriProblem(u);
     if (problem) throw oauthError('invalid_redirect_uri', `redirect_uris[${i}] ${problem}`);
   });
+  const requestedType = parseApplicationType(m.application_type);
+  if (requestedType === 'invalid') throw oauthError('invalid_client_metadata', 'application_type must be "web" or "native"');
+  if (requestedType) {
+    (uris as string[]).forEach((u, i) => {
+      const problem = applicationTypeProblem(requestedType, u);
+      if (problem) throw oauthError('invalid_redirect_uri', `redirect_uris[${i}] ${problem}`);
+    });
+  }
+  // Stored and returned either way (RFC 7591 §3.2.1: the response holds the registered metadata).
+  const applicationType = requestedType ?? inferApplicationType(uris as string[]);
   const method = (m.token_endpoint_auth_method ?? 'none') as AuthMethod;
   if (!AUTH_METHODS.includes(method)) throw oauthError('invalid_client_metadata', `token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}`);
   const grantTypes = stringList(m.grant_types, 'grant_types') ?? ['authorization_code', 'refresh_token'];
@@ -83,6 +93,7 @@ function validate(m: Record<string, unknown>, now: number): RegisteredClient {
   const clientId = `dyn_${randomToken(18)}`;
   const metadata: Record<string, unknown> = {
     redirect_uris: uris,
+    ...(applicationType ? { application_type: applicationType } : {}),
     token_endpoint_auth_method: method,
     grant_types: grantTypes,
     response_types: responseTypes,

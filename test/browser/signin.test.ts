@@ -8,20 +8,79 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserAvailability, launchBrowser, type TestBrowser } from '../../tools/testkit/browser.js';
-import { text } from '../../tools/testkit/env.js';
-import { startHarness, type Harness } from '../server/http/harness.js';
+import { BIN, startEnv, text } from '../../tools/testkit/env.js';
+import { spawnServe } from '../../tools/testkit/serve.js';
+import { startHarness } from '../server/http/harness.js';
+import { freePort, writeServeConfig } from '../server/http/served-gateway.js';
 
 /**
  * The sign-in as a person does it, in headless Chromium (issue 3): an MCP client's authorization
  * request opens in the browser, the user signs in on the IdP's page, allows the agent on the
  * gateway's consent page, and the browser lands on the client's loopback redirect URI with the code.
  * The code then buys an access token that calls a tool as that user. Screenshots of each page are
- * kept in test-artifacts/signin/.
+ * kept in test-artifacts/<suite>/. Twice: against the gateway in the test's process, and against
+ * `xaa-gateway serve` started as an operator would from another directory (`/`, issue 7): the
+ * compiled CLI renders its pages whatever the working directory.
  */
 
-const SUITE = 'signin';
 const CLIENT_NAME = 'Browser Test Agent';
 const availability = browserAvailability();
+
+/** A gateway to sign in to, with the demo enterprise behind it. */
+interface Target {
+  origin: string;
+  mcpUrl: string;
+  idp: string;
+  /** The audit records of one agent's calls of one tool, as written so far. */
+  records(clientId: string, tool: string): Promise<Record<string, any>[]>;
+  close(): Promise<void>;
+}
+
+const TARGETS: { name: string; suite: string; start(): Promise<Target> }[] = [
+  {
+    name: 'the gateway in the test process',
+    suite: 'signin',
+    async start() {
+      const h = await startHarness();
+      return {
+        origin: h.origin,
+        mcpUrl: h.mcpUrl,
+        idp: h.env.demo.urls.idp,
+        async records(clientId, tool) {
+          await h.gateway.flush();
+          return h.sink.records.filter((r) => r.agent?.clientId === clientId && r.tool === tool);
+        },
+        close: () => h.close(),
+      };
+    },
+  },
+  {
+    name: '`xaa-gateway serve` started from /',
+    suite: 'signin-from-root',
+    async start() {
+      const env = await startEnv();
+      try {
+        const port = await freePort();
+        writeServeConfig(env, port);
+        const gw = await spawnServe({ command: [process.execPath, BIN], configPath: env.configPath, port, cwd: '/' });
+        return {
+          origin: gw.origin,
+          mcpUrl: gw.mcpUrl,
+          idp: env.demo.urls.idp,
+          records: async (clientId, tool) => (await env.audit()).filter((r) => r.agent?.clientId === clientId && r.tool === tool),
+          async close() {
+            const exit = await gw.stop();
+            await env.close();
+            expect(exit, gw.stderr()).toBe(0);
+          },
+        };
+      } catch (e) {
+        await env.close();
+        throw e;
+      }
+    },
+  },
+];
 
 interface Callback {
   uri: string;
@@ -52,7 +111,7 @@ async function startCallback(): Promise<Callback> {
 }
 
 /** What an MCP client does before opening the browser: RFC 7591 registration, PKCE S256, state, resource. */
-async function beginAuthorization(h: Harness, clientId: string, redirectUri: string) {
+async function beginAuthorization(h: Target, clientId: string, redirectUri: string) {
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
   const url = new URL('/authorize', h.origin);
@@ -78,14 +137,14 @@ if (!availability.run && availability.required) {
 } else {
   if (!availability.run) console.warn(`[test/browser] skipped: ${availability.reason}`);
 
-  describe.skipIf(!availability.run)('browser sign-in (headless Chromium)', () => {
-    let h: Harness;
+  describe.skipIf(!availability.run).each(TARGETS)('browser sign-in (headless Chromium) to $name', ({ suite, start }) => {
+    let h: Target;
     let browser: TestBrowser;
     let callback: Callback;
     let clientId: string;
 
     beforeAll(async () => {
-      [h, browser, callback] = await Promise.all([startHarness(), launchBrowser(SUITE), startCallback()]);
+      [h, browser, callback] = await Promise.all([start(), launchBrowser(suite), startCallback()]);
       const reg = await fetch(`${h.origin}/register`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -93,7 +152,7 @@ if (!availability.run && availability.required) {
       });
       expect(reg.status).toBe(201);
       clientId = ((await reg.json()) as { client_id: string }).client_id;
-    });
+    }, 60_000);
     afterAll(async () => {
       await browser?.close();
       await callback?.close();
@@ -116,7 +175,7 @@ if (!availability.run && availability.required) {
       try {
         // /authorize -> 302 to the IdP's login page, with the request cookie stored by the browser.
         await page.goto(auth.url);
-        expect(new URL(page.url()).origin).toBe(h.env.demo.urls.idp);
+        expect(new URL(page.url()).origin).toBe(h.idp);
         await expect(page.locator('h1').innerText()).resolves.toBe('Acme IdP');
         expect(await page.getByLabel('Username').isVisible()).toBe(true);
         expect(await page.getByLabel('Password').isVisible()).toBe(true);
@@ -172,13 +231,12 @@ if (!availability.run && availability.required) {
       const client = new Client({ name: 'browser-signin-test', version: '1.0.0' }, { capabilities: {} });
       await client.connect(transport);
       try {
-        h.sink.records = [];
         const result = (await client.callTool({ name: 'calendar_free_slots', arguments: { date: '2026-12-05' } })) as CallToolResult;
         expect(result.isError ?? false).toBe(false);
         expect(text(result)).toMatch(/2026-12-05T\d\d:\d\d/);
-        await h.gateway.flush();
-        const who = { user: { iss: h.env.demo.urls.idp, sub: 'u-alice' }, agent: { clientId, name: CLIENT_NAME } };
-        expect(h.sink.records).toMatchObject([
+        const who = { user: { iss: h.idp, sub: 'u-alice' }, agent: { clientId, name: CLIENT_NAME } };
+        await expect.poll(async () => (await h.records(clientId, 'calendar_free_slots')).length, { timeout: 5_000 }).toBe(2);
+        expect(await h.records(clientId, 'calendar_free_slots')).toMatchObject([
           { ...who, phase: 'decision', decision: 'allow', tool: 'calendar_free_slots' },
           { ...who, phase: 'outcome', outcome: { ok: true, status: 200 } },
         ]);
@@ -198,7 +256,7 @@ if (!availability.run && availability.required) {
         const [res] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Sign in' }).click()]);
         expect(res.status()).toBe(401);
         await page.waitForLoadState();
-        expect(new URL(page.url()).origin).toBe(h.env.demo.urls.idp);
+        expect(new URL(page.url()).origin).toBe(h.idp);
         const alert = page.getByRole('alert');
         expect(await alert.isVisible()).toBe(true);
         expect(await alert.innerText()).toBe('Wrong username or password.');

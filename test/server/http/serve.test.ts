@@ -48,7 +48,7 @@ describe('xaa-gateway serve', () => {
     const listen = m[2]!;
     expect((await fetch(`${listen}/healthz`)).status).toBe(200);
     const ready = await fetch(`${listen}/readyz`);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { config: 'ok', store: 'ok', audit: 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { config: 'ok', store: 'ok', audit: 'ok', pages: 'ok' } });
     expect((await (await fetch(`${listen}/.well-known/oauth-protected-resource/mcp`)).json()).resource).toBe(`${publicUrl}/mcp`);
     expect((await (await fetch(`${listen}/.well-known/oauth-authorization-server`)).json()).issuer).toBe(publicUrl);
     const unauth = await fetch(`${listen}/mcp`, { method: 'POST' });

@@ -279,7 +279,7 @@ describe('health and readiness', () => {
   it('/readyz -> 200 with every check ok', async () => {
     const res = await fetch(`${h.origin}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', checks: { config: 'ok', store: 'ok', audit: 'ok' } });
+    expect(await res.json()).toEqual({ status: 'ready', checks: { config: 'ok', store: 'ok', audit: 'ok', pages: 'ok' } });
   });
 
   it('/readyz -> 503 naming the audit check when the audit directory is not writable', async () => {

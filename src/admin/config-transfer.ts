@@ -63,13 +63,16 @@ async function withStore<T>(rt: RuntimeConfig, o: TransferOptions, fn: (store: S
 /**
  * `config import [file]`: the file's tools, resources and upstreams become the fleet's next
  * revision. The file is validated as `config check` does (secrets readable here), the change is
- * recorded in the audit log (audit.dir of the file; fail closed) under the store's lock, and every
+ * recorded in the audit log (audit.dir of --config; fail closed) under the store's lock, and every
  * running instance applies it at once (NOTIFY) or at its next poll. Returns the exit code.
  */
 export async function runConfigImport(o: TransferOptions & { file?: string; ifRevision?: number }, out: Out): Promise<number> {
   const path = resolve(o.file ?? o.configPath);
-  const rt = loadConfigFile(path, o.env);
-  checkAllSecrets(rt, o.env);
+  // The imported file is validated as `config check` would (secrets readable here); the store, its
+  // key and the audit log are those of this host's config (--config).
+  const imported = loadConfigFile(path, o.env);
+  checkAllSecrets(imported, o.env);
+  const rt = path === resolve(o.configPath) ? imported : loadConfigFile(o.configPath, o.env);
   const doc = fleetDocOf(parseFileObject(readFileSync(path, 'utf8'), path));
   return withStore(rt, o, async (store, where) => {
     const before = await store.getFleetConfig();

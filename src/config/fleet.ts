@@ -42,7 +42,13 @@ export function fleetDocOf(raw: Record<string, unknown>): FleetConfigDoc {
 /** The file's JSON with its editable sections replaced by the store's (key order of the file kept). */
 export function withFleetDoc(fileRaw: Record<string, unknown>, doc: FleetConfigDoc): Record<string, unknown> {
   const out: Record<string, unknown> = { ...fileRaw };
-  for (const k of FLEET_SECTIONS) out[k] = structuredClone(doc[k]);
+  for (const k of FLEET_SECTIONS) {
+    const section = doc[k];
+    const empty = Array.isArray(section) ? section.length === 0 : Object.keys(section).length === 0;
+    // A section the file leaves out stays out while the store's is empty (the schema's default).
+    if (empty && !(k in fileRaw)) continue;
+    out[k] = structuredClone(section);
+  }
   return out;
 }
 

@@ -7,7 +7,7 @@ import { TokenBroker, type BrokeredToken, type MintTarget, type XaaPort } from '
 import { compileArgumentValidator } from '../catalog/arguments.js';
 import { buildDownstreamRequest, executeHttpOperation } from '../catalog/http-operation.js';
 import { toToolResult } from '../catalog/tool-result.js';
-import { callUpstreamTool, listUpstreamTools, type UpstreamAuth } from '../catalog/upstream.js';
+import { callUpstreamTool, listUpstreamTools, UpstreamConnections, type UpstreamAuth } from '../catalog/upstream.js';
 import type { ConfigStore, RuntimeConfig } from '../config/index.js';
 import type { ToolConfig, UpstreamConfig } from '../config/schema.js';
 import type { Deps } from '../deps.js';
@@ -66,6 +66,9 @@ export class Gateway {
   readonly #xaa: NonNullable<GatewayOptions['xaa']>;
   readonly #upstreamTools = new Map<string, { at: number; tools: Tool[] }>();
   readonly #discovery = new Map<string, Promise<McpResourceDiscovery>>();
+  /** Upstream MCP connections for tools/call (traced fetch) and for tools/list (plain fetch), reused per user token. */
+  readonly #upstreamCalls: UpstreamConnections;
+  readonly #upstreamLists: UpstreamConnections;
 
   readonly #metrics: Metrics;
   readonly #tracer: () => Tracer;
@@ -79,6 +82,8 @@ export class Gateway {
     const tracer = opts.tracer;
     this.#tracer = tracer ? () => tracer : globalTracer;
     this.#downstreamDeps = { ...opts.deps, fetch: tracedFetch(opts.deps.fetch, this.#tracer) };
+    this.#upstreamCalls = new UpstreamConnections(this.#downstreamDeps);
+    this.#upstreamLists = new UpstreamConnections(opts.deps);
     const xaa = opts.xaa ?? createXaaPort(opts.deps);
     this.#xaa = { ...instrumentXaaPort(xaa, { metrics: this.#metrics, tracer: this.#tracer }), discoverMcpResource: (url) => xaa.discoverMcpResource(url) };
     const cfg = () => opts.config.current.config;
@@ -95,6 +100,8 @@ export class Gateway {
         // Upstream lists and discovery results may depend on what changed; minted tokens stay valid.
         this.#upstreamTools.clear();
         this.#discovery.clear();
+        void this.#upstreamCalls.closeAll();
+        void this.#upstreamLists.closeAll();
         for (const l of this.#toolListeners) l();
       },
     });
@@ -305,7 +312,7 @@ export class Gateway {
       },
     };
     try {
-      const result = await callUpstreamTool(resolved.upstream, auth, this.#downstreamDeps, resolved.upstreamTool.name, args);
+      const result = await callUpstreamTool(this.#upstreamCalls, resolved.upstream, auth, resolved.upstreamTool.name, args);
       this.#outcome(audited, { ok: !result.isError, ...(result.isError ? { error: 'tool_error' } : {}) }, t0, started);
       return result;
     } catch (e) {
@@ -424,7 +431,7 @@ export class Gateway {
         return this.broker.getToken(mint, caller.subject);
       },
     };
-    const tools = await listUpstreamTools(upstream, auth, this.opts.deps);
+    const tools = await listUpstreamTools(this.#upstreamLists, upstream, auth);
     this.#upstreamTools.set(key, { at: this.opts.deps.now(), tools });
     return tools;
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
+import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -206,4 +207,27 @@ export async function openSession(mcpUrl: string, token: string, protocolVersion
   const ack = await post(mcpUrl, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers);
   if (ack.status !== 202) throw new Error(`initialized: ${ack.status}`);
   return { sessionId, result: msg.result, headers };
+}
+
+/**
+ * fetch as a reverse proxy forwards a request: to the listen address, with the public `Host` (the
+ * gateway checks Host at /mcp). fetch itself cannot set Host (a forbidden header), so node:http does.
+ */
+export function fetchAsHost(host: string): typeof fetch {
+  return (input, init) =>
+    new Promise<Response>((resolve, reject) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      const headers: Record<string, string> = {};
+      new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
+      headers.host = host;
+      const req = httpRequest(url, { method: init?.method ?? 'GET', headers, ...(init?.signal ? { signal: init.signal } : {}) }, (res) => {
+        const out = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v);
+        const status = res.statusCode ?? 500;
+        const empty = [101, 204, 205, 304].includes(status);
+        resolve(new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, headers: out }));
+      });
+      req.on('error', reject);
+      req.end(typeof init?.body === 'string' ? init.body : undefined);
+    });
 }

@@ -15,7 +15,7 @@ import { serveHttp } from '../../../src/server/http.js';
 import { openStore, type Store } from '../../../src/store/index.js';
 import { readAuditRecords } from '../../../tools/testkit/audit-records.js';
 import { startEnv, text, type Env } from '../../../tools/testkit/env.js';
-import { AGENT_A, ENCRYPTION_KEY, initializeBody, post, serverSection } from './harness.js';
+import { ACCEPT, AGENT_A, ENCRYPTION_KEY, fetchAsHost, initializeBody, serverSection } from './harness.js';
 
 /**
  * Graceful shutdown of `serveHttp` (SIGTERM path without the signal): new requests get 503 while a
@@ -24,6 +24,7 @@ import { AGENT_A, ENCRYPTION_KEY, initializeBody, post, serverSection } from './
  */
 
 const PUBLIC_URL = 'https://mcp.acme.test';
+const PUBLIC_HOST = new URL(PUBLIC_URL).host;
 
 /** Holds demo API calls to the calendar's free-slots until released. */
 class Gate {
@@ -76,7 +77,8 @@ async function startServer(name: string, drainTimeoutMs: number) {
   }
   const s = await store.createUserSession({ iss: session!.iss, sub: session!.sub, idToken: session!.idToken, idTokenExpiresAt: session!.idTokenExpiresAt, ...(session!.idpRefreshToken ? { idpRefreshToken: session!.idpRefreshToken } : {}) });
   const token = (await tokens.issue({ sub: s.sub, idp_iss: s.iss, client_id: AGENT_A.clientId, sid: s.id, scope: 'mcp:tools' })).token;
-  const transport = new StreamableHTTPClientTransport(new URL(`${server.listenUrl}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  // As the reverse proxy forwards it: to the listen address, with the public Host (checked at /mcp).
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.listenUrl}/mcp`), { fetch: fetchAsHost(PUBLIC_HOST), requestInit: { headers: { Authorization: `Bearer ${token}` } } });
   const client = new Client({ name: 'shutdown-test', version: '1' }, { capabilities: {} });
   await client.connect(transport);
   return { server, gate, client, token, store, auditDir };
@@ -96,7 +98,7 @@ describe('graceful shutdown', () => {
     const shutdown = server.shutdown('test');
     expect(server.http.draining).toBe(true);
 
-    const refused = await post(`${server.listenUrl}/mcp`, initializeBody(), { Authorization: `Bearer ${token}` });
+    const refused = await fetchAsHost(PUBLIC_HOST)(`${server.listenUrl}/mcp`, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: ACCEPT, Authorization: `Bearer ${token}` }, body: JSON.stringify(initializeBody()) });
     expect(refused.status).toBe(503);
     expect(refused.headers.get('connection')).toBe('close');
     expect(refused.headers.get('retry-after')).toBe('5');

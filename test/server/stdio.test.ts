@@ -124,6 +124,25 @@ describe('invalid tool arguments by protocol revision (SEP-1303)', () => {
   });
 });
 
+describe('upstream MCP tools validate arguments against the schema they advertise', () => {
+  it.each([
+    [{ customerId: 1001 }, 'invalid arguments for tool "crmmcp_lookup_customer": /customerId must be string'],
+    [{}, 'invalid arguments for tool "crmmcp_lookup_customer": /customerId is required'],
+    [{ customerId: '' }, 'invalid arguments for tool "crmmcp_lookup_customer": /customerId must NOT have fewer than 1 characters'],
+  ])('%j -> a tool error, nothing sent to the upstream', async (args, message) => {
+    const wire = await legacySession('alice', '2025-11-25');
+    try {
+      await wire.request(10, 'tools/list'); // the upstream's list is fetched (and cached) here
+      const calls = env.demo.stats.apiCalls.crm;
+      const res = await wire.request(11, 'tools/call', { name: 'crmmcp_lookup_customer', arguments: args });
+      expect(res.result).toEqual({ isError: true, content: [{ type: 'text', text: `[invalid_arguments] ${message}` }] });
+      expect(env.demo.stats.apiCalls.crm).toBe(calls);
+    } finally {
+      await wire.close();
+    }
+  });
+});
+
 describe('malformed tools/call params -> -32602 naming the field, in both eras', () => {
   const cases = [
     [{ name: 5, arguments: {} }, 'Invalid params: "name" must be a string (got a number)'],

@@ -32,8 +32,8 @@ const BAD_ARGS = { name: 'calendar_create_meeting', arguments: { title: 'x', sta
 const BAD_ARGS_MESSAGE = 'invalid arguments for tool "calendar_create_meeting": /durationMinutes must be integer';
 
 /** A 2026-07-28 request as the SDK v2 client sends it: envelope in _meta, and the standard headers. */
-function modern(id: number, method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
-  const name = typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {};
+function modern(id: number, method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}): { body: unknown; headers: Record<string, string> } {
+  const name: Record<string, string> = typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {};
   return { body: { jsonrpc: '2.0', id, method, params: { ...params, _meta: ENVELOPE } }, headers: { 'MCP-Protocol-Version': MODERN, 'Mcp-Method': method, ...name, ...headers } };
 }
 
@@ -294,6 +294,20 @@ describe('Host (DNS rebinding) on /mcp and /metrics', () => {
       const hostname = new URL(`http://${hostHeader}`).hostname;
       expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32000, message: `Forbidden: Invalid Host: ${hostname}; clients must use the host of server.publicUrl (or one in server.allowedHosts)` } });
     }
+  });
+});
+
+describe('sign-in hints over HTTP', () => {
+  it('an IdP that no longer accepts the sign-in: the tool error tells the remote user to reconnect, never to run the CLI', async () => {
+    const bob = await h.signIn('bob');
+    const s = await openSession(h.mcpUrl, await h.token(bob));
+    h.env.demo.control.revokeUserSessions('bob');
+    const res = await post(h.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'chat_post_message', arguments: { channel: 'general', text: 'hi' } } }, s.headers);
+    const msg = await rpcMessage(res);
+    expect(msg.result.isError).toBe(true);
+    const shown = msg.result.content[0].text as string;
+    expect(shown).toMatch(/reconnect the MCP client to sign in again/);
+    expect(shown).not.toMatch(/xaa-gateway login/);
   });
 });
 

@@ -199,10 +199,10 @@ describe('RFC 9728 protected resource metadata', () => {
     expect(await res.json()).toEqual(expected());
   });
 
-  it('names the mounted authorization server, whose metadata advertises the same scopes', async () => {
+  it('names the mounted authorization server, whose metadata advertises the same scopes and offline_access (the AS only: MCP 2026-07-28 "Refresh Tokens")', async () => {
     const as = await (await fetch(`${h.origin}/.well-known/oauth-authorization-server`)).json();
     expect(as.issuer).toBe(expected().authorization_servers[0]);
-    expect(as.scopes_supported).toEqual(expected().scopes_supported);
+    expect(as.scopes_supported).toEqual([...expected().scopes_supported, 'offline_access']);
   });
 
   it('the 401 challenge points at the document, and the document names the URL the client used', async () => {

@@ -78,7 +78,8 @@ for (const engine of ENGINES) {
         expect(session).toMatchObject({ iss: env.demo.urls.idp, sub: ALICE.sub, email: ALICE.email });
         expect(session.idpRefreshToken).toBeTruthy();
         expect(await store.getClient(clientId)).toMatchObject({ source: 'dynamic', clientName: AGENT_NAME, redirectUris: [redirect.url] });
-        expect(await store.getConsent(session.iss, ALICE.sub, clientId)).toMatchObject({ scopes: ['mcp:tools'] });
+        // The client registered the refresh_token grant, so the user also allowed lasting access (offline_access).
+        expect(await store.getConsent(session.iss, ALICE.sub, clientId)).toMatchObject({ scopes: ['mcp:tools', 'offline_access'] });
         await store.updateUserSessionTokens(sid, { idToken: session.idToken, idTokenExpiresAt: Date.now() - 1000 });
       } finally {
         await store.close();

@@ -98,27 +98,39 @@ async function startGateway(env: Env): Promise<Child> {
   return startChild('xaa-gateway serve', [BIN, '--config', configPath, 'serve', '--host', '127.0.0.1', '--port', String(port)], childEnv, /^MCP endpoint: \S+ {2}\(listening on (\S+)\)$/m);
 }
 
-/** The MCP authorization dance once (IdP login form, consent, loopback redirect): the gateway access token every client uses. */
-async function signIn(mcpUrl: string): Promise<string> {
+/**
+ * The MCP authorization dance (IdP login form, consent, loopback redirect): one gateway access
+ * token per sign-in. Several sign-ins because the gateway keeps at most 16 live 2025 sessions per
+ * sign-in and agent (server-side cap), and the bench runs 50 clients.
+ */
+async function signIn(mcpUrl: string, n: number): Promise<string[]> {
   const redirect = await LoopbackRedirect.start();
   try {
-    const provider = new DanceProvider({ redirect, clientName: 'Bench Agent', username: 'alice', password: 'alice-demo-pass' });
-    if ((await auth(provider, { serverUrl: mcpUrl })) !== 'REDIRECT') throw new Error('expected a sign-in redirect');
-    if ((await auth(provider, { serverUrl: mcpUrl, authorizationCode: provider.lastCode() })) !== 'AUTHORIZED') throw new Error('the code exchange failed');
-    return provider.tokens()!.access_token;
+    const tokens: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const provider = new DanceProvider({ redirect, clientName: `Bench Agent ${i + 1}`, username: 'alice', password: 'alice-demo-pass' });
+      if ((await auth(provider, { serverUrl: mcpUrl })) !== 'REDIRECT') throw new Error('expected a sign-in redirect');
+      if ((await auth(provider, { serverUrl: mcpUrl, authorizationCode: provider.lastCode() })) !== 'AUTHORIZED') throw new Error('the code exchange failed');
+      tokens.push(provider.tokens()!.access_token);
+    }
+    return tokens;
   } finally {
     await redirect.close();
   }
 }
 
+/** Clients per sign-in (under the gateway's 16 sessions per sign-in and agent). */
+const CLIENTS_PER_SIGN_IN = 10;
+
 const TOOL = 'expenses_pending_approvals';
 const CLIENT_INFO = { name: 'xaa-bench', version: '1.0.0' };
 
-async function connectClients(era: Era, mcpUrl: string, n: number, token: string | undefined): Promise<{ calls: Array<() => Promise<void>>; close: () => Promise<void> }> {
-  const requestInit: RequestInit = token ? { headers: { Authorization: `Bearer ${token}` } } : {};
+async function connectClients(era: Era, mcpUrl: string, n: number, tokens: string[] | undefined): Promise<{ calls: Array<() => Promise<void>>; close: () => Promise<void> }> {
   const closers: Array<() => Promise<void>> = [];
   const calls: Array<() => Promise<void>> = [];
-  const connectOne = async () => {
+  const connectOne = async (k: number) => {
+    const token = tokens?.[Math.floor(k / CLIENTS_PER_SIGN_IN)];
+    const requestInit: RequestInit = token ? { headers: { Authorization: `Bearer ${token}` } } : {};
     if (era === '2026-07-28') {
       const c = new ClientV2(CLIENT_INFO, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
       await c.connect(new TransportV2(new URL(mcpUrl), { requestInit }));
@@ -139,7 +151,7 @@ async function connectClients(era: Era, mcpUrl: string, n: number, token: string
   const close = async () => void (await Promise.all(closers.map((f) => f().catch(() => {}))));
   try {
     // In batches: 50 handshakes at once would measure the handshake, not the calls.
-    for (let i = 0; i < n; i += 10) calls.push(...(await Promise.all(Array.from({ length: Math.min(10, n - i) }, connectOne))));
+    for (let i = 0; i < n; i += 10) calls.push(...(await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, j) => connectOne(i + j)))));
     await calls[0]!(); // one call proves the path works before it is measured
   } catch (e) {
     await close();
@@ -173,13 +185,14 @@ export async function setupHttp(env: Env, saas: { url: string; token: string }, 
       startChild('plain SDK 2025 server', tsxArgs('baseline-2025.ts'), baselineEnv, /^listening (\S+)$/m),
     ]);
     children.push(gateway, base2026, base2025);
-    log('Signing in to the HTTP gateway (OAuth: IdP login, consent)...');
-    const token = await signIn(`${gateway.origin}/mcp`);
+    const signIns = Math.ceil(clients / CLIENTS_PER_SIGN_IN);
+    log(`Signing in to the HTTP gateway ${signIns} times (OAuth: registration, IdP login, consent)...`);
+    const tokens = await signIn(`${gateway.origin}/mcp`, signIns);
     for (const era of ERAS) {
       for (const path of ['gateway', 'plain SDK'] as const) {
         const origin = path === 'gateway' ? gateway.origin : era === '2026-07-28' ? base2026.origin : base2025.origin;
         try {
-          const c = await connectClients(era, `${origin}/mcp`, clients, path === 'gateway' ? token : undefined);
+          const c = await connectClients(era, `${origin}/mcp`, clients, path === 'gateway' ? tokens : undefined);
           targets.push({ era, path, calls: c.calls, close: c.close });
         } catch (e) {
           const error = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);

@@ -11,17 +11,18 @@ import { readFileSync } from 'node:fs';
 import { loadConfigFile } from '../../src/config/index.js';
 import { defaultDeps } from '../../src/deps.js';
 import { createXaaPort } from '../../src/xaa/index.js';
+import { buildDist } from '../testkit/build.js';
 import { startEnv, startStdioGateway } from '../testkit/env.js';
 import { ERAS, setupHttp, type HttpTarget } from './http.js';
 import { Results, run, type Stats } from './stats.js';
 
 const TOOL = 'expenses_pending_approvals';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEQ_CALLS = Number(process.env.BENCH_SEQ ?? 250);
 const PAR_CALLS = Number(process.env.BENCH_PAR ?? 1000);
 const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
-const HTTP_SEQ = Number(process.env.BENCH_HTTP_SEQ ?? 200);
-const HTTP_PAR = Number(process.env.BENCH_HTTP_PAR ?? 1000);
+const HTTP_SEQ = Number(process.env.BENCH_HTTP_SEQ ?? 100);
+const HTTP_PAR = Number(process.env.BENCH_HTTP_PAR ?? 500);
 const HTTP_CLIENTS = 50;
 const SKIP_STDIO = process.env.BENCH_SKIP_STDIO === '1';
 
@@ -30,6 +31,8 @@ const out = (line = '') => process.stdout.write(line + '\n');
 const log = (s: string) => process.stderr.write(s + '\n');
 
 async function main() {
+  // The gateway children run bin/xaa-gateway.js, i.e. the compiled dist/: rebuilt when a source is newer.
+  if ((await buildDist()) === 'built') log('Built dist/ from src/.');
   log('Starting the demo enterprise and signing in as alice...');
   const env = await startEnv();
   try {
@@ -119,6 +122,10 @@ async function benchStdio(env: Awaited<ReturnType<typeof startEnv>>, url: string
   out(`Gateway added at p50: c=1 ${(s.gateway1!.p50 - s.direct1!.p50).toFixed(2)} ms (x${(s.gateway1!.p50 / s.direct1!.p50).toFixed(2)}), c=50 ${(s.gateway50!.p50 - s.direct50!.p50).toFixed(2)} ms (x${(s.gateway50!.p50 / s.direct50!.p50).toFixed(2)})`);
   out(`Throughput ratio gateway/direct: c=1 ${(s.gateway1!.rps / s.direct1!.rps).toFixed(2)}, c=50 ${(s.gateway50!.rps / s.direct50!.rps).toFixed(2)}`);
   out(`100 concurrent first calls: ${exchanges} token exchange(s), ${grants} jwt-bearer grant(s), ${failed} failed`);
+  for (const k of ['gateway c=1', 'direct c=1', 'gateway c=50', 'direct c=50']) {
+    const e = results.errors(k);
+    if (e.count) out(`Errors: stdio ${k}: ${e.count}, first: ${e.first?.slice(0, 200)}`);
+  }
 }
 
 /**
@@ -146,19 +153,25 @@ async function benchHttp(env: Awaited<ReturnType<typeof startEnv>>, url: string,
   out(`\nxaa-gateway benchmark over HTTP: tools/call ${TOOL} through \`xaa-gateway serve\` /mcp (bearer token, warm token cache)`);
   out('next to the plain-SDK server of the same era making the same GET with a static token (no inbound auth, no audit)');
   out(`${HTTP_ROUNDS} interleaved rounds of ${HTTP_SEQ} sequential calls (1 client) and ${HTTP_PAR} concurrent calls (${HTTP_CLIENTS} clients) per path; Node ${process.version}\n`);
-  out('| protocol   | server    | concurrency |  p50 ms |  p99 ms |   calls/s |');
-  out('|------------|-----------|-------------|---------|---------|-----------|');
+  out('| protocol   | server    | concurrency |  p50 ms |  p99 ms |   calls/s | errors |');
+  out('|------------|-----------|-------------|---------|---------|-----------|--------|');
   for (const era of ERAS) {
     for (const c of [1, 50]) {
       for (const t of setup.targets.filter((x) => x.era === era)) {
         const st = results.stats(key(t, c));
         const cells = st ? `${fmt(st.p50)} |${fmt(st.p99)} | ${st.rps.toFixed(0).padStart(9)}` : `     n/a |     n/a |       n/a`;
-        out(`| ${era} | ${t.path.padEnd(9)} | ${String(c).padEnd(11)} |${cells} |`);
+        out(`| ${era} | ${t.path.padEnd(9)} | ${String(c).padEnd(11)} |${cells} | ${String(results.errors(key(t, c)).count).padStart(6)} |`);
       }
     }
   }
   out();
   for (const t of setup.targets.filter((x) => x.error)) out(`Not measured: ${t.era} ${t.path}: ${t.error}`);
+  for (const t of setup.targets) {
+    for (const c of [1, 50]) {
+      const e = results.errors(key(t, c));
+      if (e.count) out(`Errors: ${t.era} ${t.path} c=${c}: ${e.count}, first: ${e.first?.slice(0, 200)}`);
+    }
+  }
   for (const era of ERAS) {
     for (const c of [1, 50]) {
       const g = results.stats(`${era} gateway c=${c}`);

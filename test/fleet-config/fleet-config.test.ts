@@ -102,7 +102,7 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
     expect(b.audit.records.filter((r) => (r as { decision?: string }).decision === 'deny' || (r as { phase?: string; outcome?: string }).outcome === 'denied').length).toBeGreaterThan(0);
     console.log(`[fleet] edit on A -> in force on B, LISTEN up, poll off: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} edits`);
     // Every change has its audit record on A, naming the store and the revision it made.
-    const records = a.audit.records.filter((r) => (r as { type?: string }).type === 'admin_action') as Array<{ action: string; target: Record<string, unknown> }>;
+    const records = a.audit.records.filter((r) => (r as { type?: string }).type === 'admin_action') as unknown as Array<{ action: string; target: Record<string, unknown> }>;
     expect(records.map((r) => [r.action, r.target.revision])).toEqual([2, 3, 4, 5, 6].map((rev) => ['tool.update', rev]));
     expect(records[0]!.target).toMatchObject({ tool: 'cal_today', path: 'tools[0]', store: `test store ${schema}` });
     expect(records[0]!.target).not.toHaveProperty('file');

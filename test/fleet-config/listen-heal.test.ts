@@ -32,11 +32,11 @@ async function pair(listenB: { baseDelayMs: number; maxDelayMs?: number }): Prom
 
 /** Terminates B's LISTEN connection (by its backend pid: other test files' connections stay) and waits until it is seen down. */
 async function killListen(i: Instance): Promise<void> {
-  const before = i.store.listenStatus!();
+  const before = i.store.listenStatus!()!;
   expect(before).toMatchObject({ up: true, channels: 2 }); // kill switches and fleet config on one connection
   expect(await terminateBackend(before.pid!)).toBe(true);
   await expect.poll(() => {
-    const s = i.store.listenStatus!();
+    const s = i.store.listenStatus!()!;
     return !s.up || s.reconnects > before.reconnects;
   }, { timeout: 5_000, interval: 2 }).toBe(true);
 }
@@ -51,7 +51,7 @@ describe.skipIf(skipPostgres)('the LISTEN connection heals', () => {
     const editLatencies: number[] = [];
     for (let n = 0; n < 5; n++) {
       await killListen(b);
-      await expect.poll(() => b.store.listenStatus!(), { timeout: 5_000, interval: 5 }).toMatchObject({ up: true, reconnects: n + 1 });
+      await expect.poll(() => b.store.listenStatus!()!, { timeout: 5_000, interval: 5 }).toMatchObject({ up: true, reconnects: n + 1 });
 
       const t0 = performance.now();
       await a.control.setSwitch({ kind: 'user', user: user(n) }, `heal ${n}`, admin);
@@ -80,7 +80,7 @@ describe.skipIf(skipPostgres)('the LISTEN connection heals', () => {
     expect(await metrics.text()).toMatch(/^xaa_store_listen_reconnects_total 0$/m);
 
     await killListen(b);
-    expect(b.store.listenStatus!()).toMatchObject({ up: false, reconnects: 0, lastError: expect.any(String), downSince: expect.any(Number) });
+    expect(b.store.listenStatus!()!).toMatchObject({ up: false, reconnects: 0, lastError: expect.any(String), downSince: expect.any(Number) });
     const ready = await readiness({ config: b.config, store: b.store, draining: false });
     expect(ready, JSON.stringify(ready)).toMatchObject({ ready: true, checks: { store: 'ok', config: 'ok', audit: 'ok' } });
     expect(ready.checks.notifications).toMatch(/^degraded: LISTEN connection down .*reconnecting; changes from other instances arrive by the poll$/);
@@ -89,7 +89,7 @@ describe.skipIf(skipPostgres)('the LISTEN connection heals', () => {
     await a.control.setSwitch({ kind: 'user', user: user(99) }, 'set while B was deaf', admin);
     const r = await applyConfigChange({ editor: a.editor, audit: a.audit }, { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { enabled: false }, version: (await a.editor.read()).version });
     // B cannot know yet: no notification reached it and its poll is off.
-    expect(b.store.listenStatus!().up).toBe(false);
+    expect(b.store.listenStatus!()!.up).toBe(false);
     expect(b.control.snapshot.find(call(99))).toBeUndefined();
     expect(b.config.current.fleet?.revision).toBe(1);
 
@@ -97,8 +97,8 @@ describe.skipIf(skipPostgres)('the LISTEN connection heals', () => {
     await expect.poll(() => b.control.snapshot.find(call(99))?.reason, { timeout: 8_000, interval: 5 }).toBe('set while B was deaf');
     await expect.poll(() => b.config.current.fleet?.revision, { timeout: 5_000, interval: 5 }).toBe(r.revision);
     expect((await callTool(b, 'cal_today')).denied).toBe(true);
-    expect(b.store.listenStatus!()).toMatchObject({ up: true, reconnects: 1 });
-    expect(b.store.listenStatus!()).not.toHaveProperty('downSince');
+    expect(b.store.listenStatus!()!).toMatchObject({ up: true, reconnects: 1 });
+    expect(b.store.listenStatus!()!).not.toHaveProperty('downSince');
     expect((await readiness({ config: b.config, store: b.store, draining: false })).checks.notifications).toBe('ok');
     expect(await metrics.text()).toMatch(/^xaa_store_listen_up 1$/m);
     expect(await metrics.text()).toMatch(/^xaa_store_listen_reconnects_total 1$/m);

@@ -64,7 +64,7 @@ describe.skipIf(skipPostgres)('admin API, CLI and console in fleet mode', () => 
     // The admin CLI against this API.
     const lines: string[] = [];
     const program = new Command('xaa-gateway').exitOverride();
-    registerAdminCommand(program, { stdout: (s) => lines.push(s), stderr: (s) => lines.push(`ERR ${s}`), env: { XAA_GATEWAY_URL: 'http://127.0.0.1:4399', XAA_ADMIN_TOKEN: token }, fetch: (url, init) => app.request(String(url).replace('/admin/api', '/api'), init) }, () => undefined);
+    registerAdminCommand(program, { stdout: (s) => lines.push(s), stderr: (s) => lines.push(`ERR ${s}`), env: { XAA_GATEWAY_URL: 'http://127.0.0.1:4399', XAA_ADMIN_TOKEN: token }, fetch: (async (url: RequestInfo | URL, init?: RequestInit) => app.request(String(url).replace('/admin/api', '/api'), init)) as typeof fetch }, () => undefined);
     await program.parseAsync(['admin', 'config'], { from: 'user' });
     expect(lines.at(-1)).toMatch(new RegExp(`^source: shared store \\(test store ${schema}\\), revision 2; in force on this instance\\n2 tools, 1 resources, 0 upstreams; last written .* \\(admin edit\\)`));
     await writeFile(join(file.dir, 'tool.json'), JSON.stringify({ name: 'cli_tool', description: 'from the CLI', resource: 'cal', scopes: ['cal.read'], http: { method: 'GET', url: 'https://cal.example/api/x' } }));

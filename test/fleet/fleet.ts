@@ -192,7 +192,8 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     const keyFile = join(dir, 'encryption.key');
     writeFileSync(keyFile, randomBytes(32).toString('base64'));
     const config = demoConfig(demo.urls, { secretsDir: DEMO_SECRETS_DIR, publicUrl, auditDir: 'audit' });
-    config.server = { publicUrl, encryptionKey: { file: keyFile }, dataDir: 'store' };
+    // One proxy hop (HAProxy's `option forwardfor`): rate limits count the client's address, not the balancer's.
+    config.server = { publicUrl, encryptionKey: { file: keyFile }, dataDir: 'store', trustProxyHops: 1 };
     delete config.ssf;
     const tool = config.tools!.find((t) => t.name === FLEET_TOOL)!;
     tool.http = { ...tool.http, url: `${saas.url}${new URL(tool.http.url).pathname}` };

@@ -87,12 +87,14 @@ export async function buildDist(): Promise<'current' | 'built'> {
     const started = new Date();
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
     const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noCheck'], { cwd: ROOT, encoding: 'utf8' });
-    if (r.status !== 0 || !existsSync(join(DIST, 'cli.js'))) {
+    if (!existsSync(join(DIST, 'cli.js'))) {
       throw new Error(`tsc -p tsconfig.build.json (dist/ for the spawned CLI) failed (exit ${r.status}):\n${r.stdout}${r.stderr}`);
     }
+    // tsc emits despite syntax errors; those fail `tsc --noEmit` (npm test) and the tests of that code.
+    if (r.status !== 0) console.warn(`[build] tsc -p tsconfig.build.json exited ${r.status}:\n${r.stdout}${r.stderr}`);
     removeOrphans(DIST);
     // Inputs edited while tsc ran are newer than this and trigger the next build.
-    utimesSync(STAMP, started, started);
+    if (existsSync(STAMP)) utimesSync(STAMP, started, started);
     return 'built' as const;
   });
 }

@@ -123,10 +123,11 @@ describe.skipIf(!haveHaproxy)('three gateways behind HAProxy in plain round robi
     const all = runs.flat();
     const failed = all.filter((r) => !r.ok);
     const after = all.filter((r) => r.start > diedAt);
-    // What HAProxy saw per instance. A request cut by the kill is answered by closing the client's
-    // connection (no 502: the server connection was a reused keep-alive one, RFC 9112 §9.3.1) and
-    // leaves no log line and no error counter; it shows as a request sent to the instance (stats
-    // "stot") that neither ended (a log line) nor is still open (stats "scur", e.g. a 2025 GET stream).
+    // What HAProxy saw per instance. A request cut by the kill on a reused keep-alive server
+    // connection is answered by closing the client's connection (no 502, RFC 9112 §9.3.1) and leaves
+    // no log line: it shows as a request sent to the instance (stats "stot") that neither ended (a
+    // log line) nor is still open (stats "scur", e.g. a 2025 GET stream). One cut on a fresh
+    // connection is answered 502 and logged with a termination state "S..." (server abort).
     const stats = await fleet.haproxy.stats();
     const logged = countBy(fleet.haproxy.log, (l) => l.server);
     const unanswered = (x: (typeof stats)[number]) => x.total - (logged[x.name] ?? 0) - x.current;
@@ -134,7 +135,8 @@ describe.skipIf(!haveHaproxy)('three gateways behind HAProxy in plain round robi
     // Requests whose connection to the dead victim was refused were retried on a survivor ("+N"
     // retries in the log); the rest of the victim's unanswered requests were in flight on it.
     const retried = fleet.haproxy.log.slice(logFrom).filter((l) => l.retries.startsWith('+'));
-    const cutOnVictim = unanswered(victimStats) - retried.length;
+    const abortedPosts = fleet.haproxy.log.slice(logFrom).filter((l) => l.server === victim.name && l.termination.startsWith('S') && l.method === 'POST');
+    const cutOnVictim = unanswered(victimStats) - retried.length + abortedPosts.length;
     const summary = {
       calls: all.length,
       perClient: Object.fromEntries(runs.map((r, k) => [eras[k], { calls: r.length, failed: r.filter((x) => !x.ok).length }])),
@@ -144,6 +146,7 @@ describe.skipIf(!haveHaproxy)('three gateways behind HAProxy in plain round robi
       killToExitMs: diedAt - killAt,
       haproxyPerInstance: Object.fromEntries(stats.map((x) => [x.name, { status: x.status, requests: x.total, ended: logged[x.name] ?? 0, open: x.current, cut: unanswered(x), responseErrors: x.responseErrors, serverAborts: x.serverAborts }])),
       requestsRetriedOnAnotherInstance: retried.length,
+      victimPostsAnswered502: abortedPosts.length,
       inFlightOnVictimCutByKill: cutOnVictim,
       callsStartedAfterKill: after.length,
       failedStartedAfterKill: after.filter((r) => !r.ok).length,

@@ -6,6 +6,9 @@ import { GatewayError } from '../../src/errors.js';
 import { LocalIdentity } from '../../src/inbound/local.js';
 import { silentLogger } from '../../src/log.js';
 import { Gateway } from '../../src/server/gateway.js';
+import { toolErrorResult } from '../../src/server/errors.js';
+import { RECONNECT_HINT } from '../../src/inbound/http/identity.js';
+import type { InboundIdentity } from '../../src/inbound/identity.js';
 import { startEnv, text, type Env } from '../../tools/testkit/env.js';
 
 /** In-process pipeline tests (real HTTP to the demo enterprise) for what the stdio contract tests cannot reach. */
@@ -95,5 +98,31 @@ describe('call pipeline', () => {
     expect(results.every((r) => !r.isError)).toBe(true);
     expect(env.demo.stats.tokenExchanges - exchanges).toBe(1);
     env.writeConfig();
+  });
+});
+
+describe('sign-in hints fit the transport: remote (HTTP) users are never told to run the CLI', () => {
+  const LOGIN = 'run `xaa-gateway login` in a terminal, then call the tool again';
+  it.each([
+    ['token_exchange_failed', 'invalid_grant', 'Your sign-in is no longer accepted by the IdP'],
+    ['step_up_required', undefined, 'The IdP requires a stronger sign-in'],
+  ] as const)('%s: stdio says login, HTTP says reconnect', (code, oauthError, lead) => {
+    const err = new GatewayError(code, 'refused', oauthError ? { oauthError } : {});
+    expect(text(toolErrorResult(err, LOGIN) as never)).toBe(`[${code}] refused\n${lead}; ${LOGIN}.`);
+    expect(text(toolErrorResult(err, RECONNECT_HINT) as never)).toBe(`[${code}] refused\n${lead}; ${RECONNECT_HINT}.`);
+  });
+
+  it("a caller the HTTP identity cannot resolve gets the identity's own message, audited as not_signed_in", async () => {
+    const identity: InboundIdentity = {
+      signInHint: RECONNECT_HINT,
+      resolve: async () => {
+        throw new GatewayError('not_signed_in', `your gateway session has ended (signed out or revoked); ${RECONNECT_HINT}`);
+      },
+    };
+    const remote = new Gateway({ config, identity, audit: sink, deps: defaultDeps, logger: silentLogger });
+    const result = await remote.callTool({ agent }, 'expenses_pending_approvals', {});
+    expect(result).toEqual({ isError: true, content: [{ type: 'text', text: `[not_signed_in] your gateway session has ended (signed out or revoked); ${RECONNECT_HINT}` }] });
+    await remote.flush();
+    expect(sink.records.at(-1)).toMatchObject({ decision: 'deny', outcome: { ok: false, error: 'not_signed_in' } });
   });
 });

@@ -255,8 +255,7 @@ describe('2025 revisions: the session rules', () => {
       c.tools![0]!.description = `changed for the ${version} GET test`;
     });
     h.config.reload();
-    let next = '';
-    while (!next.includes('list_changed')) next += new TextDecoder().decode((await reader.read()).value);
+    const next = await readUntil(reader, 'list_changed');
     expect(next).toMatch(new RegExp(`^id: ${h.config.current.hash.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}|^id: [^\\n]+\\nevent: message\\ndata: \\{"jsonrpc":"2.0","method":"notifications/tools/list_changed"\\}\\n\\n$`));
     controller.abort();
   });
@@ -266,8 +265,7 @@ describe('2025 revisions: the session rules', () => {
     const controller = new AbortController();
     const res = await fetch(h.mcpUrl, { headers: { ...s.headers, Accept: 'text/event-stream', 'Last-Event-ID': 'an-older-revision.4' }, signal: controller.signal });
     const reader = res.body!.getReader();
-    let got = '';
-    while (!got.includes('list_changed')) got += new TextDecoder().decode((await reader.read()).value);
+    const got = await readUntil(reader, 'list_changed');
     expect(got).toContain('data: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}');
     controller.abort();
   });
@@ -310,6 +308,18 @@ describe('sign-in hints over HTTP', () => {
     expect(shown).not.toMatch(/xaa-gateway login/);
   });
 });
+
+/** Reads an SSE body until `marker` shows up (or the stream ends: the caller's assertion then fails). */
+async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, marker: string): Promise<string> {
+  const decoder = new TextDecoder();
+  let got = '';
+  while (!got.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got += decoder.decode(value, { stream: true });
+  }
+  return got;
+}
 
 /** JSON-RPC messages of an SSE body, one at a time. */
 function sseFrames(body: ReadableStream<Uint8Array>): { next(): Promise<any> } {

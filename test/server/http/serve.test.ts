@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runServe } from '../../../src/server/serve.js';
 import { BIN, startEnv, type Env } from '../../../tools/testkit/env.js';
-import { serverSection } from './harness.js';
+import { fetchAsHost, serverSection } from './harness.js';
 
 /** `xaa-gateway serve`: the CLI and its runner, as an operator starts and stops them. */
 
@@ -51,7 +51,9 @@ describe('xaa-gateway serve', () => {
     expect(await ready.json()).toEqual({ status: 'ready', checks: { config: 'ok', store: 'ok', audit: 'ok', pages: 'ok' } });
     expect((await (await fetch(`${listen}/.well-known/oauth-protected-resource/mcp`)).json()).resource).toBe(`${publicUrl}/mcp`);
     expect((await (await fetch(`${listen}/.well-known/oauth-authorization-server`)).json()).issuer).toBe(publicUrl);
-    const unauth = await fetch(`${listen}/mcp`, { method: 'POST' });
+    // /mcp answers the public host only (DNS rebinding guard): as a reverse proxy forwards it.
+    expect((await fetch(`${listen}/mcp`, { method: 'POST' })).status).toBe(403);
+    const unauth = await fetchAsHost(new URL(publicUrl).host)(`${listen}/mcp`, { method: 'POST' });
     expect(unauth.status).toBe(401);
     expect(unauth.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`);
     // A rate-limited endpoint answers through the Redis-backed limiter.

@@ -193,6 +193,14 @@ export const ServerConfig = z
     host: z.string().default('127.0.0.1').describe('Listen address'),
     port: z.number().int().min(0).max(65535).default(4300),
     allowedOrigins: z.array(z.string()).default([]).describe('Browser Origins allowed at /mcp besides publicUrl (DNS-rebinding guard); "*" is refused'),
+    allowedHosts: z
+      .array(
+        z
+          .string()
+          .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/, 'a host name or IP literal without scheme, port or wildcard, e.g. "mcp.internal.acme.example"'),
+      )
+      .default([])
+      .describe('Host names clients may reach /mcp by besides publicUrl\'s host (DNS-rebinding guard on the Host header; ports are not compared)'),
     maxBodyBytes: z.number().int().positive().max(16 * 1024 * 1024).default(1024 * 1024),
     trustProxyHops: z
       .number()

@@ -85,8 +85,8 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     const rt = opts.config.current;
     if (urlsCache?.hash !== rt.hash) {
       const urls = gatewayUrls(server());
-      // server.allowedHosts: names besides publicUrl's that clients reach the gateway by (read if the config has it).
-      const extraHosts = (server() as { allowedHosts?: string[] }).allowedHosts ?? [];
+      // server.allowedHosts: names besides publicUrl's that clients reach the gateway by.
+      const extraHosts = server().allowedHosts;
       urlsCache = { hash: rt.hash, urls, origins: allowedOriginSet(urls.origin, server().allowedOrigins, opts.logger), hosts: allowedHostnames(server().publicUrl, extraHosts) };
     }
     return urlsCache;

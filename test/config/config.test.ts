@@ -75,6 +75,20 @@ describe('config', () => {
   });
 
   it.each([
+    ['mcp.internal.acme.example', undefined],
+    ['10.0.0.7', undefined],
+    ['[::1]', undefined],
+    ['*.acme.example', /server\.allowedHosts\[0\]: a host name or IP literal without scheme, port or wildcard/],
+    ['https://mcp.acme.example', /server\.allowedHosts\[0\]: a host name or IP literal/],
+    ['mcp.acme.example:443', /server\.allowedHosts\[0\]: a host name or IP literal/],
+  ])('server.allowedHosts %s', (host, message) => {
+    const cfg = { ...base(), server: { publicUrl: 'https://mcp.acme.example', encryptionKey: { env: 'KEY' }, allowedHosts: [host] } };
+    const e = { ...env, KEY: 'a'.repeat(64) };
+    if (message) expect(() => parse(cfg, e)).toThrowError(message);
+    else expect(parse(cfg, e).config.server?.allowedHosts).toEqual([host]);
+  });
+
+  it.each([
     ['missing env var', {}, /idp\.auth\.clientSecret: environment variable IDP_SECRET is not set/],
   ])('secret errors: %s', (_l, e, message) => {
     expect(() => parse(base(), e)).toThrowError(message);

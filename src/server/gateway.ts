@@ -174,7 +174,10 @@ export class Gateway {
       return result;
     } catch (e) {
       const err = toGatewayError(e);
-      endToolCallSpan(span, { ...(obs.tool ? { tool: obs.tool } : {}), outcome, errorType: err.code, errorMessage: err.code });
+      // MCP semantic conventions: error.type of a JSON-RPC error is its code; the transports answer
+      // these two with -32602 (Invalid params), the message says which.
+      const errorType = err.code === 'unknown_tool' || err.code === 'invalid_arguments' ? '-32602' : err.code;
+      endToolCallSpan(span, { ...(obs.tool ? { tool: obs.tool } : {}), outcome, errorType, errorMessage: err.message });
       throw e;
     } finally {
       this.#metrics.toolCall(obs.tool ?? UNKNOWN_TOOL, outcome, (performance.now() - t0) / 1000);

@@ -1,4 +1,3 @@
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAuditLog, type FileAuditLog } from '../../src/audit/index.js';
 import { ConfigStore, loadConfigFile } from '../../src/config/index.js';
@@ -100,8 +99,8 @@ describe('gateway instrumentation (demo enterprise over loopback HTTP)', () => {
     // The CRM answers 404: a tool error, not a denial.
     expect((await gateway.callTool({ agent }, 'crm_get_customer', { customerId: 'cus_9999' })).isError).toBe(true);
     // Thrown JSON-RPC errors: an unknown tool (label _unknown, never the raw name) and invalid arguments.
-    await expect(gateway.callTool({ agent }, 'no_such_tool_x1', {})).rejects.toBeInstanceOf(McpError);
-    await expect(gateway.callTool({ agent }, 'calendar_free_slots', {})).rejects.toBeInstanceOf(McpError);
+    await expect(gateway.callTool({ agent }, 'no_such_tool_x1', {})).rejects.toMatchObject({ code: 'unknown_tool' });
+    await expect(gateway.callTool({ agent }, 'calendar_free_slots', {})).rejects.toMatchObject({ code: 'invalid_arguments' });
     await gateway.flush();
 
     const calls = [

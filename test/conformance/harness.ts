@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startAuthProxy, type AuthProxy } from '../../tools/conformance/auth-proxy.js';
 import { GATEWAY_CLIENT_ID, startConformanceUpstream, UPSTREAM_CLIENT_SECRET_FILE, UPSTREAM_SCOPE, type ConformanceUpstream } from '../../tools/conformance/upstream-server.js';
-import { BIN, startEnv, type Env } from '../../tools/testkit/env.js';
+import { startEnv, type Env } from '../../tools/testkit/env.js';
 import { DanceProvider, LoopbackRedirect } from '../server/http/oauth-client.js';
-import { CIMD_CA_FILE, freePort, writeServeConfig } from '../server/http/served-gateway.js';
+import { freePort, startServedGateway, writeServeConfig } from '../server/http/served-gateway.js';
 
 /**
  * The gateway as the conformance suite meets it: the demo enterprise, the conformance upstream
@@ -23,49 +22,9 @@ export interface ServedGateway {
   stop(): Promise<number | null>;
 }
 
-/**
- * `xaa-gateway serve` on the config, ready once it prints its "MCP endpoint" line. As
- * test/server/http/served-gateway.ts does, with a longer wait: the embedded store's first start
- * takes over 15 s on a loaded 2-core box.
- */
-async function serve(env: Env, port: number): Promise<ServedGateway> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn', NODE_EXTRA_CA_CERTS: CIMD_CA_FILE };
-  delete childEnv.DATABASE_URL;
-  const child = spawn(process.execPath, [BIN, '--config', env.configPath, 'serve', '--host', '127.0.0.1', '--port', String(port)], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const mcpUrl = await new Promise<string | Error>((resolve) => {
-    const timer = setTimeout(() => resolve(new Error('no "MCP endpoint" line within 90 s')), 90_000);
-    const onData = () => {
-      const m = /^MCP endpoint: (\S+) {2}\(listening on (\S+)\)$/m.exec(stdout);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      resolve(new Error(`exited with code ${code}`));
-    });
-  });
-  if (mcpUrl instanceof Error) {
-    child.kill('SIGKILL');
-    throw new Error(`xaa-gateway serve did not start: ${mcpUrl.message}\n${stderr}`);
-  }
-  return {
-    origin: new URL(mcpUrl).origin,
-    mcpUrl,
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+/** `xaa-gateway serve` on the config, ready once it prints its "MCP endpoint" line. */
+function serve(env: Env, port: number): Promise<ServedGateway> {
+  return startServedGateway(env, { port });
 }
 
 export interface ConformanceGateway {

@@ -59,9 +59,9 @@ describe('call pipeline', () => {
     });
     config.reload();
     const result = await gateway.callTool({ agent }, 'crm_get_customer', { customerId: 'cus_1001' });
-    expect(text(result)).toBe('[policy_denied] denied: tool "crm_get_customer" is disabled in the gateway's config');
+    expect(text(result)).toBe(`[policy_denied] denied: tool "crm_get_customer" is disabled in the gateway's config`);
     expect(env.demo.stats.tokenExchanges).toBe(exchanges);
-    expect(sink.records.at(-1)).toMatchObject({ tool: 'crm_get_customer', decision: 'deny', reason: 'tool "crm_get_customer" is disabled in the gateway's config', agent, user: { sub: 'u-alice' } });
+    expect(sink.records.at(-1)).toMatchObject({ tool: 'crm_get_customer', decision: 'deny', reason: `tool "crm_get_customer" is disabled in the gateway's config`, agent, user: { sub: 'u-alice' } });
     expect((await gateway.listTools({})).map((t) => t.name)).not.toContain('crm_get_customer');
     env.writeConfig();
     config.reload();

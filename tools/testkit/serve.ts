@@ -23,6 +23,11 @@ export async function spawnServe(opts: {
   port: number;
   cwd: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Readiness is the "MCP endpoint" line (or the process exiting); this bound only stops a hung
+   * start from hanging the suite, so it is far above a loaded machine's start-up (first start of the
+   * embedded store: 15-25 s on a busy 2-core box). Default 120 s.
+   */
   startTimeoutMs?: number;
 }): Promise<SpawnedServe> {
   const env: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn', ...opts.env };
@@ -39,7 +44,7 @@ export async function spawnServe(opts: {
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const timeoutMs = opts.startTimeoutMs ?? 25_000;
+  const timeoutMs = opts.startTimeoutMs ?? 120_000;
   const started = await new Promise<RegExpExecArray | Error>((resolve) => {
     const timer = setTimeout(() => resolve(new Error(`no "MCP endpoint" line within ${timeoutMs} ms`)), timeoutMs);
     const onData = () => {

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { BIN, type Env } from '../../../tools/testkit/env.js';
+import { spawnServe } from '../../../tools/testkit/serve.js';
 import { serverSection } from './harness.js';
 
 /**
@@ -89,46 +89,12 @@ export interface ServedGateway {
 }
 
 export async function startServedGateway(env: Env, opts: { port: number; databaseUrl?: string }): Promise<ServedGateway> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn', NODE_EXTRA_CA_CERTS: CIMD_CA_FILE };
-  delete childEnv.DATABASE_URL;
-  if (opts.databaseUrl) childEnv.DATABASE_URL = opts.databaseUrl;
-  const child = spawn(process.execPath, [BIN, '--config', env.configPath, 'serve', '--host', '127.0.0.1', '--port', String(opts.port)], {
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const served = await spawnServe({
+    command: [process.execPath, BIN],
+    configPath: env.configPath,
+    port: opts.port,
+    cwd: process.cwd(),
+    env: { NODE_EXTRA_CA_CERTS: CIMD_CA_FILE, ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}) },
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const started = await new Promise<RegExpExecArray | Error>((resolve) => {
-    const timer = setTimeout(() => resolve(new Error('no "MCP endpoint" line within 25 s')), 25_000);
-    const onData = () => {
-      const m = /^MCP endpoint: (\S+) {2}\(listening on (\S+)\)$/m.exec(stdout);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        resolve(m);
-      }
-    };
-    child.stdout.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      resolve(new Error(`exited with code ${code}`));
-    });
-  });
-  if (started instanceof Error) {
-    child.kill('SIGKILL');
-    throw new Error(`xaa-gateway serve did not start: ${started.message}\n${stderr}`);
-  }
-  const mcpUrl = started[1]!;
-  return {
-    origin: new URL(mcpUrl).origin,
-    mcpUrl,
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  return { origin: served.origin, mcpUrl: served.mcpUrl, stderr: served.stderr, stop: served.stop };
 }

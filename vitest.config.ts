@@ -6,8 +6,10 @@ export default defineConfig({
     // Tests spawn bin/xaa-gateway.js, which runs the compiled dist/ (what the package ships): rebuilt
     // from src/ first when a source changed.
     globalSetup: ['tools/testkit/build.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Hang guards, not budgets: tests wait on readiness (a log line, a health URL), and a loaded
+    // 2-core machine can take 20 s and more to start a gateway with its embedded store.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Two shared cores: integration tests start real servers; keep parallelism modest.
     maxWorkers: 2,
   },

@@ -42,7 +42,7 @@ describe('xaa-gateway serve', () => {
     // With REDIS_URL (the machine's Redis) rate limits are shared; the connection closes on SIGTERM.
     const redisUrl: Record<string, string> = process.env.XAA_SKIP_REDIS === '1' ? {} : { REDIS_URL: process.env.XAA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' };
     const cli = runCli(['serve', '--port', '0', '--host', '127.0.0.1'], redisUrl);
-    await expect.poll(() => cli.stdout(), { timeout: 20_000 }).toMatch(/listening on/);
+    await expect.poll(() => cli.stdout(), { timeout: 110_000 }).toMatch(/listening on/);
     const m = /^MCP endpoint: (\S+) {2}\(listening on (\S+)\)$/m.exec(cli.stdout())!;
     expect(m[1]).toBe(`${publicUrl}/mcp`);
     const listen = m[2]!;

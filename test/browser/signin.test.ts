@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -9,6 +11,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserAvailability, launchBrowser, type TestBrowser } from '../../tools/testkit/browser.js';
 import { BIN, startEnv, text } from '../../tools/testkit/env.js';
+import { packAndInstall } from '../../tools/testkit/package.js';
 import { spawnServe } from '../../tools/testkit/serve.js';
 import { startHarness } from '../server/http/harness.js';
 import { freePort, writeServeConfig } from '../server/http/served-gateway.js';
@@ -18,9 +21,10 @@ import { freePort, writeServeConfig } from '../server/http/served-gateway.js';
  * request opens in the browser, the user signs in on the IdP's page, allows the agent on the
  * gateway's consent page, and the browser lands on the client's loopback redirect URI with the code.
  * The code then buys an access token that calls a tool as that user. Screenshots of each page are
- * kept in test-artifacts/<suite>/. Twice: against the gateway in the test's process, and against
- * `xaa-gateway serve` started as an operator would from another directory (`/`, issue 7): the
- * compiled CLI renders its pages whatever the working directory.
+ * kept in test-artifacts/<suite>/. Three times: against the gateway in the test's process, and against
+ * `xaa-gateway serve` started as an operator would from another directory (`/`, issue 7), from the
+ * repository's bin and from the npm package installed elsewhere: the compiled CLI renders its pages
+ * whatever the working directory.
  */
 
 const CLIENT_NAME = 'Browser Test Agent';
@@ -76,6 +80,36 @@ const TARGETS: { name: string; suite: string; start(): Promise<Target> }[] = [
         };
       } catch (e) {
         await env.close();
+        throw e;
+      }
+    },
+  },
+  {
+    name: '`xaa-gateway serve` of the installed npm package, started from /',
+    suite: 'signin-installed-package',
+    async start() {
+      const work = mkdtempSync(join(tmpdir(), 'xaa-signin-package-'));
+      const env = await startEnv();
+      try {
+        const pkg = await packAndInstall(work);
+        const port = await freePort();
+        writeServeConfig(env, port);
+        const gw = await spawnServe({ command: [pkg.bin], configPath: env.configPath, port, cwd: '/' });
+        return {
+          origin: gw.origin,
+          mcpUrl: gw.mcpUrl,
+          idp: env.demo.urls.idp,
+          records: async (clientId, tool) => (await env.audit()).filter((r) => r.agent?.clientId === clientId && r.tool === tool),
+          async close() {
+            const exit = await gw.stop();
+            await env.close();
+            rmSync(work, { recursive: true, force: true });
+            expect(exit, gw.stderr()).toBe(0);
+          },
+        };
+      } catch (e) {
+        await env.close();
+        rmSync(work, { recursive: true, force: true });
         throw e;
       }
     },

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SECRETS_DIR } from '../../tools/demo/index.js';
 import { ROOT, startEnv, type Env } from '../../tools/testkit/env.js';
+import { packAndInstall } from '../../tools/testkit/package.js';
 import { spawnServe, type SpawnedServe } from '../../tools/testkit/serve.js';
 import { Browser } from '../server/http/oauth-client.js';
 import { freePort, writeServeConfig } from '../server/http/served-gateway.js';
@@ -18,7 +19,6 @@ import { freePort, writeServeConfig } from '../server/http/served-gateway.js';
  */
 
 const run = promisify(execFile);
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; license: string };
 
 function walk(dir: string): string[] {
@@ -46,19 +46,7 @@ describe('the npm package, installed elsewhere and run from /', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'xaa-package-'));
-    // dist/ is current (the suite's globalSetup built it); --ignore-scripts keeps `prepare` from cleaning
-    // dist/ under the other test files that run the CLI meanwhile. `npm pack` with scripts is what
-    // publishing runs; the file list is the same.
-    const pack = await run(NPM, ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
-    const [info] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
-    tarball = join(work, info.filename);
-    packed = info.files.map((f) => f.path).sort();
-
-    install = join(work, 'install');
-    mkdirSync(install);
-    writeFileSync(join(install, 'package.json'), JSON.stringify({ name: 'xaa-package-test', private: true }));
-    await run(NPM, ['install', tarball, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: install, maxBuffer: 16 * 1024 * 1024 });
-    installedBin = join(install, 'node_modules/.bin/xaa-gateway');
+    ({ tarball, packed, install, bin: installedBin } = await packAndInstall(work));
     env = await startEnv();
   }, 300_000);
 

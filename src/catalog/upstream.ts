@@ -52,7 +52,17 @@ export class UpstreamConnections {
   readonly #connections = new Map<string, Connection>();
   readonly #verdicts = new Map<string, { prior: PriorDiscovery; at: number }>();
 
-  constructor(private readonly deps: Pick<Deps, 'fetch' | 'now'>) {}
+  constructor(
+    private readonly deps: Pick<Deps, 'fetch' | 'now'>,
+    private readonly opts: {
+      /**
+       * When set, each connection to a 2026-07-28 upstream holds a `subscriptions/listen` stream for
+       * tools list changes (the SDK client opens it at connect, `ClientOptions.listChanged`) while the
+       * connection lives, and an upstream's `notifications/tools/list_changed` is reported here.
+       */
+      onToolsChanged?: (upstream: UpstreamConfig) => void;
+    } = {},
+  ) {}
 
   async run<T>(upstream: UpstreamConfig, auth: UpstreamAuth, run: (client: Client) => Promise<T>): Promise<T> {
     let token = auth.token;
@@ -67,7 +77,13 @@ export class UpstreamConnections {
         this.#idle(key, conn);
         return out;
       } catch (e) {
-        this.#drop(key, conn);
+        // The upstream answered with a protocol error the caller must see as such: the connection is fine.
+        const refusal = capabilityRefusal(upstream, e);
+        if (refusal) {
+          this.#idle(key, conn);
+          throw refusal;
+        }
+        void this.#drop(key, conn);
         if (conn.refused === 'unauthorized') {
           if (reminted) throw new GatewayError('downstream_unauthorized', `upstream MCP server "${upstream.name}" refused a freshly minted token (401)`, { status: 401 });
           reminted = true;
@@ -106,7 +122,13 @@ export class UpstreamConnections {
       return res;
     };
     conn.client = (async () => {
-      const client = new Client(GATEWAY_CLIENT_INFO, { capabilities: {}, versionNegotiation: { mode: 'auto' } });
+      const onToolsChanged = this.opts.onToolsChanged;
+      const client = new Client(GATEWAY_CLIENT_INFO, {
+        capabilities: {},
+        versionNegotiation: { mode: 'auto' },
+        // autoRefresh off: the gateway re-lists on its own schedule (per user, cached), it only needs the signal.
+        ...(onToolsChanged ? { listChanged: { tools: { autoRefresh: false, debounceMs: 0, onChanged: () => onToolsChanged(upstream) } } } : {}),
+      });
       const transport = new StreamableHTTPClientTransport(new URL(upstream.url), { fetch: authedFetch });
       const verdict = this.#verdicts.get(upstream.url);
       const fresh = verdict && this.deps.now() - verdict.at < VERDICT_TTL_MS ? verdict.prior : undefined;
@@ -120,29 +142,60 @@ export class UpstreamConnections {
     this.#connections.set(key, conn);
     while (this.#connections.size > MAX_CONNECTIONS) {
       const [oldest, c] = this.#connections.entries().next().value!;
-      this.#drop(oldest, c);
+      void this.#drop(oldest, c);
     }
     return conn;
   }
 
   #idle(key: string, conn: Connection): void {
     clearTimeout(conn.timer);
-    conn.timer = setTimeout(() => this.#drop(key, conn), IDLE_MS);
+    conn.timer = setTimeout(() => void this.#drop(key, conn), IDLE_MS);
     conn.timer.unref();
   }
 
-  #drop(key: string, conn: Connection): void {
+  #drop(key: string, conn: Connection): Promise<void> {
     clearTimeout(conn.timer);
     if (this.#connections.get(key) === conn) this.#connections.delete(key);
-    void conn.client.then((c) => c.close()).catch(() => {});
+    return conn.client.then((c) => c.close()).catch(() => {});
   }
 
   /** Forgets cached era verdicts and closes every connection (config changed, shutdown). */
   async closeAll(): Promise<void> {
     this.#verdicts.clear();
     const all = [...this.#connections.entries()];
-    for (const [key, conn] of all) this.#drop(key, conn);
+    await Promise.all(all.map(([key, conn]) => this.#drop(key, conn)));
   }
+}
+
+/**
+ * The gateway calls upstreams with no client capabilities (`capabilities: {}`): it cannot relay an
+ * upstream's sampling, elicitation or roots requests (2025 server-to-client requests, 2026-07-28
+ * `input_required` results) to the agent, so it declares none it could not honour (MCP 2026-07-28
+ * "Capability Negotiation": a server MUST NOT rely on capabilities the client did not declare).
+ * An upstream tool that needs one answers -32021 MissingRequiredClientCapability; that is the
+ * truth for the whole path too, so it becomes a GatewayError carrying `requiredCapabilities`, which
+ * the MCP server relays as the same -32021 protocol error (HTTP 400 on 2026-07-28).
+ */
+export const MISSING_CLIENT_CAPABILITY = -32021;
+
+export function capabilityRefusal(upstream: UpstreamConfig, e: unknown): GatewayError | undefined {
+  if (typeof e !== 'object' || e === null || (e as { code?: unknown }).code !== MISSING_CLIENT_CAPABILITY) return undefined;
+  const data = (e as { data?: unknown }).data;
+  const required = typeof data === 'object' && data !== null ? (data as { requiredCapabilities?: unknown }).requiredCapabilities : undefined;
+  const requiredCapabilities = typeof required === 'object' && required !== null && !Array.isArray(required) ? (required as Record<string, unknown>) : {};
+  const names = Object.keys(requiredCapabilities);
+  return new GatewayError(
+    'upstream_mcp_error',
+    `upstream MCP server "${upstream.name}" needs the client capabilit${names.length === 1 ? 'y' : 'ies'} ${names.join(', ') || '(unnamed)'}, which the gateway does not relay`,
+    { cause: e, details: { requiredCapabilities } },
+  );
+}
+
+/** The capabilities a -32021 refusal of {@link capabilityRefusal} names, if `e` is one. */
+export function requiredCapabilitiesOf(e: unknown): Record<string, unknown> | undefined {
+  if (!isGatewayError(e, 'upstream_mcp_error')) return undefined;
+  const required = e.details?.requiredCapabilities;
+  return typeof required === 'object' && required !== null ? (required as Record<string, unknown>) : undefined;
 }
 
 function upstreamError(upstream: UpstreamConfig, e: unknown): GatewayError {
@@ -166,6 +219,31 @@ export async function listUpstreamTools(connections: UpstreamConnections, upstre
   });
 }
 
-export async function callUpstreamTool(connections: UpstreamConnections, upstream: UpstreamConfig, auth: UpstreamAuth, upstreamToolName: string, args: Record<string, unknown>): Promise<CallToolResult> {
-  return connections.run(upstream, auth, async (client) => (await client.callTool({ name: upstreamToolName, arguments: args })) as CallToolResult);
+/** One `notifications/progress` of the upstream call, without the upstream's progressToken. */
+export interface UpstreamProgress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+export interface UpstreamCallOptions {
+  /**
+   * Set when the caller asked for progress (its request carried `_meta.progressToken`): the upstream
+   * call then carries a progressToken of its own (the SDK client mints it) and each progress
+   * notification the upstream sends is handed here to be relayed (MCP "Progress").
+   */
+  onProgress?: (progress: UpstreamProgress) => void;
+}
+
+export async function callUpstreamTool(connections: UpstreamConnections, upstream: UpstreamConfig, auth: UpstreamAuth, upstreamToolName: string, args: Record<string, unknown>, opts: UpstreamCallOptions = {}): Promise<CallToolResult> {
+  const { onProgress } = opts;
+  const requestOptions = onProgress
+    ? {
+        onprogress: (p: { progress: number; total?: number; message?: string }) =>
+          onProgress({ progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.message !== undefined ? { message: p.message } : {}) }),
+        // A long call that reports progress is alive: the client's own timeout restarts on each one.
+        resetTimeoutOnProgress: true,
+      }
+    : undefined;
+  return connections.run(upstream, auth, async (client) => (await client.callTool({ name: upstreamToolName, arguments: args }, requestOptions)) as CallToolResult);
 }

@@ -7,7 +7,7 @@ import { TokenBroker, type BrokeredToken, type MintTarget, type XaaPort } from '
 import { compileArgumentValidator } from '../catalog/arguments.js';
 import { buildDownstreamRequest, executeHttpOperation } from '../catalog/http-operation.js';
 import { toToolResult } from '../catalog/tool-result.js';
-import { callUpstreamTool, listUpstreamTools, UpstreamConnections, type UpstreamAuth } from '../catalog/upstream.js';
+import { callUpstreamTool, listUpstreamTools, requiredCapabilitiesOf, UpstreamConnections, type UpstreamAuth, type UpstreamProgress } from '../catalog/upstream.js';
 import type { ConfigStore, RuntimeConfig } from '../config/index.js';
 import type { ToolConfig, UpstreamConfig } from '../config/schema.js';
 import type { Deps } from '../deps.js';
@@ -40,6 +40,11 @@ export interface GatewayOptions {
 export interface CallContext extends McpRequestInfo {
   authInfo?: unknown;
   agent: AgentIdentity;
+  /**
+   * Set when the caller asked for progress (`_meta.progressToken`): an upstream MCP tool's progress
+   * notifications are handed here for the transport to relay. Config HTTP tools report none.
+   */
+  onProgress?: (progress: UpstreamProgress) => void;
 }
 
 /** What one call learns on its way, for its span and metrics. */
@@ -83,7 +88,7 @@ export class Gateway {
     this.#tracer = tracer ? () => tracer : globalTracer;
     this.#downstreamDeps = { ...opts.deps, fetch: tracedFetch(opts.deps.fetch, this.#tracer) };
     this.#upstreamCalls = new UpstreamConnections(this.#downstreamDeps);
-    this.#upstreamLists = new UpstreamConnections(opts.deps);
+    this.#upstreamLists = new UpstreamConnections(opts.deps, { onToolsChanged: (u) => this.#upstreamToolsChanged(u.name) });
     const xaa = opts.xaa ?? createXaaPort(opts.deps);
     this.#xaa = { ...instrumentXaaPort(xaa, { metrics: this.#metrics, tracer: this.#tracer }), discoverMcpResource: (url) => xaa.discoverMcpResource(url) };
     const cfg = () => opts.config.current.config;
@@ -109,10 +114,28 @@ export class Gateway {
 
   readonly #toolListeners = new Set<() => void>();
 
-  /** Called after a config change took effect (MCP `notifications/tools/list_changed`). */
+  /**
+   * Called after a config change took effect, or when an upstream's tool list changed (its
+   * `notifications/tools/list_changed`, or a re-list that found a different list): MCP
+   * `notifications/tools/list_changed` to the gateway's own listeners.
+   */
   onToolsChanged(listener: () => void): () => void {
     this.#toolListeners.add(listener);
     return () => this.#toolListeners.delete(listener);
+  }
+
+  /** Set while a burst of upstream change signals (one per user connection) is being coalesced. */
+  #upstreamChangePending = false;
+
+  /** An upstream's tools changed: its cached lists (every user's) are stale, and listeners hear it once per burst. */
+  #upstreamToolsChanged(upstreamName: string): void {
+    for (const key of this.#upstreamTools.keys()) if ((JSON.parse(key) as string[])[0] === upstreamName) this.#upstreamTools.delete(key);
+    if (this.#upstreamChangePending) return;
+    this.#upstreamChangePending = true;
+    queueMicrotask(() => {
+      this.#upstreamChangePending = false;
+      for (const l of this.#toolListeners) l();
+    });
   }
 
   /** How a user signs in again on this transport (`xaa-gateway login` on stdio; reconnecting over HTTP). */
@@ -154,6 +177,23 @@ export class Gateway {
     );
     upstreams.forEach((u, i) => tools.push(...(lists[i] ?? []).map((t) => ({ ...t, name: u.prefix + t.name }))));
     return tools;
+  }
+
+  /**
+   * The inputSchema tools/list shows the caller for `name`, or undefined when it is not one of the
+   * caller's tools (the HTTP adapter checks SEP-2243 `Mcp-Param-*` headers against it).
+   */
+  async toolInputSchema(ctx: Pick<CallContext, 'authInfo'>, name: string): Promise<unknown> {
+    const tool = this.runtime.config.tools.find((t) => t.name === name);
+    if (tool) return tool.inputSchema;
+    let caller: Caller;
+    try {
+      caller = await this.opts.identity.resolve(ctx);
+    } catch {
+      return undefined;
+    }
+    const resolved = await this.#resolveTool(name, caller);
+    return resolved?.kind === 'upstream' ? resolved.upstreamTool.inputSchema : undefined;
   }
 
   /**
@@ -257,9 +297,11 @@ export class Gateway {
         return this.#deny(audited, `token not issued: ${err.message}`, err, started);
       }
       if (resolved.kind === 'http') return await this.#callHttp(resolved.tool, args, mint, caller, token, audited, started);
-      return await this.#callUpstream(resolved, args, mint, caller, token, audited, started);
+      return await this.#callUpstream(resolved, args, mint, caller, token, audited, started, ctx.onProgress);
     } catch (e) {
       const err = toGatewayError(e);
+      // An upstream's -32021 (outcome already audited): the transport relays it as that protocol error.
+      if (requiredCapabilitiesOf(err)) throw err;
       if (err.code === 'audit_unavailable') {
         this.opts.logger.error('audit log unavailable: call refused', { tool: name, error: err.message });
         return toolErrorResult(err, this.#signInHint);
@@ -300,7 +342,7 @@ export class Gateway {
     }
   }
 
-  async #callUpstream(resolved: Extract<ResolvedTool, { kind: 'upstream' }>, args: Record<string, unknown>, mint: MintTarget, caller: Caller, first: BrokeredToken, audited: AuditEvent, started: number): Promise<CallToolResult> {
+  async #callUpstream(resolved: Extract<ResolvedTool, { kind: 'upstream' }>, args: Record<string, unknown>, mint: MintTarget, caller: Caller, first: BrokeredToken, audited: AuditEvent, started: number, onProgress?: (p: UpstreamProgress) => void): Promise<CallToolResult> {
     const downstream = { method: 'tools/call', url: resolved.upstream.url };
     await this.#decision(audited, first, downstream, 'allowed');
     const t0 = this.opts.deps.now();
@@ -315,13 +357,14 @@ export class Gateway {
       },
     };
     try {
-      const result = await callUpstreamTool(this.#upstreamCalls, resolved.upstream, auth, resolved.upstreamTool.name, args);
+      const result = await callUpstreamTool(this.#upstreamCalls, resolved.upstream, auth, resolved.upstreamTool.name, args, onProgress ? { onProgress } : {});
       this.#outcome(audited, { ok: !result.isError, ...(result.isError ? { error: 'tool_error' } : {}) }, t0, started);
       return result;
     } catch (e) {
       const err = toGatewayError(e);
       if (err.code === 'audit_unavailable') throw err;
       this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);
+      if (requiredCapabilitiesOf(err)) throw err;
       return toolErrorResult(err, this.#signInHint);
     }
   }
@@ -359,6 +402,15 @@ export class Gateway {
   /** Resolves once every queued audit record is durable (shutdown). */
   async flush(): Promise<void> {
     while (this.#pending.size) await Promise.all([...this.#pending]);
+  }
+
+  /**
+   * Shutdown: closes the upstream MCP connections (their `subscriptions/listen` streams would keep
+   * the process alive), then waits for the queued audit records like flush().
+   */
+  async close(): Promise<void> {
+    await Promise.all([this.#upstreamCalls.closeAll(), this.#upstreamLists.closeAll()]);
+    await this.flush();
   }
 
   async #deny(audited: AuditEvent, reason: string, err: GatewayError, started: number): Promise<CallToolResult> {
@@ -435,6 +487,9 @@ export class Gateway {
       },
     };
     const tools = await listUpstreamTools(this.#upstreamLists, upstream, auth);
+    // The periodic re-list is the fallback for upstreams whose change notification the gateway does not
+    // hold a stream for (2025 upstreams, idle connections): a different list is a change too.
+    if (hit && JSON.stringify(hit.tools) !== JSON.stringify(tools)) this.#upstreamToolsChanged(upstream.name);
     this.#upstreamTools.set(key, { at: this.opts.deps.now(), tools });
     return tools;
   }

@@ -292,7 +292,7 @@ export async function serveHttp(opts: ServeHttpOptions): Promise<HttpServer> {
           opts.logger.error(`shutdown: ${what} failed`, { error: toGatewayError(e).message });
         }
       };
-      await step('flushing the audit log', () => opts.gateway.flush());
+      await step('closing upstream connections, flushing the audit log', () => opts.gateway.close());
       await step('closing the audit log', () => opts.audit.close());
       await step('closing the store', () => opts.store.close());
       opts.config.close();

@@ -1,4 +1,5 @@
-import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult as SdkCallToolResult, type JSONRPCRequest, type Result, type ServerContext, type Tool as SdkTool } from '@modelcontextprotocol/server';
+import { MissingRequiredClientCapabilityError, ProtocolError, ProtocolErrorCode, Server, type CallToolResult as SdkCallToolResult, type JSONRPCRequest, type Result, type ServerContext, type Tool as SdkTool } from '@modelcontextprotocol/server';
+import { requiredCapabilitiesOf } from '../catalog/upstream.js';
 import { isGatewayError } from '../errors.js';
 import type { AgentIdentity } from '../inbound/identity.js';
 import type { Gateway } from './gateway.js';
@@ -80,6 +81,15 @@ export function createMcpServer(gateway: Gateway, opts: McpServerOptions = {}): 
 
   server.setRequestHandler('tools/list', async (_req, ctx) => ({ tools: (await gateway.listTools({ authInfo: ctx.http?.authInfo })) as SdkTool[] }));
   server.setRequestHandler('tools/call', async (req, ctx) => {
+    // MCP "Progress": when the caller sent a progressToken, an upstream tool's progress is relayed
+    // under the caller's token as a notification related to this request (over HTTP the response
+    // becomes an SSE stream). Notifications are best effort: a failed send never fails the call.
+    const progressToken = req.params._meta?.progressToken;
+    const onProgress =
+      progressToken === undefined
+        ? undefined
+        : (p: { progress: number; total?: number; message?: string }) =>
+            void ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => {});
     try {
       const result = await gateway.callTool(
         {
@@ -88,6 +98,7 @@ export function createMcpServer(gateway: Gateway, opts: McpServerOptions = {}): 
           ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
           requestId: ctx.mcpReq.id,
           meta: req.params._meta,
+          ...(onProgress ? { onProgress } : {}),
         },
         req.params.name,
         req.params.arguments,
@@ -95,6 +106,9 @@ export function createMcpServer(gateway: Gateway, opts: McpServerOptions = {}): 
       return result as SdkCallToolResult;
     } catch (e) {
       if (isGatewayError(e, 'unknown_tool')) throw new ProtocolError(ProtocolErrorCode.InvalidParams, e.message);
+      // An upstream's -32021 stays that protocol error (2026-07-28: HTTP 400, the SDK maps it).
+      const requiredCapabilities = requiredCapabilitiesOf(e);
+      if (requiredCapabilities) throw new MissingRequiredClientCapabilityError({ requiredCapabilities }, (e as Error).message);
       if (isGatewayError(e, 'invalid_arguments')) {
         // SEP-1303 (2025-11-25 and later): invalid arguments are a tool execution error the model
         // can read and correct; older revisions expect a JSON-RPC -32602.

@@ -92,7 +92,7 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
   offConfig();
   offCredentials();
   config.close();
-  await gateway.flush();
+  await gateway.close();
   await audit.close();
   await tracing.shutdown();
 }

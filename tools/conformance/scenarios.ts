@@ -25,26 +25,7 @@ export interface ServerScenario {
  * this, so a fix fails the test until its entry is removed here, and a new failure fails it at once.
  * Every entry is work left for the gateway, not a verdict that the scenario does not apply.
  */
-export const KNOWN_FAILURES: Record<string, { checks: string[]; cause: string }> = {
-  'server-stateless@2026-07-28': {
-    checks: ['sep-2575-server-rejects-undeclared-capability', 'sep-2575-missing-capability-http-400', 'sep-2575-server-sends-tools-list-changed-on-subscription'],
-    cause:
-      'The gateway calls upstream MCP servers as a 2025-11-25 client with capabilities {} (one SDK v1 Client per call, src/catalog/upstream.ts), so the upstream refuses test_missing_capability with a tool error (isError, "did not declare the required capability") that the gateway relays with HTTP 200, instead of the agent getting MissingRequiredClientCapabilityError -32021 with HTTP 400 (the gateway would have to call the upstream at 2026-07-28 with the caller\'s clientCapabilities and relay -32021). And an upstream\'s tools/list_changed never reaches subscriptions/listen streams: the gateway holds no subscription to its upstreams (WARNING, a SHOULD).',
-  },
-  'http-custom-header-server-validation@2026-07-28': {
-    checks: ['sep-2243-server-reject-invalid-param-chars', 'sep-2243-server-reject-param-mismatch', 'sep-2243-server-validate-param-match'],
-    cause:
-      'The gateway lists the upstream tool test_x_mcp_header with its x-mcp-header annotation but does not validate Mcp-Param-* headers (SEP-2243): an invalid Base64 value, or a header missing while the argument is in the body, is answered 200 instead of 400 / -32020 HeaderMismatch.',
-  },
-  'tools-call-with-progress@2025-11-25': {
-    checks: ['tools-call-with-progress'],
-    cause: 'The gateway does not forward the caller\'s progressToken to the upstream nor relay its notifications/progress (src/catalog/upstream.ts calls callTool without them): "No progress notifications received".',
-  },
-  'tools-call-with-progress@2026-07-28': {
-    checks: ['tools-call-with-progress'],
-    cause: 'As at 2025-11-25: no notifications/progress relayed from the upstream.',
-  },
-};
+export const KNOWN_FAILURES: Record<string, { checks: string[]; cause: string }> = {};
 
 const BOTH: Revision[] = ['2025-11-25', '2026-07-28'];
 const Y25: Revision[] = ['2025-11-25'];

@@ -10,6 +10,7 @@ import { createMcpServer } from '../mcp.js';
 import type { VerifiedBearer } from './auth.js';
 import { JSONRPC_PARSE_ERROR, JSONRPC_SERVER_ERROR, jsonRpcError } from './errors.js';
 import { closableStream, HeldStreams } from './event-stream.js';
+import { paramHeaderRejection } from './param-headers.js';
 import { McpSessions, type McpSessionsOptions } from './sessions.js';
 
 export interface McpEndpointOptions {
@@ -88,6 +89,9 @@ export class McpEndpoint {
       return { response, held: req.method === 'GET' && response.status === 200 };
     }
     const authInfo = this.sessions.authInfo(bearer, await this.#clientName(bearer.claims.client_id));
+    // SEP-2243: Mcp-Param-* headers must agree with the called tool's x-mcp-header arguments (400, -32020).
+    const mismatch = await paramHeaderRejection(req, body, (tool) => this.opts.gateway.toolInputSchema({ authInfo }, tool));
+    if (mismatch) return { response: mismatch, held: false };
     const response = await this.#modern.fetch(req, { authInfo, parsedBody: body });
     if (!isListen(body) || !(response.headers.get('content-type') ?? '').startsWith('text/event-stream') || !response.body) return { response, held: false };
     // A subscriptions/listen stream: held like a 2025 GET stream, and ended like one.

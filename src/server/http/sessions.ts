@@ -193,18 +193,27 @@ export class McpSessions {
   }
 
   /**
-   * One POST, answered by a fresh server over the SDK's stateless transport in JSON mode (the
-   * gateway sends no notifications while a request runs, so no per-request stream is needed).
+   * One POST, answered by a fresh server over the SDK's stateless transport: in JSON mode, except a
+   * request that asked for progress (`_meta.progressToken`), whose relayed notifications/progress
+   * need the per-request SSE stream (MCP "Progress"); the server closes when that stream ends.
    */
   async #serve(req: Request, body: unknown, bearer: VerifiedBearer, owner: SessionOwner, record?: McpSessionRecord, clientName = record?.clientName, server = this.opts.serverFor({ record, owner, ...(clientName ? { clientName } : {}) })): Promise<Response> {
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !wantsProgress(body) });
     await server.connect(transport);
+    let streaming = false;
     try {
       const res = await transport.handleRequest(req, { authInfo: this.authInfo(bearer, clientName), parsedBody: body });
+      if (res.body && (res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+        streaming = true;
+        const close = () => void server.close().catch(() => {});
+        const body = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: close }));
+        void req.signal?.addEventListener('abort', close, { once: true });
+        return new Response(body, { status: res.status, statusText: res.statusText, headers: new Headers(res.headers) });
+      }
       // A JSON or 202 response is complete once returned; copy it so headers can be added.
       return new Response(res.body ? await res.arrayBuffer() : null, { status: res.status, statusText: res.statusText, headers: new Headers(res.headers) });
     } finally {
-      await server.close().catch(() => {});
+      if (!streaming) await server.close().catch(() => {});
     }
   }
 
@@ -319,4 +328,10 @@ export class McpSessions {
 
 function isInitialize(body: unknown): boolean {
   return typeof body === 'object' && body !== null && !Array.isArray(body) && (body as { method?: unknown }).method === 'initialize';
+}
+
+/** A request (or a batch member) carrying `_meta.progressToken`. */
+function wantsProgress(body: unknown): boolean {
+  const msgs = Array.isArray(body) ? body : [body];
+  return msgs.some((m) => typeof m === 'object' && m !== null && (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken !== undefined);
 }

@@ -111,8 +111,9 @@ export class UpstreamConnections {
     }
     const conn: Connection = { client: Promise.resolve(undefined as never) };
     const authedFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-      // The gateway does not listen for an upstream's notifications (its tool list is re-read every
-      // minute): the 2025 standalone GET stream is declined here, as a server without one would (405).
+      // The 2025 standalone GET stream is declined here, as a server without one would (405): a 2025
+      // upstream's tool changes are noticed by the periodic re-list. 2026-07-28 upstreams are heard
+      // over subscriptions/listen (a POST) when the connection asks for it (opts.onToolsChanged).
       if ((init?.method ?? 'GET').toUpperCase() === 'GET') return new Response(null, { status: 405 });
       const headers = new Headers(init?.headers);
       headers.set('Authorization', `Bearer ${token.accessToken}`);

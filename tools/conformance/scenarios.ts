@@ -54,7 +54,7 @@ export const SERVER_SCENARIOS: ServerScenario[] = [
     name: 'server-sse-polling',
     revisions: Y25,
     mayJudgeNothing:
-      'the gateway answers tools/call with one JSON body (it streams nothing mid-call), so there is no SSE stream to close and resume; the suite logs that the priming/resume checks are not applicable (INFO)',
+      'the gateway answers a tools/call without a progressToken with one JSON body (it streams nothing mid-call), so there is no SSE stream to close and resume; the suite logs that the priming/resume checks are not applicable (INFO)',
   },
   { name: 'dns-rebinding-protection', revisions: BOTH },
   { name: 'http-header-validation', revisions: Y26 },

@@ -40,6 +40,35 @@ interface Target {
   close(): Promise<void>;
 }
 
+/** `xaa-gateway serve` as a child process started from `/`, on a fresh demo enterprise; its audit read from the file. */
+async function servedFromRoot(prepare: () => Promise<{ command: [string, ...string[]]; cleanup?: () => void }>): Promise<Target> {
+  const env = await startEnv();
+  let cleanup: (() => void) | undefined;
+  try {
+    const { command, cleanup: c } = await prepare();
+    cleanup = c;
+    const port = await freePort();
+    writeServeConfig(env, port);
+    const gw = await spawnServe({ command, configPath: env.configPath, port, cwd: '/' });
+    return {
+      origin: gw.origin,
+      mcpUrl: gw.mcpUrl,
+      idp: env.demo.urls.idp,
+      records: async (clientId, tool) => (await env.audit()).filter((r) => r.agent?.clientId === clientId && r.tool === tool),
+      async close() {
+        const exit = await gw.stop();
+        await env.close();
+        cleanup?.();
+        expect(exit, gw.stderr()).toBe(0);
+      },
+    };
+  } catch (e) {
+    await env.close();
+    cleanup?.();
+    throw e;
+  }
+}
+
 const TARGETS: { name: string; suite: string; start(): Promise<Target> }[] = [
   {
     name: 'the gateway in the test process',
@@ -61,58 +90,22 @@ const TARGETS: { name: string; suite: string; start(): Promise<Target> }[] = [
   {
     name: '`xaa-gateway serve` started from /',
     suite: 'signin-from-root',
-    async start() {
-      const env = await startEnv();
-      try {
-        const port = await freePort();
-        writeServeConfig(env, port);
-        const gw = await spawnServe({ command: [process.execPath, BIN], configPath: env.configPath, port, cwd: '/' });
-        return {
-          origin: gw.origin,
-          mcpUrl: gw.mcpUrl,
-          idp: env.demo.urls.idp,
-          records: async (clientId, tool) => (await env.audit()).filter((r) => r.agent?.clientId === clientId && r.tool === tool),
-          async close() {
-            const exit = await gw.stop();
-            await env.close();
-            expect(exit, gw.stderr()).toBe(0);
-          },
-        };
-      } catch (e) {
-        await env.close();
-        throw e;
-      }
-    },
+    start: () => servedFromRoot(async () => ({ command: [process.execPath, BIN] })),
   },
   {
     name: '`xaa-gateway serve` of the installed npm package, started from /',
     suite: 'signin-installed-package',
-    async start() {
-      const work = mkdtempSync(join(tmpdir(), 'xaa-signin-package-'));
-      const env = await startEnv();
-      try {
-        const pkg = await packAndInstall(work);
-        const port = await freePort();
-        writeServeConfig(env, port);
-        const gw = await spawnServe({ command: [pkg.bin], configPath: env.configPath, port, cwd: '/' });
-        return {
-          origin: gw.origin,
-          mcpUrl: gw.mcpUrl,
-          idp: env.demo.urls.idp,
-          records: async (clientId, tool) => (await env.audit()).filter((r) => r.agent?.clientId === clientId && r.tool === tool),
-          async close() {
-            const exit = await gw.stop();
-            await env.close();
-            rmSync(work, { recursive: true, force: true });
-            expect(exit, gw.stderr()).toBe(0);
-          },
-        };
-      } catch (e) {
-        await env.close();
-        rmSync(work, { recursive: true, force: true });
-        throw e;
-      }
-    },
+    start: () =>
+      servedFromRoot(async () => {
+        const work = mkdtempSync(join(tmpdir(), 'xaa-signin-package-'));
+        const cleanup = () => rmSync(work, { recursive: true, force: true });
+        try {
+          return { command: [(await packAndInstall(work)).bin], cleanup };
+        } catch (e) {
+          cleanup();
+          throw e;
+        }
+      }),
   },
 ];
 

@@ -19,6 +19,7 @@ import type { KillSwitchCheck } from '../control/snapshot.js';
 import { decide } from '../policy/index.js';
 import { createXaaPort } from '../xaa/port.js';
 import type { McpResourceDiscovery } from '../xaa/types.js';
+import { paramHeaderDeclarations } from './http/param-headers.js';
 import { toolErrorResult } from './errors.js';
 
 export interface GatewayOptions {
@@ -70,6 +71,8 @@ export class Gateway {
   readonly broker: TokenBroker;
   readonly #xaa: NonNullable<GatewayOptions['xaa']>;
   readonly #upstreamTools = new Map<string, { at: number; tools: Tool[] }>();
+  /** Upstream tools (prefixed name) seen in a list: whether their schema declares x-mcp-header arguments (SEP-2243). */
+  readonly #upstreamToolDeclaresHeaders = new Map<string, boolean>();
   readonly #discovery = new Map<string, Promise<McpResourceDiscovery>>();
   /** Upstream MCP connections for tools/call (traced fetch) and for tools/list (plain fetch), reused per user token. */
   readonly #upstreamCalls: UpstreamConnections;
@@ -183,9 +186,15 @@ export class Gateway {
    * The inputSchema tools/list shows the caller for `name`, or undefined when it is not one of the
    * caller's tools (the HTTP adapter checks SEP-2243 `Mcp-Param-*` headers against it).
    */
-  async toolInputSchema(ctx: Pick<CallContext, 'authInfo'>, name: string): Promise<unknown> {
+  /**
+   * The input schema of a tool whose arguments declare `x-mcp-header` (SEP-2243), for the HTTP
+   * adapter's Mcp-Param-* check; undefined for every other tool. An upstream tool already seen in a
+   * list without such arguments costs nothing here; others are looked up with the caller's identity.
+   */
+  async paramHeaderSchema(ctx: Pick<CallContext, 'authInfo'>, name: string): Promise<unknown> {
     const tool = this.runtime.config.tools.find((t) => t.name === name);
     if (tool) return tool.inputSchema;
+    if (this.#upstreamToolDeclaresHeaders.get(name) === false) return undefined;
     let caller: Caller;
     try {
       caller = await this.opts.identity.resolve(ctx);
@@ -491,6 +500,7 @@ export class Gateway {
     // hold a stream for (2025 upstreams, idle connections): a different list is a change too.
     if (hit && JSON.stringify(hit.tools) !== JSON.stringify(tools)) this.#upstreamToolsChanged(upstream.name);
     this.#upstreamTools.set(key, { at: this.opts.deps.now(), tools });
+    for (const t of tools) this.#upstreamToolDeclaresHeaders.set(upstream.prefix + t.name, paramHeaderDeclarations(t.inputSchema).length > 0);
     return tools;
   }
 }

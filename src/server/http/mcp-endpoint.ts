@@ -90,7 +90,7 @@ export class McpEndpoint {
     }
     const authInfo = this.sessions.authInfo(bearer, await this.#clientName(bearer.claims.client_id));
     // SEP-2243: Mcp-Param-* headers must agree with the called tool's x-mcp-header arguments (400, -32020).
-    const mismatch = await paramHeaderRejection(req, body, (tool) => this.opts.gateway.toolInputSchema({ authInfo }, tool));
+    const mismatch = await paramHeaderRejection(req, body, (tool) => this.opts.gateway.paramHeaderSchema({ authInfo }, tool));
     if (mismatch) return { response: mismatch, held: false };
     const response = await this.#modern.fetch(req, { authInfo, parsedBody: body });
     if (!isListen(body) || !(response.headers.get('content-type') ?? '').startsWith('text/event-stream') || !response.body) return { response, held: false };

@@ -30,7 +30,17 @@ const PRIMITIVE = new Set(['string', 'integer', 'boolean', 'number']);
  * (under items, anyOf, …) or an invalid one makes the tool definition invalid: conforming clients
  * exclude such a tool, so nothing is validated for it (the gateway relays the upstream's schema as is).
  */
+/** Declarations per schema object: config schemas are frozen and upstream lists cached, so each is walked once. */
+const declarationsOf = new WeakMap<object, ParamHeaderDeclaration[]>();
+
 export function paramHeaderDeclarations(inputSchema: unknown): ParamHeaderDeclaration[] {
+  if (typeof inputSchema !== 'object' || inputSchema === null) return [];
+  let known = declarationsOf.get(inputSchema);
+  if (!known) declarationsOf.set(inputSchema, (known = scanDeclarations(inputSchema)));
+  return known;
+}
+
+function scanDeclarations(inputSchema: object): ParamHeaderDeclaration[] {
   const out: ParamHeaderDeclaration[] = [];
   const seen = new Set<string>();
   const visit = (node: unknown, path: string[]): boolean => {

@@ -11,7 +11,7 @@ import { queryAudit, verifyAuditDir, type AuditRecord, type VerifyResult } from 
 import { tokenFingerprint } from '../../src/audit/index.js';
 import { DEMO_SECRETS_DIR, demoConfig, startDemoEnterprise, type DemoEnterprise } from '../../tools/demo/index.js';
 import { BIN } from '../../tools/testkit/env.js';
-import { createTestDatabase, freePort, type TestDatabase } from '../server/http/served-gateway.js';
+import { createTestDatabase, reservePort, type TestDatabase } from '../server/http/served-gateway.js';
 import { startHaproxy, type RunningHaproxy } from './haproxy.js';
 
 /**
@@ -186,8 +186,10 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     cleanup.push(() => db.drop());
 
     // The balancer's port first: it is server.publicUrl, the issuer of every instance's tokens.
-    const frontendPort = await freePort();
-    const statsPort = await freePort();
+    // Held until HAProxy starts (see reservePort): the instances start meanwhile, seconds on a busy machine.
+    const frontend = await reservePort();
+    cleanup.push(() => frontend.release());
+    const frontendPort = frontend.port;
     const publicUrl = `http://127.0.0.1:${frontendPort}`;
     const keyFile = join(dir, 'encryption.key');
     writeFileSync(keyFile, randomBytes(32).toString('base64'));
@@ -210,9 +212,10 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       instances.push(inst);
       cleanup.push(() => inst.kill9());
     }
+    await frontend.release();
     const haproxy = await startHaproxy(dir, {
       frontend: `127.0.0.1:${frontendPort}`,
-      stats: `127.0.0.1:${statsPort}`,
+      stats: `unix@${join(dir, 'haproxy-stats.sock')}`,
       servers: instances.map((i) => ({ name: i.name, address: `127.0.0.1:${i.port}` })),
     });
     cleanup.push(() => haproxy.stop());

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 
 /**
@@ -14,7 +15,10 @@ export const HAPROXY_BIN = '/usr/sbin/haproxy';
 export interface HaproxyLayout {
   /** Where MCP clients connect: the host:port of server.publicUrl (TLS is terminated before or here in production). */
   frontend: string;
-  /** host:port of the stats page (readiness of the test, and an operator's view). */
+  /**
+   * host:port of the stats page (readiness of the test, and an operator's view), or `unix@<path>`:
+   * the test binds it to a socket file, so no TCP port can be taken between choosing and binding it.
+   */
   stats: string;
   servers: ReadonlyArray<{ name: string; address: string }>;
 }
@@ -150,10 +154,23 @@ export async function startHaproxy(dir: string, layout: HaproxyLayout): Promise<
   });
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const statsUrl = `http://${layout.stats}/stats`;
+  const statsSocket = layout.stats.startsWith('unix@') ? layout.stats.slice('unix@'.length) : undefined;
+  const statsUrl = statsSocket ? `http://localhost/stats (socket ${statsSocket})` : `http://${layout.stats}/stats`;
+  const statsCsv = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const target = statsSocket ? { socketPath: statsSocket, host: 'localhost' } : { host: layout.stats.split(':')[0], port: Number(layout.stats.split(':')[1]) };
+      const req = request({ ...target, path: '/stats;csv;norefresh', method: 'GET' }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
   const stats = async (): Promise<ServerStat[]> => {
-    const res = await fetch(`${statsUrl};csv;norefresh`);
-    const csv = await res.text();
+    const csv = await statsCsv();
     const [header, ...rows] = csv.trim().split('\n');
     const cols = header!.replace(/^# /, '').split(',');
     const at = (name: string) => cols.indexOf(name);

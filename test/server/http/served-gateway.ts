@@ -73,6 +73,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A port held by a listener until `release()`: for an address that must be known long before the
+ * process that binds it starts (HAProxy's frontend is every instance's publicUrl). Held, no other
+ * test's OS-chosen port can land on it meanwhile; release it right before the real bind.
+ */
+export async function reservePort(): Promise<{ port: number; release(): Promise<void> }> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  return { port, release: () => new Promise<void>((resolve) => s.close(() => resolve())) };
+}
+
 /** Writes the env's config with a server section for http://127.0.0.1:<port> (loopback dev: CIMD over loopback allowed). */
 export function writeServeConfig(env: Env, port: number): string {
   const publicUrl = `http://127.0.0.1:${port}`;

@@ -34,6 +34,9 @@ program
     await runStdio({ configPath: g.config, credentialsPath: g.credentials });
   });
 
+/** How long `serve` may linger after it stopped before it exits regardless (see the serve action). */
+const STOPPED_LINGER_MS = 2_000;
+
 program
   .command('serve')
   .description('serve MCP over Streamable HTTP for many users (remote connectors); needs the "server" section of the config')
@@ -52,6 +55,20 @@ program
     });
     out.stdout(`MCP endpoint: ${http.mcpUrl}  (listening on ${http.listenUrl})`);
     await http.closed;
+    // Stopped: audit flushed, store closed. Whatever still holds the event loop (a stream an upstream
+    // never ended, a socket) must not keep a stopped gateway alive until its supervisor's SIGKILL.
+    const linger = setTimeout(() => {
+      const handles = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? [];
+      const kinds = handles
+        .filter((h) => h !== process.stdout && h !== process.stderr && h !== process.stdin)
+        .map((h) => {
+          const s = h as { constructor?: { name?: string }; localPort?: number; remotePort?: number; remoteAddress?: string; server?: unknown };
+          return s.remotePort !== undefined ? `${s.constructor?.name ?? 'Socket'} ${s.server ? 'accepted' : 'outbound'} :${s.localPort} -> ${s.remoteAddress}:${s.remotePort}` : (s.constructor?.name ?? 'unknown');
+        });
+      process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'stopped, but handles were still open: exiting anyway', handles: kinds })}\n`);
+      process.exit(process.exitCode ?? 0);
+    }, STOPPED_LINGER_MS);
+    linger.unref();
   });
 
 program

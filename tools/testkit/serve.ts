@@ -12,9 +12,12 @@ export interface SpawnedServe {
   listenUrl: string;
   stdout(): string;
   stderr(): string;
-  /** SIGTERM (SIGKILL after 10 s) and the exit code. */
+  /** SIGTERM (SIGKILL after 60 s) and the exit code. */
   stop(): Promise<number | null>;
 }
+
+/** How long stop() waits after SIGTERM before SIGKILL. */
+const STOP_GUARD_MS = 60_000;
 
 export async function spawnServe(opts: {
   /** The executable and its arguments before `--config` (e.g. [process.execPath, BIN]). */
@@ -30,7 +33,7 @@ export async function spawnServe(opts: {
    */
   startTimeoutMs?: number;
 }): Promise<SpawnedServe> {
-  const env: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn', ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: process.env.XAA_TEST_SERVE_LOG_LEVEL ?? 'warn', ...opts.env };
   delete env.DATABASE_URL;
   if (opts.env?.DATABASE_URL) env.DATABASE_URL = opts.env.DATABASE_URL;
   const [cmd, ...pre] = opts.command;
@@ -79,7 +82,12 @@ export async function spawnServe(opts: {
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        // A hang guard, longer than serve's own drain bound (20 s) plus its closing steps: a busy
+        // machine slows a clean shutdown down, it must not turn it into a kill.
+        const timer = setTimeout(() => {
+          stderr += `\n[testkit] serve did not exit within ${STOP_GUARD_MS / 1000} s of SIGTERM: SIGKILL\n`;
+          child.kill('SIGKILL');
+        }, STOP_GUARD_MS);
         void exited.finally(() => clearTimeout(timer));
       }
       return exited;

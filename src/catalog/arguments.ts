@@ -76,6 +76,9 @@ export function compileArgumentValidator(tool: Pick<ToolConfig, 'name' | 'inputS
  */
 export function validateInputSchema(schema: unknown): string | undefined {
   if (!isPlainObject(schema)) return 'must be a JSON Schema object';
+  // Checked once per schema object: a config revision (or an upstream's tools/list) makes new
+  // objects, so a changed schema is checked again; an unchanged one is not re-checked per call.
+  if (validators.has(schema)) return undefined;
   const dialect = dialectOf(schema);
   if (!dialect) {
     return `declares $schema ${JSON.stringify(schema.$schema)}; the gateway validates JSON Schema draft 2020-12 (default) and draft-07: remove "$schema" or set it to "${DRAFT_2020_12}"`;

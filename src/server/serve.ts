@@ -12,6 +12,7 @@ import { createAdminRouter } from '../admin/index.js';
 import { ControlService, SwitchSnapshot } from '../control/index.js';
 import { createSsfReceiver, lookupUsersInStore } from '../ssf/index.js';
 import { describeStoreLocation, openStore, type ListenerOptions } from '../store/index.js';
+import { AuthStateCache, withAuthState } from '../store/auth-state.js';
 import { Redis } from 'ioredis';
 import { Gateway } from './gateway.js';
 import { gatewayUrls, serveHttp, type HttpServer } from './http.js';
@@ -119,6 +120,11 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
 
   let redis: Redis | undefined;
   try {
+    // Sessions and revoked jtis in memory, kept fresh by the auth change feed (src/store/auth-state.ts):
+    // a warm call reads no table. Everything below uses the store through it.
+    const authState = new AuthStateCache(store, { now: deps.now, logger, ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}) });
+    await authState.start();
+    store = withAuthState(store, authState);
     const urls = gatewayUrls(server);
     const tokens = new AccessTokenService({
       store,

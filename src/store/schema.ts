@@ -226,4 +226,23 @@ CREATE TABLE fleet_config (
 );
 `,
   },
+  {
+    version: 7,
+    name: 'auth_changes',
+    // A feed of changes that can end a credential's validity (a user session revoked or its IdP
+    // tokens renewed, an access token revoked), appended in the change's own transaction. Every
+    // instance holds sessions and revoked jtis in memory (src/store/auth-state.ts) and applies
+    // this feed on NOTIFY and on its poll, so a warm call reads no table and a revocation made on
+    // any instance is in force everywhere within the poll interval. Rows are purged after an hour.
+    sql: `
+CREATE TABLE auth_changes (
+  seq        BIGSERIAL PRIMARY KEY,
+  kind       TEXT NOT NULL,
+  key        TEXT NOT NULL,
+  expires_at BIGINT,
+  at         BIGINT NOT NULL
+);
+CREATE INDEX auth_changes_at ON auth_changes (at);
+`,
+  },
 ];

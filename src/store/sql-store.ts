@@ -6,11 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { SecretBox } from './crypto.js';
+import { appendAuthChanges, authChangesSince, authChannel, purgeAuthChanges } from './auth-changes.js';
 import { fleetChannel, fleetConfigRevision, getFleetConfig, seedFleetConfig, updateFleetConfig } from './fleet-config.js';
 import type { Queryable, Sql } from './sql.js';
 import type { SwitchState } from '../control/types.js';
 import type {
   AdminSession,
+  AuthChange,
   AuthorizationCode,
   AuthorizationRequest,
   Consent,
@@ -110,6 +112,34 @@ export class SqlStore implements Store {
     this.#emit(this.#switchChannel);
   }
 
+  // ---- auth change feed (src/store/auth-changes.ts, read by auth-state.ts) ----
+
+  readonly #authListeners = new Set<(local: AuthChange[] | undefined) => void>();
+
+  async onAuthChange(listener: (local: AuthChange[] | undefined) => void): Promise<() => Promise<void>> {
+    this.#authListeners.add(listener);
+    const stop = await this.#subscribe(authChannel(this.sql.schema), () => listener(undefined));
+    return async () => {
+      this.#authListeners.delete(listener);
+      await stop();
+    };
+  }
+
+  authChangesSince(seq: number, limit = 1000): Promise<{ changes: AuthChange[]; head: number }> {
+    return authChangesSince(this.sql, seq, limit);
+  }
+
+  /** In the change's transaction: the feed rows, and the NOTIFY other instances hear at commit. */
+  #appendAuthChanges(tx: Queryable, changes: AuthChange[]): Promise<void> {
+    return appendAuthChanges(tx, changes, this.now(), this.sql.listen ? authChannel(this.sql.schema) : undefined);
+  }
+
+  /** After commit, before the write resolves: this process's caches apply it before anything else runs. */
+  #announceAuthChanges(changes: AuthChange[]): void {
+    if (changes.length === 0) return;
+    for (const l of this.#authListeners) l(changes);
+  }
+
   // ---- fleet config (src/config/fleet.ts) ----
 
   getFleetConfig(): Promise<FleetConfigRecord | undefined> {
@@ -190,19 +220,25 @@ export class SqlStore implements Store {
   }
 
   async updateUserSessionTokens(id: string, t: { idToken: string; idTokenExpiresAt: number; idpRefreshToken?: string }): Promise<void> {
-    // An IdP may answer a refresh without a new refresh token (RFC 6749 §6): keep the old one then.
-    await this.sql.query(
-      `UPDATE user_sessions SET id_token_enc = $2, id_token_expires_at = $3,
-         idp_refresh_token_enc = COALESCE($4, idp_refresh_token_enc), updated_at = $5
-       WHERE id = $1`,
-      [
-        id,
-        this.box.encrypt(t.idToken, aad.idToken(id)),
-        t.idTokenExpiresAt,
-        t.idpRefreshToken === undefined ? null : this.box.encrypt(t.idpRefreshToken, aad.idpRefreshToken(id)),
-        this.now(),
-      ],
-    );
+    const changes: AuthChange[] = [{ kind: 'session', key: id }];
+    await this.sql.transaction(async (tx) => {
+      // An IdP may answer a refresh without a new refresh token (RFC 6749 §6): keep the old one then.
+      await tx.query(
+        `UPDATE user_sessions SET id_token_enc = $2, id_token_expires_at = $3,
+           idp_refresh_token_enc = COALESCE($4, idp_refresh_token_enc), updated_at = $5
+         WHERE id = $1`,
+        [
+          id,
+          this.box.encrypt(t.idToken, aad.idToken(id)),
+          t.idTokenExpiresAt,
+          t.idpRefreshToken === undefined ? null : this.box.encrypt(t.idpRefreshToken, aad.idpRefreshToken(id)),
+          this.now(),
+        ],
+      );
+      // Other instances' cached copies hold the old tokens (a rotated IdP refresh token is spent).
+      await this.#appendAuthChanges(tx, changes);
+    });
+    this.#announceAuthChanges(changes);
   }
 
   /**
@@ -211,13 +247,16 @@ export class SqlStore implements Store {
    * Returns false when the session is unknown or already revoked.
    */
   async revokeUserSession(id: string, at: number): Promise<boolean> {
-    return this.sql.transaction(async (tx) => {
+    const revoked = await this.sql.transaction(async (tx) => {
       const res = await tx.query('UPDATE user_sessions SET revoked_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL', [id, at]);
       if (res.rowCount === 0) return false;
       await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL', [id, at]);
       await tx.query('DELETE FROM authorization_codes WHERE session_id = $1', [id]);
+      await this.#appendAuthChanges(tx, [{ kind: 'session', key: id }]);
       return true;
     });
+    if (revoked) this.#announceAuthChanges([{ kind: 'session', key: id }]);
+    return revoked;
   }
 
   async listUserSessions(filter: { iss?: string; sub?: string; activeOnly?: boolean } = {}): Promise<UserSession[]> {
@@ -474,16 +513,26 @@ export class SqlStore implements Store {
   // ---- revoked access tokens ----
 
   async revokeAccessToken(jti: string, expiresAt: number): Promise<void> {
-    await this.sql.query(
-      `INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2)
-       ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_access_tokens.expires_at, EXCLUDED.expires_at)`,
-      [jti, expiresAt],
-    );
+    const changes: AuthChange[] = [{ kind: 'jti', key: jti, expiresAt }];
+    await this.sql.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2)
+         ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_access_tokens.expires_at, EXCLUDED.expires_at)`,
+        [jti, expiresAt],
+      );
+      await this.#appendAuthChanges(tx, changes);
+    });
+    this.#announceAuthChanges(changes);
   }
 
   async isAccessTokenRevoked(jti: string): Promise<boolean> {
     const { rows } = await this.sql.query('SELECT 1 AS one FROM revoked_access_tokens WHERE jti = $1', [jti]);
     return rows.length > 0;
+  }
+
+  async listRevokedAccessTokens(now: number): Promise<Array<{ jti: string; expiresAt: number }>> {
+    const { rows } = await this.sql.query('SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > $1', [now]);
+    return rows.map((r) => ({ jti: String(r.jti), expiresAt: num(r.expires_at) }));
   }
 
   // ---- signing keys ----
@@ -575,7 +624,7 @@ export class SqlStore implements Store {
   }
 
   async revokeSessionsOf(filter: { user: { iss: string; sub: string } } | { clientId: string }, at: number): Promise<SessionRevocation> {
-    return this.sql.transaction(async (tx) => {
+    const out = await this.sql.transaction(async (tx): Promise<SessionRevocation> => {
       let sessions;
       let refresh = 0;
       if ('user' in filter) {
@@ -598,9 +647,12 @@ export class SqlStore implements Store {
       if (ids.length) {
         refresh += (await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = ANY($1::text[]) AND revoked_at IS NULL', [ids, at])).rowCount;
         await tx.query('DELETE FROM authorization_codes WHERE session_id = ANY($1::text[])', [ids]);
+        await this.#appendAuthChanges(tx, ids.map((key) => ({ kind: 'session', key })));
       }
       return { sessionIds: ids, refreshTokens: refresh };
     });
+    this.#announceAuthChanges(out.sessionIds.map((key) => ({ kind: 'session', key })));
+    return out;
   }
 
   // ---- kill switches ----
@@ -734,6 +786,7 @@ export class SqlStore implements Store {
       await tx.query('DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND verify_until <= $1', [now]);
       await tx.query('DELETE FROM admin_sessions WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM security_events WHERE expires_at <= $1', [now]);
+      await purgeAuthChanges(tx, now);
     });
   }
 

@@ -200,6 +200,18 @@ export interface FleetConfigRecord {
  */
 export type SecurityEventClaim = 'claimed' | 'acted' | 'pending';
 
+/**
+ * One entry of the auth change feed (migration 7): `session` (a user session was revoked or its
+ * IdP tokens renewed: cached copies are stale), `jti` (a gateway access token was revoked, until
+ * `expiresAt`). `seq` is absent on the synchronous local announcement, made before the write returns.
+ */
+export interface AuthChange {
+  seq?: number;
+  kind: 'session' | 'jti';
+  key: string;
+  expiresAt?: number;
+}
+
 export interface Store {
   readonly engine: 'pglite' | 'postgres';
 
@@ -242,6 +254,18 @@ export interface Store {
   // Revoked access tokens (by jti) until they would have expired anyway
   revokeAccessToken(jti: string, expiresAt: number): Promise<void>;
   isAccessTokenRevoked(jti: string): Promise<boolean>;
+  /** Revoked jtis that have not expired at `now`, with their expiry (the in-memory set's initial load). */
+  listRevokedAccessTokens(now: number): Promise<Array<{ jti: string; expiresAt: number }>>;
+
+  // The auth change feed (src/store/auth-state.ts)
+  /** Feed entries after `seq`, oldest first (at most `limit`), and the newest seq in the feed. */
+  authChangesSince(seq: number, limit?: number): Promise<{ changes: AuthChange[]; head: number }>;
+  /**
+   * Calls `listener(changes)` synchronously once a change made through this store object is
+   * committed (before the write resolves), and `listener(undefined)` on NOTIFY from other
+   * instances (PostgreSQL; read the feed then). Resolves to a function that stops it.
+   */
+  onAuthChange(listener: (local: AuthChange[] | undefined) => void): Promise<() => Promise<void>>;
 
   // Signing keys for gateway access tokens; rotation keeps the old key verifying
   listSigningKeys(): Promise<SigningKey[]>;

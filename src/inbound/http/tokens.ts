@@ -59,6 +59,12 @@ export const UNKNOWN_KID_RELOAD_MS = 1_000;
 
 export class AccessTokenService {
   #keys?: { signing: SigningKey; all: SigningKey[]; loadedAt: number };
+  /**
+   * Imported keys by kid and use: importJWK is a WebCrypto import (a measurable share of a call's
+   * CPU when repeated per request). A kid names one key for its whole life, so entries never go
+   * stale; keys no longer in the keyring are dropped when it is re-read.
+   */
+  readonly #imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
 
   constructor(private readonly opts: AccessTokenServiceOptions) {}
 
@@ -76,7 +82,20 @@ export class AccessTokenService {
     const signing = newestSigning(all);
     if (!signing) throw new GatewayError('store_unavailable', 'the store holds no signing key after creating one');
     this.#keys = { signing, all, loadedAt: now };
+    const live = new Set(all.flatMap((k) => [`${k.kid}:public`, `${k.kid}:private`]));
+    for (const id of this.#imported.keys()) if (!live.has(id)) this.#imported.delete(id);
     return this.#keys;
+  }
+
+  #import(key: SigningKey, part: 'public' | 'private'): Promise<CryptoKey | Uint8Array> {
+    const id = `${key.kid}:${part}`;
+    let imported = this.#imported.get(id);
+    if (!imported) {
+      imported = importJWK((part === 'public' ? key.publicJwk : key.privateJwk) as JWK, ALG);
+      imported.catch(() => this.#imported.delete(id));
+      this.#imported.set(id, imported);
+    }
+    return imported;
   }
 
   async #newKey(now: number): Promise<SigningKey> {
@@ -150,7 +169,7 @@ export class AccessTokenService {
       iat,
       exp: iat + this.opts.ttlSeconds(),
     };
-    const key = await importJWK(signing.privateJwk as JWK, ALG);
+    const key = await this.#import(signing, 'private');
     // RFC 9068 §2.1: typ "at+jwt" so an ID token or another JWT cannot pass as an access token.
     const token = await new SignJWT({ ...claims }).setProtectedHeader({ alg: ALG, kid: signing.kid, typ: 'at+jwt' }).sign(key);
     return { token, claims };
@@ -178,7 +197,7 @@ export class AccessTokenService {
     if (!key || (key.verifyUntil && key.verifyUntil <= now)) throw refuse('unknown signing key');
     let claims: GatewayAccessTokenClaims;
     try {
-      const { payload } = await jwtVerify(token, await importJWK(key.publicJwk as JWK, ALG), {
+      const { payload } = await jwtVerify(token, await this.#import(key, 'public'), {
         algorithms: [ALG],
         issuer: this.opts.issuer,
         audience: this.opts.resource,

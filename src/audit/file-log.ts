@@ -27,6 +27,14 @@ export interface OpenAuditLogOptions {
   onWarning?: (message: string) => void;
   /** The cross-process lock on the directory (wait bound, stale bound). */
   lock?: AuditLockOptions;
+  /**
+   * Keep the directory's lock this long (ms) after a round while no record is queued, instead of
+   * releasing it after every round (0, the default: desktop gateways sharing a directory take
+   * turns). `serve` keeps it: a busy server then pays one write and one fsync per round, not also
+   * the lock's link/unlink and the check for other writers (nobody else can have written while it
+   * held the lock). Another process waiting for the directory gets it once this one is idle.
+   */
+  keepLockMs?: number;
 }
 
 /** More unreadable lines than this after the last valid record is not a crash: refuse to guess. */
@@ -83,6 +91,10 @@ export class FileAuditLog implements AuditSink {
   #queue: Pending[] = [];
   #running: Promise<void> | undefined;
   #closed = false;
+  readonly #keepLockMs: number;
+  /** The lock was held without a break since this writer's last round: nobody else can have written. */
+  #lockKept = false;
+  #releaseTimer: NodeJS.Timeout | undefined;
 
   constructor(dir: string, deps: Pick<Deps, 'now'>, options: OpenAuditLogOptions = {}) {
     this.dir = dir;
@@ -90,6 +102,7 @@ export class FileAuditLog implements AuditSink {
     this.#now = deps.now;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, 'AuditLogWarning'));
     this.#lock = new DirLock(dir, options.lock);
+    this.#keepLockMs = options.keepLockMs ?? 0;
   }
 
   /** Path of the directory's lock file. */
@@ -132,6 +145,7 @@ export class FileAuditLog implements AuditSink {
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#running) await this.#running;
+    await this.#releaseLock();
     await this.#lock.close();
     const current = this.#current;
     this.#current = undefined;
@@ -163,15 +177,21 @@ export class FileAuditLog implements AuditSink {
     // Let a synchronous burst of appends join the first round.
     await Promise.resolve();
     while (this.#queue.length) {
-      try {
-        await this.#lock.acquire();
-      } catch (e) {
-        const err = this.#unavailable(`cannot lock audit log ${this.dir}`, e);
-        for (const p of this.#queue.splice(0)) p.reject(err);
-        return;
+      clearTimeout(this.#releaseTimer);
+      this.#releaseTimer = undefined;
+      if (!this.#lock.held) {
+        this.#lockKept = false;
+        try {
+          await this.#lock.acquire();
+        } catch (e) {
+          const err = this.#unavailable(`cannot lock audit log ${this.dir}`, e);
+          for (const p of this.#queue.splice(0)) p.reject(err);
+          return;
+        }
       }
-      // Taken after the lock: whatever queued while waiting for it joins this round. Its promises settle once
-      // the lock is released, so a resolved append also means this writer holds no lock.
+      // Taken after the lock: whatever queued while waiting for it joins this round. Released after
+      // every round (keepLockMs 0), its promises settle once the lock is, so a resolved append also
+      // means this writer holds no lock; kept, they settle at once.
       const settle: (() => void)[] = [];
       const round = this.#queue.splice(0).map(
         (p): Pending => ({
@@ -182,12 +202,29 @@ export class FileAuditLog implements AuditSink {
       );
       try {
         await this.#commit(round);
+        this.#lockKept = true;
       } finally {
-        const warning = await this.#lock.release();
-        if (warning) this.#warn(warning);
-        for (const f of settle) f();
+        if (this.#keepLockMs > 0 && !this.#closed) {
+          for (const f of settle) f();
+          if (this.#queue.length === 0) {
+            // Idle: let go, unless a round started meanwhile (it re-arms this timer when it ends).
+            this.#releaseTimer = setTimeout(() => void (this.#running ? undefined : this.#releaseLock()), this.#keepLockMs);
+            this.#releaseTimer.unref();
+          }
+        } else {
+          await this.#releaseLock();
+          for (const f of settle) f();
+        }
       }
     }
+  }
+
+  async #releaseLock(): Promise<void> {
+    clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = undefined;
+    this.#lockKept = false;
+    const warning = await this.#lock.release();
+    if (warning) this.#warn(warning);
   }
 
   /** Under the lock: did another writer extend the log since this one last wrote or read it? */
@@ -208,7 +245,7 @@ export class FileAuditLog implements AuditSink {
     const waiters = all.filter((p) => !p.event);
     let stamped: { p: Pending; time: string; file: string }[];
     try {
-      if (this.#needsRecovery || (await this.#movedByOthers())) {
+      if (this.#needsRecovery || (!this.#lockKept && (await this.#movedByOthers()))) {
         const recovery = await this.#recover();
         this.#needsRecovery = false;
         if (recovery) batch.unshift({ event: recovery, resolve: noop, reject: noop });

@@ -121,6 +121,11 @@ export class DirLock {
     }, every).unref();
   }
 
+  /** Whether this instance holds the lock now. */
+  get held(): boolean {
+    return this.#held;
+  }
+
   /** Remove the lock file. Never throws: the round's records are durable already. Returns a warning, if any. */
   async release(): Promise<string | undefined> {
     if (!this.#held) return undefined;

@@ -47,6 +47,8 @@ export interface ServeOptions {
 }
 
 const PURGE_EVERY_MS = 10 * 60_000;
+/** serve keeps its audit directory locked until idle this long; a CLI writing there (config import) gets it then. */
+const AUDIT_KEEP_LOCK_MS = 1_000;
 const KEY_ROTATION_CHECK_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
 
@@ -77,7 +79,8 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   config.watch();
 
   const observability = createObservability(runtime, logger);
-  const audit = instrumentAuditSink(await openAuditLog(runtime.auditDir, deps), observability.metrics);
+  // The lock on the audit directory is kept while calls keep coming (see keepLockMs): one write and one fsync per round.
+  const audit = instrumentAuditSink(await openAuditLog(runtime.auditDir, deps, { keepLockMs: AUDIT_KEEP_LOCK_MS }), observability.metrics);
   const configSource = opts.configSource || (opts.databaseUrl ? 'store' : 'file');
   if (configSource !== 'store' && configSource !== 'file') {
     config.close();

@@ -54,6 +54,26 @@ describe('FileAuditLog: several writers on one directory', () => {
     expect(await readdir(dir)).toEqual([FILE]); // the lock is gone after close
   });
 
+  it('keepLockMs (serve): the lock stays between rounds, another writer gets it once the holder is idle, one chain', async () => {
+    const dir = await tempDir();
+    const c = clock(`${DAY}T10:00:00Z`);
+    const busy = await openAuditLog(dir, c, { keepLockMs: 50 });
+    const other = await openAuditLog(dir, c);
+    await busy.append(ev(1));
+    // Resolved, and still holding the directory: the next round needs no lock and no re-read.
+    expect((await readdir(dir)).filter((n) => n === 'audit.lock')).toEqual(['audit.lock']);
+    await busy.append(ev(2));
+    // The other writer waits for the holder to go idle, then writes after it...
+    const r3 = await other.append(ev(3));
+    // ...and the holder, taking the lock again, sees that the log moved and continues the chain.
+    const r4 = await busy.append(ev(4));
+    await Promise.all([busy.close(), other.close()]);
+    expect([r3.seq, r4.seq]).toEqual([3, 4]);
+    expect((await allRecords(dir)).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: 4, files: 1 });
+    expect(await readdir(dir)).toEqual([FILE]); // released at close
+  });
+
   it('a writer whose clock is behind follows the other one into the newer day file', async () => {
     const dir = await tempDir();
     const ahead = await openAuditLog(dir, clock('2025-03-02T00:00:01Z'));

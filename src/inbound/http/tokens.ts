@@ -15,6 +15,8 @@ export const MAX_TOKEN_BYTES = 4096;
 const VERIFY_AFTER_RETIRE_MS = 60 * 60_000;
 const KEYRING_MAX_AGE_MS = 30_000;
 const CLOCK_SKEW_S = 30;
+/** Verified tokens remembered (see #verified): a few MiB at most. */
+const MAX_VERIFIED_TOKENS = 10_000;
 const ALG = 'ES256';
 
 export interface AccessTokenServiceOptions {
@@ -65,6 +67,15 @@ export class AccessTokenService {
    * stale; keys no longer in the keyring are dropped when it is re-read.
    */
   readonly #imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
+  /**
+   * Tokens whose signature and static claims (iss, aud, typ, alg) were verified, by their exact
+   * text: an MCP client sends the same token on every request until it refreshes, and an ECDSA
+   * verification per request was the largest share of a warm call's CPU. A hit is as strong as a
+   * verification (same bytes); what can change is checked again on every request: expiry, the
+   * key still verifying, the jti not revoked, the session not signed out. Only tokens that
+   * verified get in, so it cannot be filled from outside; oldest dropped first.
+   */
+  readonly #verified = new Map<string, { claims: GatewayAccessTokenClaims; kid: string }>();
 
   constructor(private readonly opts: AccessTokenServiceOptions) {}
 
@@ -179,6 +190,13 @@ export class AccessTokenService {
   async verify(token: string): Promise<GatewayAccessTokenClaims> {
     const refuse = (reason: string, cause?: unknown) => new GatewayError('invalid_token', reason, cause ? { cause } : {});
     if (token.length > MAX_TOKEN_BYTES) throw refuse('token too large');
+    const seen = this.#verified.get(token);
+    if (seen) {
+      const now = this.opts.deps.now();
+      const key = (await this.#keyring()).all.find((k) => k.kid === seen.kid);
+      if (key && (!key.verifyUntil || key.verifyUntil > now) && now < (seen.claims.exp + CLOCK_SKEW_S) * 1000) return this.#live(seen.claims);
+      this.#verified.delete(token); // expired or its key retired: the full check below says why
+    }
     let kid: string | undefined;
     try {
       const header = decodeProtectedHeader(token);
@@ -207,12 +225,20 @@ export class AccessTokenService {
         requiredClaims: ['sub', 'client_id', 'sid', 'jti', 'exp', 'iat'],
       });
       claims = payload as unknown as GatewayAccessTokenClaims;
+      if (this.#verified.size >= MAX_VERIFIED_TOKENS) this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(token, { claims: Object.freeze(claims), kid: key.kid });
     } catch (e) {
       if (e instanceof joseErrors.JWTExpired) throw refuse('token expired', e);
       if (e instanceof joseErrors.JWTClaimValidationFailed) throw refuse(`claim "${e.claim}" ${e.reason === 'check_failed' ? 'is not accepted' : e.reason}`, e);
       if (e instanceof joseErrors.JWSSignatureVerificationFailed) throw refuse('bad signature', e);
       throw refuse('malformed token', e);
     }
+    return this.#live(claims);
+  }
+
+  /** What can end a valid token before its expiry (in memory on a warm call: src/store/auth-state.ts). */
+  async #live(claims: GatewayAccessTokenClaims): Promise<GatewayAccessTokenClaims> {
+    const refuse = (reason: string) => new GatewayError('invalid_token', reason);
     if (await this.opts.store.isAccessTokenRevoked(claims.jti)) throw refuse('token revoked');
     const session = await this.opts.store.getUserSession(claims.sid);
     if (!session || session.revokedAt) throw refuse('session signed out');

@@ -38,6 +38,8 @@ export interface DownstreamResult {
 export interface ExecuteOptions {
   /** Cancels the call (e.g. the MCP client cancelled the request). */
   signal?: AbortSignal;
+  /** buildDownstreamRequest(op, args) already made by the caller (the gateway audits its target first): not built again. */
+  request?: DownstreamRequest;
 }
 
 /** Redirects followed within the template's origin; any other origin is refused outright. */
@@ -141,7 +143,7 @@ export async function executeHttpOperation(
   deps: Pick<Deps, 'fetch'>,
   options: ExecuteOptions = {},
 ): Promise<DownstreamResult> {
-  const request = buildDownstreamRequest(op, args);
+  const request = options.request ?? buildDownstreamRequest(op, args);
   // Checked here so that Headers never echoes a malformed token in its own error message.
   if (!B64TOKEN.test(accessToken)) {
     throw new GatewayError('internal', 'the brokered access token is not a valid bearer token (RFC 6750 §2.1 b64token)');

@@ -330,7 +330,7 @@ export class Gateway {
       const t0 = this.opts.deps.now();
       let result: Awaited<ReturnType<typeof executeHttpOperation>>;
       try {
-        result = await executeHttpOperation(tool.http, args, token.accessToken, this.#downstreamDeps);
+        result = await executeHttpOperation(tool.http, args, token.accessToken, this.#downstreamDeps, { request: req });
       } catch (e) {
         const err = toGatewayError(e);
         this.#outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);

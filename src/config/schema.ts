@@ -185,6 +185,40 @@ const RateLimit = z.strictObject({
   perClient: z.number().int().positive(),
 });
 
+/**
+ * Admission control of MCP requests at /mcp (src/server/http/admission.ts). The limit adapts between
+ * min and max: it falls toward min while the event loop is saturated (the CPU is the bottleneck: more
+ * concurrency only adds latency) and rises toward max while it is not (calls waiting on a slow SaaS
+ * API cost little CPU). Defaults: see docs/overload.md.
+ */
+export const OverloadConfig = z
+  .strictObject({
+    maxConcurrentRequests: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(256)
+      .describe('MCP POST requests at /mcp served at once by this instance, never more (calls waiting on downstream APIs count too)'),
+    minConcurrentRequests: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(32)
+      .describe('The limit while the CPU is saturated (event loop busy): requests beyond it wait in the queue. Equal to maxConcurrentRequests: a fixed limit'),
+    maxQueuedRequests: z.number().int().min(0).max(100_000).default(128).describe('Requests waiting for a slot, first come first served; beyond it 503 with Retry-After'),
+    maxQueueWaitMs: z.number().int().min(1).max(60_000).default(500).describe('Longest wait in the queue; then 503 with Retry-After'),
+  })
+  .refine((o) => o.minConcurrentRequests <= o.maxConcurrentRequests, {
+    path: ['minConcurrentRequests'],
+    message: 'must not be above maxConcurrentRequests (set both equal for a fixed limit)',
+  })
+  .describe('Overload protection of /mcp: a bounded number of requests in progress and a bounded queue; beyond them 503 with Retry-After');
+export type OverloadConfig = z.infer<typeof OverloadConfig>;
+
+export const OVERLOAD_DEFAULTS: OverloadConfig = { maxConcurrentRequests: 256, minConcurrentRequests: 32, maxQueuedRequests: 128, maxQueueWaitMs: 500 };
+
 export const ServerConfig = z
   .strictObject({
     publicUrl: HttpUrl.refine((s) => !new URL(s).search && new URL(s).pathname === '/', 'use the origin only, e.g. "https://mcp.acme.example"').describe(
@@ -222,6 +256,7 @@ export const ServerConfig = z
     dynamicRegistration: z.boolean().default(true).describe('Allow RFC 7591 dynamic client registration at /register'),
     clientIdMetadataDocuments: z.boolean().default(true).describe('Accept https client_id URLs (Client ID Metadata Documents)'),
     clients: z.array(PreRegisteredClient).default([]),
+    overload: OverloadConfig.default(OVERLOAD_DEFAULTS),
     rateLimits: z
       .strictObject({
         register: RateLimit.default({ windowSeconds: 60, perAddress: 10, perClient: 10 }),
@@ -283,6 +318,44 @@ export const AdminConfig = z
   .describe('Who may use the admin API (/admin/api) and console: bearer admin tokens and/or members of an IdP group');
 export type AdminConfig = z.infer<typeof AdminConfig>;
 
+const CallRate = z
+  .strictObject({
+    calls: z.number().int().min(1).max(1_000_000_000).describe('Tool calls allowed in one window'),
+    windowSeconds: z.number().int().min(1).max(86_400).default(60).describe('Length of the fixed window, in seconds'),
+  })
+  .describe('At most `calls` tool calls in each window of `windowSeconds`');
+
+export const ToolRateLimitsConfig = z
+  .strictObject({
+    perUser: CallRate.optional().describe("Each user's calls of all tools together"),
+    perTool: CallRate.optional().describe("Each tool's calls by all users together (every tool; tools.<name>.perTool replaces it for that tool)"),
+    tools: z
+      .record(
+        z.string().min(1),
+        z.strictObject({
+          perUser: CallRate.optional().describe("Each user's calls of this tool"),
+          perTool: CallRate.optional().describe("This tool's calls by all users together, instead of the top-level perTool"),
+        }),
+      )
+      .default({})
+      .describe('Limits of one tool, by its name as tools/list shows it (an upstream tool with its prefix)'),
+  })
+  .describe('Rate limits of tool calls, per user and per tool: a call over a limit is denied by policy (tool error [rate_limited], audited). With REDIS_URL every instance counts in Redis, else each process on its own');
+export type ToolRateLimitsConfig = z.infer<typeof ToolRateLimitsConfig>;
+
+export const StdioConfig = z
+  .strictObject({
+    maxConcurrentToolCalls: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(64)
+      .describe('tools/call requests in progress at once on one stdio connection; beyond it a JSON-RPC error (-32000) answers at once'),
+  })
+  .describe('`xaa-gateway stdio`: limits of one desktop connection');
+export type StdioConfig = z.infer<typeof StdioConfig>;
+
 export const GatewayConfig = z
   .strictObject({
     $schema: z.string().optional(),
@@ -305,6 +378,8 @@ export const GatewayConfig = z
       })
       .default({ dir: './data/audit' }),
     observability: ObservabilityConfig.optional(),
+    toolRateLimits: ToolRateLimitsConfig.optional(),
+    stdio: StdioConfig.default({ maxConcurrentToolCalls: 64 }),
   })
   .superRefine((cfg, ctx) => {
     const names = new Map<string, number>();
@@ -351,6 +426,17 @@ export const GatewayConfig = z
       }
       prefixes.set(u.prefix, i);
     });
+    // Upstream tools are only known once listed: a name with an upstream's prefix is taken on trust.
+    for (const name of Object.keys(cfg.toolRateLimits?.tools ?? {})) {
+      if (names.has(name) || cfg.upstreams.some((u) => name.startsWith(u.prefix) && name.length > u.prefix.length)) continue;
+      const known = [...names.keys()];
+      const prefixes = cfg.upstreams.map((u) => `"${u.prefix}..."`);
+      ctx.addIssue({
+        code: 'custom',
+        path: ['toolRateLimits', 'tools', name],
+        message: `unknown tool "${name}"; name a tool of "tools"${known.length ? ` (${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''})` : ''}${prefixes.length ? ` or an upstream tool with its prefix (${prefixes.join(', ')})` : ''}`,
+      });
+    }
     if (cfg.ssf?.delivery === 'poll' && !cfg.ssf.pollUrl) {
       ctx.addIssue({ code: 'custom', path: ['ssf', 'pollUrl'], message: 'delivery "poll" needs the poll endpoint of the stream (RFC 8936), e.g. "https://idp.example/ssf/poll/<stream>"' });
     }

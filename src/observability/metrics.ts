@@ -16,6 +16,14 @@ export interface TokenCacheStats {
   readonly misses: number;
 }
 
+/** Admission control at /mcp (src/server/http/admission.ts), read at scrape time. */
+export interface AdmissionMetricsSource {
+  readonly inProgress: number;
+  readonly queued: number;
+  readonly limit: number;
+  readonly rejected: Readonly<Record<'queue_full' | 'queue_timeout', number>>;
+}
+
 /** The store's LISTEN connection (Store.listenStatus), read at scrape time. */
 export interface StoreListenStats {
   readonly up: boolean;
@@ -43,6 +51,8 @@ export class Metrics {
   readonly #killSwitchDenials: Counter<'switch'>;
   readonly #cacheSources = new Set<TokenCacheStats>();
   #listenSource?: () => StoreListenStats | undefined;
+  readonly #rateLimited: Counter<'limit'>;
+  #admission?: AdmissionMetricsSource;
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -103,6 +113,41 @@ export class Metrics {
         if (s) this.inc(s.reconnects);
       },
     });
+    this.#rateLimited = new Counter({
+      name: 'xaa_tool_calls_rate_limited_total',
+      help: 'Tool calls denied by a rate limit, by the toolRateLimits key that denied them (perUser, perTool, tools.perUser, tools.perTool)',
+      labelNames: ['limit'],
+      registers,
+    });
+    // Admission control at /mcp: the limiter counts; these read it at scrape time.
+    const admission = () => this.#admission;
+    const gauge = (name: string, help: string, read: (a: AdmissionMetricsSource) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect(this: Gauge) {
+          const a = admission();
+          this.reset();
+          if (a) this.set(read(a));
+        },
+      });
+    gauge('xaa_mcp_requests_in_progress', 'MCP POST requests at /mcp being served (each holds an admission slot until its response is sent)', (a) => a.inProgress);
+    gauge('xaa_mcp_requests_queued', 'MCP POST requests at /mcp waiting for an admission slot (server.overload.maxQueuedRequests at most)', (a) => a.queued);
+    gauge('xaa_mcp_concurrency_limit', 'Requests in progress allowed now: between server.overload.minConcurrentRequests (event loop saturated) and maxConcurrentRequests', (a) => a.limit);
+    new Counter({
+      name: 'xaa_mcp_requests_rejected_total',
+      help: 'MCP POST requests at /mcp refused with 503 and Retry-After because the instance is overloaded, by reason (queue_full, queue_timeout)',
+      labelNames: ['reason'],
+      registers,
+      collect(this: Counter<'reason'>) {
+        const a = admission();
+        this.reset();
+        if (!a) return;
+        this.inc({ reason: 'queue_full' }, a.rejected.queue_full);
+        this.inc({ reason: 'queue_timeout' }, a.rejected.queue_timeout);
+      },
+    });
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -121,6 +166,15 @@ export class Metrics {
 
   killSwitchDenial(kind: string): void {
     this.#killSwitchDenials.inc({ switch: safeLabel(kind) });
+  }
+
+  rateLimited(limit: string): void {
+    this.#rateLimited.inc({ limit: safeLabel(limit) });
+  }
+
+  /** Report admission control at /mcp (the Admission of createHttpApp), read at each scrape. */
+  trackAdmission(source: AdmissionMetricsSource): void {
+    this.#admission = source;
   }
 
   /** Count a broker's cache hits and misses (its `stats`), read at each scrape. */

@@ -17,6 +17,8 @@ import type { Logger } from '../log.js';
 import { endToolCallSpan, globalTracer, instrumentXaaPort, Metrics, recordedIds, startToolCallSpan, tracedFetch, UNKNOWN_TOOL, type McpRequestInfo, type ToolCallOutcome } from '../observability/index.js';
 import type { KillSwitchCheck } from '../control/snapshot.js';
 import { decide } from '../policy/index.js';
+import type { SharedLimits } from '../policy/fixed-windows.js';
+import { ToolRateLimits } from '../policy/rate-limits.js';
 import { createXaaPort } from '../xaa/port.js';
 import type { McpResourceDiscovery } from '../xaa/types.js';
 import { paramHeaderDeclarations } from './http/param-headers.js';
@@ -36,6 +38,8 @@ export interface GatewayOptions {
   metrics?: Metrics;
   /** Default: the global OpenTelemetry tracer (a no-op until setupTracing installs a provider). */
   tracer?: Tracer;
+  /** Redis shared by the instances (REDIS_URL): toolRateLimits count per deployment; without it, per process. */
+  sharedLimits?: SharedLimits;
 }
 
 export interface CallContext extends McpRequestInfo {
@@ -84,6 +88,7 @@ export class Gateway {
   readonly #downstreamDeps: Deps;
   /** Results of #deny, told apart from other tool errors for the metrics. */
   readonly #denied = new WeakMap<CallToolResult, string>();
+  readonly #rateLimits: ToolRateLimits;
 
   constructor(private readonly opts: GatewayOptions) {
     this.#metrics = opts.metrics ?? new Metrics();
@@ -103,6 +108,7 @@ export class Gateway {
       skewMs: () => cfg().tokens.skewSeconds * 1000,
     });
     this.#metrics.trackTokenCache(this.broker.stats);
+    this.#rateLimits = new ToolRateLimits(() => cfg().toolRateLimits, { ...(opts.sharedLimits ? { shared: opts.sharedLimits } : {}), onDenied: (kind) => this.#metrics.rateLimited(kind) });
     opts.config.subscribe({
       onChange: () => {
         // Upstream lists and discovery results may depend on what changed; minted tokens stay valid.
@@ -295,6 +301,10 @@ export class Gateway {
       const details = verdict.code === 'kill_switch' ? { details: { switch: verdict.switch } } : {};
       return this.#deny(audited, verdict.reason, new GatewayError(verdict.code, `denied: ${verdict.reason}`, details), started);
     }
+    // Rate limits (toolRateLimits): nothing is awaited when none applies to this call.
+    const limited = this.#rateLimits.check(caller.user, name);
+    const overLimit = limited && (await limited);
+    if (overLimit) return this.#deny(audited, overLimit.reason, overLimit.error, started);
 
     try {
       const mint = await this.#mintTarget(resolved, caller);

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { metricsRoute, type MetricsRouteOptions } from '../observability/index.js';
 import type { Store } from '../store/types.js';
 import type { Gateway } from './gateway.js';
+import { Admission, admissionControl, type AdmissionStats } from './http/admission.js';
 import { bearerAuth, type BearerEnv } from './http/auth.js';
 import { JSONRPC_SERVER_ERROR, jsonRpcError } from './http/errors.js';
 import { readiness } from './http/health.js';
@@ -59,6 +60,8 @@ export interface HttpApp {
   sessions: McpSessions;
   /** /mcp for both eras: its event bus (tools/list_changed) and the streams held on this instance. */
   mcp: McpEndpoint;
+  /** Admission control at /mcp (server.overload): requests in progress, queued, refused. */
+  admission: AdmissionStats;
   readonly draining: boolean;
   /** From now on every request but /healthz and /readyz gets 503; resolves true once nothing is in flight, false after `timeoutMs`. */
   drain(timeoutMs: number): Promise<boolean>;
@@ -107,6 +110,10 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   sweep.unref();
 
   const inflight = new InFlight();
+  // Read at each request: a hot reload of server.overload applies to the next request.
+  const overload = () => server().overload;
+  const admission = new Admission(overload);
+  opts.metrics?.metrics.trackAdmission(admission);
   let draining = false;
   const app = new Hono<AppEnv>();
 
@@ -129,6 +136,9 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }, 200, { 'Cache-Control': 'no-store' }));
+  // Overload does not make the instance not-ready: under a load that saturates the fleet, balancers would
+  // take instances out one after another and pile their share on the rest. A refusal (503, Retry-After)
+  // costs the overloaded instance almost nothing; /readyz stays about whether it can serve at all.
   app.get('/readyz', async (c) => {
     const r = await readiness({ config: opts.config, store: opts.store, draining });
     return c.json(r.ready ? { status: 'ready', checks: r.checks } : { status: 'not_ready', failing: r.failing, checks: r.checks }, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
@@ -146,7 +156,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     app.get(path, (c) => c.json(protectedResourceMetadata(current().urls), 200, { 'Cache-Control': 'public, max-age=300' }));
   }
 
-  // /mcp: Host and Origin (DNS rebinding) -> CORS for listed browser origins -> bearer -> body size -> MCP.
+  // /mcp: Host and Origin (DNS rebinding) -> CORS for listed browser origins -> admission (overload) -> bearer -> body size -> MCP.
   app.use(MCP_PATH, hostGuard(() => current().hosts));
   app.use(MCP_PATH, originGuard(() => current().origins));
   app.use(
@@ -159,6 +169,8 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
       maxAge: 600,
     }),
   );
+  // Admission before the bearer check, so that an overloaded instance refuses without reading its store.
+  app.use(MCP_PATH, admissionControl(admission, overload));
   app.use(MCP_PATH, bearerAuth({ tokens: opts.tokens, urls: () => current().urls, logger: opts.logger }));
   app.use(MCP_PATH, (c, next) =>
     bodyLimit({
@@ -188,6 +200,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     app: app as unknown as Hono,
     sessions,
     mcp,
+    admission,
     get draining() {
       return draining;
     },

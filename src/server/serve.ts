@@ -151,7 +151,9 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     await rotateKeyIfDue();
     // Kill switches: the gateway's policy reads the snapshot on every call; ControlService keeps it current.
     const switches = new SwitchSnapshot();
-    const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger, metrics: observability.metrics, switches });
+    // Redis (REDIS_URL): the authorization server's and the tool calls' rate limits count per deployment.
+    redis = opts.redisUrl ? openRedis(opts.redisUrl, logger) : undefined;
+    const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger, metrics: observability.metrics, switches, ...(redis ? { sharedLimits: { redis } } : {}) });
     const control = new ControlService({ store, snapshot: switches, broker: gateway.broker, config, audit, deps, logger, ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}) });
     observability.metrics.trackStoreListen(() => store.listenStatus?.());
     const admin = createAdminRouter({ config, store, control, audit, deps, logger, tokens });
@@ -159,7 +161,6 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     // The store remembers the SETs acted on, across restarts and instances sharing it.
     const ssf = createSsfReceiver({ config, control, audit, deps, logger, lookupUserByEmail: lookupUsersInStore(store), store });
     await control.start();
-    redis = opts.redisUrl ? openRedis(opts.redisUrl, logger) : undefined;
     const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger, ...(redis ? { sharedLimits: { redis } } : {}) });
     const http = await serveHttp({
       config,

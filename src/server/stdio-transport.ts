@@ -7,6 +7,8 @@ import { parseJSONRPCMessage, type JSONRPCMessage, type Transport } from '@model
  * line over `maxMessageBytes` is discarded as it streams in and answered with a -32600 naming the
  * limit — the gateway stays up in every case. (The SDK's StdioServerTransport closes on an
  * over-long line, which ended the gateway with exit code 0.) stdin's end closes the transport.
+ * A tools/call beyond `maxToolCalls` in progress is answered at once with a -32000 naming the limit
+ * (stdio.maxConcurrentToolCalls), rather than starting one more downstream call.
  */
 export class LineTransport implements Transport {
   onclose?: () => void;
@@ -24,8 +26,11 @@ export class LineTransport implements Transport {
   readonly closed = new Promise<void>((r) => (this.#resolveClosed = r));
 
   constructor(
-    private readonly opts: { stdin: Readable; stdout: Writable; maxMessageBytes: () => number },
+    private readonly opts: { stdin: Readable; stdout: Writable; maxMessageBytes: () => number; maxToolCalls?: () => number },
   ) {}
+
+  /** Ids (as JSON) of the tools/call requests in progress: received, not yet answered nor cancelled. */
+  readonly #calls = new Set<string>();
 
   async start(): Promise<void> {
     this.opts.stdin.on('data', this.#ondata);
@@ -98,7 +103,26 @@ export class LineTransport implements Transport {
       this.#reply(typeof id === 'string' || typeof id === 'number' ? id : null, -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
       return;
     }
+    if (!this.#admit(message)) return;
     this.onmessage?.(message);
+  }
+
+  /** Counts tools/call requests in progress; false (and answered) when one more is over the limit. */
+  #admit(message: JSONRPCMessage): boolean {
+    if (!('method' in message)) return true;
+    if (message.method === 'tools/call' && 'id' in message) {
+      const limit = this.opts.maxToolCalls?.();
+      if (limit !== undefined && this.#calls.size >= limit) {
+        this.#reply(message.id, -32000, `Server busy: ${limit} tools/call requests are already in progress on this connection (limit: stdio.maxConcurrentToolCalls in the gateway's config); call again when one has finished`);
+        return false;
+      }
+      this.#calls.add(JSON.stringify(message.id));
+    } else if (message.method === 'notifications/cancelled') {
+      // A cancelled request gets no answer (MCP cancellation): its slot is free now.
+      const id = (message.params as { requestId?: unknown } | undefined)?.requestId;
+      if (id !== undefined) this.#calls.delete(JSON.stringify(id));
+    }
+    return true;
   }
 
   #reply(id: string | number | null, code: number, message: string): void {
@@ -107,6 +131,7 @@ export class LineTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.#closed) throw new Error('stdio transport is closed');
+    if (this.#calls.size > 0 && 'id' in message && !('method' in message)) this.#calls.delete(JSON.stringify(message.id));
     const line = JSON.stringify(message) + '\n';
     await new Promise<void>((resolve, reject) => {
       const ok = this.opts.stdout.write(line, (e) => (e ? reject(e) : undefined));

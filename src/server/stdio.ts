@@ -71,6 +71,8 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
     stdout: opts.stdout ?? process.stdout,
     // Same limit as an HTTP request body (server.maxBodyBytes), read at each message.
     maxMessageBytes: () => config.current.config.server?.maxBodyBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    // tools/call in progress at once on this connection (stdio.maxConcurrentToolCalls), read at each call.
+    maxToolCalls: () => config.current.config.stdio.maxConcurrentToolCalls,
   });
   const handle = serveStdio(
     () => {

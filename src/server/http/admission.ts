@@ -1,0 +1,203 @@
+import { performance } from 'node:perf_hooks';
+import type { MiddlewareHandler } from 'hono';
+import type { OverloadConfig } from '../../config/schema.js';
+import { JSONRPC_SERVER_ERROR, jsonRpcError } from './errors.js';
+import { onBodyDone } from './inflight.js';
+
+/**
+ * Overload protection of /mcp (server.overload): a bounded number of MCP POST requests in progress
+ * on this instance and a bounded first-come-first-served queue with a maximum wait; beyond them a
+ * cheap 503 with Retry-After, before the bearer check reads anything.
+ *
+ * Why the limit adapts: a call holds its slot while it waits on the SaaS API. When calls are
+ * CPU-bound (fast downstreams), more than a few dozen at once only lengthens every call and the
+ * throughput falls; when they wait on slow APIs (hundreds of ms, seconds for upstream MCP tools), a
+ * few dozen would leave the CPU idle while refusing work. So the limit moves between min and max
+ * (AIMD, like TCP's window): every SAMPLE_MS it shrinks by a quarter while the event loop was busy
+ * at least BUSY of the time, and grows by a quarter while it was not and requests had to wait. It
+ * starts at min. With min = max the limit is fixed.
+ */
+
+export type OverloadSettings = Pick<OverloadConfig, 'maxConcurrentRequests' | 'minConcurrentRequests' | 'maxQueuedRequests' | 'maxQueueWaitMs'>;
+
+/** Why a request was refused (the metric's `reason` label). */
+export type Refusal = 'queue_full' | 'queue_timeout';
+
+export interface AdmissionStats {
+  readonly inProgress: number;
+  readonly queued: number;
+  /** The limit in force now, between minConcurrentRequests and maxConcurrentRequests. */
+  readonly limit: number;
+  readonly rejected: Readonly<Record<Refusal, number>>;
+}
+
+export interface AdmissionDeps {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Fraction of the time (0..1) the event loop was busy since the previous call. */
+  utilization(): number;
+}
+
+const SAMPLE_MS = 100;
+const BUSY = 0.9;
+
+export function eventLoopUtilization(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
+
+type Release = () => void;
+
+interface Waiter {
+  settle(r: Release | Refusal | 'aborted'): void;
+}
+
+export class Admission implements AdmissionStats {
+  #inProgress = 0;
+  readonly #queue: Waiter[] = [];
+  #limit: number;
+  #sampledAt: number;
+  /** Whether a request found every slot taken since the last sample: demand beyond the limit. */
+  #wanted = false;
+  readonly rejected: Record<Refusal, number> = { queue_full: 0, queue_timeout: 0 };
+  readonly #deps: AdmissionDeps;
+
+  constructor(
+    private readonly settings: () => OverloadSettings,
+    deps?: Partial<AdmissionDeps>,
+  ) {
+    this.#deps = { now: deps?.now ?? (() => performance.now()), utilization: deps?.utilization ?? eventLoopUtilization() };
+    this.#limit = settings().minConcurrentRequests;
+    this.#sampledAt = this.#deps.now();
+  }
+
+  get inProgress(): number {
+    return this.#inProgress;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  get limit(): number {
+    const s = this.settings();
+    return Math.min(s.maxConcurrentRequests, Math.max(s.minConcurrentRequests, this.#limit));
+  }
+
+  /**
+   * A slot: at once (a release function), after a wait in the queue (a promise of one), or a refusal
+   * when the queue is full, the wait ran out, or `signal` aborted (the client went away).
+   */
+  acquire(signal?: AbortSignal): Release | Refusal | Promise<Release | Refusal | 'aborted'> {
+    this.#adapt();
+    this.#drain();
+    if (this.#queue.length === 0 && this.#inProgress < this.limit) return this.#take();
+    this.#wanted = true;
+    const s = this.settings();
+    if (this.#queue.length >= s.maxQueuedRequests) {
+      this.rejected.queue_full++;
+      return 'queue_full';
+    }
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        settle: (r) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(r);
+        },
+      };
+      const leave = (r: Refusal | 'aborted') => {
+        const i = this.#queue.indexOf(waiter);
+        if (i === -1) return;
+        this.#queue.splice(i, 1);
+        if (r !== 'aborted') this.rejected[r]++;
+        waiter.settle(r);
+      };
+      const onAbort = () => leave('aborted');
+      const timer = setTimeout(() => leave('queue_timeout'), s.maxQueueWaitMs);
+      timer.unref();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(waiter);
+      if (signal?.aborted) leave('aborted');
+    });
+  }
+
+  #take(): Release {
+    this.#inProgress++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#inProgress--;
+      this.#adapt();
+      this.#drain();
+    };
+  }
+
+  /** Hands free slots to the longest-waiting requests. */
+  #drain(): void {
+    while (this.#queue.length > 0 && this.#inProgress < this.limit) this.#queue.shift()!.settle(this.#take());
+  }
+
+  #adapt(): void {
+    const now = this.#deps.now();
+    if (now - this.#sampledAt < SAMPLE_MS) return;
+    this.#sampledAt = now;
+    const s = this.settings();
+    if (s.minConcurrentRequests === s.maxConcurrentRequests) return;
+    const busy = this.#deps.utilization() >= BUSY;
+    const limit = this.limit;
+    if (busy) this.#limit = Math.floor(limit * 0.75);
+    else if (this.#wanted || this.#queue.length > 0) this.#limit = limit + Math.max(1, Math.ceil(limit / 4));
+    this.#limit = Math.min(s.maxConcurrentRequests, Math.max(s.minConcurrentRequests, this.#limit));
+    this.#wanted = false;
+  }
+}
+
+/** Retry-After (seconds): by then the queue has turned over at least once. */
+export function retryAfterSeconds(s: OverloadSettings): number {
+  return Math.max(1, Math.ceil(s.maxQueueWaitMs / 1000));
+}
+
+export function overloadedResponse(reason: Refusal, stats: AdmissionStats, s: OverloadSettings): Response {
+  const retry = retryAfterSeconds(s);
+  const why = reason === 'queue_full' ? `${stats.inProgress} requests in progress and ${stats.queued} queued` : `no slot within ${s.maxQueueWaitMs} ms; ${stats.inProgress} requests in progress`;
+  return jsonRpcError(
+    503,
+    JSONRPC_SERVER_ERROR,
+    `Service unavailable: the gateway is overloaded (${why}); retry after ${retry} s. Limits: server.overload.maxConcurrentRequests (${s.maxConcurrentRequests}), server.overload.maxQueuedRequests (${s.maxQueuedRequests}), server.overload.maxQueueWaitMs (${s.maxQueueWaitMs})`,
+    { 'Retry-After': String(retry) },
+  );
+}
+
+/**
+ * The hono middleware for /mcp, in front of the bearer check. Only POSTs take a slot: GET (the 2025
+ * stream) and DELETE (ending a session) do little work and must get through an overload. A POST whose
+ * answer is a stream the client holds (2026 subscriptions/listen: `heldStream`) gives its slot back as
+ * soon as the stream starts; any other gives it back when its response body has been sent (a
+ * tools/call answered over SSE ends with its result).
+ */
+export function admissionControl(admission: Admission, settings: () => OverloadSettings): MiddlewareHandler<{ Variables: { heldStream?: boolean } }> {
+  return async (c, next) => {
+    if (c.req.method !== 'POST') return next();
+    const first = admission.acquire(c.req.raw.signal);
+    const slot = typeof first === 'object' ? await first : first;
+    // The client went away while queued: nobody reads this answer.
+    if (slot === 'aborted') return new Response(null, { status: 499 });
+    if (typeof slot === 'string') return overloadedResponse(slot, admission, settings());
+    const release = slot;
+    try {
+      await next();
+    } catch (e) {
+      release();
+      throw e;
+    }
+    if (c.get('heldStream')) release();
+    else c.res = onBodyDone(c.res, release);
+  };
+}

@@ -6,7 +6,7 @@ import { GENESIS_HASH, checkRecord, normalizeEvent, sealRecord } from './chain.j
 import { type AuditFileHandle, type AuditFs, auditFileName, describeOsError, listAuditFiles, nodeAuditFs } from './fs.js';
 import { countLines, readLinesBackward } from './lines.js';
 import { type AuditLockOptions, DirLock } from './lock.js';
-import type { AuditEvent, AuditRecord, AuditSink } from './types.js';
+import type { AuditDurability, AuditEvent, AuditRecord, AuditSink } from './types.js';
 
 /** `type` of the record the sink writes itself after finding torn lines left by an interrupted write. */
 export const RECOVERY_EVENT_TYPE = 'audit_recovery';
@@ -35,6 +35,8 @@ export interface OpenAuditLogOptions {
    * held the lock). Another process waiting for the directory gets it once this one is idle.
    */
   keepLockMs?: number;
+  /** Deferred records ('deferred' durability) are fsync'd at most this long (ms) after they were written. Default 100. */
+  deferredSyncMs?: number;
 }
 
 /** More unreadable lines than this after the last valid record is not a crash: refuse to guess. */
@@ -42,8 +44,10 @@ const MAX_TORN_LINES = 8;
 const NL = 0x0a;
 
 interface Pending {
-  /** undefined: no record, only wait for the round (init: recover the head under the lock). */
+  /** undefined: no record, only wait for the round (init: recover the head under the lock; a deferred sync). */
   event: AuditEvent | undefined;
+  /** Written without its own fsync ('deferred'): the round syncs only if something in it needs it. */
+  deferred?: boolean;
   resolve(record: AuditRecord | undefined): void;
   reject(error: unknown): void;
 }
@@ -92,6 +96,10 @@ export class FileAuditLog implements AuditSink {
   #running: Promise<void> | undefined;
   #closed = false;
   readonly #keepLockMs: number;
+  readonly #deferredSyncMs: number;
+  /** Records written and not yet fsync'd (deferred durability), and the timer that will sync them. */
+  #unsynced = false;
+  #syncTimer: NodeJS.Timeout | undefined;
   /** The lock was held without a break since this writer's last round: nobody else can have written. */
   #lockKept = false;
   #releaseTimer: NodeJS.Timeout | undefined;
@@ -103,6 +111,7 @@ export class FileAuditLog implements AuditSink {
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, 'AuditLogWarning'));
     this.#lock = new DirLock(dir, options.lock);
     this.#keepLockMs = options.keepLockMs ?? 0;
+    this.#deferredSyncMs = options.deferredSyncMs ?? 100;
   }
 
   /** Path of the directory's lock file. */
@@ -130,7 +139,7 @@ export class FileAuditLog implements AuditSink {
     });
   }
 
-  append(event: AuditEvent): Promise<AuditRecord> {
+  append(event: AuditEvent, options: { durability?: AuditDurability } = {}): Promise<AuditRecord> {
     if (this.#closed) return Promise.reject(new GatewayError('audit_unavailable', `audit log ${this.dir} is closed`));
     let normalized: AuditEvent;
     try {
@@ -138,31 +147,51 @@ export class FileAuditLog implements AuditSink {
     } catch (e) {
       return Promise.reject(new GatewayError('internal', (e as Error).message, { cause: e }));
     }
-    return this.#enqueue(normalized);
+    return this.#enqueue(normalized, options.durability === 'deferred');
   }
 
   /** Waits for queued appends, then closes the file. Later appends reject. */
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#running) await this.#running;
-    await this.#releaseLock();
-    await this.#lock.close();
+    clearTimeout(this.#syncTimer);
     const current = this.#current;
     this.#current = undefined;
-    if (current) {
-      try {
-        await current.fh.close();
-      } catch (e) {
-        throw this.#unavailable(`cannot close audit log ${join(this.dir, current.name)}`, e);
+    try {
+      if (current) {
+        try {
+          // Deferred records still unsynced: durable before the file is closed.
+          if (this.#unsynced) await current.fh.sync();
+          this.#unsynced = false;
+          await current.fh.close();
+        } catch (e) {
+          throw this.#unavailable(`cannot close audit log ${join(this.dir, current.name)}`, e);
+        }
       }
+    } finally {
+      await this.#releaseLock();
+      await this.#lock.close();
     }
   }
 
-  #enqueue(event: AuditEvent): Promise<AuditRecord> {
+
+  #enqueue(event: AuditEvent, deferred: boolean): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ event, resolve: resolve as (r: AuditRecord | undefined) => void, reject });
+      this.#queue.push({ event, ...(deferred ? { deferred } : {}), resolve: resolve as (r: AuditRecord | undefined) => void, reject });
       this.#kick();
     });
+  }
+
+  /** Deferred records are waiting: a round with no record of its own syncs them within deferredSyncMs. */
+  #scheduleSync(): void {
+    if (this.#syncTimer || this.#closed) return;
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = undefined;
+      if (!this.#unsynced) return;
+      this.#queue.push({ event: undefined, resolve: noop, reject: (e) => this.#warn(`audit log ${this.dir}: deferred records not synced: ${(e as Error).message}`) });
+      this.#kick();
+    }, this.#deferredSyncMs);
+    this.#syncTimer.unref();
   }
 
   #kick(): void {
@@ -196,6 +225,7 @@ export class FileAuditLog implements AuditSink {
       const round = this.#queue.splice(0).map(
         (p): Pending => ({
           event: p.event,
+          ...(p.deferred ? { deferred: true } : {}),
           resolve: (r) => settle.push(() => p.resolve(r)),
           reject: (e) => settle.push(() => p.reject(e)),
         }),
@@ -264,6 +294,20 @@ export class FileAuditLog implements AuditSink {
       return;
     }
 
+    // One fsync per round, unless every record in it is deferred (then a later round, or the
+    // deferred-sync timer, makes them durable); a round of waiters only syncs what is pending.
+    const sync = stamped.some((s) => !s.p.deferred) || (stamped.length === 0 && this.#unsynced);
+    if (stamped.length === 0 && sync) {
+      try {
+        await this.#current?.fh.sync();
+        this.#unsynced = false;
+      } catch (e) {
+        this.#needsRecovery = true;
+        const err = this.#unavailable(`cannot sync audit log in ${this.dir}`, e);
+        for (const p of waiters) p.reject(err);
+        return;
+      }
+    }
     for (let i = 0; i < stamped.length; ) {
       const file = stamped[i]!.file;
       let j = i;
@@ -276,7 +320,7 @@ export class FileAuditLog implements AuditSink {
         return record;
       });
       try {
-        await this.#writeSegment(file, records);
+        await this.#writeSegment(file, records, sync);
       } catch (e) {
         // Nothing of this round joins the chain; the next round re-reads the tail first.
         this.#needsRecovery = true;
@@ -294,7 +338,7 @@ export class FileAuditLog implements AuditSink {
     for (const p of waiters) p.resolve(undefined);
   }
 
-  async #writeSegment(name: string, records: AuditRecord[]): Promise<void> {
+  async #writeSegment(name: string, records: AuditRecord[], sync: boolean): Promise<void> {
     const current = await this.#fileFor(name);
     const text = (current.needsNewline ? '\n' : '') + records.map((r) => `${JSON.stringify(r)}\n`).join('');
     const buf = Buffer.from(text, 'utf8');
@@ -305,7 +349,7 @@ export class FileAuditLog implements AuditSink {
         if (bytesWritten <= 0) throw new Error('write made no progress');
         off += bytesWritten;
       }
-      await current.fh.sync();
+      if (sync) await current.fh.sync();
     } catch (e) {
       // Cut off whatever part of this round reached the file, so no rejected record stays in the log.
       this.#current = undefined;
@@ -320,6 +364,9 @@ export class FileAuditLog implements AuditSink {
     }
     current.size = before + buf.length;
     current.needsNewline = false;
+    // fdatasync covers every earlier write to the file: deferred records are durable with this one.
+    this.#unsynced = !sync;
+    if (!sync) this.#scheduleSync();
   }
 
   async #fileFor(name: string): Promise<OpenFile> {
@@ -327,7 +374,10 @@ export class FileAuditLog implements AuditSink {
     if (this.#current) {
       const old = this.#current;
       this.#current = undefined;
-      await old.fh.close().catch(noop); // already fsync'd
+      // Deferred records of the previous day's file: durable before it is left behind.
+      if (this.#unsynced) await old.fh.sync();
+      this.#unsynced = false;
+      await old.fh.close().catch(noop);
     }
     // 'a+': O_APPEND for writes, readable to check the last byte.
     const fh = await this.#fs.open(join(this.dir, name), 'a+', 0o600);
@@ -367,6 +417,9 @@ export class FileAuditLog implements AuditSink {
     if (this.#current) {
       const old = this.#current;
       this.#current = undefined;
+      // Our deferred records are in it: durable first (an fsync failure surfaces as a failed round).
+      if (this.#unsynced) await old.fh.sync();
+      this.#unsynced = false;
       await old.fh.close().catch(noop);
     }
     let names: string[];

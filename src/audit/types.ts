@@ -65,8 +65,17 @@ export interface AuditRecord extends AuditEvent {
   hash: string;
 }
 
+/**
+ * How soon a record must be durable. 'sync' (the default): the append resolves once it is fsync'd
+ * (a decision record, before the downstream call). 'deferred': it resolves once written, and is
+ * made durable by the next round that syncs or within the sink's deferred-sync bound (an outcome
+ * record: the call already happened, and a crash before it is durable leaves a decision without
+ * an outcome, which the reader must treat as "outcome unknown" anyway).
+ */
+export type AuditDurability = 'sync' | 'deferred';
+
 export interface AuditSink {
-  /** Resolves once the record is durable (fsync'd). Rejects when it cannot be written: callers fail closed. */
-  append(event: AuditEvent): Promise<AuditRecord>;
+  /** Resolves once the record is durable (fsync'd), or written for 'deferred'. Rejects when it cannot be written: callers fail closed. */
+  append(event: AuditEvent, options?: { durability?: AuditDurability }): Promise<AuditRecord>;
   close(): Promise<void>;
 }

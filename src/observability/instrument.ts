@@ -57,9 +57,9 @@ export function instrumentAuditSink<S extends AuditSink>(sink: S, metrics: Metri
   return new Proxy(sink, {
     get(target, prop) {
       if (prop === 'append') {
-        return async (event: Parameters<AuditSink['append']>[0]) => {
+        return async (event: Parameters<AuditSink['append']>[0], options?: Parameters<AuditSink['append']>[1]) => {
           const t0 = performance.now();
-          const record = await target.append(event);
+          const record = await target.append(event, options);
           metrics.auditWrite((performance.now() - t0) / 1000);
           return record;
         };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { context, type Tracer } from '@opentelemetry/api';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { AuditEvent, AuditSink } from '../audit/types.js';
+import type { AuditDurability, AuditEvent, AuditSink } from '../audit/types.js';
 import { TokenBroker, type BrokeredToken, type MintTarget, type XaaPort } from '../broker/index.js';
 import { compileArgumentValidator } from '../catalog/arguments.js';
 import { buildDownstreamRequest, executeHttpOperation } from '../catalog/http-operation.js';
@@ -409,7 +409,8 @@ export class Gateway {
    */
   #outcome(audited: AuditEvent, outcome: NonNullable<AuditEvent['outcome']>, t0: number, started: number): void {
     const now = this.opts.deps.now();
-    const write = this.#record({ ...audited, phase: 'outcome', outcome, latencyMs: now - t0, totalMs: now - started })
+    // Deferred durability: written now, fsync'd with the next decision record or within 100 ms.
+    const write = this.#record({ ...audited, phase: 'outcome', outcome, latencyMs: now - t0, totalMs: now - started }, 'deferred')
       .then(() => undefined)
       .catch((e: unknown) => this.opts.logger.error('audit outcome record not written', { traceId: audited.traceId, error: toGatewayError(e).message }))
       .finally(() => this.#pending.delete(write));
@@ -444,8 +445,8 @@ export class Gateway {
     return result;
   }
 
-  #record(event: AuditEvent) {
-    return this.opts.audit.append(event);
+  #record(event: AuditEvent, durability: AuditDurability = 'sync') {
+    return this.opts.audit.append(event, { durability });
   }
 
   async #resolveTool(name: string, caller: Caller | undefined): Promise<ResolvedTool | undefined> {

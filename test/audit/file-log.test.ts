@@ -96,6 +96,50 @@ describe('FileAuditLog: the chain', () => {
   });
 });
 
+describe("FileAuditLog: deferred durability (outcome records)", () => {
+  it.each([
+    ['a deferred record resolves once written; the next sync round makes it durable with its own fsync', async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
+      await log.append(ev(1), { durability: 'deferred' });
+      const afterDeferred = fs.fileSyncs;
+      await log.append(ev(2)); // a decision: one fsync covers both
+      return { afterDeferred, afterSync: fs.fileSyncs };
+    }, { afterDeferred: 0, afterSync: 1 }],
+    ['alone, it is synced by the deferred-sync timer', async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
+      await log.append(ev(1), { durability: 'deferred' });
+      const afterDeferred = fs.fileSyncs;
+      while (fs.fileSyncs === afterDeferred) await new Promise((r) => setTimeout(r, 5));
+      return { afterDeferred, afterSync: fs.fileSyncs };
+    }, { afterDeferred: 0, afterSync: 1 }],
+    ['close syncs what is still deferred', async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
+      await log.append(ev(1), { durability: 'deferred' });
+      const afterDeferred = fs.fileSyncs;
+      await log.close();
+      return { afterDeferred, afterSync: fs.fileSyncs };
+    }, { afterDeferred: 0, afterSync: 1 }],
+  ])('%s', async (_what, run, expected) => {
+    const dir = await tempDir();
+    const fs = faultyFs();
+    const log = await openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { fs, deferredSyncMs: 20 });
+    const before = fs.fileSyncs;
+    const got = await run(log, fs);
+    await log.close();
+    expect({ afterDeferred: got.afterDeferred - before, afterSync: got.afterSync - before }).toEqual(expected);
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true });
+  });
+
+  it('a deferred record whose write fails is rejected and never joins the chain', async () => {
+    const dir = await tempDir();
+    const fs = faultyFs();
+    const log = await openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { fs });
+    fs.failWrite = { error: osError('ENOSPC', 'no space left on device'), mode: 'half' };
+    await expect(log.append(ev(1), { durability: 'deferred' })).rejects.toMatchObject({ code: 'audit_unavailable' });
+    fs.failWrite = undefined;
+    expect((await log.append(ev(2))).seq).toBe(1);
+    await log.close();
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: 1 });
+  });
+});
+
 describe('FileAuditLog: group commit', () => {
   it('100 concurrent appends -> seq 1..100 in call order, valid chain, fewer fsyncs than records', async () => {
     const dir = await tempDir();

@@ -18,7 +18,7 @@ import { bearerAuth, type BearerEnv } from './http/auth.js';
 import { JSONRPC_SERVER_ERROR, jsonRpcError } from './http/errors.js';
 import { readiness } from './http/health.js';
 import { allowedHostnames, hostGuard } from './http/host.js';
-import { InFlight, onBodyDone } from './http/inflight.js';
+import { InFlight, whenResponseDone } from './http/inflight.js';
 import { McpEndpoint } from './http/mcp-endpoint.js';
 import { protectedResourceMetadata } from './http/metadata.js';
 import { allowedOriginSet, originGuard } from './http/origin.js';
@@ -132,7 +132,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     }
     // Streams the client holds open (2025 GET, 2026 subscriptions/listen) are not "in flight": shutdown ends them.
     if (c.get('heldStream')) end();
-    else c.res = onBodyDone(c.res, end);
+    else whenResponseDone(c, end);
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }, 200, { 'Cache-Control': 'no-store' }));

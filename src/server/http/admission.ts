@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { MiddlewareHandler } from 'hono';
 import type { OverloadConfig } from '../../config/schema.js';
 import { JSONRPC_SERVER_ERROR, jsonRpcError } from './errors.js';
-import { onBodyDone } from './inflight.js';
+import { whenResponseDone } from './inflight.js';
 
 /**
  * Overload protection of /mcp (server.overload): a bounded number of MCP POST requests in progress
@@ -198,6 +198,6 @@ export function admissionControl(admission: Admission, settings: () => OverloadS
       throw e;
     }
     if (c.get('heldStream')) release();
-    else c.res = onBodyDone(c.res, release);
+    else whenResponseDone(c, release);
   };
 }

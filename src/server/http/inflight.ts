@@ -1,3 +1,21 @@
+import type { Context } from 'hono';
+
+/**
+ * Calls `done` exactly once when the response of `c` is over (fully sent, or the client went
+ * away). Served by @hono/node-server, the node response's 'close' event says so at no cost;
+ * elsewhere (in-process `app.request()` in tests) the body is wrapped (onBodyDone), which costs a
+ * stream pipe through JavaScript per response.
+ */
+export function whenResponseDone(c: Context, done: () => void): void {
+  const outgoing = (c.env as { outgoing?: { once(event: 'close', fn: () => void): unknown; writableFinished?: boolean; destroyed?: boolean } } | undefined)?.outgoing;
+  if (outgoing && typeof outgoing.once === 'function') {
+    if (outgoing.writableFinished || outgoing.destroyed) done();
+    else outgoing.once('close', done);
+    return;
+  }
+  c.res = onBodyDone(c.res, done);
+}
+
 /**
  * Calls `done` exactly once, when the response body has been fully sent or the client went away.
  * Streamable HTTP answers a tools/call with an SSE stream that ends after the JSON-RPC response, so

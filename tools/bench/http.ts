@@ -1,8 +1,9 @@
 /**
- * The HTTP half of `npm run bench`: `xaa-gateway serve` (/mcp) driven by a 2026-07-28 client (SDK v2
- * `Client` pinned to 2026-07-28) and by a 2025-11-25 client (SDK v1 `Client`), each beside the
- * plain-SDK server of the same era making the same downstream GET with a static token. Every
- * server is a child process of its own; each worker of a concurrent run has its own client.
+ * The HTTP side of `npm run bench`: `xaa-gateway serve` (/mcp) driven by 2026-07-28 clients (SDK v2
+ * `Client` pinned to 2026-07-28) and 2025-11-25 clients (SDK v1 `Client`, one session each), each
+ * beside the plain-SDK server of the same era making the same downstream GET with a static token,
+ * and the direct GET. Every server is a child process of its own (its pid is what /proc is read
+ * for); every client has its own connection (client-fetch.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,29 +14,40 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { DEMO_SECRETS_DIR, demoConfig } from '../demo/index.js';
-import { BIN, ROOT, type Env } from '../testkit/env.js';
+import { DEMO_SECRETS_DIR, demoConfig, type DemoUrls } from '../demo/index.js';
+import { ROOT } from '../testkit/env.js';
 import { DanceProvider, LoopbackRedirect } from '../../test/server/http/oauth-client.js';
+import { clientFetch, type ClientFetch } from './client-fetch.js';
+import { memory, samplePeak } from './proc.js';
+import { CallError, type CallFn } from './stats.js';
 
 export const ERAS = ['2026-07-28', '2025-11-25'] as const;
 export type Era = (typeof ERAS)[number];
-export type PathName = 'gateway' | 'plain SDK';
 
-export interface HttpTarget {
-  era: Era;
-  path: PathName;
-  /** One call function per client (worker). Empty when setup failed (see error). */
-  calls: Array<() => Promise<void>>;
-  error?: string;
-  close(): Promise<void>;
-}
+export const TOOL = 'expenses_pending_approvals';
+const CLIENT_INFO = { name: 'xaa-bench', version: '1.0.0' };
 
-interface Child {
+export interface ServerChild {
+  label: string;
   origin: string;
+  pid: number;
+  /**
+   * Memory peak of the start, KiB: the process's VmHWM when it said it was ready, or the RSS of the
+   * process and its children (sampled every 50 ms) if higher, e.g. a store initialized in a child.
+   */
+  startPeakKiB: number;
+  /** The last 64 KiB of its stderr, for a failure report. */
+  stderrTail(): string;
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A set of connected clients (one call function each) and how to disconnect them. */
+export interface Clients {
+  calls: CallFn[];
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   const port = (s.address() as { port: number }).port;
@@ -43,167 +55,213 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Spawns a server and waits for its ready line on stdout. */
-async function startChild(label: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Child> {
+const TAIL = 64 * 1024;
+
+/** Server processes started and not yet exited: an interrupted run kills those its cleanup did not reach yet. */
+const live = new Set<ChildProcess>();
+
+export function killStrayServers(): void {
+  for (const c of live) c.kill('SIGKILL');
+}
+
+/** Spawns `node <args>` and waits for its ready line on stdout (the line's first group is its URL). */
+async function startChild(label: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<ServerChild> {
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  child.stdout!.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-TAIL)));
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-TAIL)));
+  live.add(child);
+  const exited = new Promise<void>((r) =>
+    child.on('exit', () => {
+      live.delete(child);
+      r();
+    }),
+  );
+  const sampler = samplePeak(child.pid!);
   const origin = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label}: not ready within 40 s\n${stderr}`)), 40_000);
+    // A hang guard, not a start-up budget: the first start of an embedded store on a busy 2-core box takes 20 s and more.
+    const timer = setTimeout(() => reject(new Error(`${label}: no ready line within 120 s\n${stderr}`)), 120_000);
     const check = () => {
       const m = ready.exec(stdout);
       if (m) {
         clearTimeout(timer);
+        child.stdout!.off('data', check);
         resolve(new URL(m[1]!).origin);
       }
     };
     child.stdout!.on('data', check);
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${label} exited (${child.exitCode})\n${stderr}`));
+      reject(new Error(`${label} exited (${child.exitCode ?? child.signalCode})\n${stderr}`));
     });
-  });
+  }).finally(() => sampler.stop());
   return {
+    label,
     origin,
+    pid: child.pid!,
+    startPeakKiB: Math.max(sampler.stop(), memory(child.pid!).hwmKiB),
+    stderrTail: () => stderr,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const t0 = Date.now();
+        void exited.then(() => process.env.BENCH_DEBUG && process.stderr.write(`${label} stopped in ${Date.now() - t0} ms\n`));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
     },
   };
 }
 
-function tsxArgs(script: string): string[] {
-  return ['--import', 'tsx', join(ROOT, 'tools/bench', script)];
+/** A plain-SDK baseline (compiled JavaScript, see compile.ts): env BENCH_SAAS_URL, BENCH_SAAS_TOKEN. */
+export function startBaseline(label: string, script: string, saas: { url: string; token: string }): Promise<ServerChild> {
+  return startChild(label, [script], { ...process.env, BENCH_SAAS_URL: saas.url, BENCH_SAAS_TOKEN: saas.token }, /^listening (\S+)$/m);
 }
 
-/** `xaa-gateway serve` on the demo enterprise (embedded store, or BENCH_DATABASE_URL), publicUrl = its own origin. */
-async function startGateway(env: Env): Promise<Child> {
-  const dir = join(env.dir, 'serve');
-  mkdirSync(dir, { recursive: true });
+export interface GatewayOptions {
+  /** The gateway's bin/xaa-gateway.js (the run's copy, see compile.ts). */
+  bin: string;
+  urls: DemoUrls;
+  /** The gateway's own directory (config, key, audit, embedded store). */
+  dir: string;
+  /** PostgreSQL store (DATABASE_URL); embedded PGlite when absent. */
+  databaseUrl?: string;
+}
+
+/**
+ * `xaa-gateway serve` on the demo enterprise, publicUrl = its own origin. The OAuth endpoints'
+ * rate limits are raised: the bench signs in many times from one address (each sign-in holds a
+ * bounded number of 2025 sessions). Overload settings stay at their defaults.
+ */
+export async function startGateway(o: GatewayOptions): Promise<ServerChild & { auditDir: string }> {
+  mkdirSync(o.dir, { recursive: true });
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
-  const keyFile = join(dir, 'encryption.key');
+  const keyFile = join(o.dir, 'encryption.key');
   writeFileSync(keyFile, randomBytes(32).toString('base64'));
-  const config = demoConfig(env.demo.urls, { auditDir: join(dir, 'audit'), secretsDir: DEMO_SECRETS_DIR, publicUrl });
-  config.server = { publicUrl, port, encryptionKey: { file: keyFile }, dataDir: join(dir, 'store'), accessTokenTtlSeconds: 900 };
+  const auditDir = join(o.dir, 'audit');
+  const config = demoConfig(o.urls, { auditDir, secretsDir: DEMO_SECRETS_DIR, publicUrl });
+  const many = { windowSeconds: 60, perAddress: 100_000, perClient: 100_000 };
+  config.server = {
+    publicUrl,
+    port,
+    encryptionKey: { file: keyFile },
+    dataDir: join(o.dir, 'store'),
+    accessTokenTtlSeconds: 900,
+    rateLimits: { register: many, authorize: many, token: many },
+  };
   delete config.ssf;
-  const configPath = join(dir, 'mcp.config.json');
+  const configPath = join(o.dir, 'mcp.config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn' };
-  delete childEnv.DATABASE_URL;
-  if (process.env.BENCH_DATABASE_URL) childEnv.DATABASE_URL = process.env.BENCH_DATABASE_URL;
-  return startChild('xaa-gateway serve', [BIN, '--config', configPath, 'serve', '--host', '127.0.0.1', '--port', String(port)], childEnv, /^MCP endpoint: \S+ {2}\(listening on (\S+)\)$/m);
+  const env: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn' };
+  delete env.DATABASE_URL;
+  if (o.databaseUrl) env.DATABASE_URL = o.databaseUrl;
+  const child = await startChild(
+    'xaa-gateway serve',
+    [o.bin, '--config', configPath, 'serve', '--host', '127.0.0.1', '--port', String(port)],
+    env,
+    /^MCP endpoint: \S+ {2}\(listening on (\S+)\)$/m,
+  );
+  return { ...child, auditDir };
 }
 
 /**
- * The MCP authorization dance (IdP login form, consent, loopback redirect): one gateway access
- * token per sign-in. Several sign-ins because the gateway keeps at most 16 live 2025 sessions per
- * sign-in and agent (server-side cap), and the bench runs 50 clients.
+ * Gateway access tokens, one per sign-in through the gateway's authorization server (registration,
+ * IdP login form, consent, code exchange), a few at a time.
  */
-async function signIn(mcpUrl: string, n: number): Promise<string[]> {
-  const redirect = await LoopbackRedirect.start();
+export async function signIn(mcpUrl: string, n: number): Promise<string[]> {
+  // One loopback redirect per sign-in in flight: a provider reads the code its redirect received last.
+  const parallel = Math.min(4, n);
+  const redirects = await Promise.all(Array.from({ length: parallel }, () => LoopbackRedirect.start()));
   try {
-    const tokens: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const provider = new DanceProvider({ redirect, clientName: `Bench Agent ${i + 1}`, username: 'alice', password: 'alice-demo-pass' });
+    const one = async (i: number) => {
+      const provider = new DanceProvider({ redirect: redirects[i % parallel]!, clientName: `Bench Agent ${i + 1}`, username: 'alice', password: 'alice-demo-pass' });
       if ((await auth(provider, { serverUrl: mcpUrl })) !== 'REDIRECT') throw new Error('expected a sign-in redirect');
       if ((await auth(provider, { serverUrl: mcpUrl, authorizationCode: provider.lastCode() })) !== 'AUTHORIZED') throw new Error('the code exchange failed');
-      tokens.push(provider.tokens()!.access_token);
-    }
+      return provider.tokens()!.access_token;
+    };
+    const tokens: string[] = [];
+    for (let i = 0; i < n; i += parallel) tokens.push(...(await Promise.all(Array.from({ length: Math.min(parallel, n - i) }, (_, j) => one(i + j)))));
     return tokens;
   } finally {
-    await redirect.close();
+    await Promise.all(redirects.map((r) => r.close()));
   }
 }
 
-/** Clients per sign-in (under the gateway's 16 sessions per sign-in and agent). */
-const CLIENTS_PER_SIGN_IN = 10;
+function failure(e: unknown, f: ClientFetch): CallError {
+  const message = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);
+  const last = f.last();
+  return last && last.status !== 200 ? new CallError(message, last.status, last.retryAfter) : new CallError(message);
+}
 
-const TOOL = 'expenses_pending_approvals';
-const CLIENT_INFO = { name: 'xaa-bench', version: '1.0.0' };
+function toolError(content: unknown): CallError {
+  return new CallError(`tool error: ${JSON.stringify(content).slice(0, 300)}`);
+}
 
-async function connectClients(era: Era, mcpUrl: string, n: number, tokens: string[] | undefined): Promise<{ calls: Array<() => Promise<void>>; close: () => Promise<void> }> {
-  const closers: Array<() => Promise<void>> = [];
-  const calls: Array<() => Promise<void>> = [];
-  const connectOne = async (k: number) => {
-    const token = tokens?.[Math.floor(k / CLIENTS_PER_SIGN_IN)];
-    const requestInit: RequestInit = token ? { headers: { Authorization: `Bearer ${token}` } } : {};
-    if (era === '2026-07-28') {
-      const c = new ClientV2(CLIENT_INFO, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
-      await c.connect(new TransportV2(new URL(mcpUrl), { requestInit }));
-      closers.push(() => c.close());
-      return async () => {
-        const r = await c.callTool({ name: TOOL, arguments: {} });
-        if (r.isError) throw new Error(`tool error: ${JSON.stringify(r.content).slice(0, 300)}`);
-      };
-    }
-    const c = new ClientV1(CLIENT_INFO, { capabilities: {} });
-    await c.connect(new TransportV1(new URL(mcpUrl), { requestInit }));
-    closers.push(() => c.close());
-    return async () => {
-      const r = await c.callTool({ name: TOOL, arguments: {} });
-      if (r.isError) throw new Error(`tool error: ${JSON.stringify(r.content).slice(0, 300)}`);
-    };
-  };
-  const close = async () => void (await Promise.all(closers.map((f) => f().catch(() => {}))));
+/** One MCP client of an era on its own connection; `token` for the gateway (the plain servers take none). */
+async function connectOne(era: Era, mcpUrl: string, token: string | undefined): Promise<{ call: CallFn; close: () => Promise<void> }> {
+  const f = clientFetch();
+  const requestInit: RequestInit = token ? { headers: { Authorization: `Bearer ${token}` } } : {};
+  const client =
+    era === '2026-07-28' ? new ClientV2(CLIENT_INFO, { versionNegotiation: { mode: { pin: '2026-07-28' } } }) : new ClientV1(CLIENT_INFO, { capabilities: {} });
   try {
-    // In batches: 50 handshakes at once would measure the handshake, not the calls.
-    for (let i = 0; i < n; i += 10) calls.push(...(await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, j) => connectOne(i + j)))));
-    await calls[0]!(); // one call proves the path works before it is measured
+    if (client instanceof ClientV2) await client.connect(new TransportV2(new URL(mcpUrl), { requestInit, fetch: f.fetch }));
+    else await client.connect(new TransportV1(new URL(mcpUrl), { requestInit, fetch: f.fetch }));
   } catch (e) {
-    await close();
+    f.close();
     throw e;
   }
-  return { calls, close };
-}
-
-export interface HttpSetup {
-  targets: HttpTarget[];
-  close(): Promise<void>;
+  const call: CallFn = async () => {
+    f.reset();
+    let r: { isError?: boolean; content?: unknown };
+    try {
+      r = (await client.callTool({ name: TOOL, arguments: {} })) as { isError?: boolean; content?: unknown };
+    } catch (e) {
+      throw failure(e, f);
+    }
+    if (r.isError) throw toolError(r.content);
+  };
+  return {
+    call,
+    close: async () => {
+      await client.close().catch(() => {});
+      f.close();
+    },
+  };
 }
 
 /**
- * Starts the gateway and both baselines, signs in once, connects `clients` clients per target.
- * A target that cannot be set up (say, an era the gateway does not serve yet) carries its error
- * instead of calls; the others are measured.
+ * `n` clients of an era, 10 connecting at a time (a burst of handshakes is not what is measured).
+ * Client k uses token `tokens[floor(k / perToken)]` (the gateway's per-sign-in session cap).
  */
-export async function setupHttp(env: Env, saas: { url: string; token: string }, clients: number, log: (s: string) => void): Promise<HttpSetup> {
-  const children: Child[] = [];
-  const targets: HttpTarget[] = [];
-  const close = async () => {
-    for (const t of targets) await t.close();
-    await Promise.all(children.map((c) => c.stop()));
-  };
+export async function connectClients(era: Era, mcpUrl: string, n: number, tokens?: { list: string[]; perToken: number }): Promise<Clients> {
+  const clients: Array<{ call: CallFn; close: () => Promise<void> }> = [];
+  const close = async () => void (await Promise.all(clients.map((c) => c.close())));
   try {
-    const baselineEnv = { ...process.env, BENCH_SAAS_URL: saas.url, BENCH_SAAS_TOKEN: saas.token };
-    const [gateway, base2026, base2025] = await Promise.all([
-      startGateway(env),
-      startChild('plain SDK 2026-07-28 server', tsxArgs('baseline-2026.ts'), baselineEnv, /^listening (\S+)$/m),
-      startChild('plain SDK 2025 server', tsxArgs('baseline-2025.ts'), baselineEnv, /^listening (\S+)$/m),
-    ]);
-    children.push(gateway, base2026, base2025);
-    const signIns = Math.ceil(clients / CLIENTS_PER_SIGN_IN);
-    log(`Signing in to the HTTP gateway ${signIns} times (OAuth: registration, IdP login, consent)...`);
-    const tokens = await signIn(`${gateway.origin}/mcp`, signIns);
-    for (const era of ERAS) {
-      for (const path of ['gateway', 'plain SDK'] as const) {
-        const origin = path === 'gateway' ? gateway.origin : era === '2026-07-28' ? base2026.origin : base2025.origin;
-        try {
-          const c = await connectClients(era, `${origin}/mcp`, clients, path === 'gateway' ? tokens : undefined);
-          targets.push({ era, path, calls: c.calls, close: c.close });
-        } catch (e) {
-          const error = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);
-          log(`  ${era} ${path}: not measured: ${error}`);
-          targets.push({ era, path, calls: [], error, close: async () => {} });
-        }
-      }
+    for (let i = 0; i < n; i += 10) {
+      const batch = Array.from({ length: Math.min(10, n - i) }, (_, j) => {
+        const token = tokens ? tokens.list[Math.floor((i + j) / tokens.perToken)] : undefined;
+        if (tokens && !token) throw new Error(`no sign-in for client ${i + j + 1}`);
+        return connectOne(era, mcpUrl, token);
+      });
+      clients.push(...(await Promise.all(batch)));
     }
-    return { targets, close };
   } catch (e) {
     await close();
     throw e;
   }
+  return { calls: clients.map((c) => c.call), close };
+}
+
+/** `n` clients making the tool's GET to the SaaS themselves, each on its own connection. */
+export function directClients(url: string, token: string, n: number): Clients {
+  const fetches = Array.from({ length: n }, () => clientFetch());
+  const calls = fetches.map<CallFn>((f) => async () => {
+    const res = await f.fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+    const body = await res.text();
+    if (!res.ok) throw new CallError(`direct GET answered ${res.status}: ${body.slice(0, 200)}`, res.status, res.headers.get('retry-after'));
+  });
+  return { calls, close: async () => fetches.forEach((f) => f.close()) };
 }

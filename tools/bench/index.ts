@@ -1,44 +1,187 @@
 /**
- * `npm run bench`: tools/call through the gateway against the same HTTP request made without it,
- * side by side in one run on a warm token cache. Two parts:
- * - stdio: the real CLI (`xaa-gateway stdio`) vs the same GET made directly to the demo SaaS, plus
- *   the number of token exchanges that 100 concurrent first calls cause;
- * - HTTP: `xaa-gateway serve` /mcp with a 2026-07-28 client (SDK v2) and a 2025-11-25 client
- *   (SDK v1), each next to the plain-SDK server of its era making the same GET (tools/bench/http.ts).
- * The machine is shared, so the ratio and the difference matter more than absolute times.
+ * `npm run bench`: one `tools/call` (one authorized GET to the demo expenses SaaS) through the
+ * gateway, beside a plain SDK server of the same protocol era doing the same GET and beside the
+ * direct GET, in ONE run whose rounds interleave every cell so that each sees the same machine load:
+ * - HTTP, 2026-07-28 and 2025-11-25: `xaa-gateway serve` vs the plain SDK server of the era, at 1,
+ *   10 and 50 clients, and at 200 clients (overload: 503 refusals counted, not retried);
+ * - the direct GET at 1, 10 and 50 clients;
+ * - stdio: `xaa-gateway stdio` vs a plain SDK stdio server, one process per client.
+ * Per cell: p50/p99 of successful calls, calls/s, errors (503 apart), the server's CPU per call
+ * (/proc), and per server its RSS. Progress on stderr, Markdown tables on stdout, every number in a
+ * JSON file (path printed). Knobs: options.ts and docs/bench.md.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { loadConfigFile } from '../../src/config/index.js';
 import { defaultDeps } from '../../src/deps.js';
 import { createXaaPort } from '../../src/xaa/index.js';
-import { buildDist } from '../testkit/build.js';
-import { startEnv, startStdioGateway } from '../testkit/env.js';
-import { ERAS, setupHttp, type HttpTarget } from './http.js';
-import { Results, run, type Stats } from './stats.js';
+import { DEMO_SECRETS_DIR, demoConfig } from '../demo/index.js';
+import { ROOT, startEnv } from '../testkit/env.js';
+import { compileBaselines, snapshotGateway } from './compile.js';
+import { connectClients, directClients, ERAS, killStrayServers, signIn, startBaseline, startGateway, TOOL, type Clients, type Era, type ServerChild } from './http.js';
+import { HTTP_CLIENTS, OVERLOAD_CLIENTS, parseOptions, type BenchOptions } from './options.js';
+import { createScratchDatabase } from './postgres.js';
+import { CLOCK_TICKS, cpuTicksOf, filesystemType, memory, settle, type Memory } from './proc.js';
+import { cellId, computeChecks, renderMarkdown, type BenchResult, type CellResult, type MemoryRow, type PathName, type Transport } from './report.js';
+import { addSamples, run, summarize, type CallFn, type Sample } from './stats.js';
+import { startStdioBaselines, startStdioGateways, type StdioProcesses } from './stdio.js';
 
-const TOOL = 'expenses_pending_approvals';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const SEQ_CALLS = Number(process.env.BENCH_SEQ ?? 250);
-const PAR_CALLS = Number(process.env.BENCH_PAR ?? 1000);
-const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
-const HTTP_SEQ = Number(process.env.BENCH_HTTP_SEQ ?? 100);
-const HTTP_PAR = Number(process.env.BENCH_HTTP_PAR ?? 500);
-const HTTP_CLIENTS = 50;
-const SKIP_STDIO = process.env.BENCH_SKIP_STDIO === '1';
+const T0 = Date.now();
+/** Progress on stderr, each line with the seconds since the start. */
+const log = (s: string) => process.stderr.write(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`);
+const PATHS: readonly PathName[] = ['gateway', 'plain', 'direct'];
+const eraRank = (era: Era | undefined) => (era ? ERAS.indexOf(era) : ERAS.length);
 
-const fmt = (n: number) => n.toFixed(2).padStart(8);
-const out = (line = '') => process.stdout.write(line + '\n');
-const log = (s: string) => process.stderr.write(s + '\n');
+/**
+ * 2025 sessions per gateway sign-in: the gateway keeps at most 16 live sessions per sign-in and
+ * agent and ends the least recently used beyond that, so the bench signs in once per 15 clients.
+ */
+const SESSIONS_PER_SIGN_IN = 15;
 
-async function main() {
-  // The gateway children run bin/xaa-gateway.js, i.e. the compiled dist/: rebuilt when a source is newer.
-  if ((await buildDist()) === 'built') log('Built dist/ from src/.');
-  log('Starting the demo enterprise and signing in as alice...');
-  const env = await startEnv();
+/** One measured path: its clients (client k is calls[k]) and the server process(es) whose CPU is read. */
+interface Target {
+  transport: Transport;
+  era?: Era;
+  path: PathName;
+  calls: CallFn[];
+  /** Server pid(s): one for HTTP; for stdio one per client, in client order. Empty for the direct GET. */
+  pids: number[];
+  clientCounts: number[];
+}
+
+/** Run directories of earlier runs whose process is gone (killed before its cleanup). */
+function removeAbandonedRuns(base: string): void {
+  for (const name of readdirSync(base)) {
+    if (!name.startsWith('run-')) continue;
+    const dir = join(base, name);
+    try {
+      process.kill(Number(readFileSync(join(dir, 'pid'), 'utf8')), 0);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // No pid file: a run that is just starting, unless it is old.
+      const abandoned = code === 'ESRCH' || (code === 'ENOENT' && Date.now() - statSync(dir).mtimeMs > 3_600_000);
+      if (abandoned) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** HEAD, and how many files differ from it under src/ (what dist/ is built from) and tools/bench/. */
+function gitState(): BenchResult['commit'] {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const changed = (path: string) => git('status', '--porcelain', '--', path).split('\n').filter(Boolean).length;
   try {
+    return { head: git('rev-parse', '--short', 'HEAD').trim(), uncommittedSrc: changed('src'), uncommittedBench: changed('tools/bench') };
+  } catch {
+    return { head: 'unknown', uncommittedSrc: 0, uncommittedBench: 0 };
+  }
+}
+
+/**
+ * Every client makes one call (10 clients at a time), then 5 calls per client of the first 50
+ * (QUICK: 2 calls per client of the first 10). Returns the failures other than 503 refusals: they
+ * are reported, not fatal (a path that fails under load is a finding, and the cells count it too).
+ */
+async function warmUp(t: Target, quick: boolean): Promise<{ count: number; first?: string }> {
+  let count = 0;
+  let first: string | undefined;
+  const note = (s: Omit<Sample, 'serverTicks'>) => {
+    count += s.failures.other;
+    first ??= s.failures.firstOther;
+  };
+  if (quick) {
+    note(await run(t.calls.slice(0, 10), 2 * Math.min(10, t.calls.length)));
+  } else {
+    for (let i = 0; i < t.calls.length; i += 10) note(await run(t.calls.slice(i, i + 10), Math.min(10, t.calls.length - i)));
+    const some = t.calls.slice(0, 50);
+    note(await run(some, 5 * some.length));
+  }
+  return { count, ...(first ? { first } : {}) };
+}
+
+async function measureCell(t: Target, clients: number, calls: number): Promise<Sample> {
+  const pids = t.transport === 'stdio' ? t.pids.slice(0, clients) : t.pids;
+  const before = pids.length ? cpuTicksOf(pids) : 0;
+  const s = await run(t.calls.slice(0, clients), calls);
+  return { ...s, ...(pids.length ? { serverTicks: cpuTicksOf(pids) - before } : {}) };
+}
+
+function meanMemory(pids: number[]): { rss: number; hwmMax: number } {
+  const m = pids.map((p) => memory(p));
+  return { rss: m.reduce((a, x) => a + x.rssKiB, 0) / m.length, hwmMax: Math.max(...m.map((x) => x.hwmKiB)) };
+}
+
+/** RSS growth per 2025 session: `open()` connects the extra clients; they are closed again after. */
+async function perSessionKiB(pid: number, n: number, open: () => Promise<Clients>, settleMs: number): Promise<number> {
+  await settle([pid], settleMs);
+  const before = memory(pid).rssKiB;
+  const extra = await open();
+  try {
+    await settle([pid], settleMs);
+    return (memory(pid).rssKiB - before) / n;
+  } finally {
+    await extra.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const opts: BenchOptions = parseOptions(process.env);
+  const startedAt = new Date();
+  const loadAvgStart = loadavg();
+  const commit = gitState();
+  log(`xaa-gateway bench${opts.quick ? ' (QUICK)' : ''}: commit ${commit.head}, load average ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`);
+  const base = opts.dir ?? join(ROOT, 'node_modules/.cache/xaa-bench');
+  mkdirSync(base, { recursive: true });
+  // On disk (the repository's file system by default), never tmpfs: the audit is fsync'd, and that cost is part of every call.
+  removeAbandonedRuns(base);
+  const runDir = mkdtempSync(join(base, 'run-'));
+  writeFileSync(join(runDir, 'pid'), String(process.pid));
+  log('Building dist/ if a source changed, and copying it for this run...');
+  const bin = await snapshotGateway(runDir);
+  const script = compileBaselines(runDir);
+  // Undone in this order at the end: clients (which ends the stdio processes), servers, then the demo enterprise and the database.
+  const stages = { clients: [] as Array<() => Promise<unknown>>, servers: [] as Array<() => Promise<unknown>>, last: [] as Array<() => Promise<unknown>> };
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      log('Stopping clients and servers...');
+      const undo = (f: () => Promise<unknown>) => f().catch((e: unknown) => log(`cleanup: ${e instanceof Error ? e.message : String(e)}`));
+      await Promise.all(stages.clients.map(undo));
+      log('Clients closed (stdio processes ended); stopping the HTTP servers...');
+      await Promise.all(stages.servers.map(undo));
+      killStrayServers(); // started, but not yet handed to a stage (an interrupt during start-up)
+      for (const f of stages.last) await undo(f);
+      rmSync(runDir, { recursive: true, force: true });
+    })());
+  // Ctrl-C: the servers and processes are stopped and the scratch database dropped before exiting.
+  const interrupted = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping...`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const cells = new Map<string, { t: Target; clients: number; calls: number; sample?: Sample }>();
+  const memoryRows: MemoryRow[] = [];
+  const notMeasured: string[] = [];
+  const warmUpErrors: string[] = [];
+  const audit: BenchResult['audit'] = [];
+  let storeWhere = join(runDir, 'serve', 'store');
+
+  try {
+    const db = opts.store.kind === 'postgres' ? await createScratchDatabase(opts.store.adminUrl) : undefined;
+    if (db) {
+      stages.last.push(db.drop);
+      storeWhere = db.label;
+      log(`PostgreSQL mode: scratch database ${db.label} (dropped at the end).`);
+    }
+
+    log('Starting the demo enterprise (IdP and SaaS, in this process) and signing in as alice for stdio...');
+    const env = await startEnv();
+    stages.last.unshift(env.close);
     await env.signIn('alice', 'alice-demo-pass');
 
-    // The direct path: the same request with a token minted by the same protocol code.
+    // The direct path's token, minted by the gateway's own protocol code (RFC 8693 then RFC 7523).
     const runtime = loadConfigFile(env.configPath);
     const creds = JSON.parse(readFileSync(env.credentials('alice'), 'utf8')) as { idToken: string };
     const xaa = createXaaPort(defaultDeps);
@@ -54,139 +197,201 @@ async function main() {
       scopes: ['expenses.read'],
     });
     const { accessToken } = await xaa.redeemIdJag({ as, client: runtime.resourceClients.get('expenses')!, idJag: idJag.idJag, scopes: ['expenses.read'] });
-    const url = runtime.config.tools.find((t) => t.name === TOOL)!.http.url;
+    const saas = { url: runtime.config.tools.find((t) => t.name === TOOL)!.http.url, token: accessToken };
 
-    if (!SKIP_STDIO) await benchStdio(env, url, accessToken);
-    await benchHttp(env, url, accessToken);
-    out();
-    out('Each gateway call includes two fsync\'d audit records (decision before the call, outcome after).');
-  } finally {
-    await env.close();
-  }
-}
+    // stdio: the gateway processes read a config of their own, whose audit directory is in the run directory too.
+    const stdioMax = Math.max(...opts.stdioClients);
+    const stdioDir = join(runDir, 'stdio');
+    const stdioConfigs = Array.from({ length: opts.stdioAudit === 'shared' ? 1 : stdioMax }, (_, k) => {
+      const dir = opts.stdioAudit === 'shared' ? stdioDir : join(stdioDir, String(k + 1));
+      mkdirSync(join(dir, 'audit'), { recursive: true });
+      writeFileSync(join(dir, 'mcp.config.json'), JSON.stringify(demoConfig(env.demo.urls, { auditDir: join(dir, 'audit'), secretsDir: DEMO_SECRETS_DIR }), null, 2));
+      return join(dir, 'mcp.config.json');
+    });
 
-async function benchStdio(env: Awaited<ReturnType<typeof startEnv>>, url: string, accessToken: string): Promise<void> {
-  const gateway = await startStdioGateway(env, 'alice');
-  const direct = async () => {
-    const res = await fetch(url, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } });
-    if (!res.ok) throw new Error(`direct call failed: ${res.status}`);
-    await res.json();
-  };
-  const viaGateway = async () => {
-    const r = await gateway.call(TOOL, {});
-    if (r.isError) throw new Error(`gateway call failed: ${JSON.stringify(r.content)}`);
-  };
-
-  log('stdio: warming up...');
-  for (let i = 0; i < 50; i++) {
-    await viaGateway();
-    await direct();
-  }
-
-  const results = new Results();
-  // Interleave rounds so both paths see the same machine load.
-  for (let round = 1; round <= ROUNDS; round++) {
-    log(`stdio: round ${round}/${ROUNDS}...`);
-    results.add('gateway c=1', await run(1, SEQ_CALLS, viaGateway));
-    results.add('direct c=1', await run(1, SEQ_CALLS, direct));
-    results.add('gateway c=50', await run(50, PAR_CALLS, viaGateway));
-    results.add('direct c=50', await run(50, PAR_CALLS, direct));
-  }
-  await gateway.close();
-
-  log('stdio: 100 concurrent first calls (cold cache, new gateway process)...');
-  await env.signIn('bob', 'bob-demo-pass');
-  const cold = await startStdioGateway(env, 'bob');
-  const before = { ex: env.demo.stats.tokenExchanges, jb: env.demo.stats.jwtBearerGrants.calendar };
-  const burst = await Promise.all(Array.from({ length: 100 }, () => cold.call('calendar_free_slots', { date: '2026-12-01' })));
-  const exchanges = env.demo.stats.tokenExchanges - before.ex;
-  const grants = env.demo.stats.jwtBearerGrants.calendar - before.jb;
-  const failed = burst.filter((r) => r.isError).length;
-  await cold.close();
-
-  const rows: string[] = [];
-  rows.push('| concurrency | path    |  p50 ms |  p99 ms |   calls/s |');
-  rows.push('|-------------|---------|---------|---------|-----------|');
-  const s: Record<string, Stats> = {};
-  for (const c of [1, 50]) {
-    for (const path of ['gateway', 'direct']) {
-      const st = results.stats(`${path} c=${c}`)!;
-      s[`${path}${c}`] = st;
-      rows.push(`| ${String(c).padEnd(11)} | ${path.padEnd(7)} |${fmt(st.p50)} |${fmt(st.p99)} | ${st.rps.toFixed(0).padStart(9)} |`);
+    log(`Starting xaa-gateway serve, the plain SDK servers of both eras, and ${stdioMax} xaa-gateway stdio and ${stdioMax} plain SDK stdio processes (one per stdio client)...`);
+    const started = await Promise.allSettled([
+      startGateway({ bin, urls: env.demo.urls, dir: join(runDir, 'serve'), ...(db ? { databaseUrl: db.url } : {}) }),
+      startBaseline('plain SDK 2026-07-28 server', script('baseline-2026.ts'), saas),
+      startBaseline('plain SDK 2025 server', script('baseline-2025.ts'), saas),
+      startStdioGateways(bin, stdioMax, (k) => stdioConfigs[k % stdioConfigs.length]!, env.credentials('alice'), log),
+      startStdioBaselines(stdioMax, script('baseline-stdio.ts'), saas, log),
+    ] as const);
+    for (const r of started) {
+      if (r.status !== 'fulfilled') continue;
+      if ('stop' in r.value) stages.servers.push(r.value.stop);
+      else stages.clients.push(r.value.close);
     }
-  }
-  out(`\nxaa-gateway benchmark: tools/call ${TOOL} (stdio, warm token cache) vs the same GET made directly to the demo SaaS`);
-  out(`${ROUNDS} interleaved rounds of ${SEQ_CALLS} sequential and ${PAR_CALLS} concurrent calls per path; Node ${process.version}\n`);
-  for (const r of rows) out(r);
-  out();
-  out(`Gateway added at p50: c=1 ${(s.gateway1!.p50 - s.direct1!.p50).toFixed(2)} ms (x${(s.gateway1!.p50 / s.direct1!.p50).toFixed(2)}), c=50 ${(s.gateway50!.p50 - s.direct50!.p50).toFixed(2)} ms (x${(s.gateway50!.p50 / s.direct50!.p50).toFixed(2)})`);
-  out(`Throughput ratio gateway/direct: c=1 ${(s.gateway1!.rps / s.direct1!.rps).toFixed(2)}, c=50 ${(s.gateway50!.rps / s.direct50!.rps).toFixed(2)}`);
-  out(`100 concurrent first calls: ${exchanges} token exchange(s), ${grants} jwt-bearer grant(s), ${failed} failed`);
-  for (const k of ['gateway c=1', 'direct c=1', 'gateway c=50', 'direct c=50']) {
-    const e = results.errors(k);
-    if (e.count) out(`Errors: stdio ${k}: ${e.count}, first: ${e.first?.slice(0, 200)}`);
-  }
-}
-
-/**
- * HTTP: per era, the gateway's /mcp and the plain-SDK server of that era, at concurrency 1 (one
- * client) and 50 (50 clients, one per worker), in interleaved rounds.
- */
-async function benchHttp(env: Awaited<ReturnType<typeof startEnv>>, url: string, accessToken: string): Promise<void> {
-  log('HTTP: starting xaa-gateway serve and the plain-SDK servers of both eras...');
-  const setup = await setupHttp(env, { url, token: accessToken }, HTTP_CLIENTS, log);
-  const key = (t: HttpTarget, c: number) => `${t.era} ${t.path} c=${c}`;
-  const results = new Results();
-  try {
-    const live = setup.targets.filter((t) => t.calls.length);
-    log('HTTP: warming up...');
-    for (const t of live) await run(HTTP_CLIENTS, 4 * HTTP_CLIENTS, (k) => t.calls[k]!());
-    for (let round = 1; round <= HTTP_ROUNDS; round++) {
-      log(`HTTP: round ${round}/${HTTP_ROUNDS}...`);
-      for (const t of live) results.add(key(t, 1), await run(1, HTTP_SEQ, () => t.calls[0]!()));
-      for (const t of live) results.add(key(t, 50), await run(HTTP_CLIENTS, HTTP_PAR, (k) => t.calls[k]!()));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const [gateway, plain2026, plain2025, stdioGw, stdioPlain] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+      Awaited<ReturnType<typeof startGateway>>,
+      ServerChild,
+      ServerChild,
+      StdioProcesses,
+      StdioProcesses,
+    ];
+    const servers: Array<{ child: ServerChild; label: string }> = [
+      { child: gateway, label: 'xaa-gateway serve' },
+      { child: plain2026, label: 'plain SDK 2026-07-28' },
+      { child: plain2025, label: 'plain SDK 2025-11-25' },
+    ];
+    audit.push({ gateway: 'serve', sink: 'file, fsync\'d before and after each call', dir: gateway.auditDir, filesystem: filesystemType(gateway.auditDir) });
+    audit.push({
+      gateway: 'stdio',
+      sink: `file, fsync'd before and after each call; ${opts.stdioAudit === 'shared' ? 'one directory shared by all stdio processes (one config)' : 'one directory per stdio process (BENCH_STDIO_AUDIT=per-process)'}`,
+      dir: opts.stdioAudit === 'shared' ? join(stdioDir, 'audit') : join(stdioDir, '<k>', 'audit'),
+      filesystem: filesystemType(join(stdioConfigs[0]!, '..', 'audit')),
+    });
+    for (const a of audit) if (a.filesystem === 'tmpfs') log(`WARNING: the ${a.gateway} audit directory ${a.dir} is on tmpfs: fsync costs nothing there (set BENCH_DIR to a directory on disk).`);
+    if (!opts.stdioClients.includes(50)) {
+      notMeasured.push(`stdio at 50 clients (BENCH_STDIO_CLIENTS=${opts.stdioClients.join(',')}${opts.quick ? ', QUICK mode' : ''})`);
     }
-  } finally {
-    await setup.close();
-  }
 
-  out(`\nxaa-gateway benchmark over HTTP: tools/call ${TOOL} through \`xaa-gateway serve\` /mcp (bearer token, warm token cache)`);
-  out('next to the plain-SDK server of the same era making the same GET with a static token (no inbound auth, no audit)');
-  out(`${HTTP_ROUNDS} interleaved rounds of ${HTTP_SEQ} sequential calls (1 client) and ${HTTP_PAR} concurrent calls (${HTTP_CLIENTS} clients) per path; Node ${process.version}\n`);
-  out('| protocol   | server    | concurrency |  p50 ms |  p99 ms |   calls/s | errors |');
-  out('|------------|-----------|-------------|---------|---------|-----------|--------|');
-  for (const era of ERAS) {
-    for (const c of [1, 50]) {
-      for (const t of setup.targets.filter((x) => x.era === era)) {
-        const st = results.stats(key(t, c));
-        const cells = st ? `${fmt(st.p50)} |${fmt(st.p99)} | ${st.rps.toFixed(0).padStart(9)}` : `     n/a |     n/a |       n/a`;
-        out(`| ${era} | ${t.path.padEnd(9)} | ${String(c).padEnd(11)} |${cells} | ${String(results.errors(key(t, c)).count).padStart(6)} |`);
+    const mcpUrl = `${gateway.origin}/mcp`;
+    const signIns = Math.ceil(OVERLOAD_CLIENTS / SESSIONS_PER_SIGN_IN) + Math.ceil(opts.sessions / SESSIONS_PER_SIGN_IN);
+    log(`Signing in to serve ${signIns} times (registration, IdP login, consent; ${SESSIONS_PER_SIGN_IN} 2025 sessions per sign-in)...`);
+    const tokens = await signIn(mcpUrl, signIns);
+    const measureTokens = { list: tokens.slice(0, Math.ceil(OVERLOAD_CLIENTS / SESSIONS_PER_SIGN_IN)), perToken: SESSIONS_PER_SIGN_IN };
+    const extraTokens = { list: tokens.slice(measureTokens.list.length), perToken: SESSIONS_PER_SIGN_IN };
+
+    const targets: Target[] = [];
+    const httpCounts = [...HTTP_CLIENTS, OVERLOAD_CLIENTS];
+    for (const era of ERAS) {
+      const plain = era === '2026-07-28' ? plain2026 : plain2025;
+      log(`Connecting ${OVERLOAD_CLIENTS} ${era} clients to serve and ${OVERLOAD_CLIENTS} to the plain server...`);
+      const gw = await connectClients(era, mcpUrl, OVERLOAD_CLIENTS, measureTokens);
+      stages.clients.push(gw.close);
+      const pl = await connectClients(era, `${plain.origin}/mcp`, OVERLOAD_CLIENTS);
+      stages.clients.push(pl.close);
+      targets.push({ transport: 'http', era, path: 'gateway', calls: gw.calls, pids: [gateway.pid], clientCounts: httpCounts });
+      targets.push({ transport: 'http', era, path: 'plain', calls: pl.calls, pids: [plain.pid], clientCounts: httpCounts });
+    }
+    const direct = directClients(saas.url, saas.token, Math.max(...HTTP_CLIENTS));
+    stages.clients.push(direct.close);
+    targets.push({ transport: 'http', path: 'direct', calls: direct.calls, pids: [], clientCounts: [...HTTP_CLIENTS] });
+    targets.push({ transport: 'stdio', path: 'gateway', calls: stdioGw.calls, pids: stdioGw.pids, clientCounts: opts.stdioClients });
+    targets.push({ transport: 'stdio', path: 'plain', calls: stdioPlain.calls, pids: stdioPlain.pids, clientCounts: opts.stdioClients });
+
+    for (const t of targets) {
+      const label = `${t.transport}${t.era ? ` ${t.era}` : ''} ${t.path}`;
+      log(`Warming up ${label}...`);
+      const w = await warmUp(t, opts.quick);
+      if (w.count) {
+        log(`  WARNING: ${w.count} call(s) of ${label} failed during the warm-up; first: ${w.first}`);
+        warmUpErrors.push(`${label}: ${w.count} call(s) failed during the warm-up; first: ${w.first}`);
       }
     }
-  }
-  out();
-  for (const t of setup.targets.filter((x) => x.error)) out(`Not measured: ${t.era} ${t.path}: ${t.error}`);
-  for (const t of setup.targets) {
-    for (const c of [1, 50]) {
-      const e = results.errors(key(t, c));
-      if (e.count) out(`Errors: ${t.era} ${t.path} c=${c}: ${e.count}, first: ${e.first?.slice(0, 200)}`);
+
+    log('Idle memory (waiting until each server is idle)...');
+    const allPids = [...servers.map((s) => s.child.pid), ...stdioGw.pids, ...stdioPlain.pids];
+    // QUICK: no waiting for idle (its memory figures only need to exist).
+    const settleMs = opts.quick ? 0 : 10_000;
+    await settle(allPids, settleMs);
+    const idle = new Map<number, Memory>(allPids.map((p) => [p, memory(p)]));
+
+    log(`Memory per 2025 session: ${opts.sessions} extra sessions on serve and on the plain 2025 server...`);
+    const gwPerSession = await perSessionKiB(gateway.pid, opts.sessions, () => connectClients('2025-11-25', mcpUrl, opts.sessions, extraTokens), settleMs);
+    const plainPerSession = await perSessionKiB(plain2025.pid, opts.sessions, () => connectClients('2025-11-25', `${plain2025.origin}/mcp`, opts.sessions), settleMs);
+
+    for (const t of targets) {
+      for (const c of t.clientCounts) {
+        const id = cellId(t.transport, t.path, c, t.era);
+        cells.set(id, { t, clients: c, calls: opts.calls[c]! });
+      }
     }
-  }
-  for (const era of ERAS) {
-    for (const c of [1, 50]) {
-      const g = results.stats(`${era} gateway c=${c}`);
-      const b = results.stats(`${era} plain SDK c=${c}`);
-      if (g && b) out(`${era} c=${c}: gateway adds ${(g.p50 - b.p50).toFixed(2)} ms at p50 (x${(g.p50 / b.p50).toFixed(2)}); throughput gateway/plain SDK ${(g.rps / b.rps).toFixed(2)}`);
+    const levels = [...new Set([...cells.values()].map((x) => x.clients))].sort((a, b) => a - b);
+    const roundsStart = Date.now();
+    for (let round = 1; round <= opts.rounds; round++) {
+      log(`Round ${round}/${opts.rounds} (load average ${loadavg()[0]!.toFixed(1)}):`);
+      for (const c of levels) {
+        let order = [...cells.entries()].filter(([, x]) => x.clients === c);
+        // Alternate the order each round, so no path always runs right after the same neighbour.
+        if (round % 2 === 0) order = order.reverse();
+        for (const [id, cell] of order) {
+          const s = await measureCell(cell.t, cell.clients, cell.calls);
+          cell.sample = addSamples(cell.sample, s);
+          const sum = summarize(s, CLOCK_TICKS);
+          const refused = sum.refused ? `, ${sum.refused} x 503` : '';
+          const other = sum.otherErrors ? `, ${sum.otherErrors} errors (${sum.firstOtherError})` : '';
+          log(`  ${id.padEnd(34)} p50 ${sum.p50.toFixed(2).padStart(7)} ms  p99 ${sum.p99.toFixed(2).padStart(8)} ms  ${sum.rps.toFixed(0).padStart(5)} calls/s${sum.cpuUsPerCall === undefined ? '' : `  ${sum.cpuUsPerCall.toFixed(0)} µs CPU/call`}${refused}${other}`);
+        }
+      }
+      log(`  (${((Date.now() - roundsStart) / 1000).toFixed(0)} s so far)`);
     }
+
+    const after = new Map<number, Memory>(allPids.map((p) => [p, memory(p)]));
+    for (const { child, label } of servers) {
+      const perSession = child === gateway ? gwPerSession : child === plain2025 ? plainPerSession : undefined;
+      memoryRows.push({
+        server: label,
+        processes: 1,
+        startPeakKiB: child.startPeakKiB,
+        idleRssKiB: idle.get(child.pid)!.rssKiB,
+        afterRssKiB: after.get(child.pid)!.rssKiB,
+        afterHwmKiB: after.get(child.pid)!.hwmKiB,
+        ...(perSession === undefined ? {} : { perSessionKiB: perSession, sessions: opts.sessions }),
+      });
+    }
+    for (const [label, pids] of [
+      ['xaa-gateway stdio', stdioGw.pids],
+      ['plain SDK stdio', stdioPlain.pids],
+    ] as const) {
+      const a = meanMemory(pids);
+      memoryRows.push({
+        server: label,
+        processes: pids.length,
+        idleRssKiB: pids.reduce((x, p) => x + idle.get(p)!.rssKiB, 0) / pids.length,
+        afterRssKiB: a.rss,
+        afterHwmKiB: a.hwmMax,
+      });
+    }
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await cleanup();
   }
-  for (const c of [1, 50]) {
-    const m = results.stats(`2026-07-28 gateway c=${c}`);
-    const l = results.stats(`2025-11-25 gateway c=${c}`);
-    if (m && l) out(`gateway c=${c}: 2026-07-28 p50 ${m.p50.toFixed(2)} ms vs 2025-11-25 ${l.p50.toFixed(2)} ms; calls/s ${m.rps.toFixed(0)} vs ${l.rps.toFixed(0)}`);
-  }
+
+  const cellResults: CellResult[] = [...cells.entries()]
+    .filter(([, x]) => x.sample)
+    .map(([id, x]) => ({
+      id,
+      transport: x.t.transport,
+      ...(x.t.era ? { era: x.t.era } : {}),
+      path: x.t.path,
+      clients: x.clients,
+      calls: x.calls,
+      summary: summarize(x.sample!, CLOCK_TICKS),
+    }))
+    // Table order: transport, era (the direct GET last), clients, then gateway before plain.
+    .sort((a, b) => a.transport.localeCompare(b.transport) || eraRank(a.era) - eraRank(b.era) || a.clients - b.clients || PATHS.indexOf(a.path) - PATHS.indexOf(b.path));
+  const result: BenchResult = {
+    version: 1,
+    startedAt: startedAt.toISOString(),
+    durationSeconds: (Date.now() - startedAt.getTime()) / 1000,
+    commit,
+    node: process.version,
+    machine: { cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), loadAvgStart, loadAvgEnd: loadavg(), clockTicks: CLOCK_TICKS },
+    quick: opts.quick,
+    rounds: opts.rounds,
+    callsPerCell: Object.fromEntries(Object.entries(opts.calls).map(([c, n]) => [c, n])),
+    store: { mode: opts.store.kind, where: storeWhere },
+    audit,
+    plannedCells: [...cells.keys()],
+    cells: cellResults,
+    memory: memoryRows,
+    notMeasured,
+    warmUpErrors,
+    checks: [],
+  };
+  result.checks = computeChecks(result, opts.stdioClients);
+  const jsonPath = opts.jsonPath ?? join(base, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(renderMarkdown(result));
+  process.stdout.write(`\nAll numbers: ${jsonPath}\n`);
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

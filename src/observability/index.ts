@@ -30,10 +30,10 @@ export interface Observability {
 }
 
 /** Metrics with process metrics, and traces exported when the config or the OTEL_* variables say where. */
-export function createObservability(runtime: RuntimeConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): Observability {
+export async function createObservability(runtime: RuntimeConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Observability> {
   const o = runtime.config.observability;
   const metrics = new Metrics({ processMetrics: true });
-  const tracing = setupTracing({ env, ...(o?.otlp ? { endpoint: o.otlp.endpoint } : {}), ...(o?.serviceName ? { serviceName: o.serviceName } : {}) });
+  const tracing = await setupTracing({ env, ...(o?.otlp ? { endpoint: o.otlp.endpoint } : {}), ...(o?.serviceName ? { serviceName: o.serviceName } : {}) });
   if (tracing.enabled) logger.info('exporting OpenTelemetry traces by OTLP/HTTP', { url: tracing.url });
   return {
     metrics,

@@ -1,16 +1,14 @@
 import { createRequire } from 'node:module';
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 /**
  * OpenTelemetry traces. The gateway only ever calls @opentelemetry/api: without {@link setupTracing}
  * every tracer is the API's no-op and a span costs one object. setupTracing installs a tracer provider
  * that exports by OTLP/HTTP, the AsyncLocalStorage context manager (so the token-exchange spans the
  * broker starts nest under the tools/call span) and the W3C Trace Context propagator (traceparent).
+ * The SDK packages are imported only then: with tracing off (the default) they are never loaded
+ * (about 10 MiB of a serve process's memory, see docs/fleet.md "Memory").
  */
 
 export const TRACER_NAME = 'xaa-gateway';
@@ -57,12 +55,18 @@ export function otlpTracesUrl(endpoint: string | undefined, env: NodeJS.ProcessE
   return undefined;
 }
 
-export function setupTracing(opts: TracingOptions = {}): Tracing {
+export async function setupTracing(opts: TracingOptions = {}): Promise<Tracing> {
   const env = opts.env ?? process.env;
   const url = opts.spanProcessors ? undefined : otlpTracesUrl(opts.endpoint, env);
   if (!opts.spanProcessors && !url) return { enabled: false, shutdown: async () => {} };
+  const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { resourceFromAttributes }, { BasicTracerProvider, BatchSpanProcessor }] = await Promise.all([
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-base'),
+  ]);
   // Headers (API keys of hosted collectors) come from OTEL_EXPORTER_OTLP_HEADERS, read by the exporter.
-  const processors = opts.spanProcessors ?? [new BatchSpanProcessor(new OTLPTraceExporter({ url }))];
+  const processors = opts.spanProcessors ?? [new BatchSpanProcessor(new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url }))];
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': opts.serviceName ?? env.OTEL_SERVICE_NAME ?? 'xaa-gateway', 'service.version': SERVICE_VERSION }),
     spanProcessors: processors,

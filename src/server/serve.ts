@@ -13,7 +13,7 @@ import { ControlService, SwitchSnapshot } from '../control/index.js';
 import { createSsfReceiver, lookupUsersInStore } from '../ssf/index.js';
 import { describeStoreLocation, openStore, type ListenerOptions } from '../store/index.js';
 import { AuthStateCache, withAuthState } from '../store/auth-state.js';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Gateway } from './gateway.js';
 import { gatewayUrls, serveHttp, type HttpServer } from './http.js';
 
@@ -78,7 +78,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   });
   config.watch();
 
-  const observability = createObservability(runtime, logger);
+  const observability = await createObservability(runtime, logger);
   // The lock on the audit directory is kept while calls keep coming (see keepLockMs): one write and one fsync per round.
   const audit = instrumentAuditSink(await openAuditLog(runtime.auditDir, deps, { keepLockMs: AUDIT_KEEP_LOCK_MS }), observability.metrics);
   const configSource = opts.configSource || (opts.databaseUrl ? 'store' : 'file');
@@ -152,7 +152,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     // Kill switches: the gateway's policy reads the snapshot on every call; ControlService keeps it current.
     const switches = new SwitchSnapshot();
     // Redis (REDIS_URL): the authorization server's and the tool calls' rate limits count per deployment.
-    redis = opts.redisUrl ? openRedis(opts.redisUrl, logger) : undefined;
+    redis = opts.redisUrl ? await openRedis(opts.redisUrl, logger) : undefined;
     const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger, metrics: observability.metrics, switches, ...(redis ? { sharedLimits: { redis } } : {}) });
     const control = new ControlService({ store, snapshot: switches, broker: gateway.broker, config, audit, deps, logger, ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}) });
     observability.metrics.trackStoreListen(() => store.listenStatus?.());
@@ -221,8 +221,10 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
 /**
  * The Redis connection for shared rate limits. Commands fail at once while it is down (no offline
  * queue), so a request is never held waiting for Redis: the limits then count in process memory.
+ * ioredis is imported only with REDIS_URL (a few MiB a process without it does not carry).
  */
-function openRedis(url: string, logger: Logger): Redis {
+async function openRedis(url: string, logger: Logger): Promise<Redis> {
+  const { Redis } = await import('ioredis');
   const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   let down = false;
   redis.on('error', (e: Error) => {

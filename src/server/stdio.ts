@@ -41,7 +41,7 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
   config.watch();
   const o = config.current.config.observability;
   // Traces only: stdio has no HTTP listener for /metrics.
-  const tracing = setupTracing({ ...(o?.otlp ? { endpoint: o.otlp.endpoint } : {}), ...(o?.serviceName ? { serviceName: o.serviceName } : {}) });
+  const tracing = await setupTracing({ ...(o?.otlp ? { endpoint: o.otlp.endpoint } : {}), ...(o?.serviceName ? { serviceName: o.serviceName } : {}) });
   const audit = await openAuditLog(config.current.auditDir, deps);
   const identity = new LocalIdentity({ credentialsPath: opts.credentialsPath, config, deps });
   const gateway = new Gateway({ config, identity, audit, deps, logger });

@@ -8,8 +8,6 @@ import type { Logger } from '../log.js';
 import { createSecretBox, parseEncryptionKey } from './crypto.js';
 import { migrate } from './migrate.js';
 import type { ListenerOptions } from './listener.js';
-import { openPglite } from './pglite.js';
-import { openPostgres } from './postgres.js';
 import type { Sql } from './sql.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './types.js';
@@ -40,7 +38,11 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const where = describeStoreLocation(opts);
   let sql: Sql | undefined;
   try {
-    sql = opts.databaseUrl ? openPostgres(opts.databaseUrl, schema, opts.logger, opts.listen) : await openPglite(opts.dataDir, schema);
+    // Each engine is imported only when used: a process on PostgreSQL never loads PGlite, nor the
+    // embedded one pg (docs/fleet.md "Memory").
+    sql = opts.databaseUrl
+      ? (await import('./postgres.js')).openPostgres(opts.databaseUrl, schema, opts.logger, opts.listen)
+      : await (await import('./pglite.js')).openPglite(opts.dataDir, schema);
     await migrate(sql, schema, undefined, opts.now);
     const store = new SqlStore(sql, box, opts.now);
     await store.checkKey();

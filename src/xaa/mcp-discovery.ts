@@ -1,6 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/server';
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { DEFAULT_TIMEOUT_MS } from './constants.js';
@@ -20,10 +19,12 @@ export interface McpDiscoveryOptions {
  * The `resource_metadata` URL of a `WWW-Authenticate: Bearer ...` challenge (RFC 9728 §5.1), or undefined
  * when the header is absent, not a Bearer challenge, or carries no valid URL.
  */
-export function parseResourceMetadataUrl(wwwAuthenticate: string | null | undefined): URL | undefined {
+export async function parseResourceMetadataUrl(wwwAuthenticate: string | null | undefined): Promise<URL | undefined> {
   if (!wwwAuthenticate) return undefined;
-  const params = extractWWWAuthenticateParams(new Response(null, { headers: { 'www-authenticate': wwwAuthenticate } }));
-  return params.resourceMetadataUrl;
+  // The SDK v2 client's parser, imported when first needed: only a gateway with upstream MCP servers
+  // discovers them, and it loads the client for their connections anyway.
+  const { extractWWWAuthenticateParams } = await import('@modelcontextprotocol/client');
+  return extractWWWAuthenticateParams(new Response(null, { headers: { 'www-authenticate': wwwAuthenticate } })).resourceMetadataUrl;
 }
 
 function failed(message: string, cause?: unknown): GatewayError {
@@ -81,7 +82,7 @@ export async function discoverMcpResource(
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const header = options.wwwAuthenticate !== undefined ? options.wwwAuthenticate : await provokeChallenge(mcpUrl, deps, timeoutMs);
-  const metadataUrl = parseResourceMetadataUrl(header);
+  const metadataUrl = await parseResourceMetadataUrl(header);
   if (metadataUrl && !isAllowedUrl(metadataUrl)) {
     throw failed(`MCP server ${mcpUrl} points to resource metadata at a non-https URL (${metadataUrl.href}): refused`);
   }

@@ -34,7 +34,7 @@ describe('otlpTracesUrl: where spans go', () => {
   });
 
   it('with nothing configured tracing stays a no-op: spans are not recorded', async () => {
-    const t = setupTracing({ env: {} });
+    const t = await setupTracing({ env: {} });
     expect(t.enabled).toBe(false);
     expect(trace.getTracer('x').startSpan('s').isRecording()).toBe(false);
     await t.shutdown();
@@ -54,7 +54,7 @@ describe('OTLP/HTTP export', () => {
     });
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
     const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
-    const tracing = setupTracing({ endpoint, env: {}, serviceName: 'xaa-test' });
+    const tracing = await setupTracing({ endpoint, env: {}, serviceName: 'xaa-test' });
     try {
       expect(tracing).toMatchObject({ enabled: true, url: `${endpoint}/v1/traces` });
       trace.getTracer('t').startSpan('exported-span').end();
@@ -87,7 +87,7 @@ describe('spans of a tools/call (demo enterprise over loopback HTTP)', () => {
     env = await startEnv();
     const credentialsPath = await env.signIn('alice', 'alice-demo-pass');
     config = new ConfigStore(loadConfigFile(env.configPath));
-    tracing = setupTracing({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    tracing = await setupTracing({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
     const deps: Deps = {
       ...defaultDeps,
       fetch: async (input, init) => {

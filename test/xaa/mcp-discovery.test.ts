@@ -17,8 +17,8 @@ describe('parseResourceMetadataUrl (RFC 9728 §5.1)', () => {
     { header: 'Bearer resource_metadata="not a url"', want: undefined },
     { header: null, want: undefined },
   ];
-  it.each(cases)('$header', ({ header, want }) => {
-    expect(parseResourceMetadataUrl(header)?.href).toBe(want);
+  it.each(cases)('$header', async ({ header, want }) => {
+    expect((await parseResourceMetadataUrl(header))?.href).toBe(want);
   });
 });
 

@@ -257,6 +257,19 @@ export const ServerConfig = z
     clientIdMetadataDocuments: z.boolean().default(true).describe('Accept https client_id URLs (Client ID Metadata Documents)'),
     clients: z.array(PreRegisteredClient).default([]),
     overload: OverloadConfig.default(OVERLOAD_DEFAULTS),
+    sessions: z
+      .strictObject({
+        maxPerSignIn: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(16)
+          .describe('Live 2025-era MCP sessions (Mcp-Session-Id) one sign-in may hold per agent; opening one more ends the least recently used, whose next request gets 404 saying why'),
+        idleTimeoutSeconds: z.number().int().min(60).max(7 * 86400).default(1800).describe('A 2025-era MCP session with no request for this long (on any instance) ends'),
+      })
+      .default({ maxPerSignIn: 16, idleTimeoutSeconds: 1800 })
+      .describe('2025-era MCP sessions (2026-07-28 has none); read at start'),
     rateLimits: z
       .strictObject({
         register: RateLimit.default({ windowSeconds: 60, perAddress: 10, perClient: 10 }),

@@ -163,6 +163,8 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     await control.start();
     const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger, ...(redis ? { sharedLimits: { redis } } : {}) });
     const http = await serveHttp({
+      // 2025-era MCP sessions: the per-sign-in cap and the idle bound (server.sessions), read at start.
+      sessions: { maxPerOwner: server.sessions.maxPerSignIn, idleMs: server.sessions.idleTimeoutSeconds * 1000 },
       config,
       gateway,
       store,

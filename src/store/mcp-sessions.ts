@@ -29,6 +29,8 @@ export interface McpSessionRecord {
   createdAt: number;
   lastSeen: number;
   endedAt?: number;
+  /** Why it ended, in words for its client (the 404 of its next request says it). */
+  endedReason?: string;
 }
 
 export interface McpSessionStore {
@@ -37,13 +39,13 @@ export interface McpSessionStore {
   /** Records that these sessions were used at `at` (batched by the sweep, never per request). */
   touch(ids: readonly string[], at: number): Promise<void>;
   /** Ends one session; false when it did not exist or had ended already. */
-  end(id: string, at: number): Promise<boolean>;
+  end(id: string, at: number, reason?: string): Promise<boolean>;
   /** Ends every live session matching the filter (sign-out, admin action); returns their ids. */
-  endWhere(filter: { sid?: string; sub?: string; clientId?: string }, at: number): Promise<string[]>;
+  endWhere(filter: { sid?: string; sub?: string; clientId?: string }, at: number, reason?: string): Promise<string[]>;
   /** Of `ids`, those that ended or no longer exist (another instance ended them). */
   endedAmong(ids: readonly string[]): Promise<string[]>;
-  /** Ends the owner's least recently used live sessions beyond `max`; returns their ids. */
-  capOwner(owner: McpSessionOwner, max: number, at: number): Promise<string[]>;
+  /** Ends the owner's least recently used live sessions beyond `max` (with `reason`); returns their ids. */
+  capOwner(owner: McpSessionOwner, max: number, at: number, reason?: string): Promise<string[]>;
   /** Deletes sessions idle since before `idleBefore` and ended ones since before `endedBefore`. */
   purge(idleBefore: number, endedBefore: number): Promise<number>;
 }
@@ -65,6 +67,7 @@ function fromRow(r: Row): McpSessionRecord {
     createdAt: Number(r.created_at),
     lastSeen: Number(r.last_seen),
     ...(endedAt !== undefined ? { endedAt } : {}),
+    ...(r.ended_reason !== null && r.ended_reason !== undefined ? { endedReason: String(r.ended_reason) } : {}),
   };
 }
 
@@ -101,19 +104,19 @@ export class SqlMcpSessionStore implements McpSessionStore {
     await this.sql.query('UPDATE mcp_sessions SET last_seen = GREATEST(last_seen, $2) WHERE id = ANY($1::text[]) AND ended_at IS NULL', [ids, at]);
   }
 
-  async end(id: string, at: number): Promise<boolean> {
-    const r = await this.sql.query('UPDATE mcp_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL', [id, at]);
+  async end(id: string, at: number, reason?: string): Promise<boolean> {
+    const r = await this.sql.query('UPDATE mcp_sessions SET ended_at = $2, ended_reason = $3 WHERE id = $1 AND ended_at IS NULL', [id, at, reason ?? null]);
     return r.rowCount > 0;
   }
 
-  async endWhere(filter: { sid?: string; sub?: string; clientId?: string }, at: number): Promise<string[]> {
+  async endWhere(filter: { sid?: string; sub?: string; clientId?: string }, at: number, reason?: string): Promise<string[]> {
     const where: string[] = ['ended_at IS NULL'];
-    const params: unknown[] = [at];
+    const params: unknown[] = [at, reason ?? null];
     if (filter.sid !== undefined) where.push(`owner_sid = $${params.push(filter.sid)}`);
     if (filter.sub !== undefined) where.push(`owner_sub = $${params.push(filter.sub)}`);
     if (filter.clientId !== undefined) where.push(`owner_client_id = $${params.push(filter.clientId)}`);
     if (where.length === 1) throw new Error('endWhere needs a filter');
-    const { rows } = await this.sql.query<Row>(`UPDATE mcp_sessions SET ended_at = $1 WHERE ${where.join(' AND ')} RETURNING id`, params);
+    const { rows } = await this.sql.query<Row>(`UPDATE mcp_sessions SET ended_at = $1, ended_reason = $2 WHERE ${where.join(' AND ')} RETURNING id`, params);
     return rows.map((r) => String(r.id));
   }
 
@@ -124,14 +127,14 @@ export class SqlMcpSessionStore implements McpSessionStore {
     return ids.filter((id) => !live.has(id));
   }
 
-  async capOwner(owner: McpSessionOwner, max: number, at: number): Promise<string[]> {
+  async capOwner(owner: McpSessionOwner, max: number, at: number, reason?: string): Promise<string[]> {
     const { rows } = await this.sql.query<Row>(
-      `UPDATE mcp_sessions SET ended_at = $6 WHERE id IN (
+      `UPDATE mcp_sessions SET ended_at = $6, ended_reason = $7 WHERE id IN (
          SELECT id FROM mcp_sessions
           WHERE owner_sid = $1 AND owner_sub = $2 AND owner_idp_iss = $3 AND owner_client_id = $4 AND ended_at IS NULL
           ORDER BY last_seen DESC, created_at DESC OFFSET $5)
        RETURNING id`,
-      [owner.sid, owner.sub, owner.idpIss, owner.clientId, max, at],
+      [owner.sid, owner.sub, owner.idpIss, owner.clientId, max, at, reason ?? null],
     );
     return rows.map((r) => String(r.id));
   }

@@ -245,4 +245,11 @@ CREATE TABLE auth_changes (
 CREATE INDEX auth_changes_at ON auth_changes (at);
 `,
   },
+  {
+    version: 8,
+    name: 'mcp_sessions_ended_reason',
+    // Why a 2025 session ended (deleted by its client, evicted by the per-sign-in cap, closed with its
+    // sign-in), so the instance that gets its next request, whichever it is, can tell the client.
+    sql: `ALTER TABLE mcp_sessions ADD COLUMN ended_reason TEXT;`,
+  },
 ];

@@ -47,7 +47,7 @@ interface CachedSession {
 }
 
 const sameOwner = (a: SessionOwner, b: SessionOwner) => a.sid === b.sid && a.sub === b.sub && a.idpIss === b.idpIss && a.clientId === b.clientId;
-const SESSION_NOT_FOUND = () => jsonRpcError(404, JSONRPC_SESSION_NOT_FOUND, 'Session not found');
+const SESSION_NOT_FOUND = (why?: string) => jsonRpcError(404, JSONRPC_SESSION_NOT_FOUND, why ? `Session not found: ${why}` : 'Session not found');
 /** Ended records stay this long (an id is not reused, and late requests get 404 not a fresh session). */
 const KEEP_ENDED_MS = 24 * 60 * 60_000;
 
@@ -101,7 +101,9 @@ export class McpSessions {
       return this.#initialize(req, body, bearer, owner);
     }
     const session = await this.#find(id, owner);
-    if (!session) return SESSION_NOT_FOUND();
+    // An ended session of this very owner says why (evicted by the cap, signed out...); anyone else's
+    // or an unknown id gets the same bare 404, so ids reveal nothing.
+    if (!session || 'ended' in session) return SESSION_NOT_FOUND(session?.ended);
     const { record } = session;
     // MCP Streamable HTTP (2025-06-18 §Protocol Version Header): the header names the negotiated
     // version; a client speaking another one on this session is refused. No header: the negotiated one.
@@ -122,12 +124,16 @@ export class McpSessions {
     return res;
   }
 
-  /** The record of `id` if `owner` owns it and it is live: from the cache, else (once) from the store. */
-  async #find(id: string, owner: SessionOwner): Promise<CachedSession | undefined> {
+  /**
+   * The record of `id` if `owner` owns it and it is live: from the cache, else (once) from the store.
+   * `{ ended }` when the owner's session ended for a reason its client should read.
+   */
+  async #find(id: string, owner: SessionOwner): Promise<CachedSession | { ended: string } | undefined> {
     let session = this.#cache.get(id);
     if (!session) {
       const record = await this.opts.records.get(id);
       const now = this.opts.deps.now();
+      if (record?.endedAt !== undefined && record.endedReason && sameOwner(record.owner, owner)) return { ended: record.endedReason };
       if (!record || record.endedAt !== undefined || record.lastSeen + this.#idleMs <= now) return undefined;
       session = { record, lastSeen: record.lastSeen, touched: false };
       this.#remember(session);
@@ -182,11 +188,12 @@ export class McpSessions {
     // Durable before the client learns the id: its next request may reach another instance.
     await this.opts.records.create(record);
     this.#remember({ record, lastSeen: now, touched: false });
-    const ended = await this.opts.records.capOwner(owner, this.#maxPerOwner, now).catch((e: unknown) => {
+    const why = `closed because this sign-in opened more than ${this.#maxPerOwner} sessions with this client (server.sessions.maxPerSignIn); the least recently used one ends. Initialize a new session`;
+    const ended = await this.opts.records.capOwner(owner, this.#maxPerOwner, now, why).catch((e: unknown) => {
       this.opts.logger.warn('MCP session limit per owner not applied', { error: e });
       return [] as string[];
     });
-    for (const gone of ended) this.#evict(gone, 'evicted (limit per user and client)');
+    for (const gone of ended) this.#evict(gone, `evicted: more than ${this.#maxPerOwner} sessions for this sign-in and client (server.sessions.maxPerSignIn)`);
     this.opts.logger.info('MCP session opened', { session: record.id, protocolVersion, sub: owner.sub, clientId: owner.clientId });
     res.headers.set('mcp-session-id', record.id);
     return res;
@@ -240,7 +247,7 @@ export class McpSessions {
   }
 
   async #delete(session: CachedSession): Promise<Response> {
-    await this.opts.records.end(session.record.id, this.opts.deps.now());
+    await this.opts.records.end(session.record.id, this.opts.deps.now(), 'deleted by the client (HTTP DELETE)');
     this.#evict(session.record.id, 'deleted by the client');
     return new Response(null, { status: 200 });
   }
@@ -261,7 +268,7 @@ export class McpSessions {
   /** Ends the sessions of a user sign-in and/or a client, on every instance (sign-out, admin action). */
   async closeWhere(filter: { sid?: string; sub?: string; clientId?: string }, why = 'closed by the gateway'): Promise<number> {
     if (!filter.sid && !filter.sub && !filter.clientId) return 0;
-    const ended = await this.opts.records.endWhere(filter, this.opts.deps.now());
+    const ended = await this.opts.records.endWhere(filter, this.opts.deps.now(), why);
     const matches = (o: SessionOwner) => (!filter.sid || o.sid === filter.sid) && (!filter.sub || o.sub === filter.sub) && (!filter.clientId || o.clientId === filter.clientId);
     const local = [...this.#cache.values()].filter((s) => matches(s.record.owner)).map((s) => s.record.id);
     for (const id of new Set([...ended, ...local])) this.#evict(id, why);

@@ -180,11 +180,14 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
       const del = await fetch(`${c.origin}/mcp`, { method: 'DELETE', headers: await as(alice) });
       expect(del.status).toBe(200);
       expect((await post(`${c.origin}/mcp`, list, await as(alice))).status).toBe(404);
-      // B learns it ended at its next sweep (it had the record cached).
+      // B learns it ended at its next sweep (it had the record cached); its owner is told why.
       await b.http.sessions.sweep();
       const onB = await post(`${b.origin}/mcp`, list, await as(alice));
       expect(onB.status).toBe(404);
-      expect(await onB.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } });
+      expect(await onB.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found: deleted by the client (HTTP DELETE)' } });
+      // Anyone else still learns nothing.
+      const other = await post(`${b.origin}/mcp`, list, await as(bob));
+      expect(await other.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } });
     } finally {
       await c.close();
     }

@@ -132,8 +132,8 @@ export interface GatewayOptions {
 
 /**
  * `xaa-gateway serve` on the demo enterprise, publicUrl = its own origin. The OAuth endpoints'
- * rate limits are raised: the bench signs in many times from one address (each sign-in holds a
- * bounded number of 2025 sessions). Overload settings stay at their defaults.
+ * rate limits and the 2025 session cap per sign-in are raised (one address, few sign-ins, hundreds
+ * of sessions); overload settings stay at their defaults.
  */
 export async function startGateway(o: GatewayOptions): Promise<ServerChild & { auditDir: string }> {
   mkdirSync(o.dir, { recursive: true });
@@ -151,6 +151,8 @@ export async function startGateway(o: GatewayOptions): Promise<ServerChild & { a
     dataDir: join(o.dir, 'store'),
     accessTokenTtlSeconds: 900,
     rateLimits: { register: many, authorize: many, token: many },
+    // One sign-in holds every 2025 client of the run (index.ts, SESSIONS_PER_SIGN_IN); the default cap is 16.
+    sessions: { maxPerSignIn: 1000 },
   };
   delete config.ssf;
   const configPath = join(o.dir, 'mcp.config.json');
@@ -234,7 +236,7 @@ async function connectOne(era: Era, mcpUrl: string, token: string | undefined): 
 
 /**
  * `n` clients of an era, 10 connecting at a time (a burst of handshakes is not what is measured).
- * Client k uses token `tokens[floor(k / perToken)]` (the gateway's per-sign-in session cap).
+ * Client k uses token `tokens[floor(k / perToken)]`.
  */
 export async function connectClients(era: Era, mcpUrl: string, n: number, tokens?: { list: string[]; perToken: number }): Promise<Clients> {
   const clients: Array<{ call: CallFn; close: () => Promise<void> }> = [];

@@ -58,7 +58,12 @@ export interface EventStream {
   response: Response;
   /** Sends one JSON-RPC message as an SSE `message` event; false once the stream is closed. */
   send(message: unknown): boolean;
-  close(): void;
+  /**
+   * Ends the stream; `reason` is written first as an SSE comment. The gateway declares no `logging`
+   * capability, so MCP lets it send no notifications/message: the comment is for people reading the
+   * wire (curl, proxy logs); clients learn the reason from the 404 of their next request.
+   */
+  close(reason?: string): void;
   /** Settles when the stream ended (client gone, or close()). */
   closed: Promise<void>;
 }
@@ -109,8 +114,9 @@ export function openEventStream(opts: { protocolVersion: string; eventTag: strin
       headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', ...opts.headers },
     }),
     send: (message) => write(`id: ${opts.eventTag}.${seq++}\nevent: message\ndata: ${JSON.stringify(message)}\n\n`),
-    close() {
+    close(reason) {
       if (!open) return;
+      if (reason) write(`: closed: ${reason.replace(/[\r\n]+/g, ' ')}\n\n`);
       try {
         controller.close();
       } catch {

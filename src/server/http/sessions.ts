@@ -43,7 +43,7 @@ interface CachedSession {
   /** Used since the last sweep wrote last_seen to the store. */
   touched: boolean;
   /** The GET stream held on this instance (one per session here; a new GET replaces it). */
-  stream?: { close(): void };
+  stream?: { close(reason?: string): void };
 }
 
 const sameOwner = (a: SessionOwner, b: SessionOwner) => a.sid === b.sid && a.sub === b.sub && a.idpIss === b.idpIss && a.clientId === b.clientId;
@@ -193,7 +193,11 @@ export class McpSessions {
       this.opts.logger.warn('MCP session limit per owner not applied', { error: e });
       return [] as string[];
     });
-    for (const gone of ended) this.#evict(gone, `evicted: more than ${this.#maxPerOwner} sessions for this sign-in and client (server.sessions.maxPerSignIn)`);
+    for (const gone of ended) {
+      // Logged here, not only by #evict: the evicted session may be cached on another instance, or on none.
+      this.opts.logger.info('MCP session evicted', { session: gone, maxPerSignIn: this.#maxPerOwner, sub: owner.sub, clientId: owner.clientId, newSession: record.id });
+      this.#evict(gone, why, { logged: true });
+    }
     this.opts.logger.info('MCP session opened', { session: record.id, protocolVersion, sub: owner.sub, clientId: owner.clientId });
     res.headers.set('mcp-session-id', record.id);
     return res;
@@ -235,7 +239,7 @@ export class McpSessions {
     // tools revision missed a change: tell it now rather than replaying events nobody kept.
     const seen = eventTagOf(req.headers.get('last-event-id'));
     if (seen !== undefined && seen !== revision) stream.send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
-    const handle = { close: () => stream.close(), send: (m: unknown) => stream.send(m) };
+    const handle = { close: (reason?: string) => stream.close(reason), send: (m: unknown) => stream.send(m) };
     session.stream = handle;
     const unregister = this.opts.streams.add({ owner: session.record.owner, tokenExp: bearer.claims.exp, sessionId: session.record.id, close: () => stream.close() });
     void stream.closed.then(() => {
@@ -252,11 +256,11 @@ export class McpSessions {
     return new Response(null, { status: 200 });
   }
 
-  #evict(id: string, why: string): void {
+  #evict(id: string, why: string, opts: { logged?: boolean } = {}): void {
     const s = this.#cache.get(id);
     this.#cache.delete(id);
-    s?.stream?.close();
-    if (s) this.opts.logger.info('MCP session closed', { session: id, why, sub: s.record.owner.sub, clientId: s.record.owner.clientId });
+    s?.stream?.close(why);
+    if (s && !opts.logged) this.opts.logger.info('MCP session closed', { session: id, why, sub: s.record.owner.sub, clientId: s.record.owner.clientId });
   }
 
   authInfo(bearer: VerifiedBearer, clientName: string | undefined): AuthInfo {

@@ -4,6 +4,7 @@
  * instance: the reason is in the shared record). Another owner presenting the id learns nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Logger } from '../../../src/log.js';
 import type { UserSession } from '../../../src/store/index.js';
 import type { HttpApp } from '../../../src/server/http.js';
 import { ACCEPT, initializeBody, startHarness, type Harness } from './harness.js';
@@ -12,12 +13,19 @@ let h: Harness;
 let app: HttpApp;
 let alice: UserSession;
 let bob: UserSession;
+const logs: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+const logger: Logger = {
+  debug: () => {},
+  info: (msg, fields) => void logs.push({ level: 'info', msg, ...(fields ? { fields } : {}) }),
+  warn: (msg, fields) => void logs.push({ level: 'warn', msg, ...(fields ? { fields } : {}) }),
+  error: (msg, fields) => void logs.push({ level: 'error', msg, ...(fields ? { fields } : {}) }),
+};
 
 beforeAll(async () => {
   h = await startHarness();
   alice = await h.signIn('alice');
   bob = await h.signIn('bob');
-  app = h.extraApp({ sessions: { maxPerOwner: 2 } });
+  app = h.extraApp({ sessions: { maxPerOwner: 2 }, logger });
 });
 afterAll(() => h?.close());
 
@@ -33,6 +41,7 @@ async function open(token: string): Promise<Record<string, string>> {
 }
 
 const list = { jsonrpc: '2.0', id: 7, method: 'tools/list' };
+const EVICTED = 'closed because this sign-in opened more than 2 sessions with this client (server.sessions.maxPerSignIn); the least recently used one ends. Initialize a new session';
 
 describe('server.sessions.maxPerSignIn', () => {
   it('the third session of a sign-in and client ends the least recently used; its next request says why', async () => {
@@ -40,10 +49,22 @@ describe('server.sessions.maxPerSignIn', () => {
     const first = await open(token);
     const second = await open(token);
     expect((await send(list, second)).status).toBe(200); // second is now more recently used than first
-    await open(token);
+    // first holds its GET stream on this instance: eviction ends it.
+    const stream = await app.app.request(h.mcpUrl, { method: 'GET', headers: { ...first, Accept: 'text/event-stream' } });
+    expect(stream.status).toBe(200);
+    logs.length = 0;
+    const third = await open(token);
+
+    // The stream ends, its last frame an SSE comment naming the reason (MCP allows no
+    // notifications/message without the logging capability, which the gateway does not declare).
+    const frames = await stream.text();
+    expect(frames.trimEnd().split('\n\n').at(-1)).toBe(`: closed: ${EVICTED}`);
+    expect(logs.filter((l) => l.msg === 'MCP session evicted')).toEqual([
+      { level: 'info', msg: 'MCP session evicted', fields: { session: first['Mcp-Session-Id'], maxPerSignIn: 2, sub: alice.sub, clientId: 'agent-a', newSession: third['Mcp-Session-Id'] } },
+    ]);
 
     const table = [
-      { who: 'the evicted session', headers: first, status: 404, message: 'Session not found: closed because this sign-in opened more than 2 sessions with this client (server.sessions.maxPerSignIn); the least recently used one ends. Initialize a new session' },
+      { who: 'the evicted session', headers: first, status: 404, message: `Session not found: ${EVICTED}` },
       { who: 'a kept session', headers: second, status: 200 },
       { who: "another user presenting the evicted id", headers: { ...first, Authorization: `Bearer ${await h.token(bob)}` }, status: 404, message: 'Session not found' },
     ];

@@ -64,26 +64,40 @@ export function clientFetch(): ClientFetch {
     if (payload) headers.set('content-length', String(payload.length));
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
-    return new Promise<Response>((resolve, reject) => {
-      const req = request(url, { method, agent, headers: Object.fromEntries(headers) }, (res) => {
-        const status = res.statusCode ?? 0;
-        if (method === 'POST') last = { status, retryAfter: (res.headers['retry-after'] as string | undefined) ?? null };
-        const noBody = NO_BODY.has(status) || method === 'HEAD';
-        if (noBody) res.resume();
-        resolve(
-          new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
-            status,
-            statusText: res.statusMessage ?? '',
-            headers: toHeaders(res),
-          }),
-        );
+    const send = (retried: boolean) =>
+      new Promise<Response>((resolve, reject) => {
+        let answered = false;
+        const req = request(url, { method, agent, headers: Object.fromEntries(headers) }, (res) => {
+          answered = true;
+          const status = res.statusCode ?? 0;
+          if (method === 'POST') last = { status, retryAfter: (res.headers['retry-after'] as string | undefined) ?? null };
+          const noBody = NO_BODY.has(status) || method === 'HEAD';
+          if (noBody) res.resume();
+          resolve(
+            new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
+              status,
+              statusText: res.statusMessage ?? '',
+              headers: toHeaders(res),
+            }),
+          );
+        });
+        const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        req.on('close', () => signal?.removeEventListener('abort', onAbort));
+        req.on('error', (e) => {
+          // A kept-alive socket the server closed for idleness while this request was being written to it
+          // (its keepAliveTimeout, e.g. 5 s between two cells) before reading it: send it
+          // again once on a new socket, as Node's documentation of `request.reusedSocket` does.
+          const code = (e as NodeJS.ErrnoException).code;
+          if (!retried && !answered && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE') && !signal?.aborted) {
+            resolve(send(true));
+            return;
+          }
+          reject(new TypeError('fetch failed', { cause: e }));
+        });
+        req.end(payload);
       });
-      const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('close', () => signal?.removeEventListener('abort', onAbort));
-      req.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
-      req.end(payload);
-    });
+    return send(false);
   };
   return {
     fetch: f as typeof fetch,

@@ -41,6 +41,8 @@ export interface AuthStateStats {
 }
 
 const FEED_PAGE = 1000;
+/** How far back each feed read looks again (commit order is not seq order): far longer than a transaction. */
+const OVERLAP_MS = 5_000;
 
 export class AuthStateCache {
   readonly stats: AuthStateStats = { sessionHits: 0, sessionMisses: 0, staleReads: 0, feedReads: 0, feedErrors: 0 };
@@ -52,6 +54,8 @@ export class AuthStateCache {
   readonly #maxStaleMs: number;
   readonly #maxSessions: number;
   #seq = 0;
+  /** Feed positions read, with when (the overlap of the next read starts from one of them). */
+  #history: Array<{ at: number; seq: number }> = [];
   /** When the last successful feed read began (epoch ms). */
   #syncedAt = Number.NEGATIVE_INFINITY;
   /** Bumped by every change applied: a store read that overlapped one is not cached. */
@@ -158,16 +162,30 @@ export class AuthStateCache {
     const began = this.opts.now();
     // Away longer than the feed keeps entries (or never synced): what was missed is unknown.
     if (!this.#local && began - this.#syncedAt > AUTH_CHANGES_KEPT_MS / 2) return this.#reload();
+    // A seq is taken at INSERT and becomes visible at COMMIT, so a change can show up below a seq
+    // already read (a concurrent transaction with a lower value committed later). Each read goes
+    // back over the last OVERLAP_MS of the feed; applying a change twice is harmless.
+    let cursor = this.#seqAsOf(began - OVERLAP_MS);
     for (;;) {
       this.stats.feedReads++;
-      const { changes, head } = await this.store.authChangesSince(this.#seq, FEED_PAGE);
-      if (head < this.#seq) return this.#reload(); // the feed restarted below us (a restored database)
+      const { changes, head } = await this.store.authChangesSince(cursor, FEED_PAGE);
+      if (changes.length === 0 && head < this.#seq) return this.#reload(); // the feed restarted below us (a restored database)
       if (changes.length) this.#apply(changes);
-      this.#seq = head;
+      cursor = Math.max(cursor, head);
       if (changes.length < FEED_PAGE) break;
     }
+    this.#seq = Math.max(this.#seq, cursor);
+    this.#history.push({ at: began, seq: this.#seq });
+    while (this.#history.length > 1 && this.#history[1]!.at <= began - OVERLAP_MS) this.#history.shift();
     this.#syncedAt = began;
     for (const [jti, exp] of this.#revoked) if (exp <= began) this.#revoked.delete(jti);
+  }
+
+  /** The feed position read at or before `at` (the oldest one kept when none is that old). */
+  #seqAsOf(at: number): number {
+    let seq = this.#history[0]?.seq ?? 0;
+    for (const h of this.#history) if (h.at <= at) seq = h.seq;
+    return seq;
   }
 
   /** Everything from the store: the feed's head first, so nothing committed after the load is missed. */
@@ -181,6 +199,7 @@ export class AuthStateCache {
     for (const r of revoked) this.#revoked.set(r.jti, r.expiresAt);
     this.#changes++;
     this.#seq = head;
+    this.#history = [{ at: began, seq: Math.max(0, head - FEED_PAGE) }];
     this.#syncedAt = began;
     // Changes committed between the head read and now are read again by the next sync (idempotent).
   }

@@ -563,7 +563,7 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
             ['session revoked', () => store.revokeUserSession(b.id, T0), [{ kind: 'session', key: b.id }]],
             ['revoked again: nothing changed, nothing announced', () => store.revokeUserSession(b.id, T0), []],
             ['access token revoked', () => store.revokeAccessToken(jti, T0 + MIN), [{ kind: 'jti', key: jti, expiresAt: T0 + MIN }]],
-            ["a user's sessions revoked", () => store.revokeSessionsOf({ user: { iss: user.iss, sub: user.sub } }, T0), [user.id, twin.id].sort().map((key) => ({ kind: 'session', key }))],
+            ["a user's sessions revoked", () => store.revokeSessionsOf({ user: { iss: user.iss, sub: user.sub } }, T0), [user.id, twin.id].sort((x, y) => x.localeCompare(y)).map((key) => ({ kind: 'session', key }))],
           ];
           const expected: unknown[] = [];
           for (const [what, write, announced] of cases) {

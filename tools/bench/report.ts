@@ -70,6 +70,8 @@ export interface BenchResult {
 export const cellId = (transport: Transport, path: PathName, clients: number, era?: Era) =>
   `${transport}${era ? ` ${era}` : ''} ${path} c=${clients}`;
 
+/** A ratio as a percentage, to one decimal: 79.6% must not print as a passing-looking 80%. */
+const pct = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 const mib = (kib: number | undefined) => (kib === undefined || !Number.isFinite(kib) ? '–' : (kib / 1024).toFixed(0));
 
@@ -102,7 +104,7 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
     const path = at === 50 ? p.label : `${p.label} at ${at} clients (50 not measured)`;
     if (g && b) {
       const ratio = g.rps / b.rps;
-      checks.push({ check: 'calls/s at 50 clients vs plain', path, measured: `${(ratio * 100).toFixed(0)}% (${g.rps.toFixed(0)} vs ${b.rps.toFixed(0)})`, limit: '≥ 80%', pass: ratio >= 0.8 });
+      checks.push({ check: 'calls/s at 50 clients vs plain', path, measured: `${pct(ratio)} (${g.rps.toFixed(0)} vs ${b.rps.toFixed(0)})`, limit: '≥ 80%', pass: ratio >= 0.8 });
     }
   }
   for (const p of pairs) {
@@ -129,7 +131,7 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
     checks.push({
       check: '200 clients: calls/s vs the gateway\'s peak',
       path: `HTTP ${era}`,
-      measured: `${(ratio * 100).toFixed(0)}% (${over.rps.toFixed(0)} vs ${peak.rps.toFixed(0)} at ${peak.c})`,
+      measured: `${pct(ratio)} (${over.rps.toFixed(0)} vs ${peak.rps.toFixed(0)} at ${peak.c})`,
       limit: '≥ 90%',
       pass: ratio >= 0.9,
     });

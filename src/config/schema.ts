@@ -207,7 +207,7 @@ export const OverloadConfig = z
       .max(100_000)
       .default(32)
       .describe('The limit while the CPU is saturated (event loop busy): requests beyond it wait in the queue. Equal to maxConcurrentRequests: a fixed limit'),
-    maxQueuedRequests: z.number().int().min(0).max(100_000).default(128).describe('Requests waiting for a slot, first come first served; beyond it 503 with Retry-After'),
+    maxQueuedRequests: z.number().int().min(0).max(100_000).default(1024).describe('Requests waiting for a slot, first come first served; beyond it, or when a newcomer could not expect a slot within maxQueueWaitMs at the rate slots are freeing, 503 with Retry-After'),
     maxQueueWaitMs: z.number().int().min(1).max(60_000).default(500).describe('Longest wait in the queue; then 503 with Retry-After'),
   })
   .refine((o) => o.minConcurrentRequests <= o.maxConcurrentRequests, {
@@ -217,7 +217,7 @@ export const OverloadConfig = z
   .describe('Overload protection of /mcp: a bounded number of requests in progress and a bounded queue; beyond them 503 with Retry-After');
 export type OverloadConfig = z.infer<typeof OverloadConfig>;
 
-export const OVERLOAD_DEFAULTS: OverloadConfig = { maxConcurrentRequests: 256, minConcurrentRequests: 32, maxQueuedRequests: 128, maxQueueWaitMs: 500 };
+export const OVERLOAD_DEFAULTS: OverloadConfig = { maxConcurrentRequests: 256, minConcurrentRequests: 32, maxQueuedRequests: 1024, maxQueueWaitMs: 500 };
 
 export const ServerConfig = z
   .strictObject({

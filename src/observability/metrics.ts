@@ -21,7 +21,7 @@ export interface AdmissionMetricsSource {
   readonly inProgress: number;
   readonly queued: number;
   readonly limit: number;
-  readonly rejected: Readonly<Record<'queue_full' | 'queue_timeout', number>>;
+  readonly rejected: Readonly<Record<'queue_full' | 'queue_timeout' | 'queue_wait', number>>;
 }
 
 /** The store's LISTEN connection (Store.listenStatus), read at scrape time. */
@@ -137,7 +137,7 @@ export class Metrics {
     gauge('xaa_mcp_concurrency_limit', 'Requests in progress allowed now: between server.overload.minConcurrentRequests (event loop saturated) and maxConcurrentRequests', (a) => a.limit);
     new Counter({
       name: 'xaa_mcp_requests_rejected_total',
-      help: 'MCP POST requests at /mcp refused with 503 and Retry-After because the instance is overloaded, by reason (queue_full, queue_timeout)',
+      help: 'MCP POST requests at /mcp refused with 503 and Retry-After because the instance is overloaded, by reason (queue_full, queue_timeout, queue_wait)',
       labelNames: ['reason'],
       registers,
       collect(this: Counter<'reason'>) {
@@ -146,6 +146,7 @@ export class Metrics {
         if (!a) return;
         this.inc({ reason: 'queue_full' }, a.rejected.queue_full);
         this.inc({ reason: 'queue_timeout' }, a.rejected.queue_timeout);
+        this.inc({ reason: 'queue_wait' }, a.rejected.queue_wait);
       },
     });
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });

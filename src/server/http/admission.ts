@@ -20,8 +20,12 @@ import { whenResponseDone } from './inflight.js';
 
 export type OverloadSettings = Pick<OverloadConfig, 'maxConcurrentRequests' | 'minConcurrentRequests' | 'maxQueuedRequests' | 'maxQueueWaitMs'>;
 
-/** Why a request was refused (the metric's `reason` label). */
-export type Refusal = 'queue_full' | 'queue_timeout';
+/**
+ * Why a request was refused (the metric's `reason` label): the queue was full; its wait ran out; or
+ * at arrival its expected wait (its place in the queue at the rate requests have been completing)
+ * was already beyond maxQueueWaitMs, so it is told at once rather than after waiting in vain.
+ */
+export type Refusal = 'queue_full' | 'queue_timeout' | 'queue_wait';
 
 export interface AdmissionStats {
   readonly inProgress: number;
@@ -64,7 +68,10 @@ export class Admission implements AdmissionStats {
   #sampledAt: number;
   /** Whether a request found every slot taken since the last sample: demand beyond the limit. */
   #wanted = false;
-  readonly rejected: Record<Refusal, number> = { queue_full: 0, queue_timeout: 0 };
+  /** Requests completed since the last sample, and the smoothed completion rate (per ms) while busy. */
+  #completed = 0;
+  #rate = 0;
+  readonly rejected: Record<Refusal, number> = { queue_full: 0, queue_timeout: 0, queue_wait: 0 };
   readonly #deps: AdmissionDeps;
 
   constructor(
@@ -103,6 +110,13 @@ export class Admission implements AdmissionStats {
       this.rejected.queue_full++;
       return 'queue_full';
     }
+    // Bounded by time, not only by length: a place that would not come up within maxQueueWaitMs at the
+    // rate slots have been freeing is refused now (the client learns at once, and no request sits
+    // in the queue only to time out). Until a rate is known, the wait limit alone applies.
+    if (this.#rate > 0 && (this.#queue.length + 1) / this.#rate >= s.maxQueueWaitMs) {
+      this.rejected.queue_wait++;
+      return 'queue_wait';
+    }
     return new Promise((resolve) => {
       const waiter: Waiter = {
         settle: (r) => {
@@ -134,6 +148,7 @@ export class Admission implements AdmissionStats {
       if (released) return;
       released = true;
       this.#inProgress--;
+      this.#completed++;
       this.#adapt();
       this.#drain();
     };
@@ -146,8 +161,12 @@ export class Admission implements AdmissionStats {
 
   #adapt(): void {
     const now = this.#deps.now();
-    if (now - this.#sampledAt < SAMPLE_MS) return;
+    const elapsed = now - this.#sampledAt;
+    if (elapsed < SAMPLE_MS) return;
     this.#sampledAt = now;
+    // Only a window with a queue says how fast slots free up under load (idle windows would read as slow).
+    if (this.#queue.length > 0 || this.#wanted) this.#rate = this.#rate === 0 ? this.#completed / elapsed : 0.5 * this.#rate + 0.5 * (this.#completed / elapsed);
+    this.#completed = 0;
     const s = this.settings();
     if (s.minConcurrentRequests === s.maxConcurrentRequests) return;
     const busy = this.#deps.utilization() >= BUSY;
@@ -166,7 +185,12 @@ export function retryAfterSeconds(s: OverloadSettings): number {
 
 export function overloadedResponse(reason: Refusal, stats: AdmissionStats, s: OverloadSettings): Response {
   const retry = retryAfterSeconds(s);
-  const why = reason === 'queue_full' ? `${stats.inProgress} requests in progress and ${stats.queued} queued` : `no slot within ${s.maxQueueWaitMs} ms; ${stats.inProgress} requests in progress`;
+  const why =
+    reason === 'queue_full'
+      ? `${stats.inProgress} requests in progress and ${stats.queued} queued`
+      : reason === 'queue_wait'
+        ? `${stats.queued} queued ahead: no slot expected within ${s.maxQueueWaitMs} ms`
+        : `no slot within ${s.maxQueueWaitMs} ms; ${stats.inProgress} requests in progress`;
   return jsonRpcError(
     503,
     JSONRPC_SERVER_ERROR,

@@ -23,7 +23,7 @@ describe('Admission: slots and the queue', () => {
     const queued = a.acquire();
     expect(queued).toBeInstanceOf(Promise);
     expect(a.acquire()).toBe('queue_full');
-    expect({ inProgress: a.inProgress, queued: a.queued, limit: a.limit, rejected: a.rejected }).toEqual({ inProgress: 2, queued: 1, limit: 2, rejected: { queue_full: 1, queue_timeout: 0 } });
+    expect({ inProgress: a.inProgress, queued: a.queued, limit: a.limit, rejected: a.rejected }).toEqual({ inProgress: 2, queued: 1, limit: 2, rejected: { queue_full: 1, queue_timeout: 0, queue_wait: 0 } });
   });
 
   it('hands freed slots to waiters first come, first served; a release counts once', async () => {
@@ -59,7 +59,7 @@ describe('Admission: slots and the queue', () => {
     const waiter = a.acquire() as Promise<Slot>;
     vi.advanceTimersByTime(500);
     expect(await waiter).toBe('queue_timeout');
-    expect({ queued: a.queued, rejected: a.rejected }).toEqual({ queued: 0, rejected: { queue_full: 0, queue_timeout: 1 } });
+    expect({ queued: a.queued, rejected: a.rejected }).toEqual({ queued: 0, rejected: { queue_full: 0, queue_timeout: 1, queue_wait: 0 } });
   });
 
   it('a waiter whose client went away leaves the queue without taking a slot', async () => {
@@ -70,7 +70,24 @@ describe('Admission: slots and the queue', () => {
     gone.abort();
     expect(await waiter).toBe('aborted');
     first();
-    expect({ inProgress: a.inProgress, queued: a.queued, rejected: a.rejected }).toEqual({ inProgress: 0, queued: 0, rejected: { queue_full: 0, queue_timeout: 0 } });
+    expect({ inProgress: a.inProgress, queued: a.queued, rejected: a.rejected }).toEqual({ inProgress: 0, queued: 0, rejected: { queue_full: 0, queue_timeout: 0, queue_wait: 0 } });
+  });
+
+  it('a newcomer who could not expect a slot within maxQueueWaitMs at the measured rate is refused at once (queue_wait)', () => {
+    let now = 0;
+    // 2 slots, a queue of 100, 1 s of wait at most; utilization low (the limit is fixed anyway).
+    const a = new Admission(() => fixed(2, 100, 1000), { now: () => now, utilization: () => 0 });
+    const r1 = a.acquire() as () => void;
+    a.acquire();
+    void a.acquire(); // queued: no rate is known yet, so only the wait limit applies
+    now += 100;
+    r1(); // one completion in a 100 ms window with a queue: 0.01 per ms; the waiter takes the slot
+    expect({ inProgress: a.inProgress, queued: a.queued }).toEqual({ inProgress: 2, queued: 0 });
+    // Place k (1-based) expects k / 0.01 ms: places 1..9 are under 1000 ms, the 10th is not.
+    const answers = Array.from({ length: 10 }, () => a.acquire());
+    expect(answers.slice(0, 9).every((x) => x instanceof Promise)).toBe(true);
+    expect(answers[9]).toBe('queue_wait');
+    expect({ queued: a.queued, rejected: a.rejected }).toEqual({ queued: 9, rejected: { queue_full: 0, queue_timeout: 0, queue_wait: 1 } });
   });
 
   it('maxQueuedRequests 0: no queue, refused at once', () => {
@@ -139,12 +156,13 @@ describe('Admission: the limit adapts to the event loop (min..max)', () => {
 describe('the 503 and the metrics', () => {
   it('503, Retry-After in whole seconds, a JSON-RPC error naming the config keys', async () => {
     const s = fixed(8, 16, 1500);
-    const table: Array<['queue_full' | 'queue_timeout', string]> = [
+    const table: Array<['queue_full' | 'queue_timeout' | 'queue_wait', string]> = [
       ['queue_full', '8 requests in progress and 16 queued'],
+      ['queue_wait', '16 queued ahead: no slot expected within 1500 ms'],
       ['queue_timeout', 'no slot within 1500 ms; 8 requests in progress'],
     ];
     for (const [reason, why] of table) {
-      const res = overloadedResponse(reason, { inProgress: 8, queued: 16, limit: 8, rejected: { queue_full: 0, queue_timeout: 0 } }, s);
+      const res = overloadedResponse(reason, { inProgress: 8, queued: 16, limit: 8, rejected: { queue_full: 0, queue_timeout: 0, queue_wait: 0 } }, s);
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('2');
       expect(await res.json()).toEqual({
@@ -173,6 +191,7 @@ describe('the 503 and the metrics', () => {
       'xaa_mcp_concurrency_limit 1',
       'xaa_mcp_requests_rejected_total{reason="queue_full"} 1',
       'xaa_mcp_requests_rejected_total{reason="queue_timeout"} 0',
+      'xaa_mcp_requests_rejected_total{reason="queue_wait"} 0',
       'xaa_tool_calls_rate_limited_total{limit="tools.perUser"} 1',
     ]) {
       expect(text).toContain(line);

@@ -32,7 +32,9 @@ export interface OpenAuditLogOptions {
    * releasing it after every round (0, the default: desktop gateways sharing a directory take
    * turns). `serve` keeps it: a busy server then pays one write and one fsync per round, not also
    * the lock's link/unlink and the check for other writers (nobody else can have written while it
-   * held the lock). Another process waiting for the directory gets it once this one is idle.
+   * held the lock). Another process waiting for the directory marks `audit.lock.want`; the holder
+   * checks the mark after each round and lets go at once when it is newer than its hold, else keeps
+   * the lock until it has been idle this long.
    */
   keepLockMs?: number;
   /** Deferred records ('deferred' durability) are fsync'd at most this long (ms) after they were written. Default 100. */
@@ -236,7 +238,10 @@ export class FileAuditLog implements AuditSink {
       } finally {
         if (this.#keepLockMs > 0 && !this.#closed) {
           for (const f of settle) f();
-          if (this.#queue.length === 0) {
+          // Another writer asked for the directory while this one held it: hand it over after this round
+          // (waiters mark audit.lock.want), so a busy holder cannot starve a process that shares the directory.
+          if (await this.#lock.wanted()) await this.#releaseLock();
+          else if (this.#queue.length === 0) {
             // Idle: let go, unless a round started meanwhile (it re-arms this timer when it ends).
             this.#releaseTimer = setTimeout(() => void (this.#running ? undefined : this.#releaseLock()), this.#keepLockMs);
             this.#releaseTimer.unref();

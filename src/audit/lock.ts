@@ -42,6 +42,14 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * A waiter's mark: touched by every writer that found the lock taken, read by a holder that keeps the
+ * lock between rounds (keepLockMs), which lets go after its round when the mark is newer than its hold.
+ */
+export const WANT_FILE = 'audit.lock.want';
+/** A mark this much older than the hold still counts (clocks of processes sharing a network file system). */
+const WANT_SLACK_MS = 1000;
+
 /** Per-instance token files: `audit.lock.<pid>.<id>`. */
 const TOKEN_RE = /^audit\.lock\.\d+\.[0-9a-f-]+$/;
 
@@ -73,6 +81,9 @@ export class DirLock {
   #mode: 'link' | 'create' = process.platform === 'win32' ? 'create' : 'link';
   #tokenReady = false;
   #held = false;
+  /** When this instance took the lock (its clock). */
+  #heldSince = 0;
+  readonly #wantPath: string;
   #refresh: NodeJS.Timeout | undefined;
   readonly #onExit = () => {
     // The process is exiting mid-round (process.exit): do not leave the lock to the stale check.
@@ -93,12 +104,14 @@ export class DirLock {
     this.#now = options.now ?? (() => Date.now());
     this.#content = JSON.stringify({ pid: process.pid, host: this.#host, id: this.#id });
     this.#token = `${this.path}.${process.pid}.${this.#id}`;
+    this.#wantPath = join(dir, WANT_FILE);
   }
 
   /** Take the lock, waiting at most timeoutMs; rejects with `audit_unavailable` naming the file and its holder. */
   async acquire(): Promise<void> {
     const deadline = this.#now() + this.#timeoutMs;
     let delay = 1;
+    let marked = false;
     for (;;) {
       if (await this.#tryTake()) break;
       const holder = await this.#readHolder(this.path);
@@ -109,16 +122,48 @@ export class DirLock {
       }
       const left = deadline - this.#now();
       if (left <= 0) throw this.#timeout(holder);
+      await this.#markWanted();
+      marked = true;
       await sleep(Math.min(delay, left));
       delay = Math.min(delay * 2, 25);
     }
     this.#held = true;
+    this.#heldSince = this.#now();
+    // Our mark is served; a writer still waiting marks again on its next try.
+    if (marked) await fsp.unlink(this.#wantPath).catch(() => {});
     process.on('exit', this.#onExit);
     const every = Math.max(1, Math.floor(this.#staleMs / 3));
     this.#refresh = setInterval(() => {
       const t = new Date(this.#now());
       fsp.utimes(this.path, t, t).catch(() => {});
     }, every).unref();
+  }
+
+  /**
+   * Whether another writer found the lock taken since this instance took it (its mark is newer than the
+   * hold, within WANT_SLACK_MS). One stat; a missing or unreadable mark means nobody asked.
+   */
+  async wanted(): Promise<boolean> {
+    if (!this.#held) return false;
+    try {
+      const st = await fsp.stat(this.#wantPath);
+      return st.mtimeMs >= this.#heldSince - WANT_SLACK_MS;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Best effort: the holder then lets go after its current round instead of keeping the lock. */
+  async #markWanted(): Promise<void> {
+    const t = new Date(this.#now());
+    try {
+      await fsp.utimes(this.#wantPath, t, t);
+    } catch {
+      await fsp.writeFile(this.#wantPath, '', { mode: 0o600 }).then(
+        () => fsp.utimes(this.#wantPath, t, t),
+        () => {},
+      ).catch(() => {});
+    }
   }
 
   /** Whether this instance holds the lock now. */

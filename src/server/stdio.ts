@@ -11,6 +11,9 @@ import { Gateway } from './gateway.js';
 import { createMcpServer } from './mcp.js';
 import { LineTransport } from './stdio-transport.js';
 
+/** How long a stdio gateway keeps its audit directory's lock once idle (see openAuditLog's keepLockMs). */
+const STDIO_AUDIT_KEEP_LOCK_MS = 25;
+
 export interface StdioOptions {
   configPath: string;
   credentialsPath: string;
@@ -42,7 +45,11 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
   const o = config.current.config.observability;
   // Traces only: stdio has no HTTP listener for /metrics.
   const tracing = await setupTracing({ ...(o?.otlp ? { endpoint: o.otlp.endpoint } : {}), ...(o?.serviceName ? { serviceName: o.serviceName } : {}) });
-  const audit = await openAuditLog(config.current.auditDir, deps);
+  // Several desktop clients' gateways may share one audit directory (one config). Each keeps the lock
+  // while its calls come back to back (one write and one fsync per round, no link/unlink), hands it over
+  // after its round when another process marks that it waits, and lets go when idle this long (an idle
+  // holder does not look at the mark, so this is what another process's first call may wait).
+  const audit = await openAuditLog(config.current.auditDir, deps, { keepLockMs: STDIO_AUDIT_KEEP_LOCK_MS });
   const identity = new LocalIdentity({ credentialsPath: opts.credentialsPath, config, deps });
   const gateway = new Gateway({ config, identity, audit, deps, logger });
 

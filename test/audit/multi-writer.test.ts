@@ -74,6 +74,28 @@ describe('FileAuditLog: several writers on one directory', () => {
     expect(await readdir(dir)).toEqual([FILE]); // released at close
   });
 
+  it('keepLockMs: a holder that never goes idle still hands the lock to a waiting writer after its round (audit.lock.want)', async () => {
+    const dir = await tempDir();
+    const c = clock(`${DAY}T10:00:00Z`);
+    // Kept for a minute after each round: without the waiter's mark the other writer would time out.
+    const busy = await openAuditLog(dir, c, { keepLockMs: 60_000 });
+    const other = await openAuditLog(dir, c, { lock: { timeoutMs: 60_000 } });
+    await busy.append(ev(1));
+    let done = false;
+    const theirs = other.append(ev(1000)).finally(() => (done = true));
+    // The holder keeps appending back to back (never idle) until the other writer got its turn.
+    let mine = 1;
+    while (!done && mine < 5000) await busy.append(ev(++mine));
+    const r = await theirs;
+    const more = await busy.append(ev(++mine)); // and the holder takes the lock again after it
+    await Promise.all([busy.close(), other.close()]);
+    expect(mine).toBeLessThan(5000);
+    expect(more.seq).toBe(mine + 1);
+    expect(r.seq).toBeGreaterThan(1);
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: mine + 1, files: 1 });
+    expect(await readdir(dir)).toEqual([FILE]); // the lock released at close, the mark removed by the writer it served
+  });
+
   it('a writer whose clock is behind follows the other one into the newer day file', async () => {
     const dir = await tempDir();
     const ahead = await openAuditLog(dir, clock('2025-03-02T00:00:01Z'));

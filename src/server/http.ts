@@ -2,7 +2,6 @@ import type { Server as NodeServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import type { AuditSink } from '../audit/types.js';
 import type { ConfigStore, ServerConfig } from '../config/index.js';
@@ -15,6 +14,7 @@ import type { Store } from '../store/types.js';
 import type { Gateway } from './gateway.js';
 import { Admission, admissionControl, type AdmissionStats } from './http/admission.js';
 import { bearerAuth, type BearerEnv } from './http/auth.js';
+import { bodyLimitCheap } from './http/body-limit.js';
 import { JSONRPC_SERVER_ERROR, jsonRpcError } from './http/errors.js';
 import { readiness } from './http/health.js';
 import { allowedHostnames, hostGuard } from './http/host.js';
@@ -172,11 +172,12 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   // Admission before the bearer check, so that an overloaded instance refuses without reading its store.
   app.use(MCP_PATH, admissionControl(admission, overload));
   app.use(MCP_PATH, bearerAuth({ tokens: opts.tokens, urls: () => current().urls, logger: opts.logger }));
-  app.use(MCP_PATH, (c, next) =>
-    bodyLimit({
-      maxSize: server().maxBodyBytes,
-      onError: () => jsonRpcError(413, JSONRPC_SERVER_ERROR, `Payload too large: request bodies are limited to ${server().maxBodyBytes} bytes (server.maxBodyBytes)`),
-    })(c, next),
+  app.use(
+    MCP_PATH,
+    bodyLimitCheap(
+      () => server().maxBodyBytes,
+      () => jsonRpcError(413, JSONRPC_SERVER_ERROR, `Payload too large: request bodies are limited to ${server().maxBodyBytes} bytes (server.maxBodyBytes)`),
+    ),
   );
   app.on(['GET', 'POST', 'DELETE'], MCP_PATH, async (c) => {
     const { response, held } = await mcp.handle(c.req.raw, c.get('bearer'));

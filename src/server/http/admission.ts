@@ -98,9 +98,10 @@ export class Admission implements AdmissionStats {
 
   /**
    * A slot: at once (a release function), after a wait in the queue (a promise of one), or a refusal
-   * when the queue is full, the wait ran out, or `signal` aborted (the client went away).
+   * when the queue is full, the wait ran out, or `signal` aborted (the client went away). The signal is
+   * asked for only when the request has to wait (making one costs an AbortController per request).
    */
-  acquire(signal?: AbortSignal): Release | Refusal | Promise<Release | Refusal | 'aborted'> {
+  acquire(signalOf?: AbortSignal | (() => AbortSignal)): Release | Refusal | Promise<Release | Refusal | 'aborted'> {
     this.#adapt();
     this.#drain();
     if (this.#queue.length === 0 && this.#inProgress < this.limit) return this.#take();
@@ -117,6 +118,7 @@ export class Admission implements AdmissionStats {
       this.rejected.queue_wait++;
       return 'queue_wait';
     }
+    const signal = typeof signalOf === 'function' ? signalOf() : signalOf;
     return new Promise((resolve) => {
       const waiter: Waiter = {
         settle: (r) => {
@@ -209,7 +211,7 @@ export function overloadedResponse(reason: Refusal, stats: AdmissionStats, s: Ov
 export function admissionControl(admission: Admission, settings: () => OverloadSettings): MiddlewareHandler<{ Variables: { heldStream?: boolean } }> {
   return async (c, next) => {
     if (c.req.method !== 'POST') return next();
-    const first = admission.acquire(c.req.raw.signal);
+    const first = admission.acquire(() => c.req.raw.signal);
     const slot = typeof first === 'object' ? await first : first;
     // The client went away while queued: nobody reads this answer.
     if (slot === 'aborted') return new Response(null, { status: 499 });

@@ -159,16 +159,17 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   // /mcp: Host and Origin (DNS rebinding) -> CORS for listed browser origins -> admission (overload) -> bearer -> body size -> MCP.
   app.use(MCP_PATH, hostGuard(() => current().hosts));
   app.use(MCP_PATH, originGuard(() => current().origins));
-  app.use(
-    MCP_PATH,
-    cors({
-      origin: (origin) => (current().origins.has(origin) ? origin : null),
-      allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Session-Id', 'MCP-Protocol-Version', 'Mcp-Method', 'Mcp-Name', 'Last-Event-ID'],
-      exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
-      maxAge: 600,
-    }),
-  );
+  const mcpCors = cors({
+    origin: (origin) => (current().origins.has(origin) ? origin : null),
+    allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Session-Id', 'MCP-Protocol-Version', 'Mcp-Method', 'Mcp-Name', 'Last-Event-ID'],
+    exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
+    maxAge: 600,
+  });
+  // CORS is for browsers, which always send Origin on cross-origin and preflight requests (Fetch
+  // standard §3.1). Applied to requests without it, hono's cors() touches c.res before the handler,
+  // and every response is then rebuilt around a stream: a cost on every agent's call for nothing.
+  app.use(MCP_PATH, (c, next) => (c.req.header('origin') === undefined ? next() : mcpCors(c, next)));
   // Admission before the bearer check, so that an overloaded instance refuses without reading its store.
   app.use(MCP_PATH, admissionControl(admission, overload));
   app.use(MCP_PATH, bearerAuth({ tokens: opts.tokens, urls: () => current().urls, logger: opts.logger }));

@@ -26,9 +26,9 @@ function base(): GatewayConfigInput {
 const parse = (cfg: unknown) => parseConfigText(JSON.stringify(cfg), join(dir, 'mcp.config.json'), env);
 
 describe('limits in the config', () => {
-  it('defaults: server.overload 256/32 in progress, 128 queued for at most 500 ms; stdio 64 calls; no rate limits', () => {
+  it('defaults: server.overload 256/32 in progress, 1024 queued for at most 500 ms; stdio 64 calls; no rate limits', () => {
     const { config } = parse(base());
-    expect(config.server!.overload).toEqual({ maxConcurrentRequests: 256, minConcurrentRequests: 32, maxQueuedRequests: 128, maxQueueWaitMs: 500 });
+    expect(config.server!.overload).toEqual({ maxConcurrentRequests: 256, minConcurrentRequests: 32, maxQueuedRequests: 1024, maxQueueWaitMs: 500 });
     expect(config.stdio).toEqual({ maxConcurrentToolCalls: 64 });
     expect(config.toolRateLimits).toBeUndefined();
   });

@@ -152,6 +152,43 @@ export class FileAuditLog implements AuditSink {
     return this.#enqueue(normalized, options.durability === 'deferred');
   }
 
+  /**
+   * Readiness: writes, fsyncs and removes a 4 KiB probe file in the directory (a full disk fails the
+   * write with ENOSPC, a read-only one the open with EROFS, a failing device the fsync with EIO), then
+   * runs an empty round under the directory's lock (the lock, and re-reading the tail after a failed
+   * round). A disk that filled up and was freed is ready again without a call having to succeed first.
+   */
+  async check(): Promise<string | undefined> {
+    if (this.#closed) return `audit log ${this.dir} is closed`;
+    const probe = join(this.dir, `.write-probe.${process.pid}`);
+    try {
+      const fh = await this.#fs.open(probe, 'w', 0o600);
+      try {
+        const buf = Buffer.alloc(4096);
+        for (let off = 0; off < buf.length; ) {
+          const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
+          if (bytesWritten <= 0) throw new Error('write made no progress');
+          off += bytesWritten;
+        }
+        await fh.sync();
+      } finally {
+        await fh.close().catch(noop);
+        await this.#fs.unlink(probe).catch(noop);
+      }
+    } catch (e) {
+      return `cannot write in ${this.dir}: ${describeOsError(e)}`;
+    }
+    try {
+      await new Promise<AuditRecord | undefined>((resolve, reject) => {
+        this.#queue.push({ event: undefined, resolve, reject });
+        this.#kick();
+      });
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+    return undefined;
+  }
+
   /** Waits for queued appends, then closes the file. Later appends reject. */
   async close(): Promise<void> {
     this.#closed = true;

@@ -18,12 +18,14 @@ export interface AuditFs {
   mkdir(path: string, options: { recursive: true; mode: number }): Promise<unknown>;
   readdir(path: string): Promise<string[]>;
   open(path: string, flags: string, mode?: number): Promise<AuditFileHandle>;
+  unlink(path: string): Promise<void>;
 }
 
 export const nodeAuditFs: AuditFs = {
   mkdir: (path, options) => fsp.mkdir(path, options),
   readdir: (path) => fsp.readdir(path),
   open: (path, flags, mode) => fsp.open(path, flags, mode),
+  unlink: (path) => fsp.unlink(path),
 };
 
 const FILE_RE = /^audit-\d{4}-\d{2}-\d{2}\.jsonl$/;

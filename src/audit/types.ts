@@ -77,5 +77,10 @@ export type AuditDurability = 'sync' | 'deferred';
 export interface AuditSink {
   /** Resolves once the record is durable (fsync'd), or written for 'deferred'. Rejects when it cannot be written: callers fail closed. */
   append(event: AuditEvent, options?: { durability?: AuditDurability }): Promise<AuditRecord>;
+  /**
+   * Whether a record could be written now (readiness): undefined when it could, else why not, naming
+   * the cause (ENOSPC, EROFS, EIO, the lock, the database). Checked by doing the same kind of write.
+   */
+  check?(): Promise<string | undefined>;
   close(): Promise<void>;
 }

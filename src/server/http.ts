@@ -52,6 +52,8 @@ export interface HttpAppOptions {
   };
   /** Where 2025-era MCP sessions are kept; default: the `store`'s (shared by every instance on it). */
   mcpSessions?: McpSessionStore;
+  /** The audit sink, asked by /readyz whether a record could be written now (calls fail closed without it). */
+  audit?: Pick<AuditSink, 'check'>;
 }
 
 export interface HttpApp {
@@ -140,7 +142,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   // take instances out one after another and pile their share on the rest. A refusal (503, Retry-After)
   // costs the overloaded instance almost nothing; /readyz stays about whether it can serve at all.
   app.get('/readyz', async (c) => {
-    const r = await readiness({ config: opts.config, store: opts.store, draining });
+    const r = await readiness({ config: opts.config, store: opts.store, draining, ...(opts.audit ? { audit: opts.audit } : {}) });
     return c.json(r.ready ? { status: 'ready', checks: r.checks } : { status: 'not_ready', failing: r.failing, checks: r.checks }, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
   });
 

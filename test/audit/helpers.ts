@@ -53,6 +53,8 @@ export interface FaultyFs extends AuditFs {
   failWrite?: { error: NodeJS.ErrnoException; mode: 'all' | 'half' };
   failSync?: NodeJS.ErrnoException;
   failTruncate?: NodeJS.ErrnoException;
+  /** Opening a file for writing fails (a read-only file system: EROFS). */
+  failOpen?: NodeJS.ErrnoException;
   /** When set, file fsyncs wait for it (to hold a round open). */
   syncGate?: Promise<void>;
   writes: number;
@@ -71,9 +73,11 @@ export function faultyFs(): FaultyFs {
     fileSyncs: 0,
     mkdir: nodeAuditFs.mkdir,
     readdir: nodeAuditFs.readdir,
+    unlink: nodeAuditFs.unlink,
     async open(path, flags, mode) {
+      if (fs.failOpen && flags !== 'r') throw fs.failOpen;
       const real = await nodeAuditFs.open(path, flags, mode);
-      const isFile = path.endsWith('.jsonl');
+      const isFile = flags !== 'r'; // files opened to write (audit files, the readiness probe), not the directory
       const handle: AuditFileHandle = {
         read: (b, o, l, p) => real.read(b, o, l, p),
         stat: () => real.stat(),

@@ -1,4 +1,5 @@
 import { access, constants, stat } from 'node:fs/promises';
+import type { AuditSink } from '../../audit/types.js';
 import type { ConfigStore } from '../../config/index.js';
 import type { Store } from '../../store/types.js';
 import { jsx } from 'hono/jsx';
@@ -29,9 +30,11 @@ function bounded<T>(p: Promise<T>, what: string): Promise<T> {
 
 /**
  * `/readyz`: may this instance take traffic? The config has a `server` section, the store answers
- * a query, and the audit directory is a writable directory (calls fail closed without it).
+ * a query, and the audit log can be written now (calls fail closed without it): the directory is a
+ * writable directory, and the sink's own check writes and fsyncs there (a full or read-only disk, a
+ * failing device, a lock it cannot take).
  */
-export async function readiness(opts: { config: ConfigStore; store: Store; draining: boolean }): Promise<Readiness> {
+export async function readiness(opts: { config: ConfigStore; store: Store; draining: boolean; audit?: Pick<AuditSink, 'check'> }): Promise<Readiness> {
   const checks: Readiness['checks'] = {};
   if (opts.draining) checks.draining = 'shutting down';
   checks.config = opts.config.current.config.server ? 'ok' : 'the config has no "server" section';
@@ -50,6 +53,14 @@ export async function readiness(opts: { config: ConfigStore; store: Store; drain
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     checks.audit = `not writable: ${code ? `${dir}: ${code}` : (e as Error).message}`;
+  }
+  if (checks.audit === 'ok' && opts.audit?.check) {
+    try {
+      const why = await bounded(opts.audit.check(), 'the audit log');
+      if (why) checks.audit = `cannot write: ${why}`.slice(0, 300);
+    } catch (e) {
+      checks.audit = `cannot write: ${(e as Error).message}`.slice(0, 300);
+    }
   }
   checks.pages = await (pagesOnce ??= checkPages(renderEveryPage));
   // PostgreSQL's LISTEN connection is reported, never failing readiness: while it is re-opened,

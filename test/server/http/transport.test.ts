@@ -5,9 +5,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAuditLog } from '../../../src/audit/file-log.js';
 import { buildRuntimeConfig, ConfigStore } from '../../../src/config/index.js';
 import { openStore, type UserSession } from '../../../src/store/index.js';
 import { text } from '../../../tools/testkit/env.js';
+import { faultyFs, osError, type FaultyFs } from '../../audit/helpers.js';
 import { ACCEPT, AGENT_A, AGENT_B, ALLOWED_ORIGIN, ENCRYPTION_KEY, MAX_BODY, initializeBody, openSession, post, rpcMessage, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -298,6 +300,34 @@ describe('health and readiness', () => {
       expect(body.checks.audit).toBe(`not writable: ${notADir} is not a directory`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The audit sink's own check writes and fsyncs in its directory: /readyz fails while a record could
+  // not be written (calls are refused then: fail closed), and recovers without a call having to succeed.
+  const auditFaults: Array<[string, (fs: FaultyFs) => void, RegExp]> = [
+    ['a full disk (ENOSPC on write)', (fs) => (fs.failWrite = { error: osError('ENOSPC', 'no space left on device, write'), mode: 'all' }), /^cannot write: cannot write in \S+: ENOSPC: no space left on device, write$/],
+    ['a read-only file system (EROFS on open)', (fs) => (fs.failOpen = osError('EROFS', "read-only file system, open '.write-probe'")), /^cannot write: cannot write in \S+: EROFS: read-only file system/],
+    ['a failing device (EIO on fsync)', (fs) => (fs.failSync = osError('EIO', 'i/o error, fsync')), /^cannot write: cannot write in \S+: EIO: i\/o error, fsync$/],
+  ];
+  it.each(auditFaults)('/readyz -> 503 naming the audit check on %s, 200 once it is gone', async (_label, fault, message) => {
+    const fs = faultyFs();
+    const audit = await openAuditLog(h.config.current.auditDir, { now: () => Date.now() }, { fs });
+    try {
+      const app = h.extraApp({ audit });
+      fault(fs);
+      const res = await app.app.fetch(new Request(`${h.origin}/readyz`));
+      expect(res.status).toBe(503);
+      const body = await res.json();
+      expect(body).toMatchObject({ status: 'not_ready', failing: 'audit', checks: { config: 'ok', store: 'ok' } });
+      expect(body.checks.audit).toMatch(message);
+      delete fs.failWrite;
+      delete fs.failOpen;
+      delete fs.failSync;
+      const again = await app.app.fetch(new Request(`${h.origin}/readyz`));
+      expect([again.status, (await again.json()).checks.audit]).toEqual([200, 'ok']);
+    } finally {
+      await audit.close();
     }
   });
 

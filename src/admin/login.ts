@@ -35,7 +35,7 @@ export function mountAdminLogin(app: Hono<AdminEnv>, opts: AdminOptions, auth: A
   const idpConfig = () => {
     const rt = opts.config.current;
     if (!idp || idp.hash !== rt.hash) {
-      const entry = { hash: rt.hash, config: idpConfiguration(rt.config.idp.issuer, rt.idpClient, opts.deps) };
+      const entry = { hash: rt.hash, config: idpConfiguration(rt.config.idp.issuer, rt.idpClient, opts.deps, rt.config.idp.timeoutMs) };
       idp = entry;
       entry.config.catch(() => {
         if (idp === entry) idp = undefined;

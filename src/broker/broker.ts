@@ -7,7 +7,7 @@ import { normalizeScopes, tokenKey, type TokenKeyParts } from './key.js';
 /** The protocol steps the broker drives; src/xaa implements them, unit tests fake them. */
 export interface XaaPort {
   /** `role: 'idp'` makes an unreachable server an `idp_unreachable` error. */
-  discover(issuer: string, options?: { role?: 'idp' | 'as' }): Promise<AuthorizationServerMetadata>;
+  discover(issuer: string, options?: { role?: 'idp' | 'as'; timeoutMs?: number }): Promise<AuthorizationServerMetadata>;
   requestIdJag(params: {
     idp: AuthorizationServerMetadata;
     client: ClientCredentials;
@@ -16,12 +16,14 @@ export interface XaaPort {
     audience: string;
     resource: string;
     scopes: string[];
+    timeoutMs?: number;
   }): Promise<IdJagResult>;
   redeemIdJag(params: {
     as: AuthorizationServerMetadata;
     client: ClientCredentials;
     idJag: string;
     scopes: string[];
+    timeoutMs?: number;
   }): Promise<AccessTokenResult>;
 }
 
@@ -35,6 +37,8 @@ export interface IdpSettings {
   issuer: string;
   client: ClientCredentials;
   subjectTokenType: string;
+  /** Per request to the IdP (idp.timeoutMs); the XaaPort's default when absent. */
+  timeoutMs?: number;
 }
 
 export interface MintTarget extends TokenKeyParts {
@@ -42,6 +46,8 @@ export interface MintTarget extends TokenKeyParts {
   authorizationServer: string;
   /** The gateway's client at that AS. */
   client: ClientCredentials;
+  /** Per request to that AS (resources.<name>.timeoutMs); the XaaPort's default when absent. */
+  timeoutMs?: number;
 }
 
 export interface BrokeredToken {
@@ -202,7 +208,9 @@ export class TokenBroker {
     const idp = this.opts.idp();
     const scopes = normalizeScopes(target.scopes);
     // Discovery results are cached by the XaaPort; both lookups run together.
-    const [idpMeta, asMeta] = await Promise.all([this.opts.xaa.discover(idp.issuer, { role: 'idp' }), this.opts.xaa.discover(target.authorizationServer)]);
+    const idpTimeout = idp.timeoutMs !== undefined ? { timeoutMs: idp.timeoutMs } : {};
+    const asTimeout = target.timeoutMs !== undefined ? { timeoutMs: target.timeoutMs } : {};
+    const [idpMeta, asMeta] = await Promise.all([this.opts.xaa.discover(idp.issuer, { role: 'idp', ...idpTimeout }), this.opts.xaa.discover(target.authorizationServer, asTimeout)]);
 
     const exchange = async (forceRefresh: boolean) => {
       if (forceRefresh) this.stats.subjectRefreshes++;
@@ -216,6 +224,7 @@ export class TokenBroker {
         audience: asMeta.issuer,
         resource: target.resource,
         scopes,
+        ...idpTimeout,
       });
     };
     let idJag: IdJagResult;
@@ -229,7 +238,7 @@ export class TokenBroker {
     }
 
     this.stats.jwtBearerGrants++;
-    const token = await this.opts.xaa.redeemIdJag({ as: asMeta, client: target.client, idJag: idJag.idJag, scopes });
+    const token = await this.opts.xaa.redeemIdJag({ as: asMeta, client: target.client, idJag: idJag.idJag, scopes, ...asTimeout });
     if (token.tokenType.toLowerCase() !== 'bearer') {
       throw new GatewayError('invalid_token_response', `authorization server ${asMeta.issuer} issued a "${token.tokenType}" token; only Bearer is supported`);
     }

@@ -61,7 +61,7 @@ export class IdpSubject implements SubjectTokenSource {
     const hint = this.holder.signInHint;
     if (!stale.refreshToken) throw new GatewayError('not_signed_in', `your sign-in expired and cannot be renewed; ${hint}`);
     const runtime = this.opts.config.current;
-    const config = await idpConfiguration(runtime.config.idp.issuer, runtime.idpClient, this.opts.deps);
+    const config = await idpConfiguration(runtime.config.idp.issuer, runtime.idpClient, this.opts.deps, runtime.config.idp.timeoutMs);
     let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
     try {
       tokens = await client.refreshTokenGrant(config, stale.refreshToken);

@@ -101,7 +101,7 @@ export async function logout(opts: { credentialsPath: string; config: ConfigStor
   if (creds?.refreshToken) {
     try {
       const runtime = opts.config.current;
-      const config = await idpConfiguration(creds.issuer, runtime.idpClient, opts.deps);
+      const config = await idpConfiguration(creds.issuer, runtime.idpClient, opts.deps, runtime.config.idp.timeoutMs);
       if (config.serverMetadata().revocation_endpoint) {
         await client.tokenRevocation(config, creds.refreshToken, { token_type_hint: 'refresh_token' });
         revoked = true;

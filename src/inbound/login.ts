@@ -29,7 +29,7 @@ const PAGE = (title: string, body: string) =>
 export async function login(opts: LoginOptions): Promise<StoredCredentials> {
   const { runtime, deps } = opts;
   const idp = runtime.config.idp;
-  const config = await idpConfiguration(idp.issuer, runtime.idpClient, deps);
+  const config = await idpConfiguration(idp.issuer, runtime.idpClient, deps, runtime.config.idp.timeoutMs);
   const verifier = client.randomPKCECodeVerifier();
   const challenge = await client.calculatePKCECodeChallenge(verifier);
   const state = client.randomState();

@@ -103,7 +103,7 @@ export class Gateway {
     this.broker = new TokenBroker({
       xaa: this.#xaa,
       deps: opts.deps,
-      idp: () => ({ issuer: cfg().idp.issuer, client: opts.config.current.idpClient, subjectTokenType: cfg().idp.subjectTokenType }),
+      idp: () => ({ issuer: cfg().idp.issuer, client: opts.config.current.idpClient, subjectTokenType: cfg().idp.subjectTokenType, timeoutMs: cfg().idp.timeoutMs }),
       maxLifetimeMs: () => cfg().tokens.maxLifetimeSeconds * 1000,
       skewMs: () => cfg().tokens.skewSeconds * 1000,
     });
@@ -476,7 +476,7 @@ export class Gateway {
     const rt = this.runtime;
     if (resolved.kind === 'http') {
       const r = rt.config.resources[resolved.resourceName]!;
-      return { user: caller.user, resource: r.resource, scopes: resolved.tool.scopes, authorizationServer: r.authorizationServer, client: rt.resourceClients.get(resolved.resourceName)! };
+      return { user: caller.user, resource: r.resource, scopes: resolved.tool.scopes, authorizationServer: r.authorizationServer, client: rt.resourceClients.get(resolved.resourceName)!, timeoutMs: r.timeoutMs };
     }
     return this.#upstreamMintTarget(resolved.upstream, caller);
   }

@@ -9,5 +9,9 @@ export const ID_JAG_JWT_TYPE = 'oauth-id-jag+jwt';
 
 export type SubjectTokenType = typeof TOKEN_TYPE_ID_TOKEN | typeof TOKEN_TYPE_REFRESH_TOKEN;
 
-/** Default time budget of one HTTP exchange with an IdP, AS or MCP server. */
-export const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * Default time budget of one HTTP exchange with an IdP, AS or MCP server (config: idp.timeoutMs,
+ * resources.<name>.timeoutMs). 4 s: a tool call that needs a new token and meets a hanging IdP fails
+ * within 5 s, naming the cause, instead of holding the agent (and an admission slot) for longer.
+ */
+export const DEFAULT_TIMEOUT_MS = 4_000;

@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { TtlCache } from './cache.js';
 import { DEFAULT_TIMEOUT_MS } from './constants.js';
-import { NetworkFailure, describeNetworkError, isAllowedUrl, markingFetch, oauthHttpOptions, parseUrl } from './http.js';
+import { NetworkFailure, describeNetworkError, isAllowedUrl, markingFetch, oauthHttpOptions, parseUrl, withTimeout } from './http.js';
 import type { AuthorizationServerMetadata } from './types.js';
 
 export interface DiscoveryOptions {
@@ -73,7 +73,7 @@ export async function discoverAuthorizationServer(
     try {
       response = await candidate.request();
     } catch (e) {
-      const reason = describeNetworkError(e instanceof NetworkFailure ? e.cause : e);
+      const reason = withTimeout(describeNetworkError(e instanceof NetworkFailure ? e.cause : e), timeoutMs, options.role === 'idp' ? 'idp.timeoutMs' : "the resource's timeoutMs");
       const code = options.role === 'idp' ? 'idp_unreachable' : 'discovery_failed';
       throw new GatewayError(code, `Could not reach ${issuer} for metadata discovery (${candidate.url}): ${reason}`, {
         cause: e instanceof NetworkFailure ? e.cause : e,

@@ -39,6 +39,11 @@ export function describeNetworkError(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** "timed out" becomes "timed out after 4000 ms (idp.timeoutMs)": the cause and the setting to look at. */
+export function withTimeout(reason: string, timeoutMs: number | undefined, setting: string): string {
+  return reason === 'timed out' && timeoutMs !== undefined ? `timed out after ${timeoutMs} ms (${setting})` : reason;
+}
+
 /** deps.fetch, with transport failures marked so they are told apart from protocol errors. */
 export function markingFetch(deps: Pick<Deps, 'fetch'>): typeof fetch {
   return async (input, init) => {

@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { decodeJwt } from 'jose';
 import type { Deps } from '../deps.js';
 import { clientAuthentication, type TokenEndpointClient } from './client-auth.js';
-import { GRANT_TYPE_JWT_BEARER } from './constants.js';
+import { DEFAULT_TIMEOUT_MS, GRANT_TYPE_JWT_BEARER } from './constants.js';
 import { oauthHttpOptions, parseUrl } from './http.js';
 import { formatScope, parseScope } from './scopes.js';
 import { tokenRequestFailure, tokenResponseFailure, type TokenEndpointPeer } from './token-endpoint-errors.js';
@@ -83,7 +83,7 @@ function jwtExpiry(token: string): number | undefined {
 /** Step b: RFC 7523 jwt-bearer grant at the resource AS, the ID-JAG for an access token. */
 export async function redeemIdJag(req: JwtBearerRequest, deps: Deps): Promise<AccessTokenResult> {
   const secrets = [req.idJag, 'clientSecret' in req.client.auth ? req.client.auth.clientSecret : undefined];
-  const peer: TokenEndpointPeer = { role: 'as', issuer: req.as.issuer, secrets };
+  const peer: TokenEndpointPeer = { role: 'as', issuer: req.as.issuer, secrets, timeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS };
   let response: Response;
   try {
     const url = parseUrl(String(req.as.token_endpoint));

@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi';
 import { GatewayError } from '../errors.js';
-import { NetworkFailure, describeNetworkError, redact } from './http.js';
+import { NetworkFailure, describeNetworkError, redact, withTimeout } from './http.js';
 
 /** Which token endpoint answered: the IdP (step a, RFC 8693) or a resource AS (step b, RFC 7523). */
 export interface TokenEndpointPeer {
@@ -8,6 +8,8 @@ export interface TokenEndpointPeer {
   issuer: string;
   /** Values that must never appear in an error message even if the peer echoes them. */
   secrets: readonly (string | undefined)[];
+  /** The request's time budget, named in the error when it ran out. */
+  timeoutMs?: number;
 }
 
 function label(peer: TokenEndpointPeer): string {
@@ -45,7 +47,7 @@ export function oauthErrorResponse(
 export function tokenRequestFailure(peer: TokenEndpointPeer, e: unknown): GatewayError {
   if (e instanceof GatewayError) return e;
   if (e instanceof NetworkFailure) {
-    const reason = describeNetworkError(e.cause);
+    const reason = withTimeout(describeNetworkError(e.cause), peer.timeoutMs, peer.role === 'idp' ? 'idp.timeoutMs' : "the resource's timeoutMs");
     if (peer.role === 'idp') {
       return new GatewayError('idp_unreachable', `Could not reach the ${label(peer)} token endpoint: ${reason}`, {
         cause: e.cause,

@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi';
 import type { Deps } from '../deps.js';
 import { clientAuthentication, type TokenEndpointClient } from './client-auth.js';
 import {
+  DEFAULT_TIMEOUT_MS,
   GRANT_TYPE_TOKEN_EXCHANGE,
   TOKEN_TYPE_ID_JAG,
   TOKEN_TYPE_ID_TOKEN,
@@ -102,7 +103,7 @@ export async function processTokenExchangeResponse(
 /** Step a: RFC 8693 token exchange at the IdP, the user's ID token for an ID-JAG. */
 export async function requestIdJag(req: IdJagRequest, deps: Deps): Promise<IdJagResult> {
   const secrets = [req.subjectToken, 'clientSecret' in req.client.auth ? req.client.auth.clientSecret : undefined];
-  const peer: TokenEndpointPeer = { role: 'idp', issuer: req.idp.issuer, secrets };
+  const peer: TokenEndpointPeer = { role: 'idp', issuer: req.idp.issuer, secrets, timeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS };
   let response: Response;
   try {
     const url = parseUrl(String(req.idp.token_endpoint));

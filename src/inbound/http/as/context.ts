@@ -73,7 +73,7 @@ export function createContext(opts: AuthorizationServerOptions, parts: { clients
     idp() {
       const rt = opts.config.current;
       if (!idp || idp.hash !== rt.hash) {
-        const pending = idpConfiguration(rt.config.idp.issuer, rt.idpClient, opts.deps);
+        const pending = idpConfiguration(rt.config.idp.issuer, rt.idpClient, opts.deps, rt.config.idp.timeoutMs);
         const entry = { hash: rt.hash, config: pending };
         idp = entry;
         // A failed discovery is not cached: the next sign-in tries again.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { WebStandardStreamableHTTPServerTransport, type AuthInfo, type Server, type ServerEventBus } from '@modelcontextprotocol/server';
+import { isJSONRPCRequest, WebStandardStreamableHTTPServerTransport, type AuthInfo, type JSONRPCRequest, type Server, type ServerEventBus } from '@modelcontextprotocol/server';
 import type { Deps } from '../../deps.js';
 import type { GatewayAuthExtra } from '../../inbound/http/types.js';
 import type { Logger } from '../../log.js';
@@ -9,6 +9,7 @@ import { batchesAllowed } from '../mcp/versions.js';
 import type { VerifiedBearer } from './auth.js';
 import { JSONRPC_INVALID_REQUEST, JSONRPC_SERVER_ERROR, JSONRPC_SESSION_NOT_FOUND, jsonRpcError } from './errors.js';
 import { eventTagOf, HeldStreams, openEventStream } from './event-stream.js';
+import { SessionTransport } from './session-transport.js';
 
 /** Who opened an MCP session: the gateway session (user sign-in) and the OAuth client (agent). */
 export type SessionOwner = McpSessionOwner;
@@ -44,6 +45,8 @@ interface CachedSession {
   touched: boolean;
   /** The GET stream held on this instance (one per session here; a new GET replaces it). */
   stream?: { close(reason?: string): void };
+  /** The session's server on this instance, connected once, for its plain JSON requests (#serveWarm). */
+  warm?: { server: Server; transport: SessionTransport; ready: Promise<void> };
 }
 
 const sameOwner = (a: SessionOwner, b: SessionOwner) => a.sid === b.sid && a.sub === b.sub && a.idpIss === b.idpIss && a.clientId === b.clientId;
@@ -54,7 +57,9 @@ const KEEP_ENDED_MS = 24 * 60 * 60_000;
 /**
  * 2025-era MCP sessions over Streamable HTTP with no affinity to an instance.
  *
- * Every request is answered statelessly by a fresh SDK server from the one factory; what a session
+ * No instance holds anything a later request needs: a plain JSON request is answered by the
+ * session's warm server here (built from the one factory at its first such request on this
+ * instance), anything else by a fresh server over the SDK's stateless transport. What a session
  * is (its owner, negotiated version, client capabilities) lives in the shared store, written once at
  * `initialize` and cached here, so a warm request reads nothing from the store and the first
  * request of a session on another instance reads it once. A session id presented with anyone else's
@@ -84,9 +89,9 @@ export class McpSessions {
     return this.#cache.size;
   }
 
-  /** Session ids and owners cached here, with their GET streams held here (admin views, tests). */
-  list(): Array<{ id: string; owner: SessionOwner; lastSeen: number; streams: number }> {
-    return [...this.#cache.values()].map((s) => ({ id: s.record.id, owner: s.record.owner, lastSeen: s.lastSeen, streams: s.stream ? 1 : 0 }));
+  /** Session ids and owners cached here, with their GET streams held here and whether a warm server serves them (admin views, tests). */
+  list(): Array<{ id: string; owner: SessionOwner; lastSeen: number; streams: number; warm: boolean }> {
+    return [...this.#cache.values()].map((s) => ({ id: s.record.id, owner: s.record.owner, lastSeen: s.lastSeen, streams: s.stream ? 1 : 0, warm: s.warm !== undefined }));
   }
 
   /** One 2025-era request (classified by the SDK's isLegacyRequest); `body` is the parsed POST body. */
@@ -119,7 +124,8 @@ export class McpSessions {
       return jsonRpcError(400, JSONRPC_INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not supported in protocol version ${record.protocolVersion}`);
     }
     if ((Array.isArray(body) ? body : [body]).some(isInitialize)) return jsonRpcError(400, JSONRPC_INVALID_REQUEST, 'Invalid Request: Server already initialized');
-    const res = await this.#serve(req, body, bearer, record.owner, record);
+    const plain = plainRequest(req, body);
+    const res = plain ? await this.#serveWarm(req, plain, bearer, session) : await this.#serve(req, body, bearer, record.owner, record);
     res.headers.set('mcp-session-id', record.id);
     return res;
   }
@@ -156,6 +162,7 @@ export class McpSessions {
     for (const [id, s] of this.#cache) {
       if (s.stream) continue;
       this.#cache.delete(id);
+      this.#cool(s);
       if (s.touched) void this.opts.records.touch([id], s.lastSeen).catch(() => {});
       break;
     }
@@ -228,6 +235,41 @@ export class McpSessions {
     }
   }
 
+  /**
+   * One plain JSON request (see plainRequest) on the session's warm server: what #serve answers, the
+   * same JSON-RPC response in a JSON body, without building a server, a transport and a stream for it.
+   * The server is built at the session's first such request on this instance and closed when the
+   * session leaves this instance's cache (ended, idle, evicted, shutdown).
+   */
+  async #serveWarm(req: Request, message: JSONRPCRequest, bearer: VerifiedBearer, session: CachedSession): Promise<Response> {
+    const { record } = session;
+    const warm = (session.warm ??= this.#warmUp(record));
+    try {
+      await warm.ready;
+    } catch {
+      if (session.warm === warm) delete session.warm;
+      return this.#serve(req, message, bearer, record.owner, record);
+    }
+    // A request id still in progress on this session (a client reusing ids): served on its own.
+    if (warm.transport.busy(message.id)) return this.#serve(req, message, bearer, record.owner, record);
+    const response = await warm.transport.request(message, { authInfo: this.authInfo(bearer, record.clientName), request: req });
+    return new Response(JSON.stringify(response), { status: 200, headers: { 'Content-Type': 'application/json' } });
+  }
+
+  #warmUp(record: McpSessionRecord): NonNullable<CachedSession['warm']> {
+    const server = this.opts.serverFor({ record, owner: record.owner, ...(record.clientName ? { clientName: record.clientName } : {}) });
+    const transport = new SessionTransport();
+    return { server, transport, ready: server.connect(transport) };
+  }
+
+  /** The session's warm server is closed (its requests in progress are answered with an error). */
+  #cool(session: CachedSession | undefined): void {
+    const warm = session?.warm;
+    if (!warm) return;
+    delete session.warm;
+    void warm.server.close().catch(() => {});
+  }
+
   #listen(req: Request, session: CachedSession, bearer: VerifiedBearer): Response {
     if (!(req.headers.get('accept') ?? '').includes('text/event-stream')) {
       return jsonRpcError(406, JSONRPC_SERVER_ERROR, 'Not Acceptable: Client must accept text/event-stream');
@@ -259,6 +301,7 @@ export class McpSessions {
   #evict(id: string, why: string, opts: { logged?: boolean } = {}): void {
     const s = this.#cache.get(id);
     this.#cache.delete(id);
+    this.#cool(s);
     s?.stream?.close(why);
     if (s && !opts.logged) this.opts.logger.info('MCP session closed', { session: id, why, sub: s.record.owner.sub, clientId: s.record.owner.clientId });
   }
@@ -301,6 +344,7 @@ export class McpSessions {
       for (const s of [...this.#cache.values()]) {
         if (!s.stream && now - s.lastSeen >= this.#idleMs) {
           this.#cache.delete(s.record.id);
+          this.#cool(s);
           this.opts.logger.debug('MCP session idle: dropped from this instance', { session: s.record.id });
         }
       }
@@ -332,13 +376,28 @@ export class McpSessions {
     this.#unsubscribe();
     const touched = [...this.#cache.values()].filter((s) => s.touched);
     if (touched.length) await this.opts.records.touch(touched.map((s) => s.record.id), Math.max(...touched.map((s) => s.lastSeen))).catch(() => {});
-    for (const s of this.#cache.values()) s.stream?.close();
+    for (const s of this.#cache.values()) {
+      this.#cool(s);
+      s.stream?.close();
+    }
     this.#cache.clear();
   }
 }
 
 function isInitialize(body: unknown): boolean {
   return typeof body === 'object' && body !== null && !Array.isArray(body) && (body as { method?: unknown }).method === 'initialize';
+}
+
+/**
+ * The common 2025 request: one JSON-RPC request in a POST (not a batch, not a notification or a
+ * response) without a progress token, from a client that accepts a JSON answer. Anything else is left
+ * to the SDK's Streamable HTTP transport (#serve), which also gives every refusal its exact answer
+ * (406 without both media types in Accept, -32700 for a malformed message...).
+ */
+function plainRequest(req: Request, body: unknown): JSONRPCRequest | undefined {
+  if (req.method !== 'POST' || Array.isArray(body) || !isJSONRPCRequest(body) || wantsProgress(body)) return undefined;
+  const accept = req.headers.get('accept') ?? '';
+  return accept.includes('application/json') && accept.includes('text/event-stream') ? body : undefined;
 }
 
 /** A request (or a batch member) carrying `_meta.progressToken`. */

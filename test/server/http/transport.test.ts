@@ -112,6 +112,40 @@ describe('protocol versions', () => {
   });
 });
 
+describe('2025 sessions: plain JSON requests on the session\'s warm server', () => {
+  it('one server per session on this instance: concurrent calls each get their own answer, audited; DELETE closes it', async () => {
+    const s = await openSession(h.mcpUrl, await h.token(alice));
+    expect(h.http.sessions.list().find((x) => x.id === s.sessionId)?.warm).toBe(false);
+    const list = await post(h.mcpUrl, { jsonrpc: '2.0', id: 'list-1', method: 'tools/list' }, s.headers);
+    expect([list.status, list.headers.get('content-type'), list.headers.get('mcp-session-id')]).toEqual([200, 'application/json', s.sessionId]);
+    expect((await list.json()).result.tools.length).toBeGreaterThan(0);
+    expect(h.http.sessions.list().find((x) => x.id === s.sessionId)?.warm).toBe(true);
+
+    const before = h.sink.records.length;
+    const dates = ['2026-12-01', '2026-12-02', '2026-12-03', '2026-12-04', '2026-12-05'];
+    const answers = await Promise.all(
+      dates.map(async (date, i) => {
+        const res = await post(h.mcpUrl, { jsonrpc: '2.0', id: 100 + i, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: { date } } }, s.headers);
+        const msg = await res.json();
+        return [res.status, msg.id, msg.result.isError ?? false, (msg.result.content[0].text as string).includes(date)];
+      }),
+    );
+    expect(answers).toEqual(dates.map((_, i) => [200, 100 + i, false, true]));
+    const records = h.sink.records.slice(before);
+    expect(records.filter((r) => r.phase === 'decision').map((r) => r.tool)).toEqual(dates.map(() => 'calendar_free_slots'));
+
+    // Anything but a plain request keeps the per-request path and its answers: a message without a method, a client
+    // without text/event-stream in Accept.
+    const notRpc = await post(h.mcpUrl, { jsonrpc: '2.0', id: 7 }, s.headers);
+    expect([notRpc.status, (await notRpc.json()).error.code]).toEqual([400, -32600]);
+    const jsonOnly = await fetch(h.mcpUrl, { method: 'POST', headers: { ...s.headers, 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/list' }) });
+    expect(jsonOnly.status).toBe(406);
+
+    expect((await fetch(h.mcpUrl, { method: 'DELETE', headers: s.headers })).status).toBe(200);
+    expect(h.http.sessions.list().find((x) => x.id === s.sessionId)).toBeUndefined();
+  });
+});
+
 describe('sessions are bound to the user and client that opened them', () => {
   it("another user's token with alice's session id -> 404, exactly like an unknown id", async () => {
     const s = await openSession(h.mcpUrl, await h.token(alice, AGENT_A));

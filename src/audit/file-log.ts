@@ -170,7 +170,7 @@ export class FileAuditLog implements AuditSink {
           if (bytesWritten <= 0) throw new Error('write made no progress');
           off += bytesWritten;
         }
-        await fh.sync();
+        await fh.datasync();
       } finally {
         await fh.close().catch(noop);
         await this.#fs.unlink(probe).catch(noop);
@@ -200,7 +200,7 @@ export class FileAuditLog implements AuditSink {
       if (current) {
         try {
           // Deferred records still unsynced: durable before the file is closed.
-          if (this.#unsynced) await current.fh.sync();
+          if (this.#unsynced) await current.fh.datasync();
           this.#unsynced = false;
           await current.fh.close();
         } catch (e) {
@@ -341,7 +341,7 @@ export class FileAuditLog implements AuditSink {
     const sync = stamped.some((s) => !s.p.deferred) || (stamped.length === 0 && this.#unsynced);
     if (stamped.length === 0 && sync) {
       try {
-        await this.#current?.fh.sync();
+        await this.#current?.fh.datasync();
         this.#unsynced = false;
       } catch (e) {
         this.#needsRecovery = true;
@@ -391,13 +391,13 @@ export class FileAuditLog implements AuditSink {
         if (bytesWritten <= 0) throw new Error('write made no progress');
         off += bytesWritten;
       }
-      if (sync) await current.fh.sync();
+      if (sync) await current.fh.datasync();
     } catch (e) {
       // Cut off whatever part of this round reached the file, so no rejected record stays in the log.
       this.#current = undefined;
       try {
         await current.fh.truncate(before);
-        await current.fh.sync();
+        await current.fh.datasync();
       } catch {
         // The tail is re-read before the next write and recovered from whatever is there.
       }
@@ -417,7 +417,7 @@ export class FileAuditLog implements AuditSink {
       const old = this.#current;
       this.#current = undefined;
       // Deferred records of the previous day's file: durable before it is left behind.
-      if (this.#unsynced) await old.fh.sync();
+      if (this.#unsynced) await old.fh.datasync();
       this.#unsynced = false;
       await old.fh.close().catch(noop);
     }
@@ -460,7 +460,7 @@ export class FileAuditLog implements AuditSink {
       const old = this.#current;
       this.#current = undefined;
       // Our deferred records are in it: durable first (an fsync failure surfaces as a failed round).
-      if (this.#unsynced) await old.fh.sync();
+      if (this.#unsynced) await old.fh.datasync();
       this.#unsynced = false;
       await old.fh.close().catch(noop);
     }

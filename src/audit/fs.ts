@@ -4,7 +4,14 @@ import * as fsp from 'node:fs/promises';
 export interface AuditFileHandle {
   write(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }>;
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  /** fsync: the directory's entry of a new file. */
   sync(): Promise<void>;
+  /**
+   * fdatasync: an audit file's appended records. Enough for durability of an append (POSIX: the file
+   * size is metadata "needed for a subsequent data retrieval", so it is flushed too), without waiting for
+   * a journal commit of timestamps, as PostgreSQL syncs its WAL on Linux.
+   */
+  datasync(): Promise<void>;
   truncate(length: number): Promise<void>;
   stat(): Promise<{ size: number }>;
   close(): Promise<void>;

@@ -100,6 +100,14 @@ export function faultyFs(): FaultyFs {
           }
           return real.sync();
         },
+        async datasync() {
+          if (isFile) {
+            fs.fileSyncs++;
+            if (fs.syncGate) await fs.syncGate;
+            if (fs.failSync) throw fs.failSync;
+          }
+          return real.datasync();
+        },
       };
       return handle;
     },

@@ -49,6 +49,8 @@ function pidAlive(pid: number): boolean {
 export const WANT_FILE = 'audit.lock.want';
 /** A mark this much older than the hold still counts (clocks of processes sharing a network file system). */
 const WANT_SLACK_MS = 1000;
+/** A holder looks for the mark at most this often. */
+const WANT_CHECK_MS = 5;
 
 /** Per-instance token files: `audit.lock.<pid>.<id>`. */
 const TOKEN_RE = /^audit\.lock\.\d+\.[0-9a-f-]+$/;
@@ -81,8 +83,9 @@ export class DirLock {
   #mode: 'link' | 'create' = process.platform === 'win32' ? 'create' : 'link';
   #tokenReady = false;
   #held = false;
-  /** When this instance took the lock (its clock). */
+  /** When this instance took the lock, and last looked for a waiter's mark (its clock). */
   #heldSince = 0;
+  #wantCheckedAt = 0;
   readonly #wantPath: string;
   #refresh: NodeJS.Timeout | undefined;
   readonly #onExit = () => {
@@ -129,6 +132,7 @@ export class DirLock {
     }
     this.#held = true;
     this.#heldSince = this.#now();
+    this.#wantCheckedAt = 0;
     // Our mark is served; a writer still waiting marks again on its next try.
     if (marked) await fsp.unlink(this.#wantPath).catch(() => {});
     process.on('exit', this.#onExit);
@@ -141,10 +145,15 @@ export class DirLock {
 
   /**
    * Whether another writer found the lock taken since this instance took it (its mark is newer than the
-   * hold, within WANT_SLACK_MS). One stat; a missing or unreadable mark means nobody asked.
+   * hold, within WANT_SLACK_MS). One stat, at most every WANT_CHECK_MS (a busy holder's rounds come every
+   * few hundred microseconds; a waiter sleeps 1-25 ms between tries anyway); a missing or unreadable mark
+   * means nobody asked.
    */
   async wanted(): Promise<boolean> {
     if (!this.#held) return false;
+    const now = this.#now();
+    if (now - this.#wantCheckedAt < WANT_CHECK_MS) return false;
+    this.#wantCheckedAt = now;
     try {
       const st = await fsp.stat(this.#wantPath);
       return st.mtimeMs >= this.#heldSince - WANT_SLACK_MS;

@@ -218,7 +218,7 @@ audit
   .option('--agent <agent>', 'MCP client id or name')
   .option('--tool <tool>', 'tool name')
   .option('--since <time>', 'ISO time or a duration like 15m, 2h, 7d')
-  .addOption(new Option('--outcome <outcome>', 'ok, error or denied').choices(['ok', 'error', 'denied']))
+  .addOption(new Option('--outcome <outcome>', 'ok, error, denied, or unknown (calls whose outcome was lost in a crash)').choices(['ok', 'error', 'denied', 'unknown']))
   .option('--limit <n>', 'at most this many records', (v) => Number.parseInt(v, 10))
   .description('print matching records as JSON lines')
   .action(async (dir: string | undefined, o: Record<string, unknown>) => {

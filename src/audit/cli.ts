@@ -93,8 +93,8 @@ export function toAuditFilter(opts: AuditQueryCliOptions, now: number = defaultD
   if (opts.agent !== undefined) filter.agent = opts.agent;
   if (opts.since !== undefined) filter.since = opts.since instanceof Date ? opts.since : parseSince(opts.since, now);
   if (opts.outcome !== undefined) {
-    if (opts.outcome !== 'ok' && opts.outcome !== 'error' && opts.outcome !== 'denied') {
-      throw new Error(`--outcome: expected ok, error or denied; got "${opts.outcome}"`);
+    if (opts.outcome !== 'ok' && opts.outcome !== 'error' && opts.outcome !== 'denied' && opts.outcome !== 'unknown') {
+      throw new Error(`--outcome: expected ok, error, denied or unknown; got "${opts.outcome}"`);
     }
     filter.outcome = opts.outcome;
   }

@@ -12,6 +12,7 @@ export { runAuditVerify, runAuditTail, runAuditQuery, parseSince, toAuditFilter 
 export type { CliOutput, AuditTailCliOptions, AuditQueryCliOptions } from './cli.js';
 export { tokenFingerprint } from './fingerprint.js';
 export { exportAudit, runAuditExport, parseTimeOption } from './export.js';
+export { recordUnknownOutcomes, decisionsWithoutOutcome, OUTCOME_UNKNOWN } from './unknown-outcomes.js';
 export type { ExportFormat, ExportFilter, ExportProblem, AuditExportCliOptions } from './export.js';
 export { toOcsf, OCSF_VERSION, OCSF_PRODUCT } from './ocsf.js';
 export type { OcsfEvent } from './ocsf.js';

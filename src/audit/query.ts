@@ -2,6 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listAuditFiles } from './fs.js';
+import { OUTCOME_UNKNOWN } from './unknown-outcomes.js';
 import { readLines, readLinesBackward } from './lines.js';
 import type { AuditRecord } from './types.js';
 
@@ -11,8 +12,11 @@ export interface AuditFilter {
   tool?: string;
   /** Records written at or after this time. */
   since?: Date;
-  /** ok: outcome.ok true; error: outcome.ok false; denied: decision deny. */
-  outcome?: 'ok' | 'error' | 'denied';
+  /**
+   * ok: outcome.ok true; error: outcome.ok false; denied: decision deny; unknown: the outcome records a
+   * restarted gateway wrote for calls whose outcome was lost in a crash (see unknown-outcomes.ts).
+   */
+  outcome?: 'ok' | 'error' | 'denied' | 'unknown';
   /** Matches `agent.clientId` or `agent.name`. */
   agent?: string;
   /** At most this many records (the first ones, in log order). */
@@ -30,6 +34,7 @@ export function matchesFilter(r: AuditRecord, f: AuditFilter): boolean {
   if (f.outcome === 'denied' && r.decision !== 'deny') return false;
   if (f.outcome === 'ok' && r.outcome?.ok !== true) return false;
   if (f.outcome === 'error' && r.outcome?.ok !== false) return false;
+  if (f.outcome === 'unknown' && r.outcome?.error !== OUTCOME_UNKNOWN) return false;
   return true;
 }
 

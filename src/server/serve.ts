@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { openAuditLog } from '../audit/index.js';
+import { openAuditLog, recordUnknownOutcomes } from '../audit/index.js';
 import { ConfigStore, loadConfigFile, startFleetConfig, type FleetConfigSync } from '../config/index.js';
 import { defaultDeps, type Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
@@ -81,6 +81,21 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   const observability = await createObservability(runtime, logger);
   // The lock on the audit directory is kept while calls keep coming (see keepLockMs): one write and one fsync per round.
   const audit = instrumentAuditSink(await openAuditLog(runtime.auditDir, deps, { keepLockMs: AUDIT_KEEP_LOCK_MS }), observability.metrics);
+  // Calls in flight when the previous run died (kill -9, OOM, power) have a decision and no outcome:
+  // recorded as "outcome unknown" before this run serves a call (docs/audit.md).
+  try {
+    const unknown = await recordUnknownOutcomes(runtime.auditDir, audit);
+    if (unknown.length) {
+      logger.warn('calls whose outcome was lost when the gateway stopped are recorded as outcome unknown; check them at the SaaS before retrying (xaa-gateway audit query --outcome unknown)', {
+        calls: unknown.length,
+        traceIds: unknown.slice(0, 20).map((r) => r.traceId),
+      });
+    }
+  } catch (e) {
+    await audit.close().catch(() => {});
+    config.close();
+    throw e;
+  }
   const configSource = opts.configSource || (opts.databaseUrl ? 'store' : 'file');
   if (configSource !== 'store' && configSource !== 'file') {
     config.close();

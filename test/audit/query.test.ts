@@ -112,7 +112,7 @@ describe('audit CLI: query and tail', () => {
   });
 
   it.each([
-    [{ outcome: 'maybe' }, 'error: --outcome: expected ok, error or denied; got "maybe"'],
+    [{ outcome: 'maybe' }, 'error: --outcome: expected ok, error, denied or unknown; got "maybe"'],
     [{ since: 'yesterday' }, 'error: --since: expected an ISO date (2025-01-31, 2025-01-31T09:00:00Z) or a duration like 15m, 2h, 7d; got "yesterday"'],
     [{ limit: Number.NaN }, 'error: --limit: expected a whole number >= 1; got "NaN"'],
     [{ limit: '0' }, 'error: --limit: expected a whole number >= 1; got "0"'],

@@ -11,7 +11,7 @@ export const PAGE_SIZE = 50;
 export const MAX_PAGE = 400;
 export const RANGES = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, all: 0 } as const;
 export type RangeName = keyof typeof RANGES;
-const OUTCOMES = ['ok', 'error', 'denied'] as const;
+const OUTCOMES = ['ok', 'error', 'denied', 'unknown'] as const;
 
 export interface AuditQuery {
   user?: string;

@@ -214,7 +214,7 @@ export const AuditBody: FC<{ v: AuditPageView }> = ({ v }) => {
             <label for="f-outcome">Outcome</label>
             <select id="f-outcome" name="outcome" aria-invalid={problem('outcome') ? 'true' : undefined}>
               <option value="">any</option>
-              {(['ok', 'error', 'denied'] as const).map((o) => (
+              {(['ok', 'error', 'denied', 'unknown'] as const).map((o) => (
                 <option value={o} selected={q.outcome === o}>
                   {o}
                 </option>

@@ -32,6 +32,8 @@ export async function runAuditVerify(dir: string, out: CliOutput): Promise<numbe
     return EXIT_BROKEN;
   }
   out.stdout(`OK: ${result.count} records in ${result.files} files, chain intact`);
+  // The chain cannot show that records were cut off its end: a copy of the head kept elsewhere can.
+  if (result.head) out.stdout(`head: seq ${result.head.seq}, hash ${result.head.hash} (compare with a copy kept off this host to detect a cut end)`);
   if (result.recovered) {
     const where = result.recovered.map((r) => `${r.file}:${r.line}`).join(', ');
     out.stderr(`note: torn line(s) from an interrupted write at ${where}, covered by a recovery record`);

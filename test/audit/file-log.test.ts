@@ -302,7 +302,7 @@ describe('FileAuditLog: torn tail (crash mid-write)', () => {
     const out: string[] = [];
     const err: string[] = [];
     expect(await runAuditVerify(dir, { stdout: (s) => out.push(s), stderr: (s) => err.push(s) })).toBe(0);
-    expect(out).toEqual(['OK: 7 records in 1 files, chain intact']);
+    expect(out).toEqual(['OK: 7 records in 1 files, chain intact', `head: seq 7, hash ${r7.hash} (compare with a copy kept off this host to detect a cut end)`]);
     expect(err).toEqual([`note: torn line(s) from an interrupted write at ${FILE}:6, covered by a recovery record`]);
 
     // The torn bytes are bound to the recovery record: changing them afterwards is a break.

@@ -33,7 +33,7 @@ describe('verifyAuditDir', () => {
     expect(result).not.toHaveProperty('tornTail');
     const out: string[] = [];
     expect(await runAuditVerify(dir, { stdout: (s) => out.push(s), stderr: (s) => out.push(`ERR ${s}`) })).toBe(0);
-    expect(out).toEqual([`OK: ${N} records in 1 files, chain intact`]);
+    expect(out).toEqual([`OK: ${N} records in 1 files, chain intact`, `head: seq ${N}, hash ${(result as { head: { hash: string } }).head.hash} (compare with a copy kept off this host to detect a cut end)`]);
   });
 
   it('an empty directory verifies with 0 records', async () => {
@@ -138,7 +138,8 @@ describe('verifyAuditDir', () => {
     const out: string[] = [];
     const err: string[] = [];
     expect(await runAuditVerify(copy, { stdout: (s) => out.push(s), stderr: (s) => err.push(s) })).toBe(0);
-    expect(out).toEqual([`OK: ${N} records in 1 files, chain intact`]);
+    expect(out[0]).toBe(`OK: ${N} records in 1 files, chain intact`);
+    expect(out[1]).toMatch(new RegExp(`^head: seq ${N}, hash [0-9a-f]{64} \\(`));
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(new RegExp(`^WARNING: the last line ${FILE}:${N + 1} is torn`));
     expect(await readdir(copy)).toEqual([FILE]);

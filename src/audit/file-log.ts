@@ -41,6 +41,9 @@ export interface OpenAuditLogOptions {
   deferredSyncMs?: number;
 }
 
+/** How long a holder that let go for a waiting writer stays away: more than a waiter's longest back-off (DirLock). */
+const HANDOVER_MS = 30;
+
 /** More unreadable lines than this after the last valid record is not a crash: refuse to guess. */
 const MAX_TORN_LINES = 8;
 const NL = 0x0a;
@@ -277,8 +280,12 @@ export class FileAuditLog implements AuditSink {
           for (const f of settle) f();
           // Another writer asked for the directory while this one held it: hand it over after this round
           // (waiters mark audit.lock.want), so a busy holder cannot starve a process that shares the directory.
-          if (await this.#lock.wanted()) await this.#releaseLock();
-          else if (this.#queue.length === 0) {
+          if (await this.#lock.wanted()) {
+            await this.#releaseLock();
+            // Let the waiter in: it sleeps up to 25 ms between tries, and a busy holder re-taking the lock
+            // at once would win every time. Only when someone waits.
+            await new Promise((r) => setTimeout(r, HANDOVER_MS));
+          } else if (this.#queue.length === 0) {
             // Idle: let go, unless a round started meanwhile (it re-arms this timer when it ends).
             this.#releaseTimer = setTimeout(() => void (this.#running ? undefined : this.#releaseLock()), this.#keepLockMs);
             this.#releaseTimer.unref();

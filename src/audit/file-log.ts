@@ -44,6 +44,15 @@ export interface OpenAuditLogOptions {
 /** How long a holder that let go for a waiting writer stays away: more than a waiter's longest back-off (DirLock). */
 const HANDOVER_MS = 30;
 
+/** Writes all of `buf` at the end of the file (a short write continues where it stopped). */
+async function writeAll(fh: AuditFileHandle, buf: Buffer): Promise<void> {
+  for (let off = 0; off < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
+    if (bytesWritten <= 0) throw new Error('write made no progress');
+    off += bytesWritten;
+  }
+}
+
 /** More unreadable lines than this after the last valid record is not a crash: refuse to guess. */
 const MAX_TORN_LINES = 8;
 const NL = 0x0a;
@@ -138,7 +147,12 @@ export class FileAuditLog implements AuditSink {
     }
     // Recover the head under the lock (another process may be mid-write), writing the recovery record if any.
     this.#needsRecovery = true;
-    await new Promise<AuditRecord | undefined>((resolve, reject) => {
+    await this.#emptyRound();
+  }
+
+  /** A round with no record of its own: takes the lock, re-reads the tail if needed, syncs what is pending. */
+  #emptyRound(): Promise<AuditRecord | undefined> {
+    return new Promise((resolve, reject) => {
       this.#queue.push({ event: undefined, resolve, reject });
       this.#kick();
     });
@@ -167,12 +181,7 @@ export class FileAuditLog implements AuditSink {
     try {
       const fh = await this.#fs.open(probe, 'w', 0o600);
       try {
-        const buf = Buffer.alloc(4096);
-        for (let off = 0; off < buf.length; ) {
-          const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
-          if (bytesWritten <= 0) throw new Error('write made no progress');
-          off += bytesWritten;
-        }
+        await writeAll(fh, Buffer.alloc(4096));
         await fh.datasync();
       } finally {
         await fh.close().catch(noop);
@@ -182,10 +191,7 @@ export class FileAuditLog implements AuditSink {
       return `cannot write in ${this.dir}: ${describeOsError(e)}`;
     }
     try {
-      await new Promise<AuditRecord | undefined>((resolve, reject) => {
-        this.#queue.push({ event: undefined, resolve, reject });
-        this.#kick();
-      });
+      await this.#emptyRound();
     } catch (e) {
       return e instanceof Error ? e.message : String(e);
     }
@@ -393,11 +399,7 @@ export class FileAuditLog implements AuditSink {
     const buf = Buffer.from(text, 'utf8');
     const before = current.size;
     try {
-      for (let off = 0; off < buf.length; ) {
-        const { bytesWritten } = await current.fh.write(buf, off, buf.length - off, null);
-        if (bytesWritten <= 0) throw new Error('write made no progress');
-        off += bytesWritten;
-      }
+      await writeAll(current.fh, buf);
       if (sync) await current.fh.datasync();
     } catch (e) {
       // Cut off whatever part of this round reached the file, so no rejected record stays in the log.

@@ -78,6 +78,15 @@ export function faultyFs(): FaultyFs {
       if (fs.failOpen && flags !== 'r') throw fs.failOpen;
       const real = await nodeAuditFs.open(path, flags, mode);
       const isFile = flags !== 'r'; // files opened to write (audit files, the readiness probe), not the directory
+      // fsync or fdatasync of a file: counted, held at syncGate, failed with failSync.
+      const faultySync = async (sync: () => Promise<void>) => {
+        if (isFile) {
+          fs.fileSyncs++;
+          if (fs.syncGate) await fs.syncGate;
+          if (fs.failSync) throw fs.failSync;
+        }
+        return sync();
+      };
       const handle: AuditFileHandle = {
         read: (b, o, l, p) => real.read(b, o, l, p),
         stat: () => real.stat(),
@@ -92,22 +101,8 @@ export function faultyFs(): FaultyFs {
           }
           return real.write(buf, off, len, pos);
         },
-        async sync() {
-          if (isFile) {
-            fs.fileSyncs++;
-            if (fs.syncGate) await fs.syncGate;
-            if (fs.failSync) throw fs.failSync;
-          }
-          return real.sync();
-        },
-        async datasync() {
-          if (isFile) {
-            fs.fileSyncs++;
-            if (fs.syncGate) await fs.syncGate;
-            if (fs.failSync) throw fs.failSync;
-          }
-          return real.datasync();
-        },
+        sync: () => faultySync(() => real.sync()),
+        datasync: () => faultySync(() => real.datasync()),
       };
       return handle;
     },

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { openAuditLog } from '../audit/index.js';
+import { auditInstanceName } from '../audit/instance.js';
+import { auditSinkKind, openAudit } from '../audit/open-sink.js';
 import { checkAllSecrets } from '../config/check.js';
 import { composeFleetConfig, fleetDocOf, fleetVersion, loadConfigFile, parseFileObject, withFleetDoc, type RuntimeConfig } from '../config/index.js';
 import { recordAdminAction } from '../control/service.js';
@@ -80,7 +81,16 @@ export async function runConfigImport(o: TransferOptions & { file?: string; ifRe
       out.stdout(`nothing to import: the shared store (${where}) already holds these tools, resources and upstreams at revision ${before.revision} (${counts(doc)})`);
       return 0;
     }
-    const audit = await openAuditLog(rt.auditDir, o.deps);
+    // Written where the fleet's gateways write (their table with DATABASE_URL), as this host's CLI.
+    const { sink: audit, source } = await openAudit({
+      kind: auditSinkKind(rt.config.audit.sink, o.embedded ? undefined : o.databaseUrl, rt.path),
+      dir: rt.auditDir,
+      instance: `cli-${auditInstanceName(undefined, '')}`.slice(0, 100),
+      ...(o.databaseUrl && !o.embedded ? { databaseUrl: o.databaseUrl } : {}),
+      ...(o.schema ? { schema: o.schema } : {}),
+      deps: o.deps,
+    });
+    await source.close?.();
     try {
       const { record, changed } = await store.updateFleetConfig(async (current) => {
         if (o.ifRevision !== undefined && (current?.revision ?? 0) !== o.ifRevision) {

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { AuditSource } from '../audit/source.js';
 import type { AuditSink } from '../audit/types.js';
 import type { ConfigStore, ServerConfig } from '../config/index.js';
 import type { ControlService } from '../control/service.js';
@@ -16,6 +17,11 @@ export interface AdminOptions {
   store: Store;
   control: ControlService;
   audit: AuditSink;
+  /**
+   * Where the console reads the log from: the fleet's audit table with the PostgreSQL sink (every
+   * instance's calls), else this host's audit directory. Default: the directory of the config.
+   */
+  auditSource?: AuditSource;
   deps: Deps;
   logger: Logger;
   /** Recognises a user's MCP access token sent to the admin API (answered 403, not 401). */

@@ -5,8 +5,8 @@ import type { AuditEvent, AuditRecord } from './types.js';
 /** `prevHash` of the first record ever written. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** Fields the chain adds; an event may not set them itself. */
-export const CHAIN_FIELDS = ['time', 'id', 'seq', 'prevHash', 'hash'] as const;
+/** Fields the chain adds (`instance`: the chain's writer, when it has a name); an event may not set them itself. */
+export const CHAIN_FIELDS = ['time', 'id', 'seq', 'instance', 'prevHash', 'hash'] as const;
 
 /** Fields every record must carry, in the order verify reports the first one missing. */
 export const REQUIRED_FIELDS = ['type', 'phase', 'traceId', 'time', 'id', 'seq', 'prevHash', 'hash'] as const;
@@ -45,9 +45,10 @@ export function normalizeEvent(event: AuditEvent): AuditEvent {
 }
 
 /** Seal a normalized event into the next link of the chain. */
-export function sealRecord(event: AuditEvent, chain: { time: string; id: string; seq: number; prevHash: string }): AuditRecord {
+export function sealRecord(event: AuditEvent, chain: { time: string; id: string; seq: number; prevHash: string; instance?: string }): AuditRecord {
   // Chain position first so a line reads naturally; the hash does not depend on key order (JCS sorts).
-  const body = { seq: chain.seq, time: chain.time, id: chain.id, ...event, prevHash: chain.prevHash };
+  // The instance is hashed with the rest: a record moved to another instance's chain names the wrong one.
+  const body = { seq: chain.seq, time: chain.time, id: chain.id, ...(chain.instance ? { instance: chain.instance } : {}), ...event, prevHash: chain.prevHash };
   return { ...body, hash: recordHash(body) } as AuditRecord;
 }
 
@@ -63,6 +64,7 @@ export function checkRecord(value: unknown): RecordCheck {
   for (const field of REQUIRED_FIELDS) {
     if (!(field in obj) || obj[field] === null) return { ok: false, reason: `missing field ${field}`, seq };
   }
+  if ('instance' in obj && (typeof obj.instance !== 'string' || !obj.instance)) return { ok: false, reason: 'invalid field instance (expected a non-empty string)', seq };
   for (const field of ['type', 'phase', 'traceId', 'time', 'id'] as const) {
     if (typeof obj[field] !== 'string') return { ok: false, reason: `invalid field ${field} (expected a string)`, seq };
   }

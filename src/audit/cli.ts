@@ -1,7 +1,8 @@
 import { defaultDeps } from '../deps.js';
 import { isGatewayError } from '../errors.js';
 import { type AuditFilter, queryAudit, tailAudit } from './query.js';
-import { verifyAuditDir } from './verify.js';
+import type { AuditSource } from './source.js';
+import { verifyAuditDir, type VerifyOptions } from './verify.js';
 
 export interface CliOutput {
   stdout: (s: string) => void;
@@ -18,31 +19,48 @@ function fail(out: CliOutput, e: unknown): number {
   return EXIT_USAGE;
 }
 
-export async function runAuditVerify(dir: string, out: CliOutput): Promise<number> {
+const chainName = (instance: string) => (instance ? `chain "${instance}"` : 'unnamed chain');
+
+export async function runAuditVerify(source: string | AuditSource, out: CliOutput, options: VerifyOptions = {}): Promise<number> {
   let result;
   try {
-    result = await verifyAuditDir(dir);
+    result = await verifyAuditDir(source, options);
   } catch (e) {
     return fail(out, e);
   }
   if (!result.ok) {
-    const { file, line, seq, reason } = result.broken;
-    out.stdout(`BROKEN: ${file}:${line}${seq !== undefined ? ` (seq ${seq})` : ''}: ${reason}`);
+    const { instance, file, line, seq, reason } = result.broken;
+    out.stdout(`BROKEN: ${instance ? `[${instance}] ` : ''}${file}:${line}${seq !== undefined ? ` (seq ${seq})` : ''}: ${reason}`);
     out.stdout(`${result.count} records verified before the break`);
     return EXIT_BROKEN;
   }
-  out.stdout(`OK: ${result.count} records in ${result.files} files, chain intact`);
+  const many = result.chains.length > 1 || result.chains.some((c) => c.instance);
+  out.stdout(`OK: ${result.count} records in ${result.files} files${many ? ` in ${result.chains.length} chain(s)` : ''}, chain intact`);
   // The chain cannot show that records were cut off its end: a copy of the head kept elsewhere can.
-  if (result.head) out.stdout(`head: seq ${result.head.seq}, hash ${result.head.hash} (compare with a copy kept off this host to detect a cut end)`);
-  if (result.recovered) {
-    const where = result.recovered.map((r) => `${r.file}:${r.line}`).join(', ');
-    out.stderr(`note: torn line(s) from an interrupted write at ${where}, covered by a recovery record`);
+  for (const c of result.chains) {
+    if (!c.head) continue;
+    const who = many ? `${chainName(c.instance)}: ${c.count} records, ` : '';
+    // Without a checkpoint (a chain written before them) only a copy of the head kept elsewhere shows a cut end.
+    out.stdout(`${who}head: seq ${c.head.seq}, hash ${c.head.hash}${c.checkpoints ? '' : ' (compare with a copy kept off this host to detect a cut end)'}`);
+    if (c.checkpoints) {
+      const { count, last, unsealed } = c.checkpoints;
+      out.stdout(
+        `  checkpoints: ${count} signed and verified${options.keysFrom ? ` (keys: ${options.keysFrom})` : ''}; the last, #${last.n} of ${last.time}${last.final ? ' (final, at shutdown)' : ''}, signs seq ${last.seq}` +
+          (unsealed ? `; ${unsealed} newer record(s) not signed yet (a running instance signs them within the interval; after a crash they are the only ones that could be lost without trace)` : ''),
+      );
+    }
   }
-  if (result.tornTail) {
-    out.stderr(
-      `WARNING: the last line ${result.tornTail.file}:${result.tornTail.line} is torn (a write was interrupted, e.g. by a crash); ` +
-        `it is not a record. The ${result.count} records before it verify; the gateway keeps the line and continues on a fresh line when it next opens the log.`,
-    );
+  for (const c of result.chains) {
+    if (c.recovered) {
+      const where = c.recovered.map((r) => `${r.file}:${r.line}`).join(', ');
+      out.stderr(`note: torn line(s) from an interrupted write at ${where}, covered by a recovery record`);
+    }
+    if (c.tornTail) {
+      out.stderr(
+        `WARNING: the last line ${c.tornTail.file}:${c.tornTail.line} is torn (a write was interrupted, e.g. by a crash); ` +
+          `it is not a record. The ${c.count} records before it verify; the gateway keeps the line and continues on a fresh line when it next opens the log.`,
+      );
+    }
   }
   return EXIT_OK;
 }
@@ -53,7 +71,7 @@ export interface AuditTailCliOptions {
   signal?: AbortSignal;
 }
 
-export async function runAuditTail(dir: string, opts: AuditTailCliOptions, out: CliOutput): Promise<number> {
+export async function runAuditTail(dir: string | AuditSource, opts: AuditTailCliOptions, out: CliOutput): Promise<number> {
   const lines = opts.lines ?? 20;
   if (!Number.isSafeInteger(lines) || lines < 0) return fail(out, `--lines: expected a whole number >= 0, got ${String(opts.lines)}`);
   try {
@@ -72,6 +90,8 @@ export interface AuditQueryCliOptions {
   since?: string | Date;
   outcome?: string;
   limit?: number | string;
+  /** Records of this instance's chain only. */
+  instance?: string;
 }
 
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -93,6 +113,7 @@ export function toAuditFilter(opts: AuditQueryCliOptions, now: number = defaultD
   if (opts.user !== undefined) filter.user = opts.user;
   if (opts.tool !== undefined) filter.tool = opts.tool;
   if (opts.agent !== undefined) filter.agent = opts.agent;
+  if (opts.instance !== undefined) filter.instance = opts.instance;
   if (opts.since !== undefined) filter.since = opts.since instanceof Date ? opts.since : parseSince(opts.since, now);
   if (opts.outcome !== undefined) {
     if (opts.outcome !== 'ok' && opts.outcome !== 'error' && opts.outcome !== 'denied' && opts.outcome !== 'unknown') {
@@ -108,7 +129,7 @@ export function toAuditFilter(opts: AuditQueryCliOptions, now: number = defaultD
   return filter;
 }
 
-export async function runAuditQuery(dir: string, opts: AuditQueryCliOptions, out: CliOutput, now: () => number = defaultDeps.now): Promise<number> {
+export async function runAuditQuery(dir: string | AuditSource, opts: AuditQueryCliOptions, out: CliOutput, now: () => number = defaultDeps.now): Promise<number> {
   let filter: AuditFilter;
   try {
     filter = toAuditFilter(opts, now());

@@ -1,15 +1,14 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import { defaultDeps } from '../deps.js';
-import { GatewayError, isGatewayError } from '../errors.js';
+import { isGatewayError } from '../errors.js';
 import { checkRecord } from './chain.js';
+import { readCheckpoint } from './checkpoint.js';
 import { parseSince } from './cli.js';
-import { describeOsError, listAuditFiles } from './fs.js';
-import { readLines } from './lines.js';
 import { toOcsf } from './ocsf.js';
 import { matchesFilter } from './query.js';
+import { type AuditSource, mergeByTime, toSource } from './source.js';
 import type { AuditRecord } from './types.js';
-import { REASON_PREV } from './verify.js';
+import { REASON_PREV, wrongInstance } from './verify.js';
 
 /**
  * `audit export`: the records of a time window as OCSF events or as the JSON lines they are stored as,
@@ -39,74 +38,80 @@ export interface ExportProblem {
   reason: string;
 }
 
-const fileOfDay = (d: Date) => `audit-${d.toISOString().slice(0, 10)}.jsonl`;
 /** Decisions remembered for their outcome records (which follow within seconds): bounded memory. */
 const MAX_OPEN_CALLS = 10_000;
 
+interface Read {
+  record: AuditRecord;
+  text: string;
+  time: string;
+  chainError?: string;
+  downstream?: { method: string; url: string };
+}
+
 /**
- * Yields one output line per matching record, in log order, streaming file by file. Checks each record's
- * hash and its link to the previous record read (a link across a skipped day file is not checked).
+ * Yields one output line per matching record of every chain, merged by time, streaming. Checks each
+ * record's hash and its link to the previous record read of its chain (the first record read of a chain
+ * links to records outside the window: not checked).
  */
-export async function* exportAudit(dir: string, format: ExportFormat, filter: ExportFilter, onProblem: (p: ExportProblem) => void): AsyncGenerator<string> {
-  let files: string[];
-  try {
-    files = await listAuditFiles(dir);
-  } catch (e) {
-    throw new GatewayError('audit_unavailable', `cannot read audit log directory ${dir}: ${describeOsError(e)}`, { cause: e });
-  }
-  // A file holds one UTC day: skip whole days outside the window.
-  const first = filter.since ? fileOfDay(filter.since) : undefined;
-  const last = filter.until ? fileOfDay(new Date(filter.until.getTime() - 1)) : undefined;
+export async function* exportAudit(source: string | AuditSource, format: ExportFormat, filter: ExportFilter, onProblem: (p: ExportProblem) => void): AsyncGenerator<string> {
+  const src = toSource(source);
+  const window = { ...(filter.since ? { since: filter.since } : {}), ...(filter.until ? { until: filter.until } : {}) };
   const match = { ...(filter.since ? { since: filter.since } : {}), ...(filter.user !== undefined ? { user: filter.user } : {}), ...(filter.tool !== undefined ? { tool: filter.tool } : {}) };
-  let prev: { seq: number; hash: string } | undefined;
-  // trace id (+ span id) -> downstream operation of its decision record, for the outcome record.
-  const calls = new Map<string, { method: string; url: string }>();
-  for (const file of files) {
-    if ((first && file < first) || (last && file > last)) {
-      prev = undefined;
+  const chain = async function* (instance: string): AsyncGenerator<Read> {
+    let prev: { seq: number; hash: string } | undefined;
+    // trace id (+ span id) -> downstream operation of its decision record, for the outcome record.
+    const calls = new Map<string, { method: string; url: string }>();
+    for await (const { file, line: number, bytes } of src.lines(instance, window)) {
+      const text = bytes.toString('utf8');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        onProblem({ file, line: number, kind: 'torn', reason: 'not a JSON record (a torn write?); skipped' });
+        continue;
+      }
+      const record = parsed as AuditRecord;
+      const check = checkRecord(record);
+      let chainError: string | undefined = check.ok ? undefined : check.reason;
+      if (!chainError && (record.instance ?? '') !== instance) chainError = wrongInstance(record.instance ?? '', instance);
+      else if (!chainError && prev && record.prevHash !== prev.hash) chainError = REASON_PREV;
+      else if (!chainError && prev && record.seq !== prev.seq + 1) chainError = `seq out of order (expected ${prev.seq + 1}, found ${record.seq})`;
+      if (chainError) onProblem({ file, line: number, kind: 'chain', reason: `${chainError}; exported as read`, ...(typeof record.seq === 'number' ? { seq: record.seq } : {}) });
+      // Continue the chain from what this record claims, so one edit is reported once, not at every later record.
+      prev = typeof record.seq === 'number' && typeof record.hash === 'string' ? { seq: record.seq, hash: record.hash } : undefined;
+      const call = `${String(record.traceId)} ${String(record.spanId ?? '')}`;
+      const d = record.downstream;
+      if (record.phase === 'decision' && d && typeof d.method === 'string' && typeof d.url === 'string') {
+        calls.delete(call);
+        calls.set(call, { method: d.method, url: d.url });
+        if (calls.size > MAX_OPEN_CALLS) calls.delete(calls.keys().next().value!);
+      }
+      if (!matchesFilter(record, match)) continue;
+      if (filter.until && !(Date.parse(record.time) < filter.until.getTime())) continue;
+      const downstream = record.phase === 'outcome' && record.type === 'tool_call' ? calls.get(call) : undefined;
+      yield { record, text, time: String(record.time), ...(chainError ? { chainError } : {}), ...(downstream ? { downstream } : {}) };
+    }
+  };
+  const chains = await src.chains();
+  for await (const r of mergeByTime(chains.map(chain))) {
+    if (format === 'jsonl') {
+      yield r.text;
       continue;
     }
-    try {
-      for await (const { number, bytes } of readLines(join(dir, file))) {
-        const text = bytes.toString('utf8');
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-          onProblem({ file, line: number, kind: 'torn', reason: 'not a JSON record (a torn write?); skipped' });
-          continue;
-        }
-        const record = parsed as AuditRecord;
-        const check = checkRecord(record);
-        let chainError: string | undefined = check.ok ? undefined : check.reason;
-        if (!chainError && prev && record.prevHash !== prev.hash) chainError = REASON_PREV;
-        else if (!chainError && prev && record.seq !== prev.seq + 1) chainError = `seq out of order (expected ${prev.seq + 1}, found ${record.seq})`;
-        if (chainError) onProblem({ file, line: number, kind: 'chain', reason: `${chainError}; exported as read`, ...(typeof record.seq === 'number' ? { seq: record.seq } : {}) });
-        // Continue the chain from what this record claims, so one edit is reported once, not at every later record.
-        prev = typeof record.seq === 'number' && typeof record.hash === 'string' ? { seq: record.seq, hash: record.hash } : undefined;
-        const call = `${String(record.traceId)} ${String(record.spanId ?? '')}`;
-        const d = record.downstream;
-        if (record.phase === 'decision' && d && typeof d.method === 'string' && typeof d.url === 'string') {
-          calls.delete(call);
-          calls.set(call, { method: d.method, url: d.url });
-          if (calls.size > MAX_OPEN_CALLS) calls.delete(calls.keys().next().value!);
-        }
-
-        if (!matchesFilter(record, match)) continue;
-        if (filter.until && !(Date.parse(record.time) < filter.until.getTime())) continue;
-        if (format === 'jsonl') {
-          yield text;
-          continue;
-        }
-        const downstream = record.phase === 'outcome' && record.type === 'tool_call' ? calls.get(call) : undefined;
-        yield JSON.stringify(toOcsf(record, { ...(chainError ? { chainError } : {}), ...(downstream ? { downstream } : {}) }));
+    yield JSON.stringify(toOcsf(r.record, { ...(r.chainError ? { chainError: r.chainError } : {}), ...(r.downstream ? { downstream: r.downstream } : {}) }));
+  }
+  // JSON Lines ends with every chain's signed checkpoints: with the pinned public keys, the export
+  // verifies on its own (`audit verify --export FILE --keys KEYS`).
+  if (format === 'jsonl') {
+    for (const instance of chains) {
+      for (const jws of (await src.checkpoints(instance)).list) {
+        const c = readCheckpoint(jws)?.claims;
+        yield JSON.stringify({ instance, ...(c ? { n: c.n, seq: c.seq, time: c.time } : {}), checkpoint: jws });
       }
-    } catch (e) {
-      if (isGatewayError(e)) throw e;
-      throw new GatewayError('audit_unavailable', `cannot read audit log ${join(dir, file)}: ${describeOsError(e)}`, { cause: e });
     }
   }
 }
@@ -142,7 +147,7 @@ export function parseTimeOption(option: string, value: string, now: number): Dat
 }
 
 /** Exit codes as the other audit commands: 0 ok, 1 hash chain broken (everything readable still exported), 2 usage or unreadable log. */
-export async function runAuditExport(dir: string, opts: AuditExportCliOptions, out: ExportCliOutput, now: () => number = defaultDeps.now): Promise<number> {
+export async function runAuditExport(dir: string | AuditSource, opts: AuditExportCliOptions, out: ExportCliOutput, now: () => number = defaultDeps.now): Promise<number> {
   const fail = (message: string) => {
     out.stderr(`error: ${message}`);
     return 2;

@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { GENESIS_HASH, checkRecord, normalizeEvent, sealRecord } from './chain.js';
-import { type AuditFileHandle, type AuditFs, auditFileName, describeOsError, listAuditFiles, nodeAuditFs } from './fs.js';
+import { type AuditFileHandle, type AuditFs, INSTANCE_RE, UNNAMED_CHAIN, auditFileName, checkpointFileName, describeOsError, listAuditFiles, nodeAuditFs } from './fs.js';
 import { countLines, readLinesBackward } from './lines.js';
 import { type AuditLockOptions, DirLock } from './lock.js';
-import type { AuditDurability, AuditEvent, AuditRecord, AuditSink } from './types.js';
+import { readCheckpoint, type StoredCheckpoint } from './checkpoint.js';
+import { parseLine } from './source.js';
+import type { AuditDurability, AuditEvent, AuditRecord, CheckpointingSink, CheckpointMaker } from './types.js';
 
 /** `type` of the record the sink writes itself after finding torn lines left by an interrupted write. */
 export const RECOVERY_EVENT_TYPE = 'audit_recovery';
@@ -21,6 +23,19 @@ export interface TornLine {
 }
 
 export interface OpenAuditLogOptions {
+  /**
+   * The writing instance: its records carry `instance` and form a hash chain of their own in
+   * `audit-<day>.<instance>.jsonl` under the lock `audit.<instance>.lock`, so writers of one directory
+   * do not wait for each other. Omitted: the unnamed chain (`audit-<day>.jsonl`, `audit.lock`).
+   */
+  instance?: string;
+  /**
+   * Claim a chain of its own instead of naming one: `<prefix>1`, `<prefix>2`... the first whose lock no
+   * live process holds, kept for the life of this log (each desktop client starts its own gateway on one
+   * config; a crashed one's chain is taken over and continued by the next). With every slot taken, opening
+   * fails naming them. Overrides `instance`.
+   */
+  claim?: { prefix: string; slots?: number };
   /** Injected file system (tests: fail a write or an fsync, count fsyncs). Default: node's fs/promises. */
   fs?: AuditFs;
   /** Where warnings go (torn tail found at open...). Default: process.emitWarning. */
@@ -62,6 +77,8 @@ interface Pending {
   event: AuditEvent | undefined;
   /** Written without its own fsync ('deferred'): the round syncs only if something in it needs it. */
   deferred?: boolean;
+  /** Run under the lock after the round's records are durable (a checkpoint). */
+  task?: () => Promise<void>;
   resolve(record: AuditRecord | undefined): void;
   reject(error: unknown): void;
 }
@@ -90,7 +107,7 @@ const isDir = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'EISDIR';
  * re-reads the tail first. One lock per round, not per record.
  * Use {@link openAuditLog} to create one.
  */
-export class FileAuditLog implements AuditSink {
+export class FileAuditLog implements CheckpointingSink {
   readonly dir: string;
   /** Warnings raised so far (torn lines found and recovered...). */
   readonly warnings: string[] = [];
@@ -105,11 +122,14 @@ export class FileAuditLog implements AuditSink {
   #needsRecovery = true;
   /** hashes of records whose write failed: if recovery finds one on disk, say so. */
   #failed = new Set<string>();
-  readonly #lock: DirLock;
+  #lock: DirLock;
+  #chain: string;
+  readonly #lockOptions: AuditLockOptions | undefined;
+  readonly #claim: { prefix: string; slots: number } | undefined;
   #queue: Pending[] = [];
   #running: Promise<void> | undefined;
   #closed = false;
-  readonly #keepLockMs: number;
+  #keepLockMs: number;
   readonly #deferredSyncMs: number;
   /** Records written and not yet fsync'd (deferred durability), and the timer that will sync them. */
   #unsynced = false;
@@ -123,7 +143,17 @@ export class FileAuditLog implements AuditSink {
     this.#fs = options.fs ?? nodeAuditFs;
     this.#now = deps.now;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, 'AuditLogWarning'));
-    this.#lock = new DirLock(dir, options.lock);
+    const instance = options.claim ? undefined : options.instance;
+    if (instance !== undefined && !INSTANCE_RE.test(instance)) {
+      throw new GatewayError('config_invalid', `audit instance "${instance}" is not a valid name: 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit (it names files)`);
+    }
+    if (options.claim && !INSTANCE_RE.test(`${options.claim.prefix}1`)) {
+      throw new GatewayError('config_invalid', `audit chain prefix "${options.claim.prefix}" does not make valid instance names`);
+    }
+    this.#chain = instance ?? UNNAMED_CHAIN;
+    this.#lockOptions = options.lock;
+    this.#claim = options.claim ? { prefix: options.claim.prefix, slots: options.claim.slots ?? 256 } : undefined;
+    this.#lock = new DirLock(dir, options.lock, this.#chain);
     this.#keepLockMs = options.keepLockMs ?? 0;
     this.#deferredSyncMs = options.deferredSyncMs ?? 100;
   }
@@ -131,6 +161,16 @@ export class FileAuditLog implements AuditSink {
   /** Path of the directory's lock file. */
   get lockFile(): string {
     return this.#lock.path;
+  }
+
+  /** Whether this log claimed its chain for its life (no other live process writes it). */
+  get claimed(): boolean {
+    return this.#keepLockMs === Infinity;
+  }
+
+  /** The instance this log writes as (its chain's name); undefined for the unnamed chain. */
+  get instance(): string | undefined {
+    return this.#chain || undefined;
   }
 
   /** seq and hash of the last durable record (seq 0 and 64 zeros for an empty log). */
@@ -145,9 +185,37 @@ export class FileAuditLog implements AuditSink {
     } catch (e) {
       throw this.#unavailable(`cannot create audit log directory ${this.dir}`, e);
     }
+    if (this.#claim) await this.#claimChain(this.#claim);
     // Recover the head under the lock (another process may be mid-write), writing the recovery record if any.
     this.#needsRecovery = true;
     await this.#emptyRound();
+  }
+
+  /** Take the first free slot's lock and keep it. */
+  async #claimChain({ prefix, slots }: { prefix: string; slots: number }): Promise<void> {
+    for (let k = 1; k <= slots; k++) {
+      const lock = new DirLock(this.dir, this.#lockOptions, `${prefix}${k}`);
+      let taken: boolean;
+      try {
+        taken = await lock.tryAcquire();
+      } catch (e) {
+        throw this.#unavailable(`cannot lock audit log ${this.dir}`, e);
+      }
+      if (taken) {
+        await this.#lock.close();
+        this.#lock = lock;
+        this.#chain = `${prefix}${k}`;
+        // Kept for life: nobody else writes this chain while this process lives.
+        this.#keepLockMs = Infinity;
+        return;
+      }
+      await lock.close();
+    }
+    throw new GatewayError(
+      'audit_unavailable',
+      `audit log ${this.dir}: all ${slots} chains ${prefix}1..${prefix}${slots} are held by live processes; stop one of them (or give this one an audit directory of its own)`,
+      { details: { dir: this.dir } },
+    );
   }
 
   /** A round with no record of its own: takes the lock, re-reads the tail if needed, syncs what is pending. */
@@ -274,6 +342,7 @@ export class FileAuditLog implements AuditSink {
         (p): Pending => ({
           event: p.event,
           ...(p.deferred ? { deferred: true } : {}),
+          ...(p.task ? { task: p.task } : {}),
           resolve: (r) => settle.push(() => p.resolve(r)),
           reject: (e) => settle.push(() => p.reject(e)),
         }),
@@ -291,7 +360,7 @@ export class FileAuditLog implements AuditSink {
             // Let the waiter in: it sleeps up to 25 ms between tries, and a busy holder re-taking the lock
             // at once would win every time. Only when someone waits.
             await new Promise((r) => setTimeout(r, HANDOVER_MS));
-          } else if (this.#queue.length === 0) {
+          } else if (this.#queue.length === 0 && this.#keepLockMs !== Infinity) {
             // Idle: let go, unless a round started meanwhile (it re-arms this timer when it ends).
             this.#releaseTimer = setTimeout(() => void (this.#running ? undefined : this.#releaseLock()), this.#keepLockMs);
             this.#releaseTimer.unref();
@@ -316,7 +385,7 @@ export class FileAuditLog implements AuditSink {
   async #movedByOthers(): Promise<boolean> {
     const current = this.#current;
     // Both at once: one thread-pool round trip instead of two on every round.
-    const [names, st] = await Promise.all([listAuditFiles(this.dir, this.#fs), current?.fh.stat()]);
+    const [names, st] = await Promise.all([listAuditFiles(this.dir, this.#fs, this.#chain), current?.fh.stat()]);
     const newest = names.at(-1);
     if (newest !== this.#lastFile) return true;
     if (newest === undefined) return false;
@@ -338,7 +407,7 @@ export class FileAuditLog implements AuditSink {
       let file = this.#lastFile;
       stamped = batch.map((p) => {
         const time = new Date(this.#now()).toISOString();
-        const day = auditFileName(time);
+        const day = auditFileName(time, this.#chain);
         file = file !== undefined && file > day ? file : day;
         return { p, time, file };
       });
@@ -370,7 +439,7 @@ export class FileAuditLog implements AuditSink {
       const segment = stamped.slice(i, j);
       let { seq, hash } = this.#head;
       const records = segment.map((s) => {
-        const record = sealRecord(s.p.event!, { time: s.time, id: randomUUID(), seq: ++seq, prevHash: hash });
+        const record = sealRecord(s.p.event!, { time: s.time, id: randomUUID(), seq: ++seq, prevHash: hash, ...(this.#chain ? { instance: this.#chain } : {}) });
         hash = record.hash;
         return record;
       });
@@ -390,8 +459,75 @@ export class FileAuditLog implements AuditSink {
       segment.forEach((s, k) => s.p.resolve(records[k]!));
       i = j;
     }
-    for (const p of waiters) p.resolve(undefined);
+    for (const p of waiters) {
+      if (!p.task) {
+        p.resolve(undefined);
+        continue;
+      }
+      try {
+        // What the task may sign must be durable first (deferred records included).
+        if (this.#unsynced) await this.#current?.fh.datasync();
+        this.#unsynced = false;
+        await p.task();
+        p.resolve(undefined);
+      } catch (e) {
+        p.reject(this.#unavailable(`cannot write an audit checkpoint in ${this.dir}`, e));
+      }
+    }
   }
+
+  /** See {@link CheckpointingSink.checkpoint}: stored in `audit-checkpoints[.<instance>].jsonl`, fdatasync'd. */
+  checkpoint(make: CheckpointMaker): Promise<StoredCheckpoint | undefined> {
+    if (this.#closed) return Promise.reject(new GatewayError('audit_unavailable', `audit log ${this.dir} is closed`));
+    let stored: StoredCheckpoint | undefined;
+    return new Promise((resolve, reject) => {
+      this.#queue.push({
+        event: undefined,
+        task: async () => {
+          stored = await this.#writeCheckpoint(make);
+        },
+        resolve: () => resolve(stored),
+        reject,
+      });
+      this.#kick();
+    });
+  }
+
+  async #writeCheckpoint(make: CheckpointMaker): Promise<StoredCheckpoint | undefined> {
+    const path = join(this.dir, checkpointFileName(this.#chain));
+    let last: StoredCheckpoint | undefined;
+    let endsWithNewline = true;
+    let existed = true;
+    try {
+      const fh = await this.#fs.open(path, 'r');
+      try {
+        const { size } = await fh.stat();
+        for await (const line of readLinesBackward(fh, size)) {
+          if (line.fromEnd === 1) endsWithNewline = line.terminated;
+          last = readCheckpoint(String((parseLine(line.bytes) as { checkpoint?: unknown } | undefined)?.checkpoint ?? ''));
+          if (last) break; // a torn last line (crash mid-append) is not a checkpoint
+        }
+      } finally {
+        await fh.close().catch(noop);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      existed = false;
+    }
+    const cp = await make(this.head, last);
+    if (!cp) return undefined;
+    const fh = await this.#fs.open(path, 'a', 0o600);
+    try {
+      const text = `${endsWithNewline ? '' : '\n'}${JSON.stringify({ n: cp.claims.n, seq: cp.claims.seq, time: cp.claims.time, checkpoint: cp.jws })}\n`;
+      await writeAll(fh, Buffer.from(text, 'utf8'));
+      await fh.datasync();
+    } finally {
+      await fh.close().catch(noop);
+    }
+    if (!existed) await this.#syncDir();
+    return cp;
+  }
+
 
   async #writeSegment(name: string, records: AuditRecord[], sync: boolean): Promise<void> {
     const current = await this.#fileFor(name);
@@ -475,7 +611,7 @@ export class FileAuditLog implements AuditSink {
     }
     let names: string[];
     try {
-      names = await listAuditFiles(this.dir, this.#fs);
+      names = await listAuditFiles(this.dir, this.#fs, this.#chain);
     } catch (e) {
       throw this.#unavailable(`cannot read audit log directory ${this.dir}`, e);
     }

@@ -35,20 +35,53 @@ export const nodeAuditFs: AuditFs = {
   unlink: (path) => fsp.unlink(path),
 };
 
-const FILE_RE = /^audit-\d{4}-\d{2}-\d{2}\.jsonl$/;
+/**
+ * `audit-<day>.jsonl` (the unnamed chain of logs written before chains had names) or
+ * `audit-<day>.<instance>.jsonl`: one hash chain per writing instance, one file per UTC day.
+ */
+const FILE_RE = /^audit-(\d{4}-\d{2}-\d{2})(?:\.([A-Za-z0-9][A-Za-z0-9._-]*))?\.jsonl$/;
+
+/** An instance (chain) name: it is part of file names, lock names and every record. */
+export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** Key of the unnamed chain in {@link listAuditChains}. */
+export const UNNAMED_CHAIN = '';
 
 export function isAuditFileName(name: string): boolean {
   return FILE_RE.test(name);
 }
 
-/** One file per UTC day; names sort in chain order. */
-export function auditFileName(isoTime: string): string {
-  return `audit-${isoTime.slice(0, 10)}.jsonl`;
+/** The chain a file belongs to ('' for the unnamed chain), or undefined when it is not an audit file. */
+export function chainOfFile(name: string): string | undefined {
+  const m = FILE_RE.exec(name);
+  return m ? (m[2] ?? UNNAMED_CHAIN) : undefined;
 }
 
-/** Audit files of `dir` in chain order. */
-export async function listAuditFiles(dir: string, fs: Pick<AuditFs, 'readdir'> = nodeAuditFs): Promise<string[]> {
-  return (await fs.readdir(dir)).filter(isAuditFileName).sort();
+/** One file per UTC day and chain; a chain's names sort in chain order. */
+export function auditFileName(isoTime: string, chain: string = UNNAMED_CHAIN): string {
+  return `audit-${isoTime.slice(0, 10)}${chain ? `.${chain}` : ''}.jsonl`;
+}
+
+/** Where a chain's signed checkpoints are kept, beside its records: `audit-checkpoints[.<instance>].jsonl`. */
+export function checkpointFileName(chain: string = UNNAMED_CHAIN): string {
+  return `audit-checkpoints${chain ? `.${chain}` : ''}.jsonl`;
+}
+
+/** The files of one chain of `dir` in chain order. */
+export async function listAuditFiles(dir: string, fs: Pick<AuditFs, 'readdir'> = nodeAuditFs, chain: string = UNNAMED_CHAIN): Promise<string[]> {
+  return (await fs.readdir(dir)).filter((n) => chainOfFile(n) === chain).sort();
+}
+
+/** Every chain of `dir` (instance name, '' for the unnamed chain) with its files in chain order, chains sorted by name. */
+export async function listAuditChains(dir: string, fs: Pick<AuditFs, 'readdir'> = nodeAuditFs): Promise<Map<string, string[]>> {
+  const chains = new Map<string, string[]>();
+  for (const name of (await fs.readdir(dir)).sort()) {
+    const chain = chainOfFile(name);
+    if (chain === undefined) continue;
+    const files = chains.get(chain) ?? [];
+    files.push(name);
+    chains.set(chain, files);
+  }
+  return new Map([...chains].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** "ENOSPC: no space left on device, write" — node's message already starts with the code most of the time. */

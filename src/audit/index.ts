@@ -16,3 +16,7 @@ export { recordUnknownOutcomes, decisionsWithoutOutcome, OUTCOME_UNKNOWN } from 
 export type { ExportFormat, ExportFilter, ExportProblem, AuditExportCliOptions } from './export.js';
 export { toOcsf, OCSF_VERSION, OCSF_PRODUCT } from './ocsf.js';
 export type { OcsfEvent } from './ocsf.js';
+export { auditInstanceName } from './instance.js';
+export { FileAuditSource, mergeByTime, toSource } from './source.js';
+export type { AuditSource, SourceLine, ChainCursor } from './source.js';
+export { listAuditChains, INSTANCE_RE } from './fs.js';

@@ -6,8 +6,13 @@ import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
 import { describeOsError } from './fs.js';
 
-/** Name of the lock file in the audit directory. */
+/** Name of the lock file of the unnamed chain; a named chain's is `audit.<instance>.lock`. */
 export const LOCK_FILE = 'audit.lock';
+
+/** The lock file of a chain ('' for the unnamed chain). */
+export function lockFileName(chain: string): string {
+  return chain ? `audit.${chain}.lock` : LOCK_FILE;
+}
 
 export interface AuditLockOptions {
   /** Longest wait for the lock; then the append rejects with `audit_unavailable` (fail closed). Default 5000. */
@@ -43,17 +48,18 @@ function pidAlive(pid: number): boolean {
 }
 
 /**
- * A waiter's mark: touched by every writer that found the lock taken, read by a holder that keeps the
- * lock between rounds (keepLockMs), which lets go after its round when the mark is newer than its hold.
+ * A waiter's mark (`<lock file>.want`): touched by every writer that found the lock taken, read by a holder
+ * that keeps the lock between rounds (keepLockMs), which lets go after its round when the mark is newer
+ * than its hold.
  */
-export const WANT_FILE = 'audit.lock.want';
+const WANT_SUFFIX = '.want';
 /** A mark this much older than the hold still counts (clocks of processes sharing a network file system). */
 const WANT_SLACK_MS = 1000;
 /** A holder looks for the mark at most this often. */
 const WANT_CHECK_MS = 5;
 
-/** Per-instance token files: `audit.lock.<pid>.<id>`. */
-const TOKEN_RE = /^audit\.lock\.\d+\.[0-9a-f-]+$/;
+/** Per-instance token files: `<lock file>.<pid>.<id>`. */
+const TOKEN_RE = /^audit\.(?:[A-Za-z0-9._-]+\.)?lock\.\d+\.[0-9a-f]{8}-[0-9a-f-]+$/;
 
 /**
  * Exclusive lock on an audit directory across processes, held for one group-commit round at a time.
@@ -99,15 +105,33 @@ export class DirLock {
     }
   };
 
-  constructor(dir: string, options: AuditLockOptions = {}) {
+  /** `chain`: the lock of that chain's files ('' for the unnamed chain: `audit.lock`). */
+  constructor(dir: string, options: AuditLockOptions = {}, chain = '') {
     this.#dir = dir;
-    this.path = join(dir, LOCK_FILE);
+    this.path = join(dir, lockFileName(chain));
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#staleMs = options.staleMs ?? 30_000;
     this.#now = options.now ?? (() => Date.now());
     this.#content = JSON.stringify({ pid: process.pid, host: this.#host, id: this.#id });
     this.#token = `${this.path}.${process.pid}.${this.#id}`;
-    this.#wantPath = join(dir, WANT_FILE);
+    this.#wantPath = `${this.path}${WANT_SUFFIX}`;
+  }
+
+  /**
+   * One attempt without waiting (a stale lock is broken first): true if this instance holds the lock now.
+   * A desktop gateway claims a chain of its own this way (see FileAuditLog's `claim`).
+   */
+  async tryAcquire(): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await this.#tryTake()) {
+        await this.#taken(false);
+        return true;
+      }
+      const holder = await this.#readHolder(this.path);
+      if (holder && !this.#isStale(holder)) return false;
+      if (holder) await this.#breakStale();
+    }
+    return false;
   }
 
   /** Take the lock, waiting at most timeoutMs; rejects with `audit_unavailable` naming the file and its holder. */
@@ -130,6 +154,10 @@ export class DirLock {
       await sleep(Math.min(delay, left));
       delay = Math.min(delay * 2, 25);
     }
+    await this.#taken(marked);
+  }
+
+  async #taken(marked: boolean): Promise<void> {
     this.#held = true;
     this.#heldSince = this.#now();
     this.#wantCheckedAt = 0;

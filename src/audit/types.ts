@@ -1,4 +1,5 @@
 import type { Actor } from '../control/types.js';
+import type { StoredCheckpoint } from './checkpoint.js';
 /**
  * One audit record per delegated call (and per admin action later). Tokens, ID-JAGs and secrets
  * never appear here: only the ID-JAG `jti` and a SHA-256 fingerprint of the access token.
@@ -59,6 +60,12 @@ export interface AuditRecord extends AuditEvent {
   id: string;
   /** Position in the chain, from 1. */
   seq: number;
+  /**
+   * The gateway instance that wrote the record, which is also the name of its hash chain (one chain per
+   * instance: `serve` processes of a fleet, each desktop gateway). Absent in the unnamed chain of logs
+   * written before chains had names.
+   */
+  instance?: string;
   /** `hash` of the previous record; 64 zeros for the first. */
   prevHash: string;
   /** hex SHA-256 of the canonical JSON (RFC 8785) of this record without `hash`. */
@@ -83,4 +90,17 @@ export interface AuditSink {
    */
   check?(): Promise<string | undefined>;
   close(): Promise<void>;
+}
+
+/** `make` signs the chain's durable head (or returns undefined to skip); the sink stores what it returns. */
+export type CheckpointMaker = (head: { seq: number; hash: string }, last: StoredCheckpoint | undefined) => Promise<StoredCheckpoint | undefined>;
+
+/** A sink that stores signed checkpoints of its chain beside its records (file and PostgreSQL sinks). */
+export interface CheckpointingSink extends AuditSink {
+  readonly instance?: string;
+  /**
+   * In the chain's write order (after the records appended before it): make those records durable, read
+   * the chain's last checkpoint, let `make` sign the head, and store the result durably beside the records.
+   */
+  checkpoint(make: CheckpointMaker): Promise<StoredCheckpoint | undefined>;
 }

@@ -1,7 +1,4 @@
-import { open } from 'node:fs/promises';
-import { join } from 'node:path';
-import { listAuditFiles } from './fs.js';
-import { readLinesBackward } from './lines.js';
+import { type AuditSource, parseLine, toSource } from './source.js';
 import type { AuditEvent, AuditRecord, AuditSink } from './types.js';
 
 /** `outcome.error` of the record written for a call whose outcome was never recorded. */
@@ -19,15 +16,15 @@ const WINDOW_MS = 15 * 60_000;
  * it serves a call, `serve` looks at the end of its audit directory and writes for each such decision an
  * explicit outcome record, `outcome: { ok: false, error: "outcome_unknown" }`, with the decision's user,
  * agent, tool, resource and downstream request, so a reader (and `audit query --outcome unknown`) sees
- * which calls to check at the SaaS before retrying them. Only an instance that is the directory's one
- * writer of tool calls may do this (serve, one directory per instance): a stdio gateway shares its
- * directory with other live processes, whose calls in progress would be taken for lost ones.
+ * which calls to check at the SaaS before retrying them. An instance does this for its own chain only
+ * (`instance`, the name it writes as): other chains belong to live instances, whose calls in progress
+ * would be taken for lost ones.
  *
  * Decisions are paired with outcomes by trace id, counted (a call re-minted after a downstream 401 has two
  * decisions and two outcomes). Returns the records written.
  */
-export async function recordUnknownOutcomes(dir: string, sink: Pick<AuditSink, 'append'>): Promise<AuditRecord[]> {
-  const missing = await decisionsWithoutOutcome(dir);
+export async function recordUnknownOutcomes(source: string | AuditSource, instance: string | undefined, sink: Pick<AuditSink, 'append'>): Promise<AuditRecord[]> {
+  const missing = await decisionsWithoutOutcome(source, instance);
   const written: AuditRecord[] = [];
   for (const d of missing) {
     const event: AuditEvent = {
@@ -49,40 +46,28 @@ export async function recordUnknownOutcomes(dir: string, sink: Pick<AuditSink, '
   return written;
 }
 
-/** Allow decisions of tool calls near the end of the log with no outcome record after them, oldest first. */
-export async function decisionsWithoutOutcome(dir: string): Promise<AuditRecord[]> {
-  const files = await listAuditFiles(dir);
-  // Read backwards: outcomes come before their decisions. Per trace id, outcomes not yet matched.
-  const outcomes = new Map<string, number>();
-  const missing: AuditRecord[] = [];
-  let cutoff: number | undefined;
-  for (let i = files.length - 1; i >= 0; i--) {
-    const path = join(dir, files[i]!);
-    const fh = await open(path, 'r');
-    try {
-      const { size } = await fh.stat();
-      for await (const line of readLinesBackward(fh, size)) {
-        let r: AuditRecord;
-        try {
-          r = JSON.parse(line.bytes.toString('utf8')) as AuditRecord;
-        } catch {
-          continue; // a torn line: not a record
-        }
-        if (r === null || typeof r !== 'object' || typeof r.time !== 'string') continue;
-        const t = Date.parse(r.time);
-        cutoff ??= t - WINDOW_MS;
-        if (t < cutoff) return missing.reverse();
-        if (r.type !== 'tool_call' || typeof r.traceId !== 'string') continue;
-        if (r.phase === 'outcome') outcomes.set(r.traceId, (outcomes.get(r.traceId) ?? 0) + 1);
-        else if (r.phase === 'decision' && r.decision === 'allow') {
-          const n = outcomes.get(r.traceId) ?? 0;
-          if (n > 0) outcomes.set(r.traceId, n - 1);
-          else missing.push(r);
-        }
-      }
-    } finally {
-      await fh.close();
+/** Allow decisions of tool calls near the end of one chain with no outcome record after them, oldest first. */
+export async function decisionsWithoutOutcome(source: string | AuditSource, instance: string = ''): Promise<AuditRecord[]> {
+  const src = toSource(source);
+  if (!(await src.chains()).includes(instance)) return [];
+  const last = (await src.lastLines(instance, 1)).map((l) => parseLine(l.bytes)).at(0);
+  const end = typeof last?.time === 'string' ? Date.parse(last.time) : NaN;
+  if (Number.isNaN(end)) return [];
+  const cutoff = end - WINDOW_MS;
+  // Per trace id, decisions still waiting for an outcome, oldest first (a re-mint after a 401 has two).
+  const open = new Map<string, AuditRecord[]>();
+  for await (const line of src.lines(instance, { since: new Date(cutoff) })) {
+    const r = parseLine(line.bytes);
+    if (!r || typeof r.time !== 'string' || !(Date.parse(r.time) >= cutoff)) continue;
+    if (r.type !== 'tool_call' || typeof r.traceId !== 'string') continue;
+    const waiting = open.get(r.traceId) ?? [];
+    if (r.phase === 'decision' && r.decision === 'allow') {
+      waiting.push(r);
+      open.set(r.traceId, waiting);
+    } else if (r.phase === 'outcome') {
+      waiting.shift();
+      if (!waiting.length) open.delete(r.traceId);
     }
   }
-  return missing.reverse();
+  return [...open.values()].flat().sort((a, b) => a.seq - b.seq);
 }

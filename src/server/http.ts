@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
+import type { AuditJwks } from '../audit/signing-key.js';
 import type { AuditSink } from '../audit/types.js';
 import type { ConfigStore, ServerConfig } from '../config/index.js';
 import type { Deps } from '../deps.js';
@@ -25,6 +26,9 @@ import { allowedOriginSet, originGuard } from './http/origin.js';
 import type { McpSessions, McpSessionsOptions } from './http/sessions.js';
 import { mcpSessionStoreOf, type McpSessionStore } from '../store/mcp-sessions.js';
 import { gatewayUrls, MCP_PATH, RESOURCE_METADATA_PATH, type GatewayUrls } from './http/urls.js';
+
+/** Where the audit checkpoint keys are published. */
+export const AUDIT_KEYS_PATH = '/.well-known/xaa-audit-keys';
 
 export { MCP_REQUIRED_SCOPES, SUPPORTED_SCOPES, type VerifiedBearer } from './http/auth.js';
 export { bearerChallenge } from './http/errors.js';
@@ -54,6 +58,10 @@ export interface HttpAppOptions {
   mcpSessions?: McpSessionStore;
   /** The audit sink, asked by /readyz whether a record could be written now (calls fail closed without it). */
   audit?: Pick<AuditSink, 'check'>;
+  /** The audit sink is the fleet's PostgreSQL table: readiness asks it, not the audit directory. */
+  auditInDatabase?: boolean;
+  /** The audit public keys (every instance's with the PostgreSQL sink), served at /.well-known/xaa-audit-keys. */
+  auditKeys?: () => Promise<AuditJwks>;
 }
 
 export interface HttpApp {
@@ -137,12 +145,18 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     else whenResponseDone(c, end);
   });
 
+  if (opts.auditKeys) {
+    const keys = opts.auditKeys;
+    // Public keys that verify the audit checkpoints (JWKS, RFC 7517). Pin a copy off this host: keys
+    // read from here are only as trustworthy as the gateway and its database (docs/audit.md).
+    app.get(AUDIT_KEYS_PATH, async (c) => c.json(await keys(), 200, { 'Cache-Control': 'public, max-age=300' }));
+  }
   app.get('/healthz', (c) => c.json({ status: 'ok' }, 200, { 'Cache-Control': 'no-store' }));
   // Overload does not make the instance not-ready: under a load that saturates the fleet, balancers would
   // take instances out one after another and pile their share on the rest. A refusal (503, Retry-After)
   // costs the overloaded instance almost nothing; /readyz stays about whether it can serve at all.
   app.get('/readyz', async (c) => {
-    const r = await readiness({ config: opts.config, store: opts.store, draining, ...(opts.audit ? { audit: opts.audit } : {}) });
+    const r = await readiness({ config: opts.config, store: opts.store, draining, ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.auditInDatabase ? { auditInDatabase: true } : {}) });
     return c.json(r.ready ? { status: 'ready', checks: r.checks } : { status: 'not_ready', failing: r.failing, checks: r.checks }, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
   });
 

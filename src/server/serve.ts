@@ -1,5 +1,8 @@
-import { isAbsolute, resolve } from 'node:path';
-import { openAuditLog, recordUnknownOutcomes } from '../audit/index.js';
+import { isAbsolute, join, resolve } from 'node:path';
+import { auditInstanceName, recordUnknownOutcomes } from '../audit/index.js';
+import { startCheckpoints } from '../audit/checkpointer.js';
+import { auditSinkKind, openAudit, type AuditSinkKind } from '../audit/open-sink.js';
+import { AUDIT_KEY_FILE, type AuditJwks } from '../audit/signing-key.js';
 import { ConfigStore, loadConfigFile, startFleetConfig, type FleetConfigSync } from '../config/index.js';
 import { defaultDeps, type Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
@@ -79,20 +82,76 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   config.watch();
 
   const observability = await createObservability(runtime, logger);
-  // The lock on the audit directory is kept while calls keep coming (see keepLockMs): one write and one fsync per round.
-  const audit = instrumentAuditSink(await openAuditLog(runtime.auditDir, deps, { keepLockMs: AUDIT_KEEP_LOCK_MS }), observability.metrics);
+  // This instance's own hash chain (audit.instance / XAA_INSTANCE_ID / host name), in the fleet's
+  // PostgreSQL table (the default with DATABASE_URL) or in the audit directory (instances sharing a
+  // directory do not wait for each other).
+  const instance = auditInstanceName(runtime.config.audit.instance);
+  let sink: AuditSinkKind;
+  let opened: Awaited<ReturnType<typeof openAudit>>;
+  try {
+    sink = auditSinkKind(runtime.config.audit.sink, opts.databaseUrl, runtime.path);
+    opened = await openAudit({
+      kind: sink,
+      dir: runtime.auditDir,
+      instance,
+      ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
+      ...(opts.storeSchema ? { schema: opts.storeSchema } : {}),
+      deps,
+      // File sink: the chain's lock is kept while calls keep coming: one write and one fsync per round.
+      keepLockMs: AUDIT_KEEP_LOCK_MS,
+      onWarning: (m) => logger.warn(m),
+    });
+  } catch (e) {
+    config.close();
+    throw e;
+  }
+  // The final checkpoint is signed before the sink closes (at shutdown, by serveHttp's close).
+  let stopCheckpoints: (() => Promise<void>) | undefined;
+  const audit = instrumentAuditSink(
+    new Proxy(opened.sink, {
+      get(target, prop) {
+        if (prop === 'close') {
+          return async () => {
+            await stopCheckpoints?.().catch((e: unknown) => logger.warn('the final audit checkpoint could not be written', { error: e }));
+            return target.close();
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    }),
+    observability.metrics,
+  );
+  // Where the console, and this instance's recovery below, read the log: every instance's chain.
+  const auditSource = opened.source;
+  let auditKeys: AuditJwks;
   // Calls in flight when the previous run died (kill -9, OOM, power) have a decision and no outcome:
   // recorded as "outcome unknown" before this run serves a call (docs/audit.md).
   try {
-    const unknown = await recordUnknownOutcomes(runtime.auditDir, audit);
+    const unknown = await recordUnknownOutcomes(auditSource, instance, audit);
     if (unknown.length) {
       logger.warn('calls whose outcome was lost when the gateway stopped are recorded as outcome unknown; check them at the SaaS before retrying (xaa-gateway audit query --outcome unknown)', {
         calls: unknown.length,
         traceIds: unknown.slice(0, 20).map((r) => r.traceId),
       });
     }
+    // Signed checkpoints of this instance's chain head: now (sealing what a previous run left), every
+    // audit.checkpoints.intervalSeconds, and at shutdown; the public keys go where verifiers find them.
+    const a = runtime.config.audit;
+    const checkpoints = await startCheckpoints({
+      sink: opened.sink,
+      keyFile: a.signingKeyFile ? resolve(runtime.dir, a.signingKeyFile) : join(isAbsolute(server.dataDir) ? server.dataDir : resolve(runtime.dir, server.dataDir), AUDIT_KEY_FILE),
+      intervalSeconds: a.checkpoints.intervalSeconds,
+      ...(a.checkpoints.copyFile ? { copyFile: resolve(runtime.dir, a.checkpoints.copyFile) } : {}),
+      now: deps.now,
+      logger,
+    });
+    stopCheckpoints = checkpoints.stop;
+    auditKeys = checkpoints.key.jwks;
+    await opened.sink.publishKeys?.(auditKeys);
   } catch (e) {
     await audit.close().catch(() => {});
+    await auditSource.close?.();
     config.close();
     throw e;
   }
@@ -132,6 +191,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   } catch (e) {
     config.close();
     await audit.close();
+    await auditSource.close?.();
     await observability.shutdown();
     throw e;
   }
@@ -171,7 +231,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger, metrics: observability.metrics, switches, ...(redis ? { sharedLimits: { redis } } : {}) });
     const control = new ControlService({ store, snapshot: switches, broker: gateway.broker, config, audit, deps, logger, ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}) });
     observability.metrics.trackStoreListen(() => store.listenStatus?.());
-    const admin = createAdminRouter({ config, store, control, audit, deps, logger, tokens });
+    const admin = createAdminRouter({ config, store, control, audit, auditSource, deps, logger, tokens });
     // Security events from the IdP (CAEP/RISC): push at /ssf/events, or polling when ssf.delivery is "poll".
     // The store remembers the SETs acted on, across restarts and instances sharing it.
     const ssf = createSsfReceiver({ config, control, audit, deps, logger, lookupUserByEmail: lookupUsersInStore(store), store });
@@ -190,6 +250,9 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       admin: admin.app,
       ssf,
       audit,
+      ...(sink === 'postgres' ? { auditInDatabase: true } : {}),
+      // Every instance's keys from the fleet's table; this instance's own with the file sink.
+      auditKeys: auditSource.keys ? () => auditSource.keys!().then((k) => (k.keys.length ? k : auditKeys)) : async () => auditKeys,
       ...(runtime.config.observability?.metrics.enabled === false
         ? {}
         : { metrics: { metrics: observability.metrics, tokens: metricsTokens(() => config.current, logger) } }),
@@ -210,6 +273,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     });
     void http.closed.then(() => control.close());
     void http.closed.then(() => fleet?.close());
+    void http.closed.then(() => auditSource.close?.());
     if (redis) void http.closed.then(() => redis?.quit()).catch(() => redis?.disconnect());
     ssf.start();
     // Spans still queued are flushed once the audit log and the store are closed.
@@ -219,7 +283,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       mcp: http.mcpUrl,
       listen: http.listenUrl,
       store: store.engine,
-      auditDir: runtime.auditDir,
+      audit: { sink, instance, where: auditSource.where },
       configSource: inForce ? 'store' : 'file',
       ...(inForce ? { configRevision: inForce.revision } : {}),
     });
@@ -230,6 +294,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     redis?.disconnect();
     await store.close().catch(() => {});
     await audit.close().catch(() => {});
+    await auditSource.close?.();
     await observability.shutdown().catch(() => {});
     throw e;
   }

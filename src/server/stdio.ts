@@ -1,7 +1,10 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Server } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
-import { openAuditLog } from '../audit/index.js';
+import { dirname, join, resolve } from 'node:path';
+import { startCheckpoints } from '../audit/checkpointer.js';
+import { openAuditLog, recordUnknownOutcomes } from '../audit/index.js';
+import { AUDIT_KEY_FILE } from '../audit/signing-key.js';
 import { ConfigStore, loadConfigFile } from '../config/index.js';
 import { defaultDeps, type Deps } from '../deps.js';
 import { LocalIdentity } from '../inbound/local.js';
@@ -11,8 +14,8 @@ import { Gateway } from './gateway.js';
 import { createMcpServer } from './mcp.js';
 import { LineTransport } from './stdio-transport.js';
 
-/** How long a stdio gateway keeps its audit directory's lock once idle (see openAuditLog's keepLockMs). */
-const STDIO_AUDIT_KEEP_LOCK_MS = 25;
+/** stdio gateways claim the audit chains stdio-1, stdio-2... */
+const STDIO_CHAIN_PREFIX = 'stdio-';
 
 export interface StdioOptions {
   configPath: string;
@@ -45,11 +48,37 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
   const o = config.current.config.observability;
   // Traces only: stdio has no HTTP listener for /metrics.
   const tracing = await setupTracing({ ...(o?.otlp ? { endpoint: o.otlp.endpoint } : {}), ...(o?.serviceName ? { serviceName: o.serviceName } : {}) });
-  // Several desktop clients' gateways may share one audit directory (one config). Each keeps the lock
-  // while its calls come back to back (one write and one fsync per round, no link/unlink), hands it over
-  // after its round when another process marks that it waits, and lets go when idle this long (an idle
-  // holder does not look at the mark, so this is what another process's first call may wait).
-  const audit = await openAuditLog(config.current.auditDir, deps, { keepLockMs: STDIO_AUDIT_KEEP_LOCK_MS });
+  // Several desktop clients' gateways may share one audit directory (one config). Each claims a chain of
+  // its own (stdio-1, stdio-2...: the first no live process holds) and keeps its lock for life, so they
+  // never wait for each other; a chain left by a process that exited is continued by the next one.
+  const audit = await openAuditLog(config.current.auditDir, deps, { claim: { prefix: STDIO_CHAIN_PREFIX } });
+  // Its chain is its own: calls a crashed predecessor on this chain left without an outcome are recorded
+  // as "outcome unknown" (docs/audit.md).
+  let checkpoints: { stop(): Promise<void> };
+  let unknown: Awaited<ReturnType<typeof recordUnknownOutcomes>>;
+  try {
+    unknown = await recordUnknownOutcomes(config.current.auditDir, audit.instance, audit);
+    // Signed checkpoints of this chain (now, every audit.checkpoints.intervalSeconds, at exit), with the
+    // desktop user's audit key beside the credentials file unless audit.signingKeyFile says otherwise.
+    const a = config.current.config.audit;
+    checkpoints = await startCheckpoints({
+      sink: audit,
+      keyFile: a.signingKeyFile ? resolve(config.current.dir, a.signingKeyFile) : join(dirname(opts.credentialsPath), AUDIT_KEY_FILE),
+      intervalSeconds: a.checkpoints.intervalSeconds,
+      ...(a.checkpoints.copyFile ? { copyFile: resolve(config.current.dir, a.checkpoints.copyFile) } : {}),
+      now: deps.now,
+      logger,
+    });
+  } catch (e) {
+    await audit.close().catch(() => {});
+    throw e;
+  }
+  if (unknown.length) {
+    logger.warn('calls whose outcome was lost when a previous gateway stopped are recorded as outcome unknown; check them at the SaaS before retrying (xaa-gateway audit query --outcome unknown)', {
+      calls: unknown.length,
+      chain: audit.instance,
+    });
+  }
   const identity = new LocalIdentity({ credentialsPath: opts.credentialsPath, config, deps });
   const gateway = new Gateway({ config, identity, audit, deps, logger });
 
@@ -102,6 +131,7 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
   offCredentials();
   config.close();
   await gateway.close();
+  await checkpoints.stop().catch((e: unknown) => logger.warn('the final audit checkpoint could not be written', { error: e }));
   await audit.close();
   await tracing.shutdown();
 }

@@ -320,7 +320,7 @@ describe('switches, sessions and the audit page', () => {
     await h.gateway.flush();
 
     const audit = await (await get('/admin/audit?outcome=denied&agent=agent-a')).text();
-    const rows = [...audit.matchAll(/<tr data-seq="(\d+)" data-type="([a-z_]+)">([\s\S]*?)<\/tr>/g)];
+    const rows = [...audit.matchAll(/<tr data-seq="(\d+)" data-type="([a-z_]+)" data-instance="[^"]*">([\s\S]*?)<\/tr>/g)];
     expect(rows.length).toBe(1);
     expect(unescape(rows[0]![3]!)).toContain('kill switch connection "agent-a" -> "calendar" is set: calendar misuse');
     // The chart counts that one denial (and nothing else under this filter).
@@ -383,7 +383,7 @@ describe('switches, sessions and the audit page', () => {
     expect([...seqs].sort((a, b) => b - a)).toEqual(seqs); // newest first
 
     const tool = await (await get('/admin/audit?tool=calendar_free_slots&range=1h')).text();
-    const events = [...tool.matchAll(/<tr data-seq="\d+" data-type="([a-z_]+)">[\s\S]*?<code>([^<]*)<\/code><div class="muted" title="([^"]*)">([^<]*)<\/div>/g)].map((m) => [m[1], m[2], m[3], m[4]]);
+    const events = [...tool.matchAll(/<tr data-seq="\d+" data-type="([a-z_]+)" data-instance="[^"]*">[\s\S]*?<code>([^<]*)<\/code><div class="muted" title="([^"]*)">([^<]*)<\/div>/g)].map((m) => [m[1], m[2], m[3], m[4]]);
     expect(events.length).toBeGreaterThan(0);
     for (const e of events) expect(e).toEqual(['tool_call', 'calendar_free_slots', h.config.current.config.resources.calendar!.resource, 'calendar']);
 

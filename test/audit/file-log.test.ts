@@ -30,7 +30,7 @@ describe('FileAuditLog: the chain', () => {
     expect((await stat(join(dir, FILE))).mode & 0o777).toBe(0o600);
     const lines = (await readLinesOf(join(dir, FILE))).map((l) => JSON.parse(l) as AuditRecord);
     expect(lines).toEqual([a, b]);
-    expect(await verifyAuditDir(dir)).toEqual({ ok: true, count: 2, files: 1, head: { seq: 2, hash: b.hash } });
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: 2, files: 1, head: { seq: 2, hash: b.hash } });
   });
 
   it('reopening continues seq and prevHash from the last record', async () => {
@@ -281,7 +281,7 @@ describe('FileAuditLog: torn tail (crash mid-write)', () => {
     const half = full.slice(0, Math.floor(full.length / 2));
     await appendFile(path, half); // the crash
 
-    expect(await verifyAuditDir(dir)).toEqual({ ok: true, count: 5, files: 1, head: fifth, tornTail: { file: FILE, line: 6 } });
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: 5, files: 1, head: fifth, tornTail: { file: FILE, line: 6 } });
 
     const warnings: string[] = [];
     log = await openAuditLog(dir, c, { onWarning: (w) => warnings.push(w) });
@@ -298,7 +298,7 @@ describe('FileAuditLog: torn tail (crash mid-write)', () => {
     expect(recovery).toMatchObject({ type: RECOVERY_EVENT_TYPE, seq: 6, prevHash: fifth.hash, recovered: { afterSeq: 5, torn: [{ file: FILE, line: 6, bytes: half.length }] } });
     expect(r7).toMatchObject({ seq: 7, prevHash: recovery.hash });
 
-    expect(await verifyAuditDir(dir)).toEqual({ ok: true, count: 7, files: 1, head: { seq: 7, hash: r7.hash }, recovered: [{ file: FILE, line: 6 }] });
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: 7, files: 1, head: { seq: 7, hash: r7.hash }, recovered: [{ file: FILE, line: 6 }] });
     const out: string[] = [];
     const err: string[] = [];
     expect(await runAuditVerify(dir, { stdout: (s) => out.push(s), stderr: (s) => err.push(s) })).toBe(0);
@@ -307,7 +307,7 @@ describe('FileAuditLog: torn tail (crash mid-write)', () => {
 
     // The torn bytes are bound to the recovery record: changing them afterwards is a break.
     await writeFile(path, lines.map((l, i) => `${i === 5 ? `${half.slice(0, -1)}#` : l}\n`).join(''));
-    expect(await verifyAuditDir(dir)).toEqual({ ok: false, count: 5, broken: { file: FILE, line: 6, reason: REASON_JSON } });
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: false, count: 5, broken: { file: FILE, line: 6, reason: REASON_JSON } });
   });
 
   it('a torn line that is the only content of the newest day file chains from the previous file', async () => {

@@ -78,8 +78,9 @@ describe('FileAuditLog: several writers on one directory', () => {
     const dir = await tempDir();
     const c = clock(`${DAY}T10:00:00Z`);
     // Kept for a minute after each round: without the waiter's mark the other writer would time out.
-    const busy = await openAuditLog(dir, c, { keepLockMs: 60_000 });
+    // The other one opens first: an idle holder does not look for the mark (its open would wait the minute).
     const other = await openAuditLog(dir, c, { lock: { timeoutMs: 60_000 } });
+    const busy = await openAuditLog(dir, c, { keepLockMs: 60_000 });
     await busy.append(ev(1));
     let done = false;
     const theirs = other.append(ev(1000)).finally(() => (done = true));

@@ -43,14 +43,14 @@ describe('outcome unknown: decisions a crash left without their outcome', () => 
     const dir = await crashedLog(events);
     const c = clock('2026-12-06T11:00:00Z');
     const log = await openAuditLog(dir, c);
-    const written = await recordUnknownOutcomes(dir, log);
+    const written = await recordUnknownOutcomes(dir, undefined, log);
     expect(written.map((r) => r.traceId)).toEqual(expected);
     for (const r of written) {
       expect(r).toMatchObject({ type: 'tool_call', phase: 'outcome', user: alice, agent: { clientId: 'agent-1' }, tool: 'calendar_create_event', resource: 'calendar', downstream: { method: 'POST', url: 'https://api.calendar.example/events' }, outcome: { ok: false, error: OUTCOME_UNKNOWN } });
       expect(r.reason).toMatch(/^the gateway stopped after the decision of 2026-12-06T10:\d\d:00\.000Z \(seq \d+\) and before its outcome was recorded: the request may or may not have reached POST https:\/\/api\.calendar\.example\/events$/);
     }
     // A second start finds nothing more to record; the chain still verifies.
-    expect(await recordUnknownOutcomes(dir, log)).toEqual([]);
+    expect(await recordUnknownOutcomes(dir, undefined, log)).toEqual([]);
     await log.close();
     expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: events.length + expected.length });
   });
@@ -58,7 +58,7 @@ describe('outcome unknown: decisions a crash left without their outcome', () => 
   it('audit query --outcome unknown lists them, and only them', async () => {
     const dir = await crashedLog([decision('a'), outcome('a'), decision('b'), outcome('c', false), decision('c')]);
     const log = await openAuditLog(dir, clock('2026-12-06T11:00:00Z'));
-    await recordUnknownOutcomes(dir, log);
+    await recordUnknownOutcomes(dir, undefined, log);
     await log.close();
     const found: AuditRecord[] = [];
     for await (const r of queryAudit(dir, { outcome: 'unknown' })) found.push(r);

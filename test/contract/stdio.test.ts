@@ -218,16 +218,22 @@ describe('config hot reload', () => {
 
 describe('audit log', () => {
   it('`audit verify` says OK; after one changed byte it names the record and exits 1', async () => {
-    const ok = execFileSync(process.execPath, [BIN, 'audit', 'verify', env.auditDir], { encoding: 'utf8' });
+    // The config and credentials of the desktop user: verify finds the audit key beside the credentials.
+    const who = ['--config', env.configPath, '--credentials', env.credentials('alice')];
+    const ok = execFileSync(process.execPath, [BIN, ...who, 'audit', 'verify', env.auditDir], { encoding: 'utf8' });
     expect(ok).toMatch(/^OK: \d+ records/);
-    const file = join(env.auditDir, readdirSync(env.auditDir).filter((f) => f.endsWith('.jsonl')).sort()[0]!);
+    // A chain with at least three records (each desktop gateway writes its own).
+    const file = readdirSync(env.auditDir)
+      .filter((f) => /^audit-\d{4}-\d\d-\d\d\..*jsonl$/.test(f))
+      .map((f) => join(env.auditDir, f))
+      .find((f) => readFileSync(f, 'utf8').trim().split('\n').length >= 3)!;
     const lines = readFileSync(file, 'utf8').split('\n');
-    lines[2] = lines[2]!.replace('alice@acme.example', 'alice@acme.exampla');
+    lines[2] = lines[2]!.replace(/"id":"[0-9a-f]/, '"id":"z');
     writeFileSync(file, lines.join('\n'));
     let status = 0;
     let output = '';
     try {
-      execFileSync(process.execPath, [BIN, 'audit', 'verify', env.auditDir], { encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(process.execPath, [BIN, ...who, 'audit', 'verify', env.auditDir], { encoding: 'utf8', stdio: 'pipe' });
     } catch (e: any) {
       status = e.status;
       output = e.stdout + e.stderr;
@@ -237,7 +243,16 @@ describe('audit log', () => {
   });
 
   it('never writes a token or an ID-JAG', async () => {
-    const raw = readdirSync(env.auditDir).map((f) => readFileSync(join(env.auditDir, f), 'utf8')).join('');
+    const files = readdirSync(env.auditDir);
+    const raw = files.filter((f) => !f.startsWith('audit-checkpoints')).map((f) => readFileSync(join(env.auditDir, f), 'utf8')).join('');
     expect(raw).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/);
+    // The checkpoint files hold JWSs too: signed checkpoints, nothing else.
+    for (const f of files.filter((n) => n.startsWith('audit-checkpoints'))) {
+      for (const line of readFileSync(join(env.auditDir, f), 'utf8').trim().split('\n')) {
+        const { checkpoint, ...rest } = JSON.parse(line) as { checkpoint: string };
+        expect(Object.keys(rest).sort()).toEqual(['n', 'seq', 'time']);
+        expect(JSON.parse(Buffer.from(checkpoint.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg: 'EdDSA', typ: 'xaa-audit-checkpoint' });
+      }
+    }
   });
 });

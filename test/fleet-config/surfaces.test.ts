@@ -4,6 +4,7 @@
  * editable sections between a file and the shared store.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { PgAuditSource } from '../../src/audit/pg-source.js';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -111,8 +112,12 @@ describe.skipIf(skipPostgres)('config import / export / check', () => {
     await expect(runConfigImport({ ...base, ifRevision: 1 }, capture().out)).rejects.toMatchObject({ code: 'admin_conflict', message: expect.stringContaining('at revision 2, not 1') });
 
     // Audited in the file's audit log (fail closed), as an admin action from the CLI.
+    // Recorded where the fleet's gateways write: the audit table of the shared database, as this host's CLI.
     const records = [];
-    for await (const r of queryAudit(loadConfigFile(file.path).auditDir, {})) records.push(r as Record<string, any>);
+    const source = new PgAuditSource({ databaseUrl, schema });
+    for await (const r of queryAudit(source, {})) records.push(r as Record<string, any>);
+    await source.close();
+    expect(records.every((r) => /^cli-/.test(r.instance))).toBe(true);
     expect(records.filter((r) => r.type === 'admin_action').map((r) => [r.action, r.actor, r.target.revision])).toEqual([
       ['config.import', { kind: 'admin', via: 'cli' }, 1],
       ['config.import', { kind: 'admin', via: 'cli' }, 2],

@@ -9,6 +9,9 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { queryAudit, verifyAuditDir, type AuditRecord, type VerifyResult } from '../../src/audit/index.js';
 import { tokenFingerprint } from '../../src/audit/index.js';
+import { localAuditKeys } from '../../src/audit/key-files.js';
+import { PgAuditSource } from '../../src/audit/pg-source.js';
+import { AUDIT_KEY_FILE, type AuditJwks } from '../../src/audit/signing-key.js';
 import { DEMO_SECRETS_DIR, demoConfig, startDemoEnterprise, type DemoEnterprise } from '../../tools/demo/index.js';
 import { BIN } from '../../tools/testkit/env.js';
 import { createTestDatabase, reservePort, type TestDatabase } from '../server/http/served-gateway.js';
@@ -17,10 +20,11 @@ import { startHaproxy, type RunningHaproxy } from './haproxy.js';
 /**
  * A fleet as an operator runs it: the demo enterprise, N `xaa-gateway serve` processes sharing one
  * PostgreSQL database and Redis, each on its own machine-like directory (own config file copy, own
- * audit log), with the same config bytes, behind HAProxy in plain round robin. server.publicUrl is
+ * audit signing key), with the same config bytes, behind HAProxy in plain round robin. Each writes its
+ * audit chain (XAA_INSTANCE_ID gw1, gw2...) to the fleet's audit table in that database. server.publicUrl is
  * HAProxy's frontend. One tool's downstream URL points at a recording proxy in front of the demo
  * SaaS, which counts the requests that reached it per access-token fingerprint, so a downstream
- * request can be traced to the instance whose audit log must hold its decision record.
+ * request can be traced to the instance whose audit chain must hold its decision record.
  */
 
 export const REDIS_URL = process.env.XAA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -41,8 +45,11 @@ export interface Instance {
   stderr(): string;
   kill9(): Promise<void>;
   stop(): Promise<number | null>;
-  /** Every record of this instance's audit log (read with src/audit). */
+  /** Starts it again after a stop or kill, on the same port, directory and instance name (HAProxy's server line stays valid). */
+  restart(): Promise<void>;
+  /** Every record of this instance's audit chain, from the fleet's audit table (read with src/audit). */
   audit(): Promise<AuditRecord[]>;
+  /** `audit verify` over the fleet's audit table: every instance's chain and checkpoints, with every instance's public keys. */
   verifyAudit(): Promise<VerifyResult>;
 }
 
@@ -99,10 +106,19 @@ async function startRecordingProxy(target: string, delayMs: number): Promise<Rec
   };
 }
 
-async function startInstance(name: string, dir: string, configPath: string, databaseUrl: string): Promise<Instance> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn', DATABASE_URL: databaseUrl, REDIS_URL };
+interface Spawned {
+  child: ChildProcess;
+  origin: string;
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
+/** One `serve` process; resolves once it prints its "listening on" line. */
+async function spawnServe(name: string, dir: string, configPath: string, databaseUrl: string, port: number): Promise<Spawned> {
+  // XAA_INSTANCE_ID: each instance writes its own chain in the fleet's audit table.
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn', DATABASE_URL: databaseUrl, REDIS_URL, XAA_INSTANCE_ID: name };
   // Each instance runs from its own directory, like a host of its own.
-  const child: ChildProcess = spawn(process.execPath, [BIN, '--config', configPath, 'serve', '--host', '127.0.0.1', '--port', '0'], {
+  const child: ChildProcess = spawn(process.execPath, [BIN, '--config', configPath, 'serve', '--host', '127.0.0.1', '--port', String(port)], {
     cwd: dir,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -133,34 +149,62 @@ async function startInstance(name: string, dir: string, configPath: string, data
     child.kill('SIGKILL');
     throw new Error(`${name}: xaa-gateway serve did not start: ${listen.message}\n${stderr}`);
   }
-  const origin = new URL(listen).origin;
-  const auditDir = join(dir, 'audit');
-  const alive = () => child.exitCode === null && child.signalCode === null;
-  return {
+  return { child, origin: new URL(listen).origin, stderr: () => stderr, exited };
+}
+
+/** Every instance's audit public keys: each keeps its key in its own server.dataDir. */
+async function fleetAuditKeys(dirs: string[]): Promise<AuditJwks> {
+  return (await localAuditKeys(dirs.map((d) => join(d, 'store', AUDIT_KEY_FILE)))).keys;
+}
+
+async function startInstance(name: string, dir: string, configPath: string, databaseUrl: string, allDirs: () => string[]): Promise<Instance> {
+  let s = await spawnServe(name, dir, configPath, databaseUrl, 0);
+  const port = Number(new URL(s.origin).port);
+  const alive = () => s.child.exitCode === null && s.child.signalCode === null;
+  const source = () => new PgAuditSource({ databaseUrl });
+  const inst: Instance = {
     name,
     dir,
     configPath,
-    auditDir,
-    origin,
-    port: Number(new URL(origin).port),
-    pid: child.pid!,
+    auditDir: join(dir, 'audit'),
+    origin: s.origin,
+    port,
+    pid: s.child.pid!,
     alive,
-    stderr: () => stderr,
+    stderr: () => s.stderr(),
     async kill9() {
-      if (alive()) process.kill(child.pid!, 'SIGKILL');
-      await exited;
+      if (alive()) process.kill(s.child.pid!, 'SIGKILL');
+      await s.exited;
     },
     async stop() {
-      if (alive()) child.kill('SIGTERM');
-      return exited;
+      if (alive()) s.child.kill('SIGTERM');
+      return s.exited;
+    },
+    async restart() {
+      if (alive()) throw new Error(`${name} is still running`);
+      s = await spawnServe(name, dir, configPath, databaseUrl, port);
+      inst.pid = s.child.pid!;
     },
     async audit() {
+      const src = source();
       const out: AuditRecord[] = [];
-      for await (const r of queryAudit(auditDir)) out.push(r);
+      try {
+        for await (const r of queryAudit(src, { instance: name })) out.push(r);
+      } finally {
+        await src.close();
+      }
       return out;
     },
-    verifyAudit: () => verifyAuditDir(auditDir),
+    async verifyAudit() {
+      const src = source();
+      try {
+        return await verifyAuditDir(src, { keys: await fleetAuditKeys(allDirs()) });
+      } finally {
+        await src.close();
+      }
+    },
   };
+  return inst;
 }
 
 export interface FleetOptions {
@@ -197,6 +241,8 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     // One proxy hop (HAProxy's `option forwardfor`): rate limits count the client's address, not the balancer's.
     config.server = { publicUrl, encryptionKey: { file: keyFile }, dataDir: 'store', trustProxyHops: 1 };
     delete config.ssf;
+    // Checkpoints every 2 s (default 60): a test of a few seconds sees each instance sign its chain.
+    config.audit = { ...config.audit, checkpoints: { intervalSeconds: 2 } };
     const tool = config.tools!.find((t) => t.name === FLEET_TOOL)!;
     tool.http = { ...tool.http, url: `${saas.url}${new URL(tool.http.url).pathname}` };
     const text = JSON.stringify(config, null, 2);
@@ -208,7 +254,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       mkdirSync(idir);
       const configPath = join(idir, 'mcp.config.json');
       writeFileSync(configPath, text); // the same bytes on every instance; audit.dir is relative to it
-      const inst = await startInstance(`gw${i}`, idir, configPath, db.url);
+      const inst = await startInstance(`gw${i}`, idir, configPath, db.url, () => instances.map((x) => x.dir));
       instances.push(inst);
       cleanup.push(() => inst.kill9());
     }

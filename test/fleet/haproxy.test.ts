@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../tools/testkit/env.js';
 import { LoopbackRedirect } from '../server/http/oauth-client.js';
 import { ERA_2025, ERA_2026, signInV1, signInV2, type Era, type FleetClient } from './clients.js';
-import { FLEET_TOOL, startFleet, type Fleet } from './fleet.js';
+import { ADMIN_TOKEN_FILE, FLEET_TOOL, startFleet, type Fleet } from './fleet.js';
 import { checkHaproxyConfig, EXAMPLE_HAPROXY, HAPROXY_BIN, renderHaproxyConfig } from './haproxy.js';
 import { runLoad } from './load.js';
 
@@ -16,6 +16,10 @@ import { runLoad } from './load.js';
  * flight on the killed instance may fail, and every call that reached the SaaS has its decision
  * record in the audit log of the instance that made it.
  *
+ * Issue 9, "Done when": the killed instance is restarted and killed again mid-load, then restarted;
+ * every acknowledged call and every request the SaaS received has its decision record in the fleet's
+ * audit table, `audit verify` over the table passes, and every instance's console shows every call.
+ *
  * HAProxy is Debian's package (`.ci/run` installs it); this file only checks that it is there.
  */
 
@@ -23,6 +27,7 @@ const CI = !!process.env.CI && process.env.CI !== 'false';
 const haveHaproxy = existsSync(HAPROXY_BIN);
 const ARGS = { status: 'pending' };
 const CALLS = 100;
+const ADMIN_TOKEN = readFileSync(ADMIN_TOKEN_FILE, 'utf8').trim();
 
 describe('the HAProxy example config', () => {
   it('docs/haproxy.cfg is the config the fleet test runs (for the example addresses), and haproxy -c accepts it', () => {
@@ -204,6 +209,64 @@ describe.skipIf(!haveHaproxy)('three gateways behind HAProxy in plain round robi
     expect(fleet.saas.total() - saasBefore).toBeGreaterThanOrEqual(succeeded);
     for (const inst of fleet.instances.filter((i) => i !== victim)) expect(audits[inst.name]!.chain, inst.name).toMatch(/^ok/);
     expect(eras, 'both eras took part').toEqual([ERA_2025, ERA_2026]);
+  }, 180_000);
+
+  it('the killed instance restarted, killed with kill -9 again mid-load and restarted: every acknowledged call and every SaaS request has its decision record in the fleet\'s audit table; audit verify over it passes; every console shows every call', async () => {
+    const eras = ([ERA_2025, ERA_2026] as Era[]).filter((e) => clients.has(e));
+    if (eras.length === 0) expect.fail('no client signed in');
+    const victim = fleet.instances[2]!;
+    const restart = async () => {
+      await victim.restart();
+      await fleet.haproxy.waitFor('UP', [victim.name]);
+    };
+    await restart();
+    let done = 0;
+    let killing: Promise<void> | undefined;
+    const maybeKill = () => {
+      if (++done === 30) killing = victim.kill9();
+    };
+    const load = await Promise.all(eras.map((era) => runLoad(era, () => clients.get(era)!.call(FLEET_TOOL, ARGS), 60, 6, maybeKill)));
+    await killing;
+    expect(victim.alive()).toBe(false);
+    await fleet.haproxy.waitFor('DOWN', [victim.name]);
+    await restart();
+    // After the second restart every instance serves again.
+    const after = await Promise.all(eras.map((era) => runLoad(era, () => clients.get(era)!.call(FLEET_TOOL, ARGS), 15, 3)));
+    const acknowledged = [...load.flat(), ...after.flat()].filter((r) => r.ok).length;
+    expect(after.flat().filter((r) => !r.ok).map((r) => r.error)).toEqual([]);
+
+    // Every request the SaaS received (by its access token) has a decision record at least as often,
+    // written before it by the instance that minted the token; every acknowledged call has one too.
+    const byFingerprint = new Map<string, number>();
+    const perInstance: Record<string, { records: number; allow: number; unknownOutcomes: number }> = {};
+    for (const inst of fleet.instances) {
+      const records = await inst.audit();
+      const allow = records.filter((r) => r.type === 'tool_call' && r.phase === 'decision' && r.decision === 'allow' && r.tool === FLEET_TOOL);
+      for (const r of allow) byFingerprint.set(r.tokenFingerprint!, (byFingerprint.get(r.tokenFingerprint!) ?? 0) + 1);
+      expect(records.every((r) => r.instance === inst.name)).toBe(true);
+      perInstance[inst.name] = { records: records.length, allow: allow.length, unknownOutcomes: records.filter((r) => r.outcome?.error === 'outcome_unknown').length };
+    }
+    const missing = [...fleet.saas.byFingerprint].filter(([fp, n]) => (byFingerprint.get(fp) ?? 0) < n).map(([fp, n]) => `${fp.slice(0, 8)}…: ${n} SaaS requests, ${byFingerprint.get(fp) ?? 0} decisions`);
+    const allowTotal = [...byFingerprint.values()].reduce((a, b) => a + b, 0);
+    console.log(`[fleet] audit table after two kills of ${victim.name}: ${JSON.stringify(perInstance)}; SaaS requests ${fleet.saas.total()}, allow decisions ${allowTotal}, acknowledged calls this test ${acknowledged}`);
+    expect(missing).toEqual([]);
+    expect(allowTotal).toBeGreaterThanOrEqual(fleet.saas.total());
+
+    // audit verify over the table, with the public keys taken from each instance's own key file.
+    const verified = await victim.verifyAudit();
+    expect(verified, JSON.stringify(verified)).toMatchObject({ ok: true });
+    expect(verified.chains.map((c) => c.instance)).toEqual(fleet.instances.map((i) => i.name));
+    for (const c of verified.chains) expect(c.checkpoints?.count, c.instance).toBeGreaterThan(0);
+
+    // Any instance's console shows every instance's calls.
+    const inTable = (await Promise.all(fleet.instances.map((i) => i.audit()))).flat().filter((r) => r.tool === FLEET_TOOL).length;
+    for (const inst of fleet.instances) {
+      const res = await fetch(`${inst.origin}/admin/audit?range=all&tool=${FLEET_TOOL}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const html = await res.text();
+      expect(res.status, inst.name).toBe(200);
+      expect(Number(/\((\d+) matching, newest first\)/.exec(html)?.[1]), inst.name).toBe(inTable);
+      expect(new Set([...html.matchAll(/data-instance="([^"]+)"/g)].map((m) => m[1])).size, `${inst.name} shows records of several instances`).toBeGreaterThan(1);
+    }
   }, 180_000);
 });
 

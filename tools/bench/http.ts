@@ -128,21 +128,40 @@ export interface GatewayOptions {
   dir: string;
   /** PostgreSQL store (DATABASE_URL); embedded PGlite when absent. */
   databaseUrl?: string;
+  /**
+   * audit.sink, always set: with DATABASE_URL the gateway's default is "postgres", so leaving it unset
+   * would switch the sink with the store. "postgres" needs `databaseUrl`.
+   */
+  auditSink: 'file' | 'postgres';
+  /** XAA_INSTANCE_ID: the name of the instance's audit chain (two live instances must differ). */
+  instance: string;
+  /**
+   * server.encryptionKey (base64 of 32 bytes); a fresh random one when absent. Instances sharing one
+   * PostgreSQL store must share it (the store proves its key at open).
+   */
+  encryptionKey?: string;
+  /** For progress and failure messages; default "xaa-gateway serve". */
+  label?: string;
 }
 
 /**
- * `xaa-gateway serve` on the demo enterprise, publicUrl = its own origin. The OAuth endpoints'
- * rate limits and the 2025 session cap per sign-in are raised (one address, few sign-ins, hundreds
- * of sessions); overload settings stay at their defaults.
+ * `xaa-gateway serve` on the demo enterprise, publicUrl = its own origin (so its own authorization
+ * server: tokens of one instance are not another's). The OAuth endpoints' rate limits and the 2025
+ * session cap per sign-in are raised (one address, few sign-ins, hundreds of sessions); overload
+ * settings stay at their defaults. The audit sink is always explicit (`o.auditSink`).
  */
-export async function startGateway(o: GatewayOptions): Promise<ServerChild & { auditDir: string }> {
+export async function startGateway(o: GatewayOptions): Promise<ServerChild & { auditDir: string; encryptionKey: string }> {
+  if (o.auditSink === 'postgres' && !o.databaseUrl) throw new Error('startGateway: the PostgreSQL audit sink needs a databaseUrl');
   mkdirSync(o.dir, { recursive: true });
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const keyFile = join(o.dir, 'encryption.key');
-  writeFileSync(keyFile, randomBytes(32).toString('base64'));
+  const encryptionKey = o.encryptionKey ?? randomBytes(32).toString('base64');
+  writeFileSync(keyFile, encryptionKey);
+  // The file sink's directory; with the PostgreSQL sink the records go to the store's database instead.
   const auditDir = join(o.dir, 'audit');
   const config = demoConfig(o.urls, { auditDir, secretsDir: DEMO_SECRETS_DIR, publicUrl });
+  config.audit = { ...config.audit, dir: auditDir, sink: o.auditSink };
   const many = { windowSeconds: 60, perAddress: 100_000, perClient: 100_000 };
   config.server = {
     publicUrl,
@@ -157,16 +176,16 @@ export async function startGateway(o: GatewayOptions): Promise<ServerChild & { a
   delete config.ssf;
   const configPath = join(o.dir, 'mcp.config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const env: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, XAA_LOG_LEVEL: 'warn', XAA_INSTANCE_ID: o.instance };
   delete env.DATABASE_URL;
   if (o.databaseUrl) env.DATABASE_URL = o.databaseUrl;
   const child = await startChild(
-    'xaa-gateway serve',
+    o.label ?? 'xaa-gateway serve',
     [o.bin, '--config', configPath, 'serve', '--host', '127.0.0.1', '--port', String(port)],
     env,
     /^MCP endpoint: \S+ {2}\(listening on (\S+)\)$/m,
   );
-  return { ...child, auditDir };
+  return { ...child, auditDir, encryptionKey };
 }
 
 /**

@@ -3,7 +3,8 @@
  * gateway, beside a plain SDK server of the same protocol era doing the same GET and beside the
  * direct GET, in ONE run whose rounds interleave every cell so that each sees the same machine load:
  * - HTTP, 2026-07-28 and 2025-11-25: `xaa-gateway serve` vs the plain SDK server of the era, at 1,
- *   10 and 50 clients, and at 200 clients (overload: 503 refusals counted, not retried);
+ *   10 and 50 clients, and at 200 clients (overload: 503 refusals counted, not retried); in
+ *   PostgreSQL mode also a second serve writing its audit to PostgreSQL, at 1 and 50 clients;
  * - the direct GET at 1, 10 and 50 clients;
  * - stdio: `xaa-gateway stdio` vs a plain SDK stdio server, one process per client.
  * Per cell: p50/p99 of successful calls, calls/s, errors (503 apart), the server's CPU per call
@@ -11,6 +12,7 @@
  * JSON file (path printed). Knobs: options.ts and docs/bench.md.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +24,7 @@ import { ROOT, startEnv } from '../testkit/env.js';
 import { compileBaselines, snapshotGateway } from './compile.js';
 import { connectClients, directClients, ERAS, killStrayServers, signIn, startBaseline, startGateway, TOOL, type Clients, type Era, type ServerChild } from './http.js';
 import { HTTP_CLIENTS, OVERLOAD_CLIENTS, parseOptions, type BenchOptions } from './options.js';
-import { createScratchDatabase } from './postgres.js';
+import { createScratchDatabase, durabilitySettings } from './postgres.js';
 import { CLOCK_TICKS, cpuTicksOf, filesystemType, memory, settle, type Memory } from './proc.js';
 import { cellId, computeChecks, renderMarkdown, type BenchResult, type CellResult, type MemoryRow, type PathName, type Transport } from './report.js';
 import { addSamples, run, summarize, type CallFn, type Sample } from './stats.js';
@@ -31,8 +33,14 @@ import { startStdioBaselines, startStdioGateways, type StdioProcesses } from './
 const T0 = Date.now();
 /** Progress on stderr, each line with the seconds since the start. */
 const log = (s: string) => process.stderr.write(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`);
-const PATHS: readonly PathName[] = ['gateway', 'plain', 'direct'];
+const PATHS: readonly PathName[] = ['gateway', 'gateway-pg', 'plain', 'direct'];
 const eraRank = (era: Era | undefined) => (era ? ERAS.indexOf(era) : ERAS.length);
+
+/** Audit chain names (XAA_INSTANCE_ID) of the two serve instances, distinct as two live instances' must be. */
+const INSTANCE_FILE = 'bench-file';
+const INSTANCE_PG = 'bench-pg';
+/** Client counts of the PostgreSQL-sink serve (its checks read 1 and 50). */
+const PG_SINK_CLIENTS = [1, 50];
 
 /**
  * 2025 sessions per gateway sign-in: the bench's serve config raises server.sessions.maxPerSignIn
@@ -210,43 +218,68 @@ async function main(): Promise<void> {
       return join(dir, 'mcp.config.json');
     });
 
-    log(`Starting xaa-gateway serve, the plain SDK servers of both eras, and ${stdioMax} xaa-gateway stdio and ${stdioMax} plain SDK stdio processes (one per stdio client)...`);
+    // PostgreSQL mode: a second serve on the same store (so the same encryption key), its audit in the store's database.
+    const encryptionKey = randomBytes(32).toString('base64');
+    const gatewayOptions = { bin, urls: env.demo.urls, encryptionKey, ...(db ? { databaseUrl: db.url } : {}) };
+    log(
+      `Starting xaa-gateway serve${db ? ' (file audit sink) and a second one (PostgreSQL audit sink)' : ''}, the plain SDK servers of both eras, and ${stdioMax} xaa-gateway stdio and ${stdioMax} plain SDK stdio processes (one per stdio client)...`,
+    );
     const started = await Promise.allSettled([
-      startGateway({ bin, urls: env.demo.urls, dir: join(runDir, 'serve'), ...(db ? { databaseUrl: db.url } : {}) }),
+      startGateway({ ...gatewayOptions, dir: join(runDir, 'serve'), auditSink: 'file', instance: INSTANCE_FILE }),
       startBaseline('plain SDK 2026-07-28 server', script('baseline-2026.ts'), saas),
       startBaseline('plain SDK 2025 server', script('baseline-2025.ts'), saas),
       startStdioGateways(bin, stdioMax, (k) => stdioConfigs[k % stdioConfigs.length]!, env.credentials('alice'), log),
       startStdioBaselines(stdioMax, script('baseline-stdio.ts'), saas, log),
+      db
+        ? startGateway({ ...gatewayOptions, dir: join(runDir, 'serve-pg'), auditSink: 'postgres', instance: INSTANCE_PG, label: 'xaa-gateway serve (PostgreSQL audit sink)' })
+        : Promise.resolve(undefined),
     ] as const);
     for (const r of started) {
-      if (r.status !== 'fulfilled') continue;
+      if (r.status !== 'fulfilled' || !r.value) continue;
       if ('stop' in r.value) stages.servers.push(r.value.stop);
       else stages.clients.push(r.value.close);
     }
     const failed = started.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    const [gateway, plain2026, plain2025, stdioGw, stdioPlain] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    const [gateway, plain2026, plain2025, stdioGw, stdioPlain, gatewayPg] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
       Awaited<ReturnType<typeof startGateway>>,
       ServerChild,
       ServerChild,
       StdioProcesses,
       StdioProcesses,
+      Awaited<ReturnType<typeof startGateway>> | undefined,
     ];
     const servers: Array<{ child: ServerChild; label: string }> = [
       { child: gateway, label: 'xaa-gateway serve' },
+      ...(gatewayPg ? [{ child: gatewayPg, label: 'xaa-gateway serve (PostgreSQL audit)' }] : []),
       { child: plain2026, label: 'plain SDK 2026-07-28' },
       { child: plain2025, label: 'plain SDK 2025-11-25' },
     ];
     // What the file sink does is the gateway's (docs/audit.md, "Durability"); the bench only says where it writes.
     const sink = 'file sink as the gateway configures it (docs/audit.md: the decision record fsync\'d before the call)';
     audit.push({ gateway: 'serve', sink, dir: gateway.auditDir, filesystem: filesystemType(gateway.auditDir) });
+    if (gatewayPg && db) {
+      // Where the database keeps its WAL decides what a commit costs; the data directory is only readable for a local server.
+      const d = await durabilitySettings(db.url);
+      const local = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(db.url).hostname);
+      const fs = d.dataDirectory && local ? `${filesystemType(d.dataDirectory)} (data directory ${d.dataDirectory})` : "the database server's disk";
+      audit.push({
+        gateway: 'serve (PostgreSQL audit)',
+        sink: 'PostgreSQL sink: decision record committed (synchronous_commit on) before the call',
+        dir: `${db.label} (table audit_records)`,
+        filesystem: `${fs}; server fsync ${d.fsync}, synchronous_commit ${d.synchronousCommit}`,
+      });
+      if (d.fsync === 'off' || d.synchronousCommit === 'off') {
+        log(`WARNING: the database has fsync ${d.fsync}, synchronous_commit ${d.synchronousCommit}: its commits are not flushed, so the PostgreSQL sink's figures are not what a durable server costs.`);
+      }
+    }
     audit.push({
       gateway: 'stdio',
       sink: `${sink}; ${opts.stdioAudit === 'shared' ? 'one directory shared by all stdio processes (one config)' : 'one directory per stdio process (BENCH_STDIO_AUDIT=per-process)'}`,
       dir: opts.stdioAudit === 'shared' ? join(stdioDir, 'audit') : join(stdioDir, '<k>', 'audit'),
       filesystem: filesystemType(join(stdioConfigs[0]!, '..', 'audit')),
     });
-    for (const a of audit) if (a.filesystem === 'tmpfs') log(`WARNING: the ${a.gateway} audit directory ${a.dir} is on tmpfs: fsync costs nothing there (set BENCH_DIR to a directory on disk).`);
+    for (const a of audit) if (a.filesystem.startsWith('tmpfs')) log(`WARNING: the ${a.gateway} audit (${a.dir}) is on tmpfs: a flush costs nothing there (set BENCH_DIR to a directory on disk).`);
     if (!opts.stdioClients.includes(50)) {
       notMeasured.push(`stdio at 50 clients (BENCH_STDIO_CLIENTS=${opts.stdioClients.join(',')}${opts.quick ? ', QUICK mode' : ''})`);
     }
@@ -257,6 +290,15 @@ async function main(): Promise<void> {
     const tokens = await signIn(mcpUrl, signIns);
     const measureTokens = { list: tokens.slice(0, Math.ceil(OVERLOAD_CLIENTS / SESSIONS_PER_SIGN_IN)), perToken: SESSIONS_PER_SIGN_IN };
     const extraTokens = { list: tokens.slice(measureTokens.list.length), perToken: SESSIONS_PER_SIGN_IN };
+    // The second serve is its own authorization server (issuer = its origin): its clients sign in to it.
+    const pgMcpUrl = gatewayPg ? `${gatewayPg.origin}/mcp` : undefined;
+    const pgClients = Math.max(...PG_SINK_CLIENTS);
+    let pgTokens: { list: string[]; perToken: number } | undefined;
+    if (pgMcpUrl) {
+      const n = Math.ceil(pgClients / SESSIONS_PER_SIGN_IN);
+      log(`Signing in to the PostgreSQL-sink serve ${n} time(s)...`);
+      pgTokens = { list: await signIn(pgMcpUrl, n), perToken: SESSIONS_PER_SIGN_IN };
+    }
 
     const targets: Target[] = [];
     const httpCounts = [...HTTP_CLIENTS, OVERLOAD_CLIENTS];
@@ -269,6 +311,12 @@ async function main(): Promise<void> {
       stages.clients.push(pl.close);
       targets.push({ transport: 'http', era, path: 'gateway', calls: gw.calls, pids: [gateway.pid], clientCounts: httpCounts });
       targets.push({ transport: 'http', era, path: 'plain', calls: pl.calls, pids: [plain.pid], clientCounts: httpCounts });
+      if (gatewayPg && pgMcpUrl && pgTokens) {
+        log(`Connecting ${pgClients} ${era} clients to the PostgreSQL-sink serve...`);
+        const gp = await connectClients(era, pgMcpUrl, pgClients, pgTokens);
+        stages.clients.push(gp.close);
+        targets.push({ transport: 'http', era, path: 'gateway-pg', calls: gp.calls, pids: [gatewayPg.pid], clientCounts: PG_SINK_CLIENTS });
+      }
     }
     const direct = directClients(saas.url, saas.token, Math.max(...HTTP_CLIENTS));
     stages.clients.push(direct.close);

@@ -43,3 +43,25 @@ export async function createScratchDatabase(adminUrl: string): Promise<ScratchDa
     drop: () => withAdmin(adminUrl, async (c) => void (await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))),
   };
 }
+
+/**
+ * What makes a commit durable on the server, for the report: fsync and synchronous_commit, and the data
+ * directory where the role may read it (a superuser, or pg_read_all_settings). Never throws.
+ */
+export async function durabilitySettings(url: string): Promise<{ fsync: string; synchronousCommit: string; dataDirectory?: string }> {
+  const show = async (c: pg.Client, name: string) => {
+    try {
+      return String((await c.query<Record<string, unknown>>(`SHOW ${name}`)).rows[0]?.[name] ?? 'unknown');
+    } catch {
+      return undefined;
+    }
+  };
+  try {
+    return await withAdmin(url, async (c) => {
+      const dataDirectory = await show(c, 'data_directory');
+      return { fsync: (await show(c, 'fsync')) ?? 'unknown', synchronousCommit: (await show(c, 'synchronous_commit')) ?? 'unknown', ...(dataDirectory ? { dataDirectory } : {}) };
+    });
+  } catch {
+    return { fsync: 'unknown', synchronousCommit: 'unknown' };
+  }
+}

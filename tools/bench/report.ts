@@ -6,7 +6,11 @@ import type { Era } from './http.js';
 import type { Summary } from './stats.js';
 
 export type Transport = 'http' | 'stdio';
-export type PathName = 'gateway' | 'plain' | 'direct';
+/** gateway-pg: serve writing its audit to PostgreSQL (PostgreSQL mode only); gateway: serve with the file sink. */
+export type PathName = 'gateway' | 'gateway-pg' | 'plain' | 'direct';
+
+/** How the calls table names a path (the JSON keeps the PathName). */
+const PATH_LABEL: Record<PathName, string> = { gateway: 'gateway', 'gateway-pg': 'gateway (PostgreSQL audit)', plain: 'plain', direct: 'direct' };
 
 export interface CellResult {
   id: string;
@@ -75,6 +79,32 @@ const pct = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 const mib = (kib: number | undefined) => (kib === undefined || !Number.isFinite(kib) ? '–' : (kib / 1024).toFixed(0));
 
+/**
+ * The two gateway-vs-plain comparisons, each with its limit: p50 added (the gateway's p50 − the plain
+ * server's, ms) and throughput (the gateway's successful calls/s ÷ the plain server's).
+ */
+const compare = {
+  p50Added: (limitMs: number) => ({
+    limit: `≤ ${limitMs} ms`,
+    judge(g: Summary, b: Summary): Pick<Check, 'measured' | 'pass'> {
+      const added = g.p50 - b.p50;
+      return { measured: `+${ms(added)} ms (${ms(g.p50)} vs ${ms(b.p50)})`, pass: added <= limitMs };
+    },
+  }),
+  callsRatio: (minRatio: number) => ({
+    limit: `≥ ${Math.round(minRatio * 100)}%`,
+    judge(g: Summary, b: Summary): Pick<Check, 'measured' | 'pass'> {
+      const ratio = g.rps / b.rps;
+      return { measured: `${pct(ratio)} (${g.rps.toFixed(0)} vs ${b.rps.toFixed(0)})`, pass: ratio >= minRatio };
+    },
+  }),
+};
+type Comparison = ReturnType<(typeof compare)[keyof typeof compare]>;
+
+function compareCheck(check: string, path: string, c: Comparison, g: Summary, b: Summary): Check {
+  return { check, path, limit: c.limit, ...c.judge(g, b) };
+}
+
 export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>, stdioClients: number[]): Check[] {
   const cell = (id: string) => r.cells.find((c) => c.id === id)?.summary;
   const checks: Check[] = [];
@@ -91,10 +121,7 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
   for (const p of pairs) {
     const g = cell(p.gw(1));
     const b = cell(p.plain(1));
-    if (g && b) {
-      const added = g.p50 - b.p50;
-      checks.push({ check: 'p50 added at 1 client', path: p.label, measured: `+${ms(added)} ms (${ms(g.p50)} vs ${ms(b.p50)})`, limit: '≤ 0.5 ms', pass: added <= 0.5 });
-    }
+    if (g && b) checks.push(compareCheck('p50 added at 1 client', p.label, compare.p50Added(0.5), g, b));
   }
   for (const p of pairs) {
     // stdio runs at 1 and 10 clients by default (docs/bench.md says why): its row then reads at 10 and says so.
@@ -102,10 +129,7 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
     const g = cell(p.gw(at));
     const b = cell(p.plain(at));
     const path = at === 50 ? p.label : `${p.label} at ${at} clients (50 not measured)`;
-    if (g && b) {
-      const ratio = g.rps / b.rps;
-      checks.push({ check: 'calls/s at 50 clients vs plain', path, measured: `${pct(ratio)} (${g.rps.toFixed(0)} vs ${b.rps.toFixed(0)})`, limit: '≥ 80%', pass: ratio >= 0.8 });
-    }
+    if (g && b) checks.push(compareCheck('calls/s at 50 clients vs plain', path, compare.callsRatio(0.8), g, b));
   }
   for (const p of pairs) {
     const ratios = p.clients
@@ -146,6 +170,24 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
       limit: 'every 503 with Retry-After, no other error, no long queue',
       pass: allWithRetryAfter && over.otherErrors === 0 && excessHandled,
     });
+  }
+  // The PostgreSQL audit sink (gateway-pg, a second serve in PostgreSQL mode) against the same plain servers.
+  const pgMode = r.store.mode === 'postgres';
+  const pgSink = [
+    { check: 'PostgreSQL audit sink: p50 added at 1 client vs plain', clients: 1, compare: compare.p50Added(1) },
+    { check: 'PostgreSQL audit sink: calls/s at 50 clients vs plain', clients: 50, compare: compare.callsRatio(0.8) },
+  ];
+  for (const k of pgSink) {
+    for (const era of ['2026-07-28', '2025-11-25'] as const) {
+      const path = `HTTP ${era}`;
+      const g = cell(cellId('http', 'gateway-pg', k.clients, era));
+      const b = cell(cellId('http', 'plain', k.clients, era));
+      if (pgMode && g && b) checks.push(compareCheck(k.check, path, k.compare, g, b));
+      else {
+        const note = pgMode ? 'n/a: no PostgreSQL-sink cells in this run' : 'n/a: this run used the embedded PGlite store (BENCH_STORE=postgres for this check)';
+        checks.push({ check: k.check, path, measured: '–', limit: k.compare.limit, pass: null, note });
+      }
+    }
   }
   const mem = (server: string) => r.memory.find((m) => m.server === server);
   const serve = mem('xaa-gateway serve');
@@ -193,7 +235,7 @@ export function renderMarkdown(r: BenchResult): string {
       r.cells.map((c) => [
         c.transport,
         c.era ?? (c.transport === 'stdio' ? '2025-11-25' : '–'),
-        c.path,
+        PATH_LABEL[c.path] ?? c.path,
         String(c.clients),
         String(c.summary.ok),
         ms(c.summary.p50),

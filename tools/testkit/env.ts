@@ -7,6 +7,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { loadConfigFile, type GatewayConfigInput } from '../../src/config/index.js';
 import { defaultDeps } from '../../src/deps.js';
 import { login } from '../../src/inbound/login.js';
+import { auditKeyFiles, localAuditKeys } from '../../src/audit/key-files.js';
+import type { AuditJwks } from '../../src/audit/signing-key.js';
 import { readAuditRecords } from './audit-records.js';
 import { completeDemoLogin, DEMO_SECRETS_DIR, demoConfig, startDemoEnterprise, type DemoEnterprise } from '../demo/index.js';
 
@@ -23,6 +25,8 @@ export interface Env {
   writeConfig(mutate?: (c: GatewayConfigInput) => void): void;
   signIn(user: string, password?: string): Promise<string>;
   audit(): Promise<Record<string, any>[]>;
+  /** The audit public keys of the gateways run on this env (serve's in server.dataDir, stdio's beside the credentials). */
+  auditKeys(): Promise<AuditJwks>;
   close(): Promise<void>;
 }
 
@@ -60,6 +64,7 @@ export async function startEnv(): Promise<Env> {
       return credentials(user);
     },
     audit: () => readAuditRecords(auditDir),
+    auditKeys: async () => (await localAuditKeys(auditKeyFiles(loadConfigFile(configPath), credentials('any')))).keys,
     async close() {
       await demo.stop();
       rmSync(dir, { recursive: true, force: true });

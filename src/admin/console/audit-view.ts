@@ -1,4 +1,5 @@
 import { queryAudit, type AuditFilter } from '../../audit/query.js';
+import type { AuditSource } from '../../audit/source.js';
 import type { AuditRecord } from '../../audit/types.js';
 
 /**
@@ -16,6 +17,8 @@ const OUTCOMES = ['ok', 'error', 'denied', 'unknown'] as const;
 export interface AuditQuery {
   user?: string;
   agent?: string;
+  /** The gateway instance that wrote the record (its chain). */
+  instance?: string;
   tool?: string;
   outcome?: (typeof OUTCOMES)[number];
   range: RangeName;
@@ -52,7 +55,7 @@ export function parseAuditQuery(params: URLSearchParams): { query: AuditQuery; p
     page: Number.isInteger(page) && page >= 1 ? Math.min(page, MAX_PAGE) : 1,
   };
   if (!(range in RANGES)) problems.push({ field: 'range', message: `unknown range "${range}"` });
-  for (const k of ['user', 'agent', 'tool'] as const) {
+  for (const k of ['user', 'agent', 'tool', 'instance'] as const) {
     const v = text(k);
     if (v) query[k] = v;
   }
@@ -71,7 +74,7 @@ export function parseAuditQuery(params: URLSearchParams): { query: AuditQuery; p
 /** The query as URL parameters (links for paging keep the filters). */
 export function queryParams(q: AuditQuery, page = q.page): URLSearchParams {
   const p = new URLSearchParams();
-  for (const k of ['user', 'agent', 'tool', 'outcome'] as const) if (q[k]) p.set(k, q[k]!);
+  for (const k of ['user', 'agent', 'tool', 'instance', 'outcome'] as const) if (q[k]) p.set(k, q[k]!);
   p.set('range', q.range);
   if (q.from) p.set('from', q.from.toISOString().slice(0, 16));
   if (q.to) p.set('to', q.to.toISOString().slice(0, 16));
@@ -117,13 +120,14 @@ export function bucketSize(spanMs: number): number {
   return NICE_BUCKETS.find((b) => Math.ceil(spanMs / b) <= MAX_BUCKETS) ?? NICE_BUCKETS.at(-1)!;
 }
 
-export async function loadAuditView(dir: string, q: AuditQuery, now: number, pageSize = PAGE_SIZE): Promise<AuditView> {
+export async function loadAuditView(dir: string | AuditSource, q: AuditQuery, now: number, pageSize = PAGE_SIZE): Promise<AuditView> {
   const explicitFrom = q.from?.getTime();
   const since = explicitFrom ?? (q.range === 'all' ? undefined : now - RANGES[q.range]);
   const until = q.to?.getTime();
   const filter: AuditFilter = {
     ...(q.user ? { user: q.user } : {}),
     ...(q.agent ? { agent: q.agent } : {}),
+    ...(q.instance ? { instance: q.instance } : {}),
     ...(q.tool ? { tool: q.tool } : {}),
     ...(q.outcome ? { outcome: q.outcome } : {}),
     ...(since !== undefined ? { since: new Date(since) } : {}),

@@ -163,7 +163,15 @@ const VerifyPanel: FC<{ v?: VerifyState }> = ({ v }) => {
   return r.ok ? (
     <div class="verify ok" role="status" data-verify="ok">
       <strong>Chain OK:</strong> {r.count} records in {r.files} file{r.files === 1 ? '' : 's'} verified {utc(v.at)}
-      {r.head ? (
+      {r.chains.length > 1 || r.chains.some((c) => c.instance) ? (
+        <ul class="small">
+          {r.chains.map((c) => (
+            <li data-instance={c.instance}>
+              {c.instance || 'unnamed chain'}: {c.count} records{c.head ? <>, head seq {c.head.seq}, hash <code>{c.head.hash.slice(0, 16)}…</code></> : null}
+            </li>
+          ))}
+        </ul>
+      ) : r.head ? (
         <>
           ; head seq {r.head.seq}, hash <code>{r.head.hash.slice(0, 16)}…</code>
         </>
@@ -176,7 +184,8 @@ const VerifyPanel: FC<{ v?: VerifyState }> = ({ v }) => {
     </div>
   ) : (
     <div class="verify broken" role="alert" data-verify="broken">
-      <strong>Chain broken</strong> at <code>{r.broken.file}</code> line {r.broken.line}
+      <strong>Chain broken</strong>
+      {r.broken.instance ? <> in the chain of <code>{r.broken.instance}</code></> : null} at <code>{r.broken.file}</code> {r.broken.file === 'audit_records' ? 'seq' : 'line'} {r.broken.line}
       {r.broken.seq !== undefined ? ` (seq ${r.broken.seq})` : ''}: {r.broken.reason}. {r.count} records before it verify. Checked {utc(v.at)}.
     </div>
   );
@@ -185,7 +194,7 @@ const VerifyPanel: FC<{ v?: VerifyState }> = ({ v }) => {
 export const AuditBody: FC<{ v: AuditPageView }> = ({ v }) => {
   const q = v.query;
   const problem = (f: string) => v.problems.find((p) => p.field === f);
-  const input = (name: 'user' | 'agent' | 'tool', label: string, placeholder: string) => (
+  const input = (name: 'user' | 'agent' | 'tool' | 'instance', label: string, placeholder: string) => (
     <div>
       <label for={`f-${name}`}>{label}</label>
       <input id={`f-${name}`} type="search" name={name} value={q[name] ?? ''} placeholder={placeholder} list={name === 'tool' ? 'tool-names' : undefined} />
@@ -197,7 +206,7 @@ export const AuditBody: FC<{ v: AuditPageView }> = ({ v }) => {
     <>
       <h1>Audit log</h1>
       <p class="lead">
-        Every delegated call, denial and admin action, hash-chained in <code>{v.auditDir}</code>.
+        Every delegated call, denial and admin action of every instance, hash-chained per instance in <code>{v.auditDir}</code>.
       </p>
       <section class="card" aria-labelledby="filter-h">
         <h2 id="filter-h">Filters</h2>
@@ -205,6 +214,7 @@ export const AuditBody: FC<{ v: AuditPageView }> = ({ v }) => {
           {input('user', 'User', 'sub or email')}
           {input('agent', 'Agent', 'client id or name')}
           {input('tool', 'Tool', 'tool name')}
+          {input('instance', 'Instance', 'gateway instance')}
           <datalist id="tool-names">
             {v.tools.map((t) => (
               <option value={t} />
@@ -282,10 +292,11 @@ export const AuditBody: FC<{ v: AuditPageView }> = ({ v }) => {
           </div>
         ) : null}
         {page && page.records.length ? (
-          <Table head={['Time (UTC)', 'User', 'Agent', 'Event', 'Result', 'Reason']} scroll class="records">
+          <Table head={['Time (UTC)', 'Instance', 'User', 'Agent', 'Event', 'Result', 'Reason']} scroll class="records">
             {page.records.map((r) => (
-              <tr data-seq={r.seq} data-type={r.type}>
+              <tr data-seq={r.seq} data-type={r.type} data-instance={r.instance ?? ''}>
                 <td class="nowrap small">{utc(r.time).replace(' UTC', '')}</td>
+                <td class="small wrap">{r.instance ?? ''}</td>
                 <td class="small wrap">{r.user?.email ?? r.user?.sub ?? ''}</td>
                 <td class="small wrap">{r.agent?.name ?? r.agent?.clientId ?? ''}</td>
                 <td class="small wrap">

@@ -1,3 +1,4 @@
+import type { AuditSource } from '../../audit/source.js';
 import { tailAudit } from '../../audit/query.js';
 import type { AuditRecord } from '../../audit/types.js';
 import type { SessionView } from '../../control/service.js';
@@ -29,7 +30,7 @@ export interface KnownUser {
   sessions: number;
 }
 
-export async function recentAudit(auditDir: string, lines = RECENT_RECORDS): Promise<AuditRecord[]> {
+export async function recentAudit(auditDir: string | AuditSource, lines = RECENT_RECORDS): Promise<AuditRecord[]> {
   const out: AuditRecord[] = [];
   try {
     for await (const r of tailAudit(auditDir, { lines })) out.push(r);

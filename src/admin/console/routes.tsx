@@ -1,5 +1,6 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { Child } from 'hono/jsx';
+import { FileAuditSource } from '../../audit/source.js';
 import { verifyAuditDir } from '../../audit/verify.js';
 import { describeSwitch, KillSwitchSchema, switchKey } from '../../control/switches.js';
 import type { KillSwitch, RevocationSummary } from '../../control/types.js';
@@ -31,6 +32,8 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
   const app = new Hono<AdminEnv>();
   const requireAdmin = auth.requireAdmin({ redirectToLogin: true });
   let lastVerify: VerifyState | undefined;
+  // The fleet's table with the PostgreSQL sink; else this host's directory (read where the config says now).
+  const auditSource = () => opts.auditSource ?? new FileAuditSource(opts.config.current.auditDir);
 
   const headers = () => consoleHeaders(new URL(opts.config.current.config.idp.issuer).origin);
 
@@ -228,7 +231,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
   };
 
   app.get('/switches', guard, async (c) => {
-    const [sessions, recent] = await Promise.all([opts.control.listSessions(), recentAudit(opts.config.current.auditDir)]);
+    const [sessions, recent] = await Promise.all([opts.control.listSessions(), recentAudit(auditSource())]);
     const switches = opts.control.listSwitches();
     return page(
       c,
@@ -324,11 +327,11 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
 
   app.get('/audit', guard, async (c) => {
     const { query, problems } = parseAuditQuery(new URL(c.req.url).searchParams);
-    const dir = opts.config.current.auditDir;
+    const source = auditSource();
     let view: AuditView | undefined;
     let error: string | undefined;
     try {
-      view = await loadAuditView(dir, query, opts.deps.now());
+      view = await loadAuditView(source, query, opts.deps.now());
     } catch (e) {
       error = `The audit log cannot be read: ${toGatewayError(e).message}`;
     }
@@ -346,7 +349,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
           ...(lastVerify ? { verify: lastVerify } : {}),
           tools: opts.config.current.config.tools.map((t) => t.name),
           resourceNames: Object.fromEntries(targets().map((t) => [t.endpoint, t.name])),
-          auditDir: dir,
+          auditDir: source.where,
           ...csrfOf(c),
         }}
       />,
@@ -356,11 +359,15 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
   app.post('/audit/verify', guard, async (c) => {
     const at = opts.deps.now();
     try {
-      const result = await verifyAuditDir(opts.config.current.auditDir);
+      const result = await verifyAuditDir(auditSource());
       lastVerify = { at, result };
+      const chains = result.chains.length + (result.ok ? 0 : 1);
       const flash: Flash = result.ok
-        ? { kind: 'ok', text: `Audit chain OK: ${result.count} records verified.` }
-        : { kind: 'error', text: `Audit chain broken at ${result.broken.file} line ${result.broken.line}: ${result.broken.reason}.` };
+        ? { kind: 'ok', text: `Audit chain OK: ${result.count} records verified${chains > 1 ? ` in ${chains} instances' chains` : ''}.` }
+        : {
+            kind: 'error',
+            text: `Audit chain broken${result.broken.instance ? ` in the chain of ${result.broken.instance}` : ''} at ${result.broken.file} ${result.broken.file === 'audit_records' ? 'seq' : 'line'} ${result.broken.line}: ${result.broken.reason}.`,
+          };
       return redirect('/admin/audit', flash);
     } catch (e) {
       lastVerify = { at, error: toGatewayError(e).message };

@@ -34,7 +34,7 @@ function bounded<T>(p: Promise<T>, what: string): Promise<T> {
  * writable directory, and the sink's own check writes and fsyncs there (a full or read-only disk, a
  * failing device, a lock it cannot take).
  */
-export async function readiness(opts: { config: ConfigStore; store: Store; draining: boolean; audit?: Pick<AuditSink, 'check'> }): Promise<Readiness> {
+export async function readiness(opts: { config: ConfigStore; store: Store; draining: boolean; audit?: Pick<AuditSink, 'check'>; auditInDatabase?: boolean }): Promise<Readiness> {
   const checks: Readiness['checks'] = {};
   if (opts.draining) checks.draining = 'shutting down';
   checks.config = opts.config.current.config.server ? 'ok' : 'the config has no "server" section';
@@ -46,9 +46,12 @@ export async function readiness(opts: { config: ConfigStore; store: Store; drain
   }
   const dir = opts.config.current.auditDir;
   try {
-    const s = await stat(dir);
-    if (!s.isDirectory()) throw new Error(`${dir} is not a directory`);
-    await access(dir, constants.W_OK);
+    // The PostgreSQL sink's check (below) asks the database instead.
+    if (!opts.auditInDatabase) {
+      const s = await stat(dir);
+      if (!s.isDirectory()) throw new Error(`${dir} is not a directory`);
+      await access(dir, constants.W_OK);
+    }
     checks.audit = 'ok';
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

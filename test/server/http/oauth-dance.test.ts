@@ -130,7 +130,7 @@ for (const engine of ENGINES) {
 
         // Every record of this agent's calls names alice and the agent (its client id and registered name).
         const who = { user: { iss: env.demo.urls.idp, sub: ALICE.sub, email: ALICE.email }, agent: { clientId, name: clientName } };
-        const mine = async () => (await env.audit()).filter((r) => r.agent?.clientId === clientId);
+        const mine = async () => (await gw!.audit()).filter((r) => r.agent?.clientId === clientId);
         await expect.poll(async () => (await mine()).length, { timeout: 5_000 }).toBe(2 * CALLS.length);
         const records = await mine();
         for (const r of records) expect(r).toMatchObject(who);

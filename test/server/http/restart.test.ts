@@ -120,11 +120,16 @@ for (const engine of ENGINES) {
       await third.client.close();
 
       // The audit log continued one chain across the restart; every call names alice and the agent.
-      const calls = async () => (await env.audit()).filter((r) => r.type === 'tool_call');
+      const calls = async () => (await gw!.audit()).filter((r) => r.type === 'tool_call');
       await expect.poll(async () => (await calls()).length, { timeout: 5_000 }).toBe(6);
       const records = await calls();
       for (const r of records) expect(r).toMatchObject({ user: { sub: ALICE.sub, email: ALICE.email }, agent: { clientId, name: AGENT_NAME }, tool: CALL.name });
-      expect(await verifyAuditDir(env.auditDir)).toMatchObject({ ok: true, count: 6 });
+      const source = gw.auditSource();
+      try {
+        expect(await verifyAuditDir(source, { keys: await env.auditKeys() })).toMatchObject({ ok: true, chains: [{ count: expect.any(Number) }] });
+      } finally {
+        await source.close?.();
+      }
 
       expect(await gw.stop()).toBe(0);
       gw = undefined;

@@ -1,3 +1,5 @@
+import { PgAuditSource } from '../../../src/audit/pg-source.js';
+import { FileAuditSource, queryAudit, type AuditRecord, type AuditSource } from '../../../src/audit/index.js';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -96,17 +98,38 @@ export interface ServedGateway {
   origin: string;
   mcpUrl: string;
   stderr(): string;
+  /** Where it writes its audit records: the PostgreSQL table with a databaseUrl, else the env's directory. */
+  auditSource(): AuditSource;
+  /** Every audit record it wrote, by time. */
+  audit(): Promise<AuditRecord[]>;
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number | null>;
 }
 
-export async function startServedGateway(env: Env, opts: { port: number; databaseUrl?: string }): Promise<ServedGateway> {
+export async function startServedGateway(env: Env, opts: { port: number; databaseUrl?: string; instance?: string }): Promise<ServedGateway> {
   const served = await spawnServe({
     command: [process.execPath, BIN],
     configPath: env.configPath,
     port: opts.port,
     cwd: process.cwd(),
-    env: { NODE_EXTRA_CA_CERTS: CIMD_CA_FILE, ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}) },
+    env: { NODE_EXTRA_CA_CERTS: CIMD_CA_FILE, ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}), ...(opts.instance ? { XAA_INSTANCE_ID: opts.instance } : {}) },
   });
-  return { origin: served.origin, mcpUrl: served.mcpUrl, stderr: served.stderr, stop: served.stop };
+  const auditSource = (): AuditSource => (opts.databaseUrl ? new PgAuditSource({ databaseUrl: opts.databaseUrl }) : new FileAuditSource(env.auditDir));
+  return {
+    origin: served.origin,
+    mcpUrl: served.mcpUrl,
+    stderr: served.stderr,
+    stop: served.stop,
+    auditSource,
+    async audit() {
+      const source = auditSource();
+      const out: AuditRecord[] = [];
+      try {
+        for await (const r of queryAudit(source)) out.push(r);
+      } finally {
+        await source.close?.();
+      }
+      return out;
+    },
+  };
 }

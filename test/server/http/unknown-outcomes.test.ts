@@ -22,12 +22,13 @@ describe('serve after a crash mid-call', () => {
   });
 
   it('writes an "outcome unknown" record for the decision left without outcome, and logs it', async () => {
-    const crashed = await openAuditLog(env.auditDir, defaultDeps);
+    // The previous run of this instance (XAA_INSTANCE_ID gw-1): its own chain.
+    const crashed = await openAuditLog(env.auditDir, defaultDeps, { instance: 'gw-1' });
     const call = { type: 'tool_call', traceId: 'crashed-call', user: { iss: env.demo.urls.idp, sub: 'u-alice' }, agent: { clientId: 'agent-x', name: 'Agent X' }, tool: 'calendar_free_slots', resource: 'calendar' };
     await crashed.append({ ...call, phase: 'decision', decision: 'allow', reason: 'allowed', downstream: { method: 'GET', url: 'http://127.0.0.1:1/slots' } });
     await crashed.close();
 
-    gw = await startServedGateway(env, { port: await freePort() });
+    gw = await startServedGateway(env, { port: await freePort(), instance: 'gw-1' });
     const records = (await env.audit()).filter((r) => r.traceId === 'crashed-call');
     expect(records.map((r) => [r.phase, r.outcome])).toEqual([
       ['decision', undefined],
@@ -39,6 +40,6 @@ describe('serve after a crash mid-call', () => {
     expect(JSON.parse(warning!)).toMatchObject({ level: 'warn', calls: 1, traceIds: ['crashed-call'] });
     expect(await gw.stop()).toBe(0);
     gw = undefined;
-    expect(await verifyAuditDir(env.auditDir)).toMatchObject({ ok: true });
+    expect(await verifyAuditDir(env.auditDir, { keys: await env.auditKeys() })).toMatchObject({ ok: true });
   }, 90_000);
 });

@@ -31,6 +31,12 @@ interface Task {
   reject(error: unknown): void;
 }
 
+/** One round's records, linked only if the record they follow is the chain's head in the table. */
+const INSERT_ROUND = `INSERT INTO audit_records (instance, seq, time, record, hash)
+  SELECT $1, u.seq, u.time, u.record, u.hash FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[]) AS u(seq, time, record, hash)
+  WHERE ($6::bigint = 0 AND NOT EXISTS (SELECT 1 FROM audit_records WHERE instance = $1))
+     OR EXISTS (SELECT 1 FROM audit_records WHERE instance = $1 AND seq = $6 AND hash = $7)`;
+
 /** A round found the chain's head moved (another live writer with this name, a commit lost in a database crash). */
 class HeadMoved extends Error {}
 
@@ -230,13 +236,12 @@ export class PgAuditLog implements CheckpointingSink {
     let res: pg.QueryResult;
     try {
       // One statement (autocommit: one transaction, one WAL flush); linked only if `prev` is the chain's head.
-      res = await pool.query(
-        `INSERT INTO audit_records (instance, seq, time, record, hash)
-         SELECT $1, u.seq, u.time, u.record, u.hash FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[]) AS u(seq, time, record, hash)
-         WHERE ($6::bigint = 0 AND NOT EXISTS (SELECT 1 FROM audit_records WHERE instance = $1))
-            OR EXISTS (SELECT 1 FROM audit_records WHERE instance = $1 AND seq = $6 AND hash = $7)`,
-        [this.instance, records.map((r) => r.seq), records.map((r) => r.time), records.map((r) => JSON.stringify(r)), records.map((r) => r.hash), prev.seq, prev.hash],
-      );
+      // A named statement: parsed and planned once per connection, not on every round.
+      res = await pool.query({
+        name: 'xaa-audit-append',
+        text: INSERT_ROUND,
+        values: [this.instance, records.map((r) => r.seq), records.map((r) => r.time), records.map((r) => JSON.stringify(r)), records.map((r) => r.hash), prev.seq, prev.hash],
+      });
     } catch (e) {
       if ((e as { code?: string }).code === '23505') throw new HeadMoved('unique violation');
       throw e;

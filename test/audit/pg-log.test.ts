@@ -6,8 +6,12 @@ import { openPgAuditLog, type PgAuditLog } from '../../src/audit/pg-log.js';
 import { PgAuditSource } from '../../src/audit/pg-source.js';
 import { queryAudit } from '../../src/audit/query.js';
 import type { AuditRecord } from '../../src/audit/types.js';
-import { REASON_HASH, REASON_PREV, verifyAuditDir } from '../../src/audit/verify.js';
-import { clock, ev } from './helpers.js';
+import { REASON_HASH, REASON_PREV, verifyAuditDir, wrongInstance } from '../../src/audit/verify.js';
+import { GENESIS_HASH, recordHash } from '../../src/audit/chain.js';
+import { Checkpointer } from '../../src/audit/checkpointer.js';
+import { AuditSigningKey } from '../../src/audit/signing-key.js';
+import { join } from 'node:path';
+import { cleanup, clock, ev, tempDir } from './helpers.js';
 
 const databaseUrl = process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `audit_test_${randomBytes(6).toString('hex')}`;
@@ -28,9 +32,9 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 const tamper = (sql: string, params: unknown[] = []) =>
   admin(async (c) => {
     await c.query('BEGIN');
-    await c.query('ALTER TABLE audit_records DISABLE TRIGGER USER');
+    for (const t of ['audit_records', 'audit_checkpoints']) await c.query(`ALTER TABLE ${t} DISABLE TRIGGER USER`);
     await c.query(sql, params);
-    await c.query('ALTER TABLE audit_records ENABLE TRIGGER USER');
+    for (const t of ['audit_records', 'audit_checkpoints']) await c.query(`ALTER TABLE ${t} ENABLE TRIGGER USER`);
     await c.query('COMMIT');
   });
 
@@ -162,5 +166,100 @@ describe('PostgreSQL audit sink', () => {
     await a.close();
     expect(await a.check()).toMatch(/is closed$/);
     await expect(a.append(ev(1))).rejects.toMatchObject({ code: 'audit_unavailable' });
+  });
+});
+
+describe('PostgreSQL audit sink: signed checkpoints, tampering by a database owner', () => {
+  let key: AuditSigningKey;
+  beforeAll(async () => {
+    key = await AuditSigningKey.load(join(await tempDir(), 'audit-signing-key.json'));
+  });
+  afterAll(cleanup);
+
+  /** Records 1-3, checkpoint 1 (seq 3) and its record (seq 4), records 5-8, the final checkpoint 2 (seq 8). */
+  async function signedChain(instance: string): Promise<void> {
+    const c = clock(`${DAY}T10:00:00Z`);
+    const log = await openPgAuditLog(c, { databaseUrl, schema, instance });
+    const cp = new Checkpointer({ sink: log, key, intervalMs: 60_000, now: c.now, onError: (e) => { throw e; } });
+    for (let i = 1; i <= 7; i++) {
+      c.set(new Date(Date.parse(`${DAY}T10:00:00Z`) + i * 1000).toISOString());
+      await log.append(ev(i));
+      if (i === 3) await cp.checkpoint();
+    }
+    await cp.stop();
+    await log.close();
+  }
+
+  const rows: Array<[string, (i: string) => string, string | RegExp]> = [
+    ['one changed byte', (i) => `UPDATE audit_records SET record = replace(record, '"tool-2"', '"tool-X"') WHERE instance = '${i}' AND seq = 2`, `audit_records:2 (seq 2): ${REASON_HASH}`],
+    ['a deleted middle record', (i) => `DELETE FROM audit_records WHERE instance = '${i}' AND seq = 3`, `audit_records:4 (seq 4): ${REASON_PREV}`],
+    [
+      'two swapped records',
+      (i) => `UPDATE audit_records a SET record = b.record, hash = b.hash FROM audit_records b WHERE a.instance = '${i}' AND b.instance = a.instance AND ((a.seq = 5 AND b.seq = 6) OR (a.seq = 6 AND b.seq = 5))`,
+      `audit_records:5 (seq 6): ${REASON_PREV}`,
+    ],
+    ['the last record deleted', (i) => `DELETE FROM audit_records WHERE instance = '${i}' AND seq = 8`, 'audit_records:7 (seq 7): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8..8 were cut off'],
+    ['the last 3 records deleted', (i) => `DELETE FROM audit_records WHERE instance = '${i}' AND seq > 5`, 'audit_records:5 (seq 5): checkpoint 2 signed the chain up to seq 8, but it ends at seq 5: records 6..8 were cut off'],
+    ['the last record cut in half', (i) => `UPDATE audit_records SET record = left(record, 100) WHERE instance = '${i}' AND seq = 8`, /^audit_records:8 \(seq 7\): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8\.\.8 were cut off; the record at seq 8 is cut short/],
+    ['a checkpoint removed', (i) => `DELETE FROM audit_checkpoints WHERE instance = '${i}' AND n = 1`, 'audit_checkpoints:2: checkpoint 2 does not follow checkpoint 0 (a checkpoint was removed, inserted or reordered)'],
+    ['every checkpoint removed', (i) => `DELETE FROM audit_checkpoints WHERE instance = '${i}'`, 'audit_records:4 (seq 4): the chain records checkpoint 1, which is missing from audit_checkpoints (removed or replaced)'],
+  ];
+
+  it.each(rows)('%s: detected, exit 1, the place named', async (label, sql, expected) => {
+    const instance = `pg-sig-${rows.findIndex((r) => r[0] === label)}`;
+    await signedChain(instance);
+    await tamper(sql(instance));
+    const src = source();
+    try {
+      const out: string[] = [];
+      expect(await runAuditVerify(src, { stdout: (x) => out.push(x), stderr: (x) => out.push(x) }, { keys: key.jwks })).toBe(1);
+      const line = out.find((l) => l.startsWith(`BROKEN: [${instance}] `));
+      expect(line?.slice(`BROKEN: [${instance}] `.length)).toEqual(typeof expected === 'string' ? expected : expect.stringMatching(expected));
+    } finally {
+      await src.close();
+      // Out of the way of the next row: the table holds every row's chain.
+      await tamper(`DELETE FROM audit_records WHERE instance = '${instance}'`);
+      await tamper(`DELETE FROM audit_checkpoints WHERE instance = '${instance}'`);
+    }
+  });
+
+  it('a chain rewritten with fresh hashes (every row re-sealed) is caught by the checkpoint signatures', async () => {
+    const instance = 'pg-sig-rehash';
+    await signedChain(instance);
+    // What someone with the database but not the signing key can do: re-seal every record.
+    const rows = await admin((c) => c.query<{ seq: string; record: string }>(`SELECT seq, record FROM audit_records WHERE instance = $1 ORDER BY seq`, [instance]));
+    let prev = GENESIS_HASH;
+    for (const r of rows.rows) {
+      const { hash: _h, ...rec } = JSON.parse(r.record) as Record<string, unknown>;
+      if (rec.seq === 2) rec.tool = 'tool-X';
+      rec.prevHash = prev;
+      const hash = recordHash(rec);
+      prev = hash;
+      await tamper(`UPDATE audit_records SET record = $1, hash = $2 WHERE instance = $3 AND seq = $4`, [JSON.stringify({ ...rec, hash }), hash, instance, r.seq]);
+    }
+    const src = source();
+    try {
+      const out: string[] = [];
+      expect(await runAuditVerify(src, { stdout: (x) => out.push(x), stderr: (x) => out.push(x) }, { keys: key.jwks })).toBe(1);
+      expect(out.find((l) => l.startsWith(`BROKEN: [${instance}]`))).toMatch(/^BROKEN: \[pg-sig-rehash\] audit_records:3 \(seq 3\): checkpoint 1 signed hash [0-9a-f]{16}… at seq 3, the chain has [0-9a-f]{16}… there: the chain was rewritten after it was signed$/);
+    } finally {
+      await src.close();
+      await tamper(`DELETE FROM audit_records WHERE instance = $1`, [instance]);
+      await tamper(`DELETE FROM audit_checkpoints WHERE instance = $1`, [instance]);
+    }
+  });
+
+  it('a record moved to another instance\'s chain is a break naming both', async () => {
+    await signedChain('pg-sig-a');
+    await signedChain('pg-sig-b');
+    await tamper(`INSERT INTO audit_records (instance, seq, time, record, hash) SELECT 'pg-sig-b', 9, time, record, hash FROM audit_records WHERE instance = 'pg-sig-a' AND seq = 5`);
+    const src = source();
+    try {
+      const out: string[] = [];
+      expect(await runAuditVerify(src, { stdout: (x) => out.push(x), stderr: (x) => out.push(x) }, { keys: key.jwks })).toBe(1);
+      expect(out.find((l) => l.startsWith('BROKEN: [pg-sig-b]'))).toBe(`BROKEN: [pg-sig-b] audit_records:9 (seq 5): ${wrongInstance('pg-sig-a', 'pg-sig-b')}`);
+    } finally {
+      await src.close();
+    }
   });
 });

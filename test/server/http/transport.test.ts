@@ -10,6 +10,10 @@ import { buildRuntimeConfig, ConfigStore } from '../../../src/config/index.js';
 import { openStore, type UserSession } from '../../../src/store/index.js';
 import { text } from '../../../tools/testkit/env.js';
 import { faultyFs, osError, type FaultyFs } from '../../audit/helpers.js';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import pg from 'pg';
+import { openPgAuditLog } from '../../../src/audit/pg-log.js';
 import { ACCEPT, AGENT_A, AGENT_B, ALLOWED_ORIGIN, ENCRYPTION_KEY, MAX_BODY, initializeBody, openSession, post, rpcMessage, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -365,6 +369,37 @@ describe('health and readiness', () => {
     }
   });
 
+  // The PostgreSQL sink through a TCP relay this test can cut: the database unreachable, then back.
+  it('/readyz -> 503 naming the audit check while the audit database is unreachable (calls fail closed), 200 once it answers', async () => {
+    const relay = await tcpRelay(5432);
+    const schema = `readyz_${randomBytes(5).toString('hex')}`;
+    const databaseUrl = `postgres://postgres@127.0.0.1:${relay.port}/test`;
+    const audit = await openPgAuditLog({ now: () => Date.now() }, { databaseUrl, schema, instance: 'readyz', queryTimeoutMs: 1000 });
+    try {
+      const app = h.extraApp({ audit, auditInDatabase: true });
+      const ok = await app.app.fetch(new Request(`${h.origin}/readyz`));
+      expect([ok.status, (await ok.json()).checks.audit]).toEqual([200, 'ok']);
+      await relay.stop();
+      const res = await app.app.fetch(new Request(`${h.origin}/readyz`));
+      expect(res.status).toBe(503);
+      const body = await res.json();
+      expect(body).toMatchObject({ status: 'not_ready', failing: 'audit', checks: { config: 'ok', store: 'ok' } });
+      expect(body.checks.audit).toMatch(new RegExp(`^cannot write: cannot reach the audit table in postgres://127\\.0\\.0\\.1:${relay.port}/test \\(schema ${schema}\\): .*(ECONNREFUSED|Connection terminated|timeout)`));
+      await expect(audit.append({ type: 'tool_call', phase: 'decision', traceId: 't-down' })).rejects.toMatchObject({ code: 'audit_unavailable', message: expect.stringMatching(/^cannot write the audit table in postgres:\/\/127\.0\.0\.1:\d+\/test/) });
+      await relay.start();
+      const again = await app.app.fetch(new Request(`${h.origin}/readyz`));
+      expect([again.status, (await again.json()).checks.audit]).toEqual([200, 'ok']);
+      expect(await audit.append({ type: 'tool_call', phase: 'decision', traceId: 't-up' })).toMatchObject({ seq: 1, instance: 'readyz' });
+    } finally {
+      await audit.close();
+      await relay.stop();
+      const c = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await c.end();
+    }
+  });
+
   it('/readyz -> 503 naming the store check when the store is closed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xaa-readyz-'));
     try {
@@ -381,3 +416,39 @@ describe('health and readiness', () => {
     }
   });
 });
+
+/** A loopback TCP relay to a local port that can be stopped (connections cut, refused) and started again on the same port. */
+async function tcpRelay(targetPort: number): Promise<{ port: number; stop(): Promise<void>; start(): Promise<void> }> {
+  let server: NetServer | undefined;
+  const sockets = new Set<Socket>();
+  let port = 0;
+  const start = () =>
+    new Promise<void>((resolve) => {
+      server = createNetServer((inbound) => {
+        const outbound = connect(targetPort, '127.0.0.1');
+        for (const s of [inbound, outbound]) {
+          sockets.add(s);
+          s.on('close', () => sockets.delete(s));
+          s.on('error', () => {});
+        }
+        inbound.pipe(outbound).pipe(inbound);
+      });
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  await start();
+  return {
+    port,
+    start,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        if (!server) return resolve();
+        const srv = server;
+        server = undefined;
+        srv.close(() => resolve());
+      }),
+  };
+}

@@ -55,8 +55,12 @@ function pidAlive(pid: number): boolean {
 const WANT_SUFFIX = '.want';
 /** A mark this much older than the hold still counts (clocks of processes sharing a network file system). */
 const WANT_SLACK_MS = 1000;
-/** A holder looks for the mark at most this often. */
-const WANT_CHECK_MS = 5;
+/**
+ * A holder looks for the mark at most this often: a stat in the thread pool, on every round of a busy
+ * holder otherwise, for a waiter that is rare since each instance writes a chain of its own (two live
+ * writers of one chain: two instances given one name, or a CLI). A waiter's back-off is up to 25 ms anyway.
+ */
+const WANT_CHECK_MS = 25;
 
 /** Per-instance token files: `<lock file>.<pid>.<id>`. */
 const TOKEN_RE = /^audit\.(?:[A-Za-z0-9._-]+\.)?lock\.\d+\.[0-9a-f]{8}-[0-9a-f-]+$/;

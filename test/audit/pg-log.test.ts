@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditVerify } from '../../src/audit/cli.js';
 import { openPgAuditLog, type PgAuditLog } from '../../src/audit/pg-log.js';
 import { PgAuditSource } from '../../src/audit/pg-source.js';
-import { queryAudit } from '../../src/audit/query.js';
+import { queryAudit, tailAudit } from '../../src/audit/query.js';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { REASON_HASH, REASON_PREV, verifyAuditDir, wrongInstance } from '../../src/audit/verify.js';
 import { GENESIS_HASH, recordHash } from '../../src/audit/chain.js';
@@ -81,6 +81,29 @@ describe('PostgreSQL audit sink', () => {
     } finally {
       await src.close();
     }
+  });
+
+  it('tail -f over the table follows every instance, also one that starts while it follows', async () => {
+    const a = await open('pg-tail-a');
+    await a.append(ev(1));
+    const src = source();
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const following = (async () => {
+      // Every record so far, then new ones: each of the three shows once, whether it was written before the
+      // tail took its cursors (printed first) or after (followed).
+      for await (const r of tailAudit(src, { lines: 100_000, follow: true, signal: ac.signal, pollMs: 10 })) {
+        if (!String(r.instance).startsWith('pg-tail-')) continue;
+        seen.push(`${r.instance}:${r.traceId}`);
+        if (seen.length === 3) ac.abort();
+      }
+    })();
+    const b = await open('pg-tail-b');
+    await b.append(ev(2));
+    await a.append(ev(3));
+    await following;
+    await src.close();
+    expect(seen.sort()).toEqual(['pg-tail-a:t1', 'pg-tail-a:t3', 'pg-tail-b:t2']);
   });
 
   it('a restarted instance continues its chain from the table', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type CryptoKey } from 'jose';
 import { GENESIS_HASH } from './chain.js';
+import type { AuditSink } from './types.js';
 import { AUDIT_KEY_ALG, type AuditJwks, type AuditSigningKey } from './signing-key.js';
 
 /**
@@ -129,4 +130,17 @@ export async function verifyCheckpointChain(instance: string, jwsList: string[],
     prevSeq = claims.seq;
   }
   return { ok: true, checkpoints: done };
+}
+
+/** `make` signs the chain's durable head (or returns undefined to skip); the sink stores what it returns. */
+export type CheckpointMaker = (head: { seq: number; hash: string }, last: StoredCheckpoint | undefined) => Promise<StoredCheckpoint | undefined>;
+
+/** A sink that stores signed checkpoints of its chain beside its records (file and PostgreSQL sinks). */
+export interface CheckpointingSink extends AuditSink {
+  readonly instance?: string;
+  /**
+   * In the chain's write order (after the records appended before it): make those records durable, read
+   * the chain's last checkpoint, let `make` sign the head, and store the result durably beside the records.
+   */
+  checkpoint(make: CheckpointMaker): Promise<StoredCheckpoint | undefined>;
 }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { checkpointDigest, nextLink, signCheckpoint, type StoredCheckpoint } from './checkpoint.js';
+import { checkpointDigest, nextLink, signCheckpoint, type CheckpointingSink, type StoredCheckpoint } from './checkpoint.js';
 import type { AuditSigningKey } from './signing-key.js';
-import type { AuditEvent, CheckpointingSink } from './types.js';
+import type { AuditEvent } from './types.js';
 
 /** `type` of the record an instance appends to its chain after each checkpoint it stored. */
 export const CHECKPOINT_EVENT_TYPE = 'audit_checkpoint';

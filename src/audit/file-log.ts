@@ -6,9 +6,9 @@ import { GENESIS_HASH, checkRecord, normalizeEvent, sealRecord } from './chain.j
 import { type AuditFileHandle, type AuditFs, INSTANCE_RE, UNNAMED_CHAIN, auditFileName, checkpointFileName, describeOsError, listAuditFiles, nodeAuditFs } from './fs.js';
 import { countLines, readLinesBackward } from './lines.js';
 import { type AuditLockOptions, DirLock } from './lock.js';
-import { readCheckpoint, type StoredCheckpoint } from './checkpoint.js';
+import { readCheckpoint, type CheckpointingSink, type CheckpointMaker, type StoredCheckpoint } from './checkpoint.js';
 import { parseLine } from './source.js';
-import type { AuditDurability, AuditEvent, AuditRecord, CheckpointingSink, CheckpointMaker } from './types.js';
+import type { AuditDurability, AuditEvent, AuditRecord } from './types.js';
 
 /** `type` of the record the sink writes itself after finding torn lines left by an interrupted write. */
 export const RECOVERY_EVENT_TYPE = 'audit_recovery';

@@ -1,9 +1,10 @@
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { openAuditLog } from './file-log.js';
+import type { CheckpointingSink } from './checkpoint.js';
 import type { AuditJwks } from './signing-key.js';
 import { FileAuditSource, type AuditSource } from './source.js';
-import type { CheckpointingSink } from './types.js';
+
 
 export type AuditSinkKind = 'file' | 'postgres';
 

@@ -5,9 +5,9 @@ import { GatewayError } from '../errors.js';
 import { GENESIS_HASH, normalizeEvent, sealRecord } from './chain.js';
 import { INSTANCE_RE } from './fs.js';
 import { auditSchemaName, describeDatabase, ensureAuditSchema, openAuditPool, type PgAuditTarget } from './pg-schema.js';
-import { readCheckpoint, type StoredCheckpoint } from './checkpoint.js';
+import { readCheckpoint, type CheckpointingSink, type CheckpointMaker, type StoredCheckpoint } from './checkpoint.js';
 import type { AuditJwks } from './signing-key.js';
-import type { AuditDurability, AuditEvent, AuditRecord, CheckpointingSink, CheckpointMaker } from './types.js';
+import type { AuditDurability, AuditEvent, AuditRecord } from './types.js';
 
 export interface OpenPgAuditLogOptions extends PgAuditTarget {
   /** This instance's chain (see auditInstanceName). */

@@ -82,8 +82,11 @@ export async function* tailAudit(source: string | AuditSource, opts: TailOptions
     }
   }
   last.sort((a, b) => (String(a.time) < String(b.time) ? -1 : String(a.time) > String(b.time) ? 1 : 0));
-  yield* last.slice(Math.max(0, last.length - opts.lines));
+  const shown = last.slice(Math.max(0, last.length - opts.lines));
+  yield* shown;
   if (!opts.follow) return;
+  // A record written between taking a chain's cursor and reading its last lines was printed already.
+  const printed = new Set(shown.map((r) => r.hash));
 
   const pollMs = opts.pollMs ?? 500;
   while (!opts.signal?.aborted) {
@@ -95,7 +98,7 @@ export async function* tailAudit(source: string | AuditSource, opts: TailOptions
       cursors.set(c, next);
       for (const l of lines) {
         const r = parseLine(l.bytes);
-        if (r) fresh.push(r);
+        if (r && !printed.delete(r.hash)) fresh.push(r);
       }
     }
     if (fresh.length) {

@@ -1,5 +1,4 @@
 import type { Actor } from '../control/types.js';
-import type { StoredCheckpoint } from './checkpoint.js';
 /**
  * One audit record per delegated call (and per admin action later). Tokens, ID-JAGs and secrets
  * never appear here: only the ID-JAG `jti` and a SHA-256 fingerprint of the access token.
@@ -92,15 +91,3 @@ export interface AuditSink {
   close(): Promise<void>;
 }
 
-/** `make` signs the chain's durable head (or returns undefined to skip); the sink stores what it returns. */
-export type CheckpointMaker = (head: { seq: number; hash: string }, last: StoredCheckpoint | undefined) => Promise<StoredCheckpoint | undefined>;
-
-/** A sink that stores signed checkpoints of its chain beside its records (file and PostgreSQL sinks). */
-export interface CheckpointingSink extends AuditSink {
-  readonly instance?: string;
-  /**
-   * In the chain's write order (after the records appended before it): make those records durable, read
-   * the chain's last checkpoint, let `make` sign the head, and store the result durably beside the records.
-   */
-  checkpoint(make: CheckpointMaker): Promise<StoredCheckpoint | undefined>;
-}

@@ -15,7 +15,13 @@ import type { Logger } from '../log.js';
 import { fleetDocHash } from '../store/fleet-config.js';
 import type { FleetConfigDoc, FleetConfigRecord, Store } from '../store/types.js';
 import { buildRuntimeConfig, type FleetInForce, type RuntimeConfig } from './load.js';
-import type { ConfigStore } from './watch.js';
+
+/** What the fleet sync drives: the ConfigStore (watch.ts), by these members only (watch.ts imports this file). */
+export interface FleetConfigTarget {
+  readonly current: RuntimeConfig;
+  applyFleet(record: FleetConfigRecord): unknown;
+  attachFleet(store: FleetBackend, record: FleetConfigRecord, where: string): unknown;
+}
 
 /** What the config layer needs of the store. */
 export type FleetBackend = Pick<Store, 'engine' | 'getFleetConfig' | 'fleetConfigRevision' | 'onFleetConfigChange' | 'seedFleetConfig' | 'updateFleetConfig'>;
@@ -83,7 +89,7 @@ export function composeFleetConfig(fileText: string, path: string, record: Fleet
 }
 
 export interface FleetSyncOptions {
-  config: ConfigStore;
+  config: FleetConfigTarget;
   store: FleetBackend;
   logger: Logger;
   /**

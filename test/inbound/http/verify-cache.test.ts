@@ -4,6 +4,9 @@
  * Table-driven: what happens to a token that verified once, on its next use. Fake clock.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors.js';
 import { AccessTokenService } from '../../../src/inbound/http/tokens.js';
@@ -16,7 +19,9 @@ let store: Store;
 let tokens: AccessTokenService;
 
 beforeAll(async () => {
-  store = await openStore({ databaseUrl: process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', dataDir: '/unused', schema: `verify_cache_${randomBytes(5).toString('hex')}`, encryptionKey: randomBytes(32).toString('base64'), now: () => clock });
+  // PostgreSQL where the machine has it; else the embedded store (tools/testkit/services.ts).
+  const where = process.env.XAA_SKIP_POSTGRES === '1' ? { dataDir: mkdtempSync(join(tmpdir(), 'xaa-verify-cache-')) } : { databaseUrl: process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', dataDir: '/unused' };
+  store = await openStore({ ...where, schema: `verify_cache_${randomBytes(5).toString('hex')}`, encryptionKey: randomBytes(32).toString('base64'), now: () => clock });
   tokens = new AccessTokenService({ store, deps: { now: () => clock }, issuer: ISSUER, resource: RESOURCE, ttlSeconds: () => 600 });
 });
 afterAll(async () => {

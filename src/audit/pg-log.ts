@@ -31,6 +31,9 @@ interface Task {
   reject(error: unknown): void;
 }
 
+/** How long an outcome record may wait for a decision's round before it gets one of its own. */
+const DEFERRED_MS = 100;
+
 /** One round's records, linked only if the record they follow is the chain's head in the table. */
 const INSERT_ROUND = `INSERT INTO audit_records (instance, seq, time, record, hash)
   SELECT $1, u.seq, u.time, u.record, u.hash FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[]) AS u(seq, time, record, hash)
@@ -46,9 +49,10 @@ class HeadMoved extends Error {}
  * as one multi-row INSERT (one round trip, one WAL flush). A decision record's append resolves only once
  * its transaction committed with synchronous_commit on, i.e. flushed to the WAL on the database's disk
  * (and to synchronous standbys where the database has them), before the downstream call, and rejects
- * with `audit_unavailable` otherwise (fail closed). A round of only outcome records ('deferred') commits
- * on a connection with synchronous_commit off: the database flushes it within its wal_writer_delay, or
- * with the next decision's commit (the WAL is flushed in order).
+ * with `audit_unavailable` otherwise (fail closed). Outcome records ('deferred') join the next decision's
+ * round, or after 100 ms a round of their own, committed on a connection with synchronous_commit off: the
+ * database flushes it within its wal_writer_delay, or with the next decision's commit (the WAL is flushed
+ * in order).
  *
  * Each INSERT also checks that the record it links to is the chain's head in the table: a record lost
  * with an unflushed commit (database crash) or written by a second live process using the same instance
@@ -106,10 +110,25 @@ export class PgAuditLog implements CheckpointingSink {
     } catch (e) {
       return Promise.reject(new GatewayError('internal', (e as Error).message, { cause: e }));
     }
+    const deferred = options.durability === 'deferred';
     return new Promise((resolve, reject) => {
-      this.#queue.push({ event: normalized, deferred: options.durability === 'deferred', resolve, reject });
-      this.#kick();
+      this.#queue.push({ event: normalized, deferred, resolve, reject });
+      // An outcome record waits for the next decision's round (one INSERT and one commit for both), or
+      // DEFERRED_MS at most; a crash before then leaves its decision "outcome unknown", as with the file sink.
+      if (deferred) this.#scheduleDeferred();
+      else this.#kick();
     });
+  }
+
+  #deferredTimer: NodeJS.Timeout | undefined;
+
+  #scheduleDeferred(): void {
+    if (this.#deferredTimer) return;
+    this.#deferredTimer = setTimeout(() => {
+      this.#deferredTimer = undefined;
+      this.#kick();
+    }, DEFERRED_MS);
+    this.#deferredTimer.unref();
   }
 
   /** Readiness: the database answers, is not a read-only standby, and this role may insert into the table. */
@@ -136,6 +155,10 @@ export class PgAuditLog implements CheckpointingSink {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#deferredTimer);
+    this.#deferredTimer = undefined;
+    // Outcome records still waiting for a round: written before the pools end.
+    if (this.#queue.length) this.#kick();
     while (this.#running) await this.#running;
     await Promise.all([this.#pool.end(), this.#asyncPool.end()]).catch(() => {});
   }

@@ -84,8 +84,11 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
       const s = c.summary;
       expect({ id: c.id, otherErrors: s.otherErrors, firstOtherError: s.firstOtherError }).toEqual({ id: c.id, otherErrors: 0, firstOtherError: undefined });
       expect(s.ok + s.refused, c.id).toBe(c.calls * result.rounds);
-      // Refusals belong to overload; below it every call succeeds.
-      if (c.clients < 200) expect(s.refused, c.id).toBe(0);
+      // Refusals belong to the gateway's overload protection, always a 503 with Retry-After. Below 200
+      // clients they are rare, but on a machine busy with other work (a CI test run beside this one) the
+      // admission limit may fall and refuse a few: not asserted as zero (no wall-clock assertions).
+      expect(s.refusedWithRetryAfter, c.id).toBe(s.refused);
+      if (c.path !== 'gateway' && c.path !== 'gateway-pg') expect(s.refused, c.id).toBe(0);
       expect(s.ok, c.id).toBeGreaterThan(0);
       for (const n of [s.p50, s.p99, s.rps, s.benchCpuPct]) expect(Number.isFinite(n), `${c.id}: ${JSON.stringify(s)}`).toBe(true);
       expect(s.p99, c.id).toBeGreaterThanOrEqual(s.p50);

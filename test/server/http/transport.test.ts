@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { openPgAuditLog } from '../../../src/audit/pg-log.js';
+import { AuditSigningKey } from '../../../src/audit/signing-key.js';
 import { ACCEPT, AGENT_A, AGENT_B, ALLOWED_ORIGIN, ENCRYPTION_KEY, MAX_BODY, initializeBody, openSession, post, rpcMessage, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -398,6 +399,18 @@ describe('health and readiness', () => {
       await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await c.end();
     }
+  });
+
+  it('/.well-known/xaa-audit-keys serves the audit public keys (JWKS, no private part); absent without them', async () => {
+    const key = await AuditSigningKey.load(join(mkdtempSync(join(tmpdir(), 'xaa-audit-keys-')), 'audit-signing-key.json'));
+    const app = h.extraApp({ auditKeys: async () => key.jwks });
+    const res = await app.app.fetch(new Request(`${h.origin}/.well-known/xaa-audit-keys`));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=300');
+    const body = (await res.json()) as { keys: Array<Record<string, unknown>> };
+    expect(body.keys).toEqual([{ kty: 'OKP', crv: 'Ed25519', x: expect.any(String), kid: key.kid, alg: 'EdDSA', use: 'sig' }]);
+    const none = h.extraApp({});
+    expect((await none.app.fetch(new Request(`${h.origin}/.well-known/xaa-audit-keys`))).status).toBe(404);
   });
 
   it('/readyz -> 503 naming the store check when the store is closed', async () => {

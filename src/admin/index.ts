@@ -41,7 +41,7 @@ export function createAdminRouter(opts: AdminOptions): AdminRouter {
   );
   mountAdminLogin(app, opts, auth);
   app.route('/api', createAdminApi(opts, auth, editor));
-  app.all('/api/*', () => adminError('admin_not_found', 'no such admin API endpoint; see README "Admin API and kill switches"'));
+  app.all('/api/*', () => adminError('admin_not_found', 'no such admin API endpoint; see docs/admin.md'));
   // The console (HTML pages at /admin, /admin/tools, ...): the same services behind requireAdmin.
   app.route('/', createConsole(opts, auth, editor));
   app.onError((e, c) => {

@@ -53,7 +53,7 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
     throw new GatewayError(
       'config_invalid',
       code === 'ENOENT'
-        ? `config file ${abs} not found; create it (see README "Configuration") or pass --config <file>`
+        ? `config file ${abs} not found; create it (see docs/configuration.md) or pass --config <file>`
         : `cannot read config file ${abs}: ${code ?? (e as Error).message}`,
       { cause: e },
     );

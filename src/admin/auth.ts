@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { matchesAnyDigest, safeEqual, secretDigest } from '../security.js';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { readSecret } from '../config/secrets.js';
@@ -16,7 +17,6 @@ const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="xaa-gateway-admin"' };
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export const sha256Hex = (v: string) => createHash('sha256').update(v, 'utf8').digest('hex');
-const digest = (v: string) => createHash('sha256').update(v, 'utf8').digest();
 
 export interface RequireAdminOptions {
   /** Console pages: a browser without a session is sent to /admin/login (GET only) instead of a 401. */
@@ -48,7 +48,7 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
       if (value.length < MIN_ADMIN_TOKEN_LENGTH) {
         throw new GatewayError('config_secret', `${where}: an admin token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters; make one with \`openssl rand -base64 32\``);
       }
-      return digest(value);
+      return secretDigest(value);
     });
     cache = { hash: rt.hash, digests };
     return digests;
@@ -63,10 +63,7 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
       opts.logger.error('admin tokens unreadable after a config change; token sign-in refused', { error: isGatewayError(e) ? e.message : String(e) });
       return false;
     }
-    const d = digest(presented);
-    let ok = false;
-    for (const t of digests) ok = timingSafeEqual(d, t) || ok; // no early exit
-    return ok;
+    return matchesAnyDigest(presented, digests);
   };
 
   const requireAdmin = (ro: RequireAdminOptions = {}): MiddlewareHandler<AdminEnv> =>
@@ -99,7 +96,7 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
             return adminError('admin_forbidden', `requests from origin ${origin} are refused; use the console at ${serverOf(opts.config).publicUrl}`);
           }
           const sent = c.req.header(CSRF_HEADER) ?? (await formField(c, CSRF_FIELD));
-          if (!sent || !sameSecret(sent, session.csrf)) {
+          if (!sent || !safeEqual(sent, session.csrf)) {
             return adminError('admin_forbidden', `CSRF token missing or wrong: browser requests that change something must send the session's CSRF token (${CSRF_HEADER} header or ${CSRF_FIELD} form field)`);
           }
         }
@@ -121,9 +118,6 @@ function unauthenticated(c: Context, ro: RequireAdminOptions, message: string): 
   return adminError('admin_unauthorized', message, 401, {}, CHALLENGE);
 }
 
-function sameSecret(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
 
 async function formField(c: Context, name: string): Promise<string | undefined> {
   const type = c.req.header('content-type') ?? '';

@@ -9,7 +9,7 @@ import { GatewayError, type ErrorCode } from '../errors.js';
 import type { AccessTokenService } from '../inbound/http/tokens.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
-import { isLoopbackHttp } from '../xaa/http.js';
+import { isLoopbackHttp } from '../security.js';
 import type { ConfigEditor } from './config-editor.js';
 
 export interface AdminOptions {

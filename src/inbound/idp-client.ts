@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { clientAuthentication } from '../xaa/client-auth.js';
 import { DEFAULT_TIMEOUT_MS } from '../xaa/constants.js';
-import { isLoopbackHttp } from '../xaa/http.js';
+import { isLoopbackHttp } from '../security.js';
 import type { ClientCredentials } from '../xaa/types.js';
 
 /**

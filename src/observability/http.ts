@@ -1,4 +1,4 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { isLoopbackAddress, matchesAnyDigest, secretDigest } from '../security.js';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
 import type { Metrics } from './metrics.js';
@@ -15,12 +15,6 @@ export interface MetricsRouteOptions {
   tokens: () => readonly string[];
 }
 
-/** 127.0.0.0/8, ::1 and the IPv4-mapped loopback. */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (!address) return false;
-  const a = address.toLowerCase();
-  return a === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
-}
 
 /** A reverse proxy on the same host makes every peer look local: a forwarded request is not loopback. */
 const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'];
@@ -33,15 +27,6 @@ function peerAddress(c: Context): string | undefined {
   }
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** Compares digests so neither the length nor the content of a token leaks through timing. */
-function tokenMatches(presented: string, tokens: readonly string[]): boolean {
-  const p = digest(presented);
-  let ok = false;
-  for (const t of tokens) ok = timingSafeEqual(p, digest(t)) || ok;
-  return ok;
-}
 
 export function metricsRoute(opts: MetricsRouteOptions): (c: Context) => Promise<Response> {
   return async (c) => {
@@ -52,7 +37,7 @@ export function metricsRoute(opts: MetricsRouteOptions): (c: Context) => Promise
         return c.text('metrics are served to loopback scrapers only; configure observability.metrics.token (or admin.tokens) to scrape from elsewhere\n', 403, { 'Cache-Control': 'no-store' });
       }
       const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
-      if (!m || !tokenMatches(m[1]!, tokens)) {
+      if (!m || !matchesAnyDigest(m[1]!, tokens.map(secretDigest))) {
         return c.text('a valid bearer token is required for /metrics\n', 401, { 'WWW-Authenticate': 'Bearer realm="metrics"', 'Cache-Control': 'no-store' });
       }
     }

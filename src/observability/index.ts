@@ -20,7 +20,8 @@ export {
   type TracingOptions,
 } from './tracing.js';
 export { grantErrorType, instrumentAuditSink, instrumentXaaPort } from './instrument.js';
-export { isLoopbackAddress, metricsRoute, type MetricsRouteOptions } from './http.js';
+export { metricsRoute, type MetricsRouteOptions } from './http.js';
+export { isLoopbackAddress } from '../security.js';
 
 export interface Observability {
   metrics: Metrics;

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { safeEqual } from '../security.js';
 import { toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { SET_MEDIA_TYPE, type SetErrorCode } from './constants.js';
@@ -54,6 +54,5 @@ function json(status: number, body: { err?: SetErrorCode; description: string },
 function bearerMatches(header: string | null, token: string): boolean {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   if (!m) return false;
-  const hash = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(hash(m[1]!), hash(token));
+  return safeEqual(m[1]!, token);
 }

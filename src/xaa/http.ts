@@ -1,14 +1,9 @@
 import * as oauth from 'oauth4webapi';
 import type { Deps } from '../deps.js';
 import { DEFAULT_TIMEOUT_MS } from './constants.js';
+import { isLoopbackHttp } from '../security.js';
 
-/**
- * Plain http is accepted only for loopback hosts (local development, the demo enterprise, the conformance
- * suite); everything else must be https (RFC 8414 §2, RFC 9728 §2, OAuth 2.1 §1.5).
- */
-export function isLoopbackHttp(url: URL): boolean {
-  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-}
+
 
 export function isAllowedUrl(url: URL): boolean {
   return url.protocol === 'https:' || isLoopbackHttp(url);

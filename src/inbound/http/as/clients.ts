@@ -4,7 +4,8 @@ import { GatewayError } from '../../../errors.js';
 import type { Logger } from '../../../log.js';
 import type { RegisteredClient, Store } from '../../../store/types.js';
 import { fetchClientMetadata, looksLikeCimdClientId } from './cimd.js';
-import { oauthError, safeEqual, sha256 } from './http.js';
+import { oauthError, sha256 } from './http.js';
+import { safeEqual } from '../../../security.js';
 
 export interface ClientRegistryOptions {
   store: Store;

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { AsContext } from './context.js';
 import { loadBoundRequest } from './authorize.js';
 import { decideFor, failRequest, issueCode } from './grant.js';
-import { safeEqual } from './http.js';
+import { safeEqual } from '../../../security.js';
 import { consentPage, errorPage } from './pages.js';
 
 const ENTERPRISE = 'your organization';

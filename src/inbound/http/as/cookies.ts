@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { generateCookie, getCookie } from 'hono/cookie';
-import { isLoopbackHttp } from '../../../xaa/http.js';
+import { isLoopbackHttp } from '../../../security.js';
 
 /**
  * The cookie that binds a browser to one pending authorization request: only the browser that

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
 import { GatewayError } from '../../../errors.js';
 
@@ -12,11 +12,6 @@ export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
 }
 
-export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /** An OAuth protocol error (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 7009 §2.2.1). */
 export function oauthError(error: string, description: string, status = 400): GatewayError {
@@ -77,6 +72,3 @@ export function assertNoRepeats(params: URLSearchParams): void {
   }
 }
 
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
-}

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
-import { isLoopbackHttp } from '../../../xaa/http.js';
+import { isLoopbackHttp } from '../../../security.js';
 import { authorize, CONSENT_PATH, IDP_CALLBACK_PATH, idpCallback } from './authorize.js';
 import { ClientRegistry } from './clients.js';
 import { consentGet, consentPost } from './consent.js';

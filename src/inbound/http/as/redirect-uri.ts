@@ -1,4 +1,4 @@
-import { isLoopbackHost } from './http.js';
+import { isLoopbackHost } from '../../../security.js';
 
 /** Schemes that would run code or read local data in the browser: never a redirect target. */
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'vbscript:', 'file:', 'blob:', 'about:', 'filesystem:', 'ftp:', 'ws:', 'wss:', 'mailto:', 'tel:']);

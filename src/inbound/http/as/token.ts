@@ -4,7 +4,8 @@ import { isGatewayError } from '../../../errors.js';
 import type { RegisteredClient, UserSession } from '../../../store/types.js';
 import type { AsContext } from './context.js';
 import { allowsRefreshGrant } from './clients.js';
-import { jsonResponse, oauthError, oauthErrorResponse, randomToken, readForm, safeEqual, sha256 } from './http.js';
+import { jsonResponse, oauthError, oauthErrorResponse, randomToken, readForm, sha256 } from './http.js';
+import { safeEqual } from '../../../security.js';
 import { OFFLINE_ACCESS } from './scopes.js';
 
 /**

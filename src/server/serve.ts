@@ -1,5 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { auditInstanceName, recordUnknownOutcomes } from '../audit/index.js';
+import { auditInstanceName, recordUnknownOutcomes, type AuditSink } from '../audit/index.js';
 import { startCheckpoints } from '../audit/checkpointer.js';
 import { auditSinkKind, openAudit, type AuditSinkKind } from '../audit/open-sink.js';
 import { AUDIT_KEY_FILE, type AuditJwks } from '../audit/signing-key.js';
@@ -107,19 +107,16 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   }
   // The final checkpoint is signed before the sink closes (at shutdown, by serveHttp's close).
   let stopCheckpoints: (() => Promise<void>) | undefined;
-  const audit = instrumentAuditSink(
-    new Proxy(opened.sink, {
-      get(target, prop) {
-        if (prop === 'close') {
-          return async () => {
-            await stopCheckpoints?.().catch((e: unknown) => logger.warn('the final audit checkpoint could not be written', { error: e }));
-            return target.close();
-          };
-        }
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+  const raw = opened.sink;
+  const audit = instrumentAuditSink<AuditSink>(
+    {
+      append: (event, options) => raw.append(event, options),
+      check: () => raw.check?.() ?? Promise.resolve(undefined),
+      close: async () => {
+        await stopCheckpoints?.().catch((e: unknown) => logger.warn('the final audit checkpoint could not be written', { error: e }));
+        return raw.close();
       },
-    }),
+    },
     observability.metrics,
   );
   // Where the console, and this instance's recovery below, read the log: every instance's chain.

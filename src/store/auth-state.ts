@@ -167,8 +167,8 @@ export class AuthStateCache {
     // back over the last OVERLAP_MS of the feed; applying a change twice is harmless.
     let cursor = this.#seqAsOf(began - OVERLAP_MS);
     for (;;) {
-      this.stats.feedReads++;
       const { changes, head } = await this.store.authChangesSince(cursor, FEED_PAGE);
+      this.stats.feedReads++; // counted once answered: a read counted earlier cannot carry a later change
       if (changes.length === 0 && head < this.#seq) return this.#reload(); // the feed restarted below us (a restored database)
       if (changes.length) this.#apply(changes);
       cursor = Math.max(cursor, head);
@@ -191,8 +191,8 @@ export class AuthStateCache {
   /** Everything from the store: the feed's head first, so nothing committed after the load is missed. */
   async #reload(): Promise<void> {
     const began = this.opts.now();
-    this.stats.feedReads++;
     const { head } = await this.store.authChangesSince(Number.MAX_SAFE_INTEGER, 1);
+    this.stats.feedReads++;
     const revoked = await this.store.listRevokedAccessTokens(began);
     this.#sessions.clear();
     this.#revoked.clear();

@@ -31,6 +31,10 @@ export function normalizeEvent(event: AuditEvent): AuditEvent {
   for (const field of CHAIN_FIELDS) {
     if (field in event) throw new Error(`audit event must not set the chain field "${field}"`);
   }
+  // Plain JSON data (what the gateway's own events are) is copied in one walk; anything else (a
+  // Date, a class instance, NaN, -0, a cycle) takes the JSON round trip, which defines the result.
+  const copy = plainJsonCopy(event, 0);
+  if (copy !== NOT_PLAIN) return copy as AuditEvent;
   let normalized: unknown;
   try {
     // What JSON.parse returns always canonicalizes (RFC 8785 over I-JSON values): no second pass here.
@@ -42,6 +46,55 @@ export function normalizeEvent(event: AuditEvent): AuditEvent {
     throw new Error('audit event must be a JSON object');
   }
   return normalized as AuditEvent;
+}
+
+const NOT_PLAIN = Symbol('not plain JSON data');
+const MAX_PLAIN_DEPTH = 64;
+
+/**
+ * A deep copy of `value` equal to JSON.parse(JSON.stringify(value)), or NOT_PLAIN when the two
+ * could differ: only strings, booleans, null, finite numbers other than -0, arrays without holes or
+ * undefined, and objects whose prototype is Object.prototype or null, with no toJSON and no
+ * "__proto__" key. Properties whose value is undefined are dropped, as JSON.stringify drops them.
+ */
+function plainJsonCopy(value: unknown, depth: number): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0) ? value : NOT_PLAIN;
+    case 'object': {
+      if (value === null) return null;
+      if (depth >= MAX_PLAIN_DEPTH) return NOT_PLAIN;
+      if (Array.isArray(value)) {
+        const out: unknown[] = new Array(value.length);
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) return NOT_PLAIN;
+          const v = plainJsonCopy(value[i], depth + 1);
+          if (v === NOT_PLAIN || v === undefined) return NOT_PLAIN;
+          out[i] = v;
+        }
+        return out;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+      const obj = value as Record<string, unknown>;
+      if (typeof obj.toJSON === 'function') return NOT_PLAIN;
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(obj)) {
+        if (key === '__proto__') return NOT_PLAIN;
+        const raw = obj[key];
+        if (raw === undefined) continue;
+        const v = plainJsonCopy(raw, depth + 1);
+        if (v === NOT_PLAIN) return NOT_PLAIN;
+        out[key] = v;
+      }
+      return out;
+    }
+    default:
+      return value === undefined ? undefined : NOT_PLAIN;
+  }
 }
 
 /** Seal a normalized event into the next link of the chain. */

@@ -50,6 +50,8 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 // WHATWG URL treats these as "." and ".." segments and would resolve them away (URL Standard, path state).
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+/** Stateless between calls (no `stream` option), so one decoder serves every call. */
+const UTF8 = new TextDecoder();
 
 /** Names of the `{arg}` placeholders of a URL template, in order. */
 export function pathParameterNames(urlTemplate: string): string[] {
@@ -219,7 +221,7 @@ export async function executeHttpOperation(
       throw failure(e, 'reading the response');
     }
     const contentType = response.headers.get('content-type') ?? undefined;
-    const bodyText = redact(new TextDecoder().decode(bytes), accessToken);
+    const bodyText = redact(UTF8.decode(bytes), accessToken);
     const wwwAuthenticate = response.headers.get('www-authenticate');
     const retryAfter = response.headers.get('retry-after');
     const result: DownstreamResult = { status: response.status, ok: response.ok, bodyText, url: url.toString(), method };
@@ -243,9 +245,12 @@ export async function executeHttpOperation(
  */
 export function redact(text: string, secret: string): string {
   if (secret.length < 8) return text;
-  const forms = new Set([secret, JSON.stringify(secret).slice(1, -1), JSON.stringify(secret).slice(1, -1).replace(/\//g, '\\/'), encodeURIComponent(secret)]);
+  const escaped = JSON.stringify(secret).slice(1, -1);
   let out = text;
-  for (const form of forms) out = out.split(form).join('[redacted]');
+  // includes() first: the common answer holds no form, and split/join would copy it four times.
+  for (const form of new Set([secret, escaped, escaped.replace(/\//g, '\\/'), encodeURIComponent(secret)])) {
+    if (out.includes(form)) out = out.split(form).join('[redacted]');
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { describeSwitch, KillSwitchSchema, switchKey } from '../control/switches.js';
-import type { KillSwitch, SwitchState } from '../control/types.js';
+import type { KillSwitch, SwitchState } from '../domain/control.js';
 import { recordAdminAction } from '../control/service.js';
 import { GatewayError } from '../errors.js';
 import type { AdminAuth } from './auth.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import type { RevocationSummary, SwitchState } from '../control/types.js';
+import type { RevocationSummary, SwitchState } from '../domain/control.js';
 import { switchTarget } from '../control/switches.js';
 import { AdminCliError, AdminClient } from './client.js';
 import { formatTable, when } from './table.js';

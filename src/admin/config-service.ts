@@ -1,6 +1,6 @@
 import type { AuditSink } from '../audit/types.js';
 import { recordAdminAction } from '../control/service.js';
-import type { Actor } from '../control/types.js';
+import type { Actor } from '../domain/control.js';
 import { deleteItem, getItem, itemFromBody, itemPath, mergePatch, notFound, putItem, SINGULAR, type CollectionName } from './collections.js';
 import type { ConfigEditor } from './config-editor.js';
 

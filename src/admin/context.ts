@@ -3,7 +3,7 @@ import type { AuditSource } from '../audit/source.js';
 import type { AuditSink } from '../audit/types.js';
 import type { ConfigStore, ServerConfig } from '../config/index.js';
 import type { ControlService } from '../control/service.js';
-import type { Actor } from '../control/types.js';
+import type { Actor } from '../domain/control.js';
 import type { Deps } from '../deps.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { AccessTokenService } from '../inbound/http/tokens.js';

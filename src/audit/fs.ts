@@ -60,8 +60,6 @@ export const nodeAuditFs: AuditFs = {
  */
 const FILE_RE = /^audit-(\d{4}-\d{2}-\d{2})(?:\.([A-Za-z0-9][A-Za-z0-9._-]*))?\.jsonl$/;
 
-/** An instance (chain) name: it is part of file names, lock names and every record. */
-export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /** Key of the unnamed chain in {@link listAuditChains}. */
 export const UNNAMED_CHAIN = '';
 

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { GatewayError } from '../errors.js';
-import { INSTANCE_RE } from './fs.js';
+import { INSTANCE_RE } from '../config/schema.js';
 
 /**
  * The name a `serve` instance writes its audit chain as: XAA_INSTANCE_ID, else `audit.instance`, else the

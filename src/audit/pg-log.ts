@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { GENESIS_HASH, normalizeEvent, sealRecord } from './chain.js';
-import { INSTANCE_RE } from './fs.js';
+import { INSTANCE_RE } from '../config/schema.js';
 import { auditSchemaName, describeDatabase, ensureAuditSchema, openAuditPool, type PgAuditTarget } from './pg-schema.js';
 import { readCheckpoint, type CheckpointingSink, type CheckpointMaker, type StoredCheckpoint } from './checkpoint.js';
 import type { AuditJwks } from './signing-key.js';

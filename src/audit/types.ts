@@ -1,4 +1,4 @@
-import type { Actor } from '../control/types.js';
+import type { Actor } from '../domain/control.js';
 /**
  * One audit record per delegated call (and per admin action later). Tokens, ID-JAGs and secrets
  * never appear here: only the ID-JAG `jti` and a SHA-256 fingerprint of the access token.

@@ -1,6 +1,6 @@
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Deps } from '../deps.js';
-import { tokenFingerprint } from '../audit/fingerprint.js';
+import { tokenFingerprint } from '../security.js';
 import type { AccessTokenResult, AuthorizationServerMetadata, ClientCredentials, IdJagResult } from '../xaa/types.js';
 import { normalizeScopes, tokenKey, type TokenKeyParts } from './key.js';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { validateInputSchema } from '../catalog/arguments.js';
+import { validateInputSchema } from '../json-schema/arguments.js';
 import { GatewayError } from '../errors.js';
 import type { ClientCredentials } from '../xaa/types.js';
 import { formatIssues } from './errors.js';

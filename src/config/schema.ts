@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { INSTANCE_RE } from '../audit/fs.js';
+
+/** An audit instance (chain) name: it is part of file names, lock names and every audit record. */
+export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /**
  * The schema of mcp.config.json. It is the single source of truth: the TypeScript types, the

@@ -11,7 +11,7 @@ import type { AuthorizationServerMetadata } from '../xaa/types.js';
 import { revokeDownstreamTokens } from './revocation.js';
 import type { SwitchSnapshot } from './snapshot.js';
 import { describeSwitch, switchKey } from './switches.js';
-import type { Actor, KillSwitch, RevocationSummary, SecurityControl, SwitchState, UserRef } from './types.js';
+import type { Actor, KillSwitch, RevocationSummary, SecurityControl, SwitchState, UserRef } from '../domain/control.js';
 
 export interface ControlServiceOptions {
   store: Store;

@@ -1,5 +1,5 @@
 import { switchKey } from './switches.js';
-import type { KillSwitch, SwitchState } from './types.js';
+import type { KillSwitch, SwitchState } from '../domain/control.js';
 
 /** What the policy asks about one tool call. */
 export interface SwitchQuery {

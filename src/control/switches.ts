@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { KillSwitch, SwitchState } from './types.js';
+import type { KillSwitch, SwitchState } from '../domain/control.js';
 
 /**
  * Kill switch identity and wording. A switch's key is the JSON of an array (like the broker's token

@@ -1,6 +1,6 @@
 import type { KillSwitchCheck } from '../control/snapshot.js';
 import { denialReason } from '../control/switches.js';
-import type { KillSwitch } from '../control/types.js';
+import type { KillSwitch } from '../domain/control.js';
 
 /**
  * One question, one place: may this call proceed, and if not, why. Every denial is audited by the

@@ -4,7 +4,7 @@ import { context, type Tracer } from '@opentelemetry/api';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditDurability, AuditEvent, AuditSink } from '../audit/types.js';
 import { TokenBroker, type BrokeredToken, type MintTarget, type XaaPort } from '../broker/index.js';
-import { compileArgumentValidator } from '../catalog/arguments.js';
+import { compileArgumentValidator } from '../json-schema/arguments.js';
 import { buildDownstreamRequest, executeHttpOperation } from '../catalog/http-operation.js';
 import { toToolResult } from '../catalog/tool-result.js';
 import { callUpstreamTool, listUpstreamTools, requiredCapabilitiesOf, UpstreamConnections, type UpstreamAuth, type UpstreamProgress } from '../catalog/upstream.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditSink } from '../audit/types.js';
-import type { Actor, RevocationSummary, SecurityControl, UserRef } from '../control/types.js';
+import type { Actor, RevocationSummary, SecurityControl, UserRef } from '../domain/control.js';
 import { toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { EVENT_TYPES, eventTypeLabel } from './constants.js';

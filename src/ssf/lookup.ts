@@ -1,4 +1,4 @@
-import type { UserRef } from '../control/types.js';
+import type { UserRef } from '../domain/control.js';
 import type { Store } from '../store/types.js';
 import type { LookupUserByEmail } from './subject.js';
 

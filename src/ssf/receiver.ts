@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AuditSink } from '../audit/types.js';
 import type { RuntimeConfig } from '../config/index.js';
-import type { SecurityControl } from '../control/types.js';
+import type { SecurityControl } from '../domain/control.js';
 import type { Deps } from '../deps.js';
 import type { Logger } from '../log.js';
 import { SSF_PUSH_PATH } from './constants.js';

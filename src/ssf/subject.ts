@@ -1,4 +1,4 @@
-import type { UserRef } from '../control/types.js';
+import type { UserRef } from '../domain/control.js';
 import { setError } from './errors.js';
 
 /**

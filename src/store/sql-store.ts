@@ -9,7 +9,7 @@ import type { SecretBox } from './crypto.js';
 import { appendAuthChanges, authChangesSince, authChannel, purgeAuthChanges } from './auth-changes.js';
 import { fleetChannel, fleetConfigRevision, getFleetConfig, seedFleetConfig, updateFleetConfig } from './fleet-config.js';
 import type { Queryable, Sql } from './sql.js';
-import type { SwitchState } from '../control/types.js';
+import type { SwitchState } from '../domain/control.js';
 import type {
   AdminSession,
   AuthChange,

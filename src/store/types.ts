@@ -1,4 +1,4 @@
-import type { SwitchState } from '../control/types.js';
+import type { SwitchState } from '../domain/control.js';
 import type { ListenStatus } from './listener.js';
 
 export type { ListenStatus } from './listener.js';

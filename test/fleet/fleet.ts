@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { queryAudit, verifyAuditDir, type AuditRecord, type VerifyResult } from '../../src/audit/index.js';
-import { tokenFingerprint } from '../../src/audit/index.js';
+import { tokenFingerprint } from '../../src/security.js';
 import { localAuditKeys } from '../../src/audit/key-files.js';
 import { PgAuditSource } from '../../src/audit/pg-source.js';
 import { AUDIT_KEY_FILE, type AuditJwks } from '../../src/audit/signing-key.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 import type { AuditEvent, AuditRecord, AuditSink } from '../../src/audit/types.js';
 import { buildRuntimeConfig, type GatewayConfigInput, type RuntimeConfig } from '../../src/config/index.js';
-import type { Actor, RevocationSummary, SecurityControl, UserRef } from '../../src/control/types.js';
+import type { Actor, RevocationSummary, SecurityControl, UserRef } from '../../src/domain/control.js';
 import { GatewayError } from '../../src/errors.js';
 
 /** The SecurityControl the receiver drives, as a recorder (the real one is src/control's ControlService). */

@@ -2,7 +2,7 @@ import type { AuditSource } from '../../audit/source.js';
 import { tailAudit } from '../../audit/query.js';
 import type { AuditRecord } from '../../audit/types.js';
 import type { SessionView } from '../../control/service.js';
-import type { SwitchState } from '../../control/types.js';
+import type { SwitchState } from '../../domain/control.js';
 import type { AdminOptions } from '../context.js';
 
 /**

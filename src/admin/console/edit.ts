@@ -1,4 +1,4 @@
-import type { Actor } from '../../control/types.js';
+import type { Actor } from '../../domain/control.js';
 import { isGatewayError } from '../../errors.js';
 import type { CollectionName } from '../collections.js';
 import type { ConfigEditor, ConfigIssue } from '../config-editor.js';

@@ -1,4 +1,4 @@
-import type { Actor } from '../../control/types.js';
+import type { Actor } from '../../domain/control.js';
 
 /** Console times are UTC everywhere (the audit log's clock), to the second. */
 export function utc(ms: number | string | undefined): string {

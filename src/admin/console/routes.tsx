@@ -3,7 +3,7 @@ import type { Child } from 'hono/jsx';
 import { FileAuditSource } from '../../audit/source.js';
 import { verifyAuditDir } from '../../audit/verify.js';
 import { describeSwitch, KillSwitchSchema, switchKey } from '../../control/switches.js';
-import type { KillSwitch, RevocationSummary } from '../../control/types.js';
+import type { KillSwitch, RevocationSummary } from '../../domain/control.js';
 import { isGatewayError, toGatewayError } from '../../errors.js';
 import type { AdminAuth } from '../auth.js';
 import { getItem, itemPath, listItems, mergePatch } from '../collections.js';

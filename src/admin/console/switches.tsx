@@ -1,6 +1,6 @@
 import type { FC, PropsWithChildren } from 'hono/jsx';
 import { describeSwitch, switchKey, switchTarget } from '../../control/switches.js';
-import type { KillSwitch, SwitchState } from '../../control/types.js';
+import type { KillSwitch, SwitchState } from '../../domain/control.js';
 import type { KnownAgent, KnownUser } from './directory.js';
 import { actorLabel, relative, utc } from './format.js';
 import { Csrf } from './layout.js';

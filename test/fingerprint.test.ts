@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tokenFingerprint } from '../../src/audit/fingerprint.js';
+import { tokenFingerprint } from '../src/security.js';
 
 describe('tokenFingerprint', () => {
   it.each([

@@ -1,6 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ToolConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 
 /**
@@ -55,7 +54,7 @@ function compile(schema: Record<string, unknown>): ValidateFunction {
  * (MCP `arguments` is optional) are treated as `{}`. The arguments are not modified (no coercion,
  * no defaults). Compiles eagerly: an invalid inputSchema throws `config_invalid` here.
  */
-export function compileArgumentValidator(tool: Pick<ToolConfig, 'name' | 'inputSchema'>): (args: unknown) => Record<string, unknown> {
+export function compileArgumentValidator(tool: { name: string; inputSchema: Record<string, unknown> }): (args: unknown) => Record<string, unknown> {
   const problem = validateInputSchema(tool.inputSchema);
   if (problem) throw new GatewayError('config_invalid', `inputSchema of tool "${tool.name}" ${problem}`);
   const validate = compile(tool.inputSchema);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileArgumentValidator, validateInputSchema } from '../../src/catalog/arguments.js';
+import { compileArgumentValidator, validateInputSchema } from '../../src/json-schema/arguments.js';
 import { isGatewayError } from '../../src/errors.js';
 
 const tool = {

@@ -1,6 +1,6 @@
 /**
- * The one error type of the gateway. Every failure carries a code from a closed set, so one place
- * (src/server/errors.ts) can map it to an MCP tool error, a JSON-RPC error or an HTTP response.
+ * The one error type of the gateway. Every failure carries a code from a closed set, so each surface
+ * can map it: an MCP tool error (src/gateway/tool-error.ts), a JSON-RPC error or an HTTP response.
  * Messages must never contain a token, an ID-JAG or a secret: they reach users and logs.
  */
 export const ERROR_CODES = [

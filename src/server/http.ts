@@ -12,7 +12,7 @@ import type { AccessTokenService } from '../inbound/http/tokens.js';
 import type { Logger } from '../log.js';
 import { metricsRoute, type MetricsRouteOptions } from '../observability/index.js';
 import type { Store } from '../store/types.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway } from '../gateway/index.js';
 import { Admission, admissionControl, type AdmissionStats } from './http/admission.js';
 import { bearerAuth, type BearerEnv } from './http/auth.js';
 import { bodyLimitCheap } from './http/body-limit.js';

@@ -2,8 +2,7 @@ import { MissingRequiredClientCapabilityError, ProtocolError, ProtocolErrorCode,
 import { requiredCapabilitiesOf } from '../catalog/upstream.js';
 import { isGatewayError } from '../errors.js';
 import type { AgentIdentity } from '../inbound/identity.js';
-import type { Gateway } from './gateway.js';
-import { toolErrorResult } from './errors.js';
+import { toolErrorResult, type Gateway } from '../gateway/index.js';
 import { argumentErrorIsToolResult } from './mcp/versions.js';
 
 export const SERVER_INFO = { name: 'xaa-gateway', version: '0.1.0' };

@@ -17,7 +17,7 @@ import { createSsfReceiver, lookupUsersInStore } from '../ssf/index.js';
 import { describeStoreLocation, openStore, type ListenerOptions } from '../store/index.js';
 import { AuthStateCache, withAuthState } from '../store/auth-state.js';
 import type { Redis } from 'ioredis';
-import { Gateway } from './gateway.js';
+import { Gateway } from '../gateway/index.js';
 import { gatewayUrls, serveHttp, type HttpServer } from './http.js';
 
 export interface ServeOptions {

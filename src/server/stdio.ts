@@ -10,7 +10,7 @@ import { defaultDeps, type Deps } from '../deps.js';
 import { LocalIdentity } from '../inbound/local.js';
 import { createLogger, type Logger } from '../log.js';
 import { setupTracing } from '../observability/index.js';
-import { Gateway } from './gateway.js';
+import { Gateway } from '../gateway/index.js';
 import { createMcpServer } from './mcp.js';
 import { LineTransport } from './stdio-transport.js';
 

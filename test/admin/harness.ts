@@ -9,7 +9,7 @@ import { createAuthorizationServer } from '../../src/inbound/http/as/index.js';
 import { HttpIdentity } from '../../src/inbound/http/identity.js';
 import { AccessTokenService } from '../../src/inbound/http/tokens.js';
 import { silentLogger } from '../../src/log.js';
-import { Gateway } from '../../src/server/gateway.js';
+import { Gateway } from '../../src/gateway/index.js';
 import { createHttpApp, type HttpApp } from '../../src/server/http.js';
 import { openStore, type Store, type UserSession } from '../../src/store/index.js';
 import { completeDemoLogin } from '../../tools/demo/index.js';

@@ -8,7 +8,7 @@ import { ConfigStore, loadConfigFile, startFleetConfig, type FleetConfigSync } f
 import { ControlService, SwitchSnapshot } from '../../src/control/index.js';
 import { defaultDeps } from '../../src/deps.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import { Gateway } from '../../src/server/gateway.js';
+import { Gateway } from '../../src/gateway/index.js';
 import { openStore, type ListenerOptions, type Store } from '../../src/store/index.js';
 import { MemorySink } from '../server/http/harness.js';
 

@@ -6,7 +6,7 @@ import { GatewayError } from '../../src/errors.js';
 import { LocalIdentity } from '../../src/inbound/local.js';
 import { silentLogger } from '../../src/log.js';
 import { instrumentAuditSink, Metrics } from '../../src/observability/index.js';
-import { Gateway } from '../../src/server/gateway.js';
+import { Gateway } from '../../src/gateway/index.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
 
 /** The value of one series, read through prom-client's JSON view (what a scrape would show). */

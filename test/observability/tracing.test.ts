@@ -9,7 +9,7 @@ import { defaultDeps, type Deps } from '../../src/deps.js';
 import { LocalIdentity } from '../../src/inbound/local.js';
 import { silentLogger } from '../../src/log.js';
 import { otlpTracesUrl, setupTracing, type Tracing } from '../../src/observability/index.js';
-import { Gateway } from '../../src/server/gateway.js';
+import { Gateway } from '../../src/gateway/index.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
 
 class MemorySink implements AuditSink {

@@ -1,7 +1,7 @@
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
-import type { CallContext, Gateway } from '../../src/server/gateway.js';
+import type { CallContext, Gateway } from '../../src/gateway/index.js';
 import { createMcpServer } from '../../src/server/mcp.js';
 
 /**

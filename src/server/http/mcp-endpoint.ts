@@ -5,7 +5,7 @@ import { authExtra } from '../../inbound/http/identity.js';
 import type { Logger } from '../../log.js';
 import type { McpSessionStore } from '../../store/mcp-sessions.js';
 import type { Store } from '../../store/types.js';
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../../gateway/index.js';
 import { createMcpServer } from '../mcp.js';
 import type { VerifiedBearer } from './auth.js';
 import { JSONRPC_PARSE_ERROR, JSONRPC_SERVER_ERROR, jsonRpcError } from './errors.js';

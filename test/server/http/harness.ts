@@ -15,7 +15,7 @@ import { HttpIdentity } from '../../../src/inbound/http/identity.js';
 import { AccessTokenService } from '../../../src/inbound/http/tokens.js';
 import { readCredentials } from '../../../src/inbound/credentials.js';
 import { silentLogger } from '../../../src/log.js';
-import { Gateway } from '../../../src/server/gateway.js';
+import { Gateway } from '../../../src/gateway/index.js';
 import { createHttpApp, type HttpApp, type HttpAppOptions } from '../../../src/server/http.js';
 import { openStore, type Store, type UserSession } from '../../../src/store/index.js';
 import { startEnv, type Env } from '../../../tools/testkit/env.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeParamHeader, HEADER_MISMATCH, paramHeaderDeclarations, paramHeaderRejection } from '../../../src/server/http/param-headers.js';
+import { paramHeaderDeclarations } from '../../../src/json-schema/x-mcp-header.js';
+import { decodeParamHeader, HEADER_MISMATCH, paramHeaderRejection } from '../../../src/server/http/param-headers.js';
 
 /** SEP-2243 (MCP 2026-07-28 Streamable HTTP, "Custom Headers"): Mcp-Param-* against x-mcp-header arguments. */
 

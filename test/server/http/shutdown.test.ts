@@ -10,7 +10,7 @@ import { HttpIdentity } from '../../../src/inbound/http/identity.js';
 import { AccessTokenService } from '../../../src/inbound/http/tokens.js';
 import { readCredentials } from '../../../src/inbound/credentials.js';
 import { silentLogger } from '../../../src/log.js';
-import { Gateway } from '../../../src/server/gateway.js';
+import { Gateway } from '../../../src/gateway/index.js';
 import { serveHttp } from '../../../src/server/http.js';
 import { openStore, type Store } from '../../../src/store/index.js';
 import { readAuditRecords } from '../../../tools/testkit/audit-records.js';

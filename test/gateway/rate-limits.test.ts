@@ -8,7 +8,7 @@ import { LocalIdentity } from '../../src/inbound/local.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/observability/index.js';
 import type { SharedLimits } from '../../src/policy/fixed-windows.js';
-import { Gateway } from '../../src/server/gateway.js';
+import { Gateway } from '../../src/gateway/index.js';
 import { startEnv, text, type Env } from '../../tools/testkit/env.js';
 
 /**

@@ -19,7 +19,10 @@ import { openInBrowser } from './inbound/open-url.js';
 import { runStdio } from './server/stdio.js';
 import { checkAllSecrets } from './config/check.js';
 
-const out = { stdout: (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'), stderr: (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n') };
+const out = {
+  stdout: (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
+  stderr: (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+};
 
 const program = new Command('xaa-gateway')
   .description('MCP gateway that calls SaaS tools for the signed-in user with short-lived Cross App Access (ID-JAG) tokens, and audits every call')
@@ -27,7 +30,11 @@ const program = new Command('xaa-gateway')
   .showHelpAfterError()
   .configureHelp({ showGlobalOptions: true })
   .addOption(new Option('-c, --config <file>', 'config file').default(DEFAULT_CONFIG_FILE).env('XAA_CONFIG'))
-  .addOption(new Option('--credentials <file>', 'where `login` keeps the local user\'s IdP credentials').default(defaultCredentialsPath(), '~/.config/xaa-gateway/credentials.json').env('XAA_CREDENTIALS'));
+  .addOption(
+    new Option('--credentials <file>', "where `login` keeps the local user's IdP credentials")
+      .default(defaultCredentialsPath(), '~/.config/xaa-gateway/credentials.json')
+      .env('XAA_CREDENTIALS'),
+  );
 
 const globals = () => program.opts<{ config: string; credentials: string }>();
 
@@ -68,7 +75,9 @@ program
         .filter((h) => h !== process.stdout && h !== process.stderr && h !== process.stdin)
         .map((h) => {
           const s = h as { constructor?: { name?: string }; localPort?: number; remotePort?: number; remoteAddress?: string; server?: unknown };
-          return s.remotePort !== undefined ? `${s.constructor?.name ?? 'Socket'} ${s.server ? 'accepted' : 'outbound'} :${s.localPort} -> ${s.remoteAddress}:${s.remotePort}` : (s.constructor?.name ?? 'unknown');
+          return s.remotePort !== undefined
+            ? `${s.constructor?.name ?? 'Socket'} ${s.server ? 'accepted' : 'outbound'} :${s.localPort} -> ${s.remoteAddress}:${s.remotePort}`
+            : (s.constructor?.name ?? 'unknown');
         });
       process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'stopped, but handles were still open: exiting anyway', handles: kinds })}\n`);
       process.exit(process.exitCode ?? 0);
@@ -109,7 +118,9 @@ program
       out.stdout('Not signed in; nothing to do.');
       return;
     }
-    out.stdout(`Signed out; deleted ${g.credentials}.${r.revoked ? ' The refresh token was revoked at the IdP.' : r.revokeError ? ` The refresh token was not revoked: ${r.revokeError}.` : ''}`);
+    out.stdout(
+      `Signed out; deleted ${g.credentials}.${r.revoked ? ' The refresh token was revoked at the IdP.' : r.revokeError ? ` The refresh token was not revoked: ${r.revokeError}.` : ''}`,
+    );
   });
 
 program
@@ -122,10 +133,14 @@ program
       process.exitCode = 1;
       return;
     }
-    out.stdout(`${creds.email ?? creds.sub} (sub ${creds.sub}) at ${creds.issuer}; ID token valid until ${new Date(creds.idTokenExpiresAt).toISOString()}${creds.refreshToken ? ', renewable' : ''}`);
+    out.stdout(
+      `${creds.email ?? creds.sub} (sub ${creds.sub}) at ${creds.issuer}; ID token valid until ${new Date(creds.idTokenExpiresAt).toISOString()}${creds.refreshToken ? ', renewable' : ''}`,
+    );
   });
 
-const config = program.command('config').description('validate the config, write its JSON Schema, or move tools, resources and upstreams between the file and the store shared by a fleet');
+const config = program
+  .command('config')
+  .description('validate the config, write its JSON Schema, or move tools, resources and upstreams between the file and the store shared by a fleet');
 /** With DATABASE_URL (and XAA_CONFIG_SOURCE not "file"), tools, resources and upstreams are the shared store's (docs/fleet.md). */
 const fleetStore = () => {
   const databaseUrl = process.env.DATABASE_URL || undefined;
@@ -135,7 +150,9 @@ const fleetStore = () => {
 config
   .command('check')
   .argument('[file]', 'config file (default: --config)')
-  .description('validate mcp.config.json: schema, references between sections, and that every secret can be read; with DATABASE_URL also which source is in force (the shared store\'s revision) and that it is valid here')
+  .description(
+    "validate mcp.config.json: schema, references between sections, and that every secret can be read; with DATABASE_URL also which source is in force (the shared store's revision) and that it is valid here",
+  )
   .action(async (file?: string) => {
     const path = file ?? globals().config;
     const rt = loadConfigFile(path);
@@ -147,7 +164,9 @@ config
     const fleet = fleetStore();
     if (fleet.source === 'store' && fleet.databaseUrl) {
       const { checkFleetSource } = await import('./admin/config-transfer.js');
-      out.stdout(await checkFleetSource(rt, { configPath: path, databaseUrl: fleet.databaseUrl, ...(fleet.schema ? { schema: fleet.schema } : {}), deps: defaultDeps }));
+      out.stdout(
+        await checkFleetSource(rt, { configPath: path, databaseUrl: fleet.databaseUrl, ...(fleet.schema ? { schema: fleet.schema } : {}), deps: defaultDeps }),
+      );
     } else {
       out.stdout(`config source: ${resolve(path)} (the file is the source of truth${fleet.databaseUrl ? '; XAA_CONFIG_SOURCE=file' : '; no DATABASE_URL'})`);
     }
@@ -160,19 +179,39 @@ config
   .action(async (o: { out?: string; embedded?: boolean }) => {
     const { runConfigExport } = await import('./admin/config-transfer.js');
     const fleet = fleetStore();
-    process.exitCode = await runConfigExport({ configPath: globals().config, ...(fleet.databaseUrl && !o.embedded ? { databaseUrl: fleet.databaseUrl } : {}), ...(o.embedded ? { embedded: true } : {}), ...(fleet.schema ? { schema: fleet.schema } : {}), ...(o.out ? { out: o.out } : {}), deps: defaultDeps }, out);
+    process.exitCode = await runConfigExport(
+      {
+        configPath: globals().config,
+        ...(fleet.databaseUrl && !o.embedded ? { databaseUrl: fleet.databaseUrl } : {}),
+        ...(o.embedded ? { embedded: true } : {}),
+        ...(fleet.schema ? { schema: fleet.schema } : {}),
+        ...(o.out ? { out: o.out } : {}),
+        deps: defaultDeps,
+      },
+      out,
+    );
   });
 config
   .command('import')
   .argument('[file]', 'config file whose tools, resources and upstreams to import (default: --config)')
-  .description('make the file\'s tools, resources and upstreams the next revision of the fleet config in the shared store (DATABASE_URL); every running instance applies it within a second; audited')
+  .description(
+    "make the file's tools, resources and upstreams the next revision of the fleet config in the shared store (DATABASE_URL); every running instance applies it within a second; audited",
+  )
   .option('--if-revision <n>', 'only if the store is still at this revision (from `config export` or `admin config`)', (v) => Number.parseInt(v, 10))
   .option('--embedded', 'use the embedded store in server.dataDir instead of DATABASE_URL (stop the gateway first)')
   .action(async (file: string | undefined, o: { ifRevision?: number; embedded?: boolean }) => {
     const { runConfigImport } = await import('./admin/config-transfer.js');
     const fleet = fleetStore();
     process.exitCode = await runConfigImport(
-      { configPath: globals().config, ...(file ? { file } : {}), ...(fleet.databaseUrl && !o.embedded ? { databaseUrl: fleet.databaseUrl } : {}), ...(o.embedded ? { embedded: true } : {}), ...(fleet.schema ? { schema: fleet.schema } : {}), ...(o.ifRevision !== undefined ? { ifRevision: o.ifRevision } : {}), deps: defaultDeps },
+      {
+        configPath: globals().config,
+        ...(file ? { file } : {}),
+        ...(fleet.databaseUrl && !o.embedded ? { databaseUrl: fleet.databaseUrl } : {}),
+        ...(o.embedded ? { embedded: true } : {}),
+        ...(fleet.schema ? { schema: fleet.schema } : {}),
+        ...(o.ifRevision !== undefined ? { ifRevision: o.ifRevision } : {}),
+        deps: defaultDeps,
+      },
       out,
     );
   });
@@ -253,23 +292,35 @@ const audit = program.command('audit').description('verify, follow and search th
 audit
   .command('verify')
   .argument('[dir]', 'audit directory (default: the audit table with DATABASE_URL, else audit.dir of the config)')
-  .option('--keys <file>', 'trusted audit public keys (JWKS from `audit keys`, kept off this host); default: the local audit signing key file, else the keys published in the database')
-  .option('--checkpoints <file>', "a second party's copy of the checkpoints (audit.checkpoints.copyFile, or the gateway's JSON log): each must also be in the log")
+  .option(
+    '--keys <file>',
+    'trusted audit public keys (JWKS from `audit keys`, kept off this host); default: the local audit signing key file, else the keys published in the database',
+  )
+  .option(
+    '--checkpoints <file>',
+    "a second party's copy of the checkpoints (audit.checkpoints.copyFile, or the gateway's JSON log): each must also be in the log",
+  )
   .option('--export <file>', 'verify a JSON Lines export (`audit export --format jsonl`) instead of the log, e.g. offline with --keys')
-  .description('check every instance\'s hash chain and its signed checkpoints; prints OK with the counts and heads, or the first break (chain, file or table, line or seq, reason) and exits 1')
+  .description(
+    "check every instance's hash chain and its signed checkpoints; prints OK with the counts and heads, or the first break (chain, file or table, line or seq, reason) and exits 1",
+  )
   .action(async (dir: string | undefined, o: { keys?: string; checkpoints?: string; export?: string }) => {
-    process.exitCode = await withAuditSource(dir, async (src) => {
-      try {
-        const keys = await trustedAuditKeys(o.keys, src);
-        return await runAuditVerify(src, out, {
-          ...keys,
-          ...(o.checkpoints ? { copies: await readCheckpointCopies(o.checkpoints) } : {}),
-        });
-      } catch (e) {
-        out.stderr(`error: ${(e as Error).message}`);
-        return 2;
-      }
-    }, o.export);
+    process.exitCode = await withAuditSource(
+      dir,
+      async (src) => {
+        try {
+          const keys = await trustedAuditKeys(o.keys, src);
+          return await runAuditVerify(src, out, {
+            ...keys,
+            ...(o.checkpoints ? { copies: await readCheckpointCopies(o.checkpoints) } : {}),
+          });
+        } catch (e) {
+          out.stderr(`error: ${(e as Error).message}`);
+          return 2;
+        }
+      },
+      o.export,
+    );
   });
 audit
   .command('keys')
@@ -278,7 +329,9 @@ audit
     process.exitCode = await withAuditSource(undefined, async (src) => {
       const keys = await trustedAuditKeys(undefined, src);
       if (!keys.keys?.keys.length) {
-        out.stderr('error: no audit keys found: the gateway creates its key on first start (audit.signingKeyFile, default audit-signing-key.json in server.dataDir or beside the credentials file)');
+        out.stderr(
+          'error: no audit keys found: the gateway creates its key on first start (audit.signingKeyFile, default audit-signing-key.json in server.dataDir or beside the credentials file)',
+        );
         return 2;
       }
       out.stdout(JSON.stringify(keys.keys, null, 2));
@@ -288,7 +341,9 @@ audit
   });
 audit
   .command('rotate-key')
-  .description('start a new audit signing key; the old public keys stay in the key file for older checkpoints. Restart the gateway to sign with it, then publish the new public keys (`audit keys`)')
+  .description(
+    'start a new audit signing key; the old public keys stay in the key file for older checkpoints. Restart the gateway to sign with it, then publish the new public keys (`audit keys`)',
+  )
   .action(async () => {
     const path = auditKeyFilesHere()[0];
     if (!path) {
@@ -297,7 +352,9 @@ audit
       return;
     }
     const key = await AuditSigningKey.rotate(path);
-    out.stdout(`new audit signing key ${key.kid} in ${path}; ${key.jwks.keys.length} public key(s) kept. Restart the gateway to use it and keep a copy of \`xaa-gateway audit keys\` off this host`);
+    out.stdout(
+      `new audit signing key ${key.kid} in ${path}; ${key.jwks.keys.length} public key(s) kept. Restart the gateway to use it and keep a copy of \`xaa-gateway audit keys\` off this host`,
+    );
   });
 audit
   .command('tail')
@@ -315,7 +372,9 @@ audit
   .option('--agent <agent>', 'MCP client id or name')
   .option('--tool <tool>', 'tool name')
   .option('--since <time>', 'ISO time or a duration like 15m, 2h, 7d')
-  .addOption(new Option('--outcome <outcome>', 'ok, error, denied, or unknown (calls whose outcome was lost in a crash)').choices(['ok', 'error', 'denied', 'unknown']))
+  .addOption(
+    new Option('--outcome <outcome>', 'ok, error, denied, or unknown (calls whose outcome was lost in a crash)').choices(['ok', 'error', 'denied', 'unknown']),
+  )
   .option('--limit <n>', 'at most this many records', (v) => Number.parseInt(v, 10))
   .option('--instance <name>', "records of this instance's chain only")
   .description('print matching records of every instance as JSON lines, by time')
@@ -325,7 +384,11 @@ audit
 audit
   .command('export')
   .argument('[dir]', 'audit directory')
-  .addOption(new Option('--format <format>', 'ocsf: OCSF 1.3.0 events (API Activity 6003, Account Change 3001), one JSON object a line; jsonl: the records as stored').choices(['ocsf', 'jsonl']).default('ocsf'))
+  .addOption(
+    new Option('--format <format>', 'ocsf: OCSF 1.3.0 events (API Activity 6003, Account Change 3001), one JSON object a line; jsonl: the records as stored')
+      .choices(['ocsf', 'jsonl'])
+      .default('ocsf'),
+  )
   .option('--since <time>', 'records at or after: ISO time or a duration like 15m, 24h, 7d')
   .option('--until <time>', 'records before: ISO time or a duration')
   .option('--user <user>', 'sub or email')
@@ -336,7 +399,11 @@ audit
     process.exitCode = await withAuditSource(dir, (src) => runAuditExport(src, o, out));
   });
 
-registerAdminCommand(program, { ...out, env: process.env, stdin: () => new Response(process.stdin as unknown as ReadableStream).text() }, (code) => (process.exitCode = code));
+registerAdminCommand(
+  program,
+  { ...out, env: process.env, stdin: () => new Response(process.stdin as unknown as ReadableStream).text() },
+  (code) => (process.exitCode = code),
+);
 
 try {
   await program.parseAsync(process.argv);

@@ -41,7 +41,9 @@ function levelFromEnv(): LogLevel {
 export function createLogger(opts: { level?: LogLevel; write?: (line: string) => void; name?: string } = {}): Logger {
   const write = opts.write;
   // Synchronous stderr: a log line written just before process.exit must not be lost.
-  const destination: DestinationStream = write ? { write: (s: string) => write(s.endsWith('\n') ? s.slice(0, -1) : s) } : pino.destination({ fd: 2, sync: true });
+  const destination: DestinationStream = write
+    ? { write: (s: string) => write(s.endsWith('\n') ? s.slice(0, -1) : s) }
+    : pino.destination({ fd: 2, sync: true });
   const p = pino(
     {
       level: opts.level && LEVELS.includes(opts.level) ? opts.level : levelFromEnv(),

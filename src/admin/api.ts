@@ -28,7 +28,8 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
     // Where tools, resources and upstreams are kept: "file" (mcp.config.json) or "store" (shared by a fleet).
     c.res.headers.set('X-Config-Source', editor.source);
     const revision = opts.config.current.fleet?.revision;
-    if (editor.source === 'store' && revision !== undefined && !c.res.headers.has('X-Config-Revision')) c.res.headers.set('X-Config-Revision', String(revision));
+    if (editor.source === 'store' && revision !== undefined && !c.res.headers.has('X-Config-Revision'))
+      c.res.headers.set('X-Config-Revision', String(revision));
     c.res.headers.set('Cache-Control', 'no-store');
   });
 
@@ -42,7 +43,9 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
       {
         source: editor.source,
         path: editor.path,
-        ...(editor.source === 'store' && fleet ? { store: fleet.where, revision, revisionInForce: fleet.revision, updatedAt: fleet.updatedAt, updatedBy: fleet.updatedBy } : {}),
+        ...(editor.source === 'store' && fleet
+          ? { store: fleet.where, revision, revisionInForce: fleet.revision, updatedAt: fleet.updatedAt, updatedBy: fleet.updatedBy }
+          : {}),
         version,
         inForce: editor.inForce(version),
         config: raw,
@@ -75,14 +78,26 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
   async function write(c: Context<AdminEnv>, kind: CollectionName, op: ConfigOperation, name: string | undefined, body: unknown) {
     const expected = parseIfMatch(c.req.header('if-match'));
     if (expected === undefined) {
-      return c.json({ error: 'admin_invalid', message: `If-Match is required: send the ETag of your last read of /admin/api/${kind} so that a concurrent edit is not overwritten` }, 428);
+      return c.json(
+        {
+          error: 'admin_invalid',
+          message: `If-Match is required: send the ETag of your last read of /admin/api/${kind} so that a concurrent edit is not overwritten`,
+        },
+        428,
+      );
     }
     if (expected === '*') {
       return c.json({ error: 'admin_invalid', message: 'If-Match: * is not accepted; send the ETag of the version you edited' }, 428);
     }
-    const r = await applyConfigChange({ editor, audit: opts.audit }, { actor: getAdminActor(c), kind, op, ...(name !== undefined ? { name } : {}), body, version: expected });
+    const r = await applyConfigChange(
+      { editor, audit: opts.audit },
+      { actor: getAdminActor(c), kind, op, ...(name !== undefined ? { name } : {}), body, version: expected },
+    );
     const out = op === 'delete' ? { deleted: r.before } : r.item;
-    return c.json(out as Record<string, unknown>, op === 'create' ? 201 : 200, { ETag: etagOf(r.version), ...(r.revision !== undefined ? { 'X-Config-Revision': String(r.revision) } : {}) });
+    return c.json(out as Record<string, unknown>, op === 'create' ? 201 : 200, {
+      ETag: etagOf(r.version),
+      ...(r.revision !== undefined ? { 'X-Config-Revision': String(r.revision) } : {}),
+    });
   }
 
   // ---- kill switches ----
@@ -108,7 +123,10 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
   };
   for (const method of ['put', 'delete'] as const) {
     const p = (c: Context<AdminEnv>, name: string) => c.req.param(name) ?? '';
-    setOrLift(method, '/switches/user/:sub', (c) => ({ kind: 'user', user: { iss: c.req.query('iss') ?? opts.config.current.config.idp.issuer, sub: p(c, 'sub') } }));
+    setOrLift(method, '/switches/user/:sub', (c) => ({
+      kind: 'user',
+      user: { iss: c.req.query('iss') ?? opts.config.current.config.idp.issuer, sub: p(c, 'sub') },
+    }));
     setOrLift(method, '/switches/agent/:clientId', (c) => ({ kind: 'agent', clientId: p(c, 'clientId') }));
     setOrLift(method, '/switches/resource/:name', (c) => ({ kind: 'resource', name: p(c, 'name') }));
     setOrLift(method, '/switches/connection/:clientId/:resource', (c) => ({ kind: 'connection', clientId: p(c, 'clientId'), resource: p(c, 'resource') }));
@@ -129,7 +147,11 @@ export function createAdminApi(opts: AdminOptions, auth: AdminAuth, editor: Conf
   // ---- signing keys of the gateway's access tokens ----
 
   const tokens = () => {
-    if (!opts.tokens) throw new GatewayError('admin_not_found', 'this admin API was started without the gateway\'s token service: signing keys are managed by `xaa-gateway serve`');
+    if (!opts.tokens)
+      throw new GatewayError(
+        'admin_not_found',
+        "this admin API was started without the gateway's token service: signing keys are managed by `xaa-gateway serve`",
+      );
     return opts.tokens;
   };
   api.get('/keys', async (c) => c.json({ keys: await tokens().keys() }));

@@ -46,7 +46,10 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
       const where = `admin.tokens[${i}]`;
       const value = readSecret(ref, where, { baseDir: rt.dir, env: process.env });
       if (value.length < MIN_ADMIN_TOKEN_LENGTH) {
-        throw new GatewayError('config_secret', `${where}: an admin token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters; make one with \`openssl rand -base64 32\``);
+        throw new GatewayError(
+          'config_secret',
+          `${where}: an admin token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters; make one with \`openssl rand -base64 32\``,
+        );
       }
       return secretDigest(value);
     });
@@ -66,7 +69,8 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
     return matchesAnyDigest(presented, digests);
   };
 
-  const requireAdmin = (ro: RequireAdminOptions = {}): MiddlewareHandler<AdminEnv> =>
+  const requireAdmin =
+    (ro: RequireAdminOptions = {}): MiddlewareHandler<AdminEnv> =>
     async (c, next) => {
       const authorization = c.req.header('authorization');
       if (authorization !== undefined) {
@@ -80,10 +84,19 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
         if (opts.tokens && presented.split('.').length === 3) {
           const user = await opts.tokens.verify(presented).catch(() => undefined);
           if (user) {
-            return adminError('admin_forbidden', 'this is an MCP access token of a user, not an admin credential: use an admin token (admin.tokens) or sign in at /admin/login as a member of admin.group');
+            return adminError(
+              'admin_forbidden',
+              'this is an MCP access token of a user, not an admin credential: use an admin token (admin.tokens) or sign in at /admin/login as a member of admin.group',
+            );
           }
         }
-        return adminError('admin_unauthorized', 'the admin token is not valid: send one of the tokens configured in admin.tokens (the CLI reads XAA_ADMIN_TOKEN)', 401, {}, CHALLENGE);
+        return adminError(
+          'admin_unauthorized',
+          'the admin token is not valid: send one of the tokens configured in admin.tokens (the CLI reads XAA_ADMIN_TOKEN)',
+          401,
+          {},
+          CHALLENGE,
+        );
       }
 
       const cookie = getCookie(c, cookieName(opts.config, ADMIN_SESSION_COOKIE));
@@ -97,14 +110,21 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
           }
           const sent = c.req.header(CSRF_HEADER) ?? (await formField(c, CSRF_FIELD));
           if (!sent || !safeEqual(sent, session.csrf)) {
-            return adminError('admin_forbidden', `CSRF token missing or wrong: browser requests that change something must send the session's CSRF token (${CSRF_HEADER} header or ${CSRF_FIELD} form field)`);
+            return adminError(
+              'admin_forbidden',
+              `CSRF token missing or wrong: browser requests that change something must send the session's CSRF token (${CSRF_HEADER} header or ${CSRF_FIELD} form field)`,
+            );
           }
         }
         c.set('adminActor', { kind: 'admin', via: 'session', iss: session.iss, sub: session.sub, ...(session.email ? { email: session.email } : {}) });
         c.set('adminCsrf', session.csrf);
         return next();
       }
-      return unauthenticated(c, ro, 'admin credentials required: send "Authorization: Bearer <admin token>" (admin.tokens; the CLI reads XAA_ADMIN_TOKEN) or sign in at /admin/login');
+      return unauthenticated(
+        c,
+        ro,
+        'admin credentials required: send "Authorization: Bearer <admin token>" (admin.tokens; the CLI reads XAA_ADMIN_TOKEN) or sign in at /admin/login',
+      );
     };
 
   return { requireAdmin, tokenDigests };
@@ -113,11 +133,13 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
 function unauthenticated(c: Context, ro: RequireAdminOptions, message: string): Response {
   if (ro.redirectToLogin && c.req.method === 'GET') {
     const url = new URL(c.req.url);
-    return new Response(null, { status: 302, headers: { Location: `/admin/login?return_to=${encodeURIComponent(url.pathname + url.search)}`, 'Cache-Control': 'no-store' } });
+    return new Response(null, {
+      status: 302,
+      headers: { Location: `/admin/login?return_to=${encodeURIComponent(url.pathname + url.search)}`, 'Cache-Control': 'no-store' },
+    });
   }
   return adminError('admin_unauthorized', message, 401, {}, CHALLENGE);
 }
-
 
 async function formField(c: Context, name: string): Promise<string | undefined> {
   const type = c.req.header('content-type') ?? '';

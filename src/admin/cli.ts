@@ -20,6 +20,8 @@ interface Globals {
   json?: boolean;
 }
 
+// Rows are the admin API's JSON, printed field by field: typed as it is read.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped JSON from the admin API
 type Row = Record<string, any>;
 
 const KINDS = { tools: 'tool', resources: 'resource', upstreams: 'upstream' } as const;
@@ -73,7 +75,11 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
         const url = g.url ?? io.env.XAA_GATEWAY_URL;
         if (!url) throw new AdminCliError('which gateway? pass --url <gateway URL> (or set XAA_GATEWAY_URL)', 2);
         const token = g.token ?? io.env.XAA_ADMIN_TOKEN;
-        if (!token) throw new AdminCliError('no admin token: set XAA_ADMIN_TOKEN to one of the tokens in admin.tokens of the gateway\'s mcp.config.json (or pass --token)', 2);
+        if (!token)
+          throw new AdminCliError(
+            "no admin token: set XAA_ADMIN_TOKEN to one of the tokens in admin.tokens of the gateway's mcp.config.json (or pass --token)",
+            2,
+          );
         await fn(new AdminClient(url, token, io.fetch), g, ...args);
       } catch (e) {
         if (!(e instanceof AdminCliError)) throw e;
@@ -108,7 +114,10 @@ export function registerAdminCommand(program: Command, io: AdminCliIo, setExitCo
         print(g, summary, () => {
           const counts = `${(b.config?.tools ?? []).length} tools, ${Object.keys(b.config?.resources ?? {}).length} resources, ${(b.config?.upstreams ?? []).length} upstreams`;
           if (b.source === 'store') {
-            const lag = b.revisionInForce !== b.revision ? `; this instance has revision ${b.revisionInForce} in force (it follows within a second)` : '; in force on this instance';
+            const lag =
+              b.revisionInForce !== b.revision
+                ? `; this instance has revision ${b.revisionInForce} in force (it follows within a second)`
+                : '; in force on this instance';
             return `source: shared store (${b.store}), revision ${b.revision}${lag}
 ${counts}; last written ${b.updatedAt ? new Date(b.updatedAt).toISOString() : '?'} (${b.updatedBy ?? '?'})
 other settings (server, idp, admin, audit): ${b.path} of that instance`;
@@ -140,9 +149,12 @@ ${counts}`;
       .description(`create the ${one}, or replace it whole; validated by the gateway, applied at once and written to mcp.config.json`)
       .action(
         run(async (client, g, name: string | undefined, o: { file: string }) => {
-          const text = o.file === '-' ? await (io.stdin ?? (() => Promise.reject(new AdminCliError('no stdin'))))() : await readFile(o.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-            throw new AdminCliError(`cannot read ${o.file} (${e.code ?? e.message})`, 2);
-          });
+          const text =
+            o.file === '-'
+              ? await (io.stdin ?? (() => Promise.reject(new AdminCliError('no stdin'))))()
+              : await readFile(o.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+                  throw new AdminCliError(`cannot read ${o.file} (${e.code ?? e.message})`, 2);
+                });
           let item: Row;
           try {
             item = JSON.parse(text) as Row;
@@ -216,7 +228,7 @@ ${counts}`;
       .argument('<kind>', 'user | agent | resource | connection | all')
       .argument('[target...]', 'user: <sub>; agent: <clientId>; resource: <name>; connection: <clientId> <resource>')
       .option(...REASON_OPTION)
-      .option('--iss <issuer>', 'the user\'s IdP issuer (default: idp.issuer of the gateway)')
+      .option('--iss <issuer>', "the user's IdP issuer (default: idp.issuer of the gateway)")
       .description(description)
       .action(
         run(async (client, g, kind: string, target: string[], o: { reason?: string; iss?: string }) => {
@@ -239,7 +251,14 @@ ${counts}`;
     'sessions',
     {
       headers: ['SESSION', 'USER', 'EMAIL', 'AGENTS', 'SIGNED IN', 'LAST ACTIVE'],
-      row: (s) => [s.id, s.user.sub, s.user.email, (s.agents as Row[]).map((a) => a.clientName ?? a.clientId).join(', '), when(s.signedInAt), when(s.lastActiveAt)],
+      row: (s) => [
+        s.id,
+        s.user.sub,
+        s.user.email,
+        (s.agents as Row[]).map((a) => a.clientName ?? a.clientId).join(', '),
+        when(s.signedInAt),
+        when(s.lastActiveAt),
+      ],
     },
     'nobody is signed in',
   );
@@ -247,12 +266,17 @@ ${counts}`;
     .command('revoke')
     .argument('<id>', 'session id (see sessions list)')
     .option(...REASON_OPTION)
-    .description('sign one session out: its refresh tokens die and its user\'s cached downstream tokens are purged')
+    .description("sign one session out: its refresh tokens die and its user's cached downstream tokens are purged")
     .action(
       run(async (client, g, id: string, o: { reason?: string }) => {
         const res = await client.request('DELETE', `/sessions/${encodeURIComponent(id)}`, reasonBody(o));
         const r: RevocationSummary = res.body.revoked;
-        print(g, res.body, () => `session ${id} of ${res.body.session.user.email ?? res.body.session.user.sub} revoked; ${r.refreshTokens} refresh token(s), ${r.downstreamTokens} cached downstream token(s)`);
+        print(
+          g,
+          res.body,
+          () =>
+            `session ${id} of ${res.body.session.user.email ?? res.body.session.user.sub} revoked; ${r.refreshTokens} refresh token(s), ${r.downstreamTokens} cached downstream token(s)`,
+        );
       }),
     );
 
@@ -279,7 +303,9 @@ ${counts}`;
 /** Runs `admin ...` in process (tests, embedding). Returns the exit code. */
 export async function runAdminCli(argv: string[], io: AdminCliIo): Promise<number> {
   let code = 0;
-  const program = new Command('xaa-gateway').exitOverride().configureOutput({ writeOut: (s) => io.stdout(s.trimEnd()), writeErr: (s) => io.stderr(s.trimEnd()) });
+  const program = new Command('xaa-gateway')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s.trimEnd()), writeErr: (s) => io.stderr(s.trimEnd()) });
   const admin = registerAdminCommand(program, io, (c) => (code = c));
   try {
     for (const c of [admin, ...admin.commands, ...admin.commands.flatMap((x) => x.commands)]) c.exitOverride();

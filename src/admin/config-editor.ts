@@ -36,7 +36,10 @@ export const sha256File = (bytes: Buffer | string) => createHash('sha256').updat
 export const etagOf = (version: string) => `"${version}"`;
 export function parseIfMatch(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  return header.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return header
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
 }
 
 /**
@@ -84,7 +87,11 @@ export class ConfigEditor {
   async read(): Promise<ConfigVersion> {
     if (this.source === 'store') {
       const record = await this.opts.config.fleet!.backend.getFleetConfig();
-      if (!record) throw new GatewayError('internal', 'the shared store has no fleet config (was it emptied by hand?); restart an instance to seed it from its file, or run `xaa-gateway config import`');
+      if (!record)
+        throw new GatewayError(
+          'internal',
+          'the shared store has no fleet config (was it emptied by hand?); restart an instance to seed it from its file, or run `xaa-gateway config import`',
+        );
       return { raw: withFleetDoc(await this.#readFileRaw(), record.doc), version: fleetVersion(record), revision: record.revision };
     }
     return this.#readFileVersion();
@@ -97,7 +104,9 @@ export class ConfigEditor {
     try {
       return parseFileObject(text, this.path);
     } catch (e) {
-      throw new GatewayError('admin_conflict', `${this.path} on disk is not a valid JSON object (a hand edit in progress?); fix the file, then retry`, { cause: e });
+      throw new GatewayError('admin_conflict', `${this.path} on disk is not a valid JSON object (a hand edit in progress?); fix the file, then retry`, {
+        cause: e,
+      });
     }
   }
 
@@ -113,7 +122,10 @@ export class ConfigEditor {
     try {
       raw = JSON.parse(bytes.toString('utf8'));
     } catch (e) {
-      throw new GatewayError('admin_conflict', `${this.path} on disk is not valid JSON (a hand edit in progress?); fix the file, then retry`, { cause: e, details: { version } });
+      throw new GatewayError('admin_conflict', `${this.path} on disk is not valid JSON (a hand edit in progress?); fix the file, then retry`, {
+        cause: e,
+        details: { version },
+      });
     }
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
       throw new GatewayError('admin_conflict', `${this.path} on disk is not a JSON object; fix the file, then retry`, { details: { version } });
@@ -137,21 +149,31 @@ export class ConfigEditor {
    * `beforeWrite` runs after validation and before the file is written (the audit record: fail
    * closed). Errors: admin_conflict (stale version), admin_invalid with `details.issues`.
    */
-  edit<T>(expected: string, change: (raw: RawConfig) => T, beforeWrite?: (result: T, info: { revision?: number }) => Promise<void>): Promise<{ result: T; version: string; revision?: number }> {
+  edit<T>(
+    expected: string,
+    change: (raw: RawConfig) => T,
+    beforeWrite?: (result: T, info: { revision?: number }) => Promise<void>,
+  ): Promise<{ result: T; version: string; revision?: number }> {
     if (this.source === 'store') return this.#editStore(expected, change, beforeWrite);
     const run = this.#queue.then(async () => {
       const current = await this.read();
       if (current.version !== expected) {
-        throw new GatewayError('admin_conflict', 'the config changed since you read it (by another admin or a hand edit of mcp.config.json): read it again, reapply your change, and send the new ETag in If-Match', {
-          details: { version: current.version },
-        });
+        throw new GatewayError(
+          'admin_conflict',
+          'the config changed since you read it (by another admin or a hand edit of mcp.config.json): read it again, reapply your change, and send the new ETag in If-Match',
+          {
+            details: { version: current.version },
+          },
+        );
       }
       const next = structuredClone(current.raw);
       const result = change(next);
       const text = JSON.stringify(next, null, 2) + '\n';
       const issues = validateConfig(next, this.path, this.opts.env);
       if (issues.length) {
-        throw new GatewayError('admin_invalid', `the change makes the config invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+        throw new GatewayError('admin_invalid', `the change makes the config invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+          details: { issues },
+        });
       }
       await beforeWrite?.(result, {});
       await atomicWrite(this.path, text);
@@ -174,22 +196,32 @@ export class ConfigEditor {
    * readable here), audit record (fail closed: no record, no change), new revision + NOTIFY at
    * commit, then in force here before the response; the other instances follow by NOTIFY.
    */
-  async #editStore<T>(expected: string, change: (raw: RawConfig) => T, beforeWrite?: (result: T, info: { revision?: number }) => Promise<void>): Promise<{ result: T; version: string; revision: number }> {
+  async #editStore<T>(
+    expected: string,
+    change: (raw: RawConfig) => T,
+    beforeWrite?: (result: T, info: { revision?: number }) => Promise<void>,
+  ): Promise<{ result: T; version: string; revision: number }> {
     const fleet = this.opts.config.fleet!;
     const fileRaw = await this.#readFileRaw();
     const { record, result } = await fleet.backend.updateFleetConfig(async (current) => {
       const version = current ? fleetVersion(current) : undefined;
       if (!current || version !== expected) {
-        throw new GatewayError('admin_conflict', `the config changed since you read it (another admin, through this or another instance; the shared store is at revision ${current?.revision ?? 0}): read it again, reapply your change, and send the new ETag in If-Match`, {
-          details: { ...(version ? { version } : {}), revision: current?.revision ?? 0 },
-        });
+        throw new GatewayError(
+          'admin_conflict',
+          `the config changed since you read it (another admin, through this or another instance; the shared store is at revision ${current?.revision ?? 0}): read it again, reapply your change, and send the new ETag in If-Match`,
+          {
+            details: { ...(version ? { version } : {}), revision: current?.revision ?? 0 },
+          },
+        );
       }
       const next = structuredClone(withFleetDoc(fileRaw, current.doc));
       const result = change(next);
       const outside = newSecretFilesOutside(current.doc, fleetDocOf(next), this.opts.config.current.dir);
       const issues = outside.length ? outside : validateConfig(next, this.path, this.opts.env);
       if (issues.length) {
-        throw new GatewayError('admin_invalid', `the change makes the config invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+        throw new GatewayError('admin_invalid', `the change makes the config invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+          details: { issues },
+        });
       }
       await beforeWrite?.(result, { revision: current.revision + 1 });
       return { doc: fleetDocOf(next), result };
@@ -197,7 +229,9 @@ export class ConfigEditor {
     this.opts.config.applyFleet(record);
     const version = fleetVersion(record);
     if (!this.inForce(version)) {
-      this.opts.logger.warn('config revision written to the shared store but not in force on this instance (see the error logged above)', { revision: record.revision });
+      this.opts.logger.warn('config revision written to the shared store but not in force on this instance (see the error logged above)', {
+        revision: record.revision,
+      });
     }
     return { result, version, revision: record.revision };
   }
@@ -219,14 +253,18 @@ export function newSecretFilesOutside(before: unknown, after: unknown, configDir
       const abs = resolvePath(root, r.file);
       return abs !== root && !abs.startsWith(root.endsWith(sep) ? root : root + sep);
     })
-    .map((r) => ({ path: r.path, message: `secret file "${r.file}" is outside the config directory ${root}; in a fleet every instance reads it on its own machine, so keep secret files in that directory (a relative path) or set them in the file and \`config import\`` }));
+    .map((r) => ({
+      path: r.path,
+      message: `secret file "${r.file}" is outside the config directory ${root}; in a fleet every instance reads it on its own machine, so keep secret files in that directory (a relative path) or set them in the file and \`config import\``,
+    }));
 }
 
 function secretFiles(value: unknown, path: string): Array<{ path: string; file: string }> {
   if (value === null || typeof value !== 'object') return [];
   if (Array.isArray(value)) return value.flatMap((v, i) => secretFiles(v, `${path}[${i}]`));
   const keys = Object.keys(value);
-  if (keys.length === 1 && keys[0] === 'file' && typeof (value as { file: unknown }).file === 'string') return [{ path, file: (value as { file: string }).file }];
+  if (keys.length === 1 && keys[0] === 'file' && typeof (value as { file: unknown }).file === 'string')
+    return [{ path, file: (value as { file: string }).file }];
   return Object.entries(value).flatMap(([k, v]) => secretFiles(v, path ? `${path}.${k}` : k));
 }
 
@@ -257,7 +295,12 @@ function structuredIssues(issues: ReadonlyArray<z.core.$ZodIssue>, base: Propert
     const path = [...base, ...issue.path];
     if (issue.code === 'invalid_union' && issue.errors.length > 0 && !issue.message.includes('secret')) {
       const depth = (list: ReadonlyArray<z.core.$ZodIssue>) => Math.max(0, ...list.map((i) => i.path.length));
-      out.push(...structuredIssues(issue.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a)), path));
+      out.push(
+        ...structuredIssues(
+          issue.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a)),
+          path,
+        ),
+      );
       continue;
     }
     if (issue.code === 'unrecognized_keys') {

@@ -60,7 +60,19 @@ export async function applyConfigChange(deps: { editor: ConfigEditor; audit: Aud
       return { before, item: op === 'delete' ? undefined : getItem(raw, kind, target), path: op === 'delete' ? wasAt : itemPath(raw, kind, target) };
     },
     ({ before, item, path }, info) =>
-      recordAdminAction(deps.audit, { actor: change.actor, action, target: { [SINGULAR[kind]]: target, path, ...deps.editor.target(info.revision) }, before: before ?? null, after: item ?? null }),
+      recordAdminAction(deps.audit, {
+        actor: change.actor,
+        action,
+        target: { [SINGULAR[kind]]: target, path, ...deps.editor.target(info.revision) },
+        before: before ?? null,
+        after: item ?? null,
+      }),
   );
-  return { name: target, ...(result.item ? { item: result.item } : {}), ...(result.before ? { before: result.before } : {}), version, ...(revision !== undefined ? { revision } : {}) };
+  return {
+    name: target,
+    ...(result.item ? { item: result.item } : {}),
+    ...(result.before ? { before: result.before } : {}),
+    version,
+    ...(revision !== undefined ? { revision } : {}),
+  };
 }

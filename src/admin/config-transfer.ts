@@ -43,10 +43,16 @@ const counts = (doc: FleetConfigDoc) => {
 async function withStore<T>(rt: RuntimeConfig, o: TransferOptions, fn: (store: Store, where: string) => Promise<T>): Promise<T> {
   const server = rt.config.server;
   if (!server || !rt.encryptionKey) {
-    throw new GatewayError('config_invalid', `${rt.path}: "server" is missing; the store is opened with server.encryptionKey (and server.dataDir for the embedded store)`);
+    throw new GatewayError(
+      'config_invalid',
+      `${rt.path}: "server" is missing; the store is opened with server.encryptionKey (and server.dataDir for the embedded store)`,
+    );
   }
   if (!o.databaseUrl && !o.embedded) {
-    throw new GatewayError('config_invalid', 'which store? set DATABASE_URL to the fleet\'s PostgreSQL (or pass --embedded for the embedded store in server.dataDir, with no gateway running on it)');
+    throw new GatewayError(
+      'config_invalid',
+      "which store? set DATABASE_URL to the fleet's PostgreSQL (or pass --embedded for the embedded store in server.dataDir, with no gateway running on it)",
+    );
   }
   const location = {
     ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
@@ -78,7 +84,9 @@ export async function runConfigImport(o: TransferOptions & { file?: string; ifRe
   return withStore(rt, o, async (store, where) => {
     const before = await store.getFleetConfig();
     if (before && fleetDocHash(doc) === before.hash && o.ifRevision === undefined) {
-      out.stdout(`nothing to import: the shared store (${where}) already holds these tools, resources and upstreams at revision ${before.revision} (${counts(doc)})`);
+      out.stdout(
+        `nothing to import: the shared store (${where}) already holds these tools, resources and upstreams at revision ${before.revision} (${counts(doc)})`,
+      );
       return 0;
     }
     // Written where the fleet's gateways write (their table with DATABASE_URL), as this host's CLI.
@@ -94,7 +102,10 @@ export async function runConfigImport(o: TransferOptions & { file?: string; ifRe
     try {
       const { record, changed } = await store.updateFleetConfig(async (current) => {
         if (o.ifRevision !== undefined && (current?.revision ?? 0) !== o.ifRevision) {
-          throw new GatewayError('admin_conflict', `the shared store is at revision ${current?.revision ?? 0}, not ${o.ifRevision} (--if-revision): someone changed it; export it, merge, and import again`);
+          throw new GatewayError(
+            'admin_conflict',
+            `the shared store is at revision ${current?.revision ?? 0}, not ${o.ifRevision} (--if-revision): someone changed it; export it, merge, and import again`,
+          );
         }
         if (!current || fleetDocHash(doc) !== current.hash) {
           await recordAdminAction(audit, {
@@ -129,7 +140,10 @@ export async function runConfigExport(o: TransferOptions & { out?: string }, out
   return withStore(rt, o, async (store, where) => {
     const record = await store.getFleetConfig();
     if (!record) {
-      throw new GatewayError('admin_not_found', `the shared store (${where}) has no fleet config yet: the first \`serve\` with DATABASE_URL seeds it from its file, or run \`xaa-gateway config import\``);
+      throw new GatewayError(
+        'admin_not_found',
+        `the shared store (${where}) has no fleet config yet: the first \`serve\` with DATABASE_URL seeds it from its file, or run \`xaa-gateway config import\``,
+      );
     }
     if (o.out === '-') {
       out.stdout(JSON.stringify(record.doc, null, 2));
@@ -140,7 +154,10 @@ export async function runConfigExport(o: TransferOptions & { out?: string }, out
     const raw = withFleetDoc(parseFileObject(readFileSync(path, 'utf8'), path), record.doc);
     const issues = validateConfig(raw, target, o.env);
     if (issues.length) {
-      throw new GatewayError('config_invalid', `revision ${record.revision} would not be valid in ${target} on this machine, so nothing was written:\n  ${issues.map((i) => `${i.path}: ${i.message}`).join('\n  ')}\n(\`config export --out -\` prints the sections as they are)`);
+      throw new GatewayError(
+        'config_invalid',
+        `revision ${record.revision} would not be valid in ${target} on this machine, so nothing was written:\n  ${issues.map((i) => `${i.path}: ${i.message}`).join('\n  ')}\n(\`config export --out -\` prints the sections as they are)`,
+      );
     }
     await atomicWrite(target, JSON.stringify(raw, null, 2) + '\n');
     out.stdout(`exported revision ${record.revision} of the shared store (${where}) into ${target}: ${counts(record.doc)}`);
@@ -162,7 +179,9 @@ export async function checkFleetSource(rt: RuntimeConfig, o: TransferOptions): P
     const same = fleetDocHash(fileDoc) === record.hash;
     return (
       `config source: tools, resources and upstreams from the shared store (${where}), revision ${record.revision} (version ${fleetVersion(record).slice(0, 12)}): ${counts(record.doc)}, valid here with ${secrets} secrets readable; ` +
-      (same ? 'the file holds the same sections' : 'the file\'s own tools/resources/upstreams differ and are NOT in force (`config export` writes the store\'s into the file)')
+      (same
+        ? 'the file holds the same sections'
+        : "the file's own tools/resources/upstreams differ and are NOT in force (`config export` writes the store's into the file)")
     );
   });
 }

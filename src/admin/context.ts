@@ -61,7 +61,13 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, 400 | 401 | 403 | 404 | 409 
 };
 
 /** The JSON error body of the admin API: `{ error: <code>, message, ...extra }`. */
-export function adminError(code: ErrorCode, message: string, status?: number, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+export function adminError(
+  code: ErrorCode,
+  message: string,
+  status?: number,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Response {
   return new Response(JSON.stringify({ error: code, message, ...extra }), {
     status: status ?? HTTP_STATUS[code] ?? 500,
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers },

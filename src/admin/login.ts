@@ -111,7 +111,13 @@ export function mountAdminLogin(app: Hono<AdminEnv>, opts: AdminOptions, auth: A
     const who = typeof claims.email === 'string' ? claims.email : claims.sub;
     if (!admin.group || !groups.includes(admin.group)) {
       opts.logger.warn('admin sign-in refused: not a member of the admin group', { sub: claims.sub, group: admin.group });
-      return done(page(403, 'Not an administrator', `You are signed in as ${who}, who is not a member of the admin group "${admin.group ?? ''}". Ask your IdP admin for access.`));
+      return done(
+        page(
+          403,
+          'Not an administrator',
+          `You are signed in as ${who}, who is not a member of the admin group "${admin.group ?? ''}". Ask your IdP admin for access.`,
+        ),
+      );
     }
     const value = randomBytes(32).toString('base64url');
     const now = opts.deps.now();
@@ -188,6 +194,8 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCode
 
 function page(status: number, title: string, message: string): Response {
   const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p></body></html>`;
-  return new Response(body, { status, headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': "default-src 'none'" } });
+  return new Response(body, {
+    status,
+    headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': "default-src 'none'" },
+  });
 }
-

@@ -40,7 +40,7 @@ export function normalizeEvent(event: AuditEvent): AuditEvent {
     // What JSON.parse returns always canonicalizes (RFC 8785 over I-JSON values): no second pass here.
     normalized = JSON.parse(JSON.stringify(event));
   } catch (e) {
-    throw new Error(`audit event is not representable as JSON: ${(e as Error).message}`);
+    throw new Error(`audit event is not representable as JSON: ${(e as Error).message}`, { cause: e });
   }
   if (normalized === null || typeof normalized !== 'object' || Array.isArray(normalized)) {
     throw new Error('audit event must be a JSON object');
@@ -117,7 +117,8 @@ export function checkRecord(value: unknown): RecordCheck {
   for (const field of REQUIRED_FIELDS) {
     if (!(field in obj) || obj[field] === null) return { ok: false, reason: `missing field ${field}`, seq };
   }
-  if ('instance' in obj && (typeof obj.instance !== 'string' || !obj.instance)) return { ok: false, reason: 'invalid field instance (expected a non-empty string)', seq };
+  if ('instance' in obj && (typeof obj.instance !== 'string' || !obj.instance))
+    return { ok: false, reason: 'invalid field instance (expected a non-empty string)', seq };
   for (const field of ['type', 'phase', 'traceId', 'time', 'id'] as const) {
     if (typeof obj[field] !== 'string') return { ok: false, reason: `invalid field ${field} (expected a string)`, seq };
   }

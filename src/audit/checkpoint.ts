@@ -69,7 +69,8 @@ export function readCheckpoint(jws: string): StoredCheckpoint | undefined {
   if (parts.length !== 3) return undefined;
   try {
     const c = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as CheckpointClaims;
-    if (c?.typ !== CHECKPOINT_TYP || typeof c.instance !== 'string' || !Number.isSafeInteger(c.n) || !Number.isSafeInteger(c.seq) || typeof c.hash !== 'string') return undefined;
+    if (c?.typ !== CHECKPOINT_TYP || typeof c.instance !== 'string' || !Number.isSafeInteger(c.n) || !Number.isSafeInteger(c.seq) || typeof c.hash !== 'string')
+      return undefined;
     return { jws, claims: c };
   } catch {
     return undefined;
@@ -81,9 +82,7 @@ export function nextLink(last: StoredCheckpoint | undefined): { n: number; prev:
   return last ? { n: last.claims.n + 1, prev: checkpointDigest(last.jws) } : { n: 1, prev: GENESIS_HASH };
 }
 
-export type CheckpointChainResult =
-  | { ok: true; checkpoints: CheckpointClaims[] }
-  | { ok: false; n: number; reason: string; checkpoints: CheckpointClaims[] };
+export type CheckpointChainResult = { ok: true; checkpoints: CheckpointClaims[] } | { ok: false; n: number; reason: string; checkpoints: CheckpointClaims[] };
 
 /**
  * Check one instance's checkpoints, in order: each JWS verifies under a trusted key (by kid), names this
@@ -106,7 +105,8 @@ export async function verifyCheckpointChain(instance: string, jwsList: string[],
     let kid: string | undefined;
     try {
       const h = decodeProtectedHeader(jws);
-      if (h.alg !== AUDIT_KEY_ALG || h.typ !== CHECKPOINT_TYP) return fail(`checkpoint ${expectN}: not an audit checkpoint (alg ${String(h.alg)}, typ ${String(h.typ)})`);
+      if (h.alg !== AUDIT_KEY_ALG || h.typ !== CHECKPOINT_TYP)
+        return fail(`checkpoint ${expectN}: not an audit checkpoint (alg ${String(h.alg)}, typ ${String(h.typ)})`);
       kid = typeof h.kid === 'string' ? h.kid : undefined;
     } catch {
       return fail(`checkpoint ${expectN}: not a JWS`);
@@ -120,7 +120,8 @@ export async function verifyCheckpointChain(instance: string, jwsList: string[],
     } catch {
       return fail(`checkpoint ${expectN}: the signature does not verify (forged or altered)`);
     }
-    if (claims.instance !== instance) return fail(`checkpoint ${claims.n}: signs instance "${claims.instance}" but is stored with the chain of "${instance}"`, claims.n);
+    if (claims.instance !== instance)
+      return fail(`checkpoint ${claims.n}: signs instance "${claims.instance}" but is stored with the chain of "${instance}"`, claims.n);
     if (claims.n !== expectN || claims.prev !== prevDigest) {
       return fail(`checkpoint ${claims.n} does not follow checkpoint ${expectN - 1} (a checkpoint was removed, inserted or reordered)`, claims.n);
     }

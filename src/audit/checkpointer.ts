@@ -124,8 +124,16 @@ export async function startCheckpoints(o: StartCheckpointsOptions): Promise<{ ke
     intervalMs: o.intervalSeconds * 1000,
     now: o.now,
     emit: async (cp) => {
-      o.logger.info('audit checkpoint', { instance: cp.claims.instance, n: cp.claims.n, seq: cp.claims.seq, hash: cp.claims.hash, ...(cp.claims.final ? { final: true } : {}), checkpoint: cp.jws });
-      if (copy) await copy(cp).catch((e: unknown) => o.logger.warn('audit checkpoint: cannot append to audit.checkpoints.copyFile', { file: o.copyFile, error: e }));
+      o.logger.info('audit checkpoint', {
+        instance: cp.claims.instance,
+        n: cp.claims.n,
+        seq: cp.claims.seq,
+        hash: cp.claims.hash,
+        ...(cp.claims.final ? { final: true } : {}),
+        checkpoint: cp.jws,
+      });
+      if (copy)
+        await copy(cp).catch((e: unknown) => o.logger.warn('audit checkpoint: cannot append to audit.checkpoints.copyFile', { file: o.copyFile, error: e }));
     },
     onError: (e) => o.logger.warn('audit checkpoint failed; the next one is tried at the next interval', { error: e }),
   });

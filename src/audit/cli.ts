@@ -46,7 +46,9 @@ export async function runAuditVerify(source: string | AuditSource, out: CliOutpu
       const { count, last, unsealed } = c.checkpoints;
       out.stdout(
         `  checkpoints: ${count} signed and verified${options.keysFrom ? ` (keys: ${options.keysFrom})` : ''}; the last, #${last.n} of ${last.time}${last.final ? ' (final, at shutdown)' : ''}, signs seq ${last.seq}` +
-          (unsealed ? `; ${unsealed} newer record(s) not signed yet (a running instance signs them within the interval; after a crash they are the only ones that could be lost without trace)` : ''),
+          (unsealed
+            ? `; ${unsealed} newer record(s) not signed yet (a running instance signs them within the interval; after a crash they are the only ones that could be lost without trace)`
+            : ''),
       );
     }
   }
@@ -129,7 +131,12 @@ export function toAuditFilter(opts: AuditQueryCliOptions, now: number = defaultD
   return filter;
 }
 
-export async function runAuditQuery(dir: string | AuditSource, opts: AuditQueryCliOptions, out: CliOutput, now: () => number = defaultDeps.now): Promise<number> {
+export async function runAuditQuery(
+  dir: string | AuditSource,
+  opts: AuditQueryCliOptions,
+  out: CliOutput,
+  now: () => number = defaultDeps.now,
+): Promise<number> {
   let filter: AuditFilter;
   try {
     filter = toAuditFilter(opts, now());

@@ -54,10 +54,19 @@ interface Read {
  * record's hash and its link to the previous record read of its chain (the first record read of a chain
  * links to records outside the window: not checked).
  */
-export async function* exportAudit(source: string | AuditSource, format: ExportFormat, filter: ExportFilter, onProblem: (p: ExportProblem) => void): AsyncGenerator<string> {
+export async function* exportAudit(
+  source: string | AuditSource,
+  format: ExportFormat,
+  filter: ExportFilter,
+  onProblem: (p: ExportProblem) => void,
+): AsyncGenerator<string> {
   const src = toSource(source);
   const window = { ...(filter.since ? { since: filter.since } : {}), ...(filter.until ? { until: filter.until } : {}) };
-  const match = { ...(filter.since ? { since: filter.since } : {}), ...(filter.user !== undefined ? { user: filter.user } : {}), ...(filter.tool !== undefined ? { tool: filter.tool } : {}) };
+  const match = {
+    ...(filter.since ? { since: filter.since } : {}),
+    ...(filter.user !== undefined ? { user: filter.user } : {}),
+    ...(filter.tool !== undefined ? { tool: filter.tool } : {}),
+  };
   const chain = async function* (instance: string): AsyncGenerator<Read> {
     let prev: { seq: number; hash: string } | undefined;
     // trace id (+ span id) -> downstream operation of its decision record, for the outcome record.
@@ -80,7 +89,14 @@ export async function* exportAudit(source: string | AuditSource, format: ExportF
       if (!chainError && (record.instance ?? '') !== instance) chainError = wrongInstance(record.instance ?? '', instance);
       else if (!chainError && prev && record.prevHash !== prev.hash) chainError = REASON_PREV;
       else if (!chainError && prev && record.seq !== prev.seq + 1) chainError = `seq out of order (expected ${prev.seq + 1}, found ${record.seq})`;
-      if (chainError) onProblem({ file, line: number, kind: 'chain', reason: `${chainError}; exported as read`, ...(typeof record.seq === 'number' ? { seq: record.seq } : {}) });
+      if (chainError)
+        onProblem({
+          file,
+          line: number,
+          kind: 'chain',
+          reason: `${chainError}; exported as read`,
+          ...(typeof record.seq === 'number' ? { seq: record.seq } : {}),
+        });
       // Continue the chain from what this record claims, so one edit is reported once, not at every later record.
       prev = typeof record.seq === 'number' && typeof record.hash === 'string' ? { seq: record.seq, hash: record.hash } : undefined;
       const call = `${String(record.traceId)} ${String(record.spanId ?? '')}`;
@@ -142,12 +158,17 @@ export function parseTimeOption(option: string, value: string, now: number): Dat
   try {
     return parseSince(value, now);
   } catch (e) {
-    throw new Error((e as Error).message.replace(/^--since/, option));
+    throw new Error((e as Error).message.replace(/^--since/, option), { cause: e });
   }
 }
 
 /** Exit codes as the other audit commands: 0 ok, 1 hash chain broken (everything readable still exported), 2 usage or unreadable log. */
-export async function runAuditExport(dir: string | AuditSource, opts: AuditExportCliOptions, out: ExportCliOutput, now: () => number = defaultDeps.now): Promise<number> {
+export async function runAuditExport(
+  dir: string | AuditSource,
+  opts: AuditExportCliOptions,
+  out: ExportCliOutput,
+  now: () => number = defaultDeps.now,
+): Promise<number> {
   const fail = (message: string) => {
     out.stderr(`error: ${message}`);
     return 2;
@@ -202,7 +223,9 @@ export async function runAuditExport(dir: string | AuditSource, opts: AuditExpor
   if (torn) out.stderr(`warning: ${torn} unreadable line(s) skipped (torn writes: a crash or a full disk)`);
   out.stderr(`exported ${count} record(s) as ${format}${opts.out ? ` to ${opts.out}` : ''}`);
   if (broken) {
-    out.stderr(`WARNING: ${broken} record(s) break the hash chain (edited, deleted, inserted or reordered); they were exported as read. Run \`xaa-gateway audit verify\`.`);
+    out.stderr(
+      `WARNING: ${broken} record(s) break the hash chain (edited, deleted, inserted or reordered); they were exported as read. Run \`xaa-gateway audit verify\`.`,
+    );
     return 1;
   }
   return 0;

@@ -62,7 +62,7 @@ const HANDOVER_MS = 30;
 
 /** Writes all of `buf` at the end of the file (a short write continues where it stopped). */
 async function writeAll(fh: AuditFileHandle, buf: Buffer): Promise<void> {
-  for (let off = 0; off < buf.length; ) {
+  for (let off = 0; off < buf.length;) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
     if (bytesWritten <= 0) throw new Error('write made no progress');
     off += bytesWritten;
@@ -146,7 +146,10 @@ export class FileAuditLog implements CheckpointingSink {
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, 'AuditLogWarning'));
     const instance = options.claim ? undefined : options.instance;
     if (instance !== undefined && !INSTANCE_RE.test(instance)) {
-      throw new GatewayError('config_invalid', `audit instance "${instance}" is not a valid name: 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit (it names files)`);
+      throw new GatewayError(
+        'config_invalid',
+        `audit instance "${instance}" is not a valid name: 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit (it names files)`,
+      );
     }
     if (options.claim && !INSTANCE_RE.test(`${options.claim.prefix}1`)) {
       throw new GatewayError('config_invalid', `audit chain prefix "${options.claim.prefix}" does not make valid instance names`);
@@ -291,7 +294,6 @@ export class FileAuditLog implements CheckpointingSink {
     }
   }
 
-
   #enqueue(event: AuditEvent, deferred: boolean): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ event, ...(deferred ? { deferred } : {}), resolve: resolve as (r: AuditRecord | undefined) => void, reject });
@@ -305,7 +307,11 @@ export class FileAuditLog implements CheckpointingSink {
     this.#syncTimer = setTimeout(() => {
       this.#syncTimer = undefined;
       if (!this.#unsynced) return;
-      this.#queue.push({ event: undefined, resolve: noop, reject: (e) => this.#warn(`audit log ${this.dir}: deferred records not synced: ${(e as Error).message}`) });
+      this.#queue.push({
+        event: undefined,
+        resolve: noop,
+        reject: (e) => this.#warn(`audit log ${this.dir}: deferred records not synced: ${(e as Error).message}`),
+      });
       this.#kick();
     }, this.#deferredSyncMs);
     this.#syncTimer.unref();
@@ -339,15 +345,13 @@ export class FileAuditLog implements CheckpointingSink {
       // every round (keepLockMs 0), its promises settle once the lock is, so a resolved append also
       // means this writer holds no lock; kept, they settle at once.
       const settle: (() => void)[] = [];
-      const round = this.#queue.splice(0).map(
-        (p): Pending => ({
-          event: p.event,
-          ...(p.deferred ? { deferred: true } : {}),
-          ...(p.task ? { task: p.task } : {}),
-          resolve: (r) => settle.push(() => p.resolve(r)),
-          reject: (e) => settle.push(() => p.reject(e)),
-        }),
-      );
+      const round = this.#queue.splice(0).map((p): Pending => ({
+        event: p.event,
+        ...(p.deferred ? { deferred: true } : {}),
+        ...(p.task ? { task: p.task } : {}),
+        resolve: (r) => settle.push(() => p.resolve(r)),
+        reject: (e) => settle.push(() => p.reject(e)),
+      }));
       try {
         await this.#commit(round);
         this.#lockKept = true;
@@ -433,14 +437,20 @@ export class FileAuditLog implements CheckpointingSink {
         return;
       }
     }
-    for (let i = 0; i < stamped.length; ) {
+    for (let i = 0; i < stamped.length;) {
       const file = stamped[i]!.file;
       let j = i;
       while (j < stamped.length && stamped[j]!.file === file) j++;
       const segment = stamped.slice(i, j);
       let { seq, hash } = this.#head;
       const records = segment.map((s) => {
-        const record = sealRecord(s.p.event!, { time: s.time, id: randomUUID(), seq: ++seq, prevHash: hash, ...(this.#chain ? { instance: this.#chain } : {}) });
+        const record = sealRecord(s.p.event!, {
+          time: s.time,
+          id: randomUUID(),
+          seq: ++seq,
+          prevHash: hash,
+          ...(this.#chain ? { instance: this.#chain } : {}),
+        });
         hash = record.hash;
         return record;
       });
@@ -528,7 +538,6 @@ export class FileAuditLog implements CheckpointingSink {
     if (!existed) await this.#syncDir();
     return cp;
   }
-
 
   async #writeSegment(name: string, records: AuditRecord[], sync: boolean): Promise<void> {
     const current = await this.#fileFor(name);

@@ -19,6 +19,9 @@ export function auditInstanceName(configured: string | undefined, env: string | 
     }
     return explicit;
   }
-  const fromHost = host.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100);
+  const fromHost = host
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 100);
   return fromHost || 'gateway';
 }

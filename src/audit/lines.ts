@@ -28,7 +28,7 @@ export async function* readLines(path: string, start = 0): AsyncGenerator<Line> 
     }
     carry = Buffer.from(data.subarray(from));
   }
-  if (carry.length) yield { number: ++number, bytes: carry, terminated: false };
+  if (carry.length) yield { number: number + 1, bytes: carry, terminated: false };
 }
 
 export interface BackwardLine {

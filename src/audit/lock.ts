@@ -200,10 +200,13 @@ export class DirLock {
     try {
       await fsp.utimes(this.#wantPath, t, t);
     } catch {
-      await fsp.writeFile(this.#wantPath, '', { mode: 0o600 }).then(
-        () => fsp.utimes(this.#wantPath, t, t),
-        () => {},
-      ).catch(() => {});
+      await fsp
+        .writeFile(this.#wantPath, '', { mode: 0o600 })
+        .then(
+          () => fsp.utimes(this.#wantPath, t, t),
+          () => {},
+        )
+        .catch(() => {});
     }
   }
 

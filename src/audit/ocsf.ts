@@ -40,10 +40,21 @@ const ACCOUNT_ACTIVITY: Record<number, string> = { 2: 'Enable', 5: 'Disable', 99
 const METHOD_ACTIVITY: Record<string, number> = { GET: 2, HEAD: 2, OPTIONS: 2, POST: 1, PUT: 3, PATCH: 3, DELETE: 4 };
 /** Verb of an admin action (`tool.update`, `switch.set`...) -> API Activity activity_id. */
 const VERB_ACTIVITY: Record<string, number> = {
-  create: 1, add: 1, set: 1,
-  get: 2, list: 2, read: 2,
-  update: 3, edit: 3, patch: 3, replace: 3,
-  delete: 4, remove: 4, lift: 4, revoke: 4, purge: 4,
+  create: 1,
+  add: 1,
+  set: 1,
+  get: 2,
+  list: 2,
+  read: 2,
+  update: 3,
+  edit: 3,
+  patch: 3,
+  replace: 3,
+  delete: 4,
+  remove: 4,
+  lift: 4,
+  revoke: 4,
+  purge: 4,
 };
 
 type Rec = Record<string, unknown>;
@@ -238,7 +249,9 @@ function toolCall(record: Rec, opts: OcsfOptions): OcsfEvent {
         app_name: str(agent?.name) ?? str(agent?.clientId),
         app_uid: str(agent?.clientId),
         idp: idpOf(str(user?.iss)),
-        authorizations: decision ? [compact({ decision: decision === 'allow' ? 'Allow' : 'Deny', policy: compact({ name: 'xaa-gateway policy', desc: reason }) })] : undefined,
+        authorizations: decision
+          ? [compact({ decision: decision === 'allow' ? 'Allow' : 'Deny', policy: compact({ name: 'xaa-gateway policy', desc: reason }) })]
+          : undefined,
       }),
       api: compact({
         operation: tool ?? 'tools/call',

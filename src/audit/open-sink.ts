@@ -5,7 +5,6 @@ import type { CheckpointingSink } from './checkpoint.js';
 import type { AuditJwks } from './signing-key.js';
 import { FileAuditSource, type AuditSource } from './source.js';
 
-
 export type AuditSinkKind = 'file' | 'postgres';
 
 /** audit.sink, defaulting to the fleet's table when there is a DATABASE_URL. */
@@ -35,7 +34,9 @@ export interface OpenAuditOptions {
  * The sink this process appends to, and the source that reads every instance's chain where it writes
  * (the directory, or the fleet's table). Close both.
  */
-export async function openAudit(o: OpenAuditOptions): Promise<{ sink: CheckpointingSink & { publishKeys?(jwks: AuditJwks): Promise<void> }; source: AuditSource & { keys?(): Promise<AuditJwks> } }> {
+export async function openAudit(
+  o: OpenAuditOptions,
+): Promise<{ sink: CheckpointingSink & { publishKeys?(jwks: AuditJwks): Promise<void> }; source: AuditSource & { keys?(): Promise<AuditJwks> } }> {
   if (o.kind === 'postgres') {
     const target = { databaseUrl: o.databaseUrl!, ...(o.schema ? { schema: o.schema } : {}) };
     // Loaded only here: a desktop gateway never loads the PostgreSQL driver.
@@ -43,6 +44,10 @@ export async function openAudit(o: OpenAuditOptions): Promise<{ sink: Checkpoint
     const sink = await openPgAuditLog(o.deps, { ...target, instance: o.instance, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
     return { sink, source: new PgAuditSource(target) };
   }
-  const sink = await openAuditLog(o.dir, o.deps, { instance: o.instance, ...(o.keepLockMs !== undefined ? { keepLockMs: o.keepLockMs } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+  const sink = await openAuditLog(o.dir, o.deps, {
+    instance: o.instance,
+    ...(o.keepLockMs !== undefined ? { keepLockMs: o.keepLockMs } : {}),
+    ...(o.onWarning ? { onWarning: o.onWarning } : {}),
+  });
   return { sink, source: new FileAuditSource(o.dir) };
 }

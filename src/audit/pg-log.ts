@@ -75,7 +75,10 @@ export class PgAuditLog implements CheckpointingSink {
 
   constructor(deps: Pick<Deps, 'now'>, options: OpenPgAuditLogOptions) {
     if (!INSTANCE_RE.test(options.instance)) {
-      throw new GatewayError('config_invalid', `audit instance "${options.instance}" is not a valid name: 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+      throw new GatewayError(
+        'config_invalid',
+        `audit instance "${options.instance}" is not a valid name: 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      );
     }
     this.instance = options.instance;
     this.#schema = auditSchemaName(options);
@@ -149,7 +152,11 @@ export class PgAuditLog implements CheckpointingSink {
   /** Publish this instance's audit public keys in `audit_keys` (for the fleet's well-known URL). */
   async publishKeys(jwks: AuditJwks): Promise<void> {
     for (const k of jwks.keys) {
-      await this.#pool.query('INSERT INTO audit_keys (kid, instance, jwk) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING', [k.kid, this.instance, JSON.stringify(k)]);
+      await this.#pool.query('INSERT INTO audit_keys (kid, instance, jwk) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING', [
+        k.kid,
+        this.instance,
+        JSON.stringify(k),
+      ]);
     }
   }
 
@@ -174,11 +181,20 @@ export class PgAuditLog implements CheckpointingSink {
       this.#queue.push({
         task: async () => {
           if (this.#needsHead) await this.#loadHead();
-          const { rows } = await this.#pool.query<{ checkpoint: string }>('SELECT checkpoint FROM audit_checkpoints WHERE instance = $1 ORDER BY n DESC LIMIT 1', [this.instance]);
+          const { rows } = await this.#pool.query<{ checkpoint: string }>(
+            'SELECT checkpoint FROM audit_checkpoints WHERE instance = $1 ORDER BY n DESC LIMIT 1',
+            [this.instance],
+          );
           const cp = await make(this.head, rows[0] ? readCheckpoint(rows[0].checkpoint) : undefined);
           if (!cp) return;
           try {
-            await this.#pool.query('INSERT INTO audit_checkpoints (instance, n, seq, time, checkpoint) VALUES ($1, $2, $3, $4, $5)', [this.instance, cp.claims.n, cp.claims.seq, cp.claims.time, cp.jws]);
+            await this.#pool.query('INSERT INTO audit_checkpoints (instance, n, seq, time, checkpoint) VALUES ($1, $2, $3, $4, $5)', [
+              this.instance,
+              cp.claims.n,
+              cp.claims.seq,
+              cp.claims.time,
+              cp.jws,
+            ]);
           } catch (e) {
             // Another live writer of this chain stored checkpoint n first: it signs the same chain; skip this one.
             if ((e as { code?: string }).code === '23505') return;
@@ -238,17 +254,29 @@ export class PgAuditLog implements CheckpointingSink {
       let { seq, hash } = this.#head;
       const prev = { seq, hash };
       const records = round.map((p) => {
-        const record = sealRecord(p.event, { time: new Date(this.#now()).toISOString(), id: randomUUID(), seq: ++seq, prevHash: hash, instance: this.instance });
+        const record = sealRecord(p.event, {
+          time: new Date(this.#now()).toISOString(),
+          id: randomUUID(),
+          seq: ++seq,
+          prevHash: hash,
+          instance: this.instance,
+        });
         hash = record.hash;
         return record;
       });
       try {
-        await this.#insert(records, prev, round.every((p) => p.deferred));
+        await this.#insert(
+          records,
+          prev,
+          round.every((p) => p.deferred),
+        );
         this.#head = { seq, hash };
         return records;
       } catch (e) {
         if (!(e instanceof HeadMoved) || attempt > 0) throw e;
-        this.#warn(`audit chain "${this.instance}" in ${this.where}: its head moved under this writer (another live instance uses the name "${this.instance}", or a commit was lost in a database crash); continuing after seq ${this.#head.seq}`);
+        this.#warn(
+          `audit chain "${this.instance}" in ${this.where}: its head moved under this writer (another live instance uses the name "${this.instance}", or a commit was lost in a database crash); continuing after seq ${this.#head.seq}`,
+        );
         this.#needsHead = true;
       }
     }
@@ -263,7 +291,15 @@ export class PgAuditLog implements CheckpointingSink {
       res = await pool.query({
         name: 'xaa-audit-append',
         text: INSERT_ROUND,
-        values: [this.instance, records.map((r) => r.seq), records.map((r) => r.time), records.map((r) => JSON.stringify(r)), records.map((r) => r.hash), prev.seq, prev.hash],
+        values: [
+          this.instance,
+          records.map((r) => r.seq),
+          records.map((r) => r.time),
+          records.map((r) => JSON.stringify(r)),
+          records.map((r) => r.hash),
+          prev.seq,
+          prev.hash,
+        ],
       });
     } catch (e) {
       if ((e as { code?: string }).code === '23505') throw new HeadMoved('unique violation');
@@ -273,7 +309,10 @@ export class PgAuditLog implements CheckpointingSink {
   }
 
   async #loadHead(): Promise<void> {
-    const { rows } = await this.#pool.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_records WHERE instance = $1 ORDER BY seq DESC LIMIT 1', [this.instance]);
+    const { rows } = await this.#pool.query<{ seq: string; hash: string }>(
+      'SELECT seq, hash FROM audit_records WHERE instance = $1 ORDER BY seq DESC LIMIT 1',
+      [this.instance],
+    );
     this.#head = rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
     this.#needsHead = false;
   }
@@ -296,7 +335,13 @@ export class PgAuditLog implements CheckpointingSink {
 export function describePgError(e: unknown): string {
   const err = e as { message?: string; code?: string; errors?: { message?: string }[] };
   // Node's AggregateError (a refused connection to every address of localhost) has an empty message.
-  const message = err?.message || err?.errors?.map((x) => x.message).filter(Boolean).join('; ') || String(e);
+  const message =
+    err?.message ||
+    err?.errors
+      ?.map((x) => x.message)
+      .filter(Boolean)
+      .join('; ') ||
+    String(e);
   return err?.code && !message.includes(err.code) ? `${message} (${err.code})` : message;
 }
 

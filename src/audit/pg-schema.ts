@@ -81,7 +81,10 @@ export function openAuditPool(target: PgAuditTarget, opts: { max: number; queryT
   const schema = auditSchemaName(target);
   // synchronous_commit set either way, never left to the server's, database's or role's default: a
   // decision record's commit must wait for the WAL flush (off only for the outcome records' pool).
-  const settings = [...(schema === 'public' ? [] : [`-c search_path="${schema}"`]), ...(opts.synchronousCommit === undefined ? [] : [`-c synchronous_commit=${opts.synchronousCommit ? 'on' : 'off'}`])];
+  const settings = [
+    ...(schema === 'public' ? [] : [`-c search_path="${schema}"`]),
+    ...(opts.synchronousCommit === undefined ? [] : [`-c synchronous_commit=${opts.synchronousCommit ? 'on' : 'off'}`]),
+  ];
   const pool = new pg.Pool({
     connectionString: target.databaseUrl,
     application_name: 'xaa-gateway-audit',

@@ -76,7 +76,10 @@ export class PgAuditSource implements AuditSource {
 
   async lastLines(instance: string, n: number): Promise<SourceLine[]> {
     if (n <= 0) return [];
-    const rows = await this.#query<{ seq: string; record: string }>(`SELECT seq, record FROM ${TABLE} WHERE instance = $1 ORDER BY seq DESC LIMIT $2`, [instance, n]);
+    const rows = await this.#query<{ seq: string; record: string }>(`SELECT seq, record FROM ${TABLE} WHERE instance = $1 ORDER BY seq DESC LIMIT $2`, [
+      instance,
+      n,
+    ]);
     return rows.reverse().map((r) => this.#line(r));
   }
 
@@ -87,7 +90,10 @@ export class PgAuditSource implements AuditSource {
 
   async after(instance: string, cursor: ChainCursor = { seq: 0 }): Promise<{ lines: SourceLine[]; cursor: ChainCursor }> {
     if (!('seq' in cursor)) throw new Error('a database chain cursor has a seq');
-    const rows = await this.#query<{ seq: string; record: string }>(`SELECT seq, record FROM ${TABLE} WHERE instance = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [instance, cursor.seq]);
+    const rows = await this.#query<{ seq: string; record: string }>(
+      `SELECT seq, record FROM ${TABLE} WHERE instance = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`,
+      [instance, cursor.seq],
+    );
     return { lines: rows.map((r) => this.#line(r)), cursor: { seq: rows.length ? Number(rows.at(-1)!.seq) : cursor.seq } };
   }
 

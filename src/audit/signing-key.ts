@@ -18,7 +18,11 @@ export const AUDIT_KEY_FILE = 'audit-signing-key.json';
 const PublicJwk = z.looseObject({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string().min(1), kid: z.string().min(1) });
 const KeyFile = z.strictObject({
   /** The key that signs now. */
-  active: z.strictObject({ kid: z.string().min(1), createdAt: z.string(), privateJwk: z.looseObject({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), d: z.string().min(1), x: z.string().min(1) }) }),
+  active: z.strictObject({
+    kid: z.string().min(1),
+    createdAt: z.string(),
+    privateJwk: z.looseObject({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), d: z.string().min(1), x: z.string().min(1) }),
+  }),
   /** Public halves of every key, the active one included, newest first. */
   public: z.array(z.strictObject({ createdAt: z.string(), retiredAt: z.string().optional(), jwk: PublicJwk })),
 });
@@ -76,10 +80,16 @@ export function parseAuditJwks(text: string, where: string): AuditJwks {
   } catch (e) {
     throw new GatewayError('config_invalid', `${where}: not JSON (${(e as Error).message}); expected {"keys": [...]} as printed by \`xaa-gateway audit keys\``);
   }
-  const parsed = z.strictObject({ keys: z.array(PublicJwk).min(1) }).loose().safeParse(raw);
+  const parsed = z
+    .strictObject({ keys: z.array(PublicJwk).min(1) })
+    .loose()
+    .safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new GatewayError('config_invalid', `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}; expected Ed25519 public keys with a kid, as printed by \`xaa-gateway audit keys\``);
+    throw new GatewayError(
+      'config_invalid',
+      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}; expected Ed25519 public keys with a kid, as printed by \`xaa-gateway audit keys\``,
+    );
   }
   return { keys: parsed.data.keys.map((k) => ({ ...k, alg: AUDIT_KEY_ALG, use: 'sig' as const })) };
 }
@@ -110,7 +120,11 @@ async function readKeyFile(path: string): Promise<KeyFileData | undefined> {
   try {
     return KeyFile.parse(JSON.parse(text));
   } catch (e) {
-    throw new GatewayError('config_invalid', `the audit signing key ${path} is not a key file this gateway wrote (${(e as Error).message.slice(0, 200)}); restore it from a backup, or move it away to start a new key (earlier checkpoints then need its public keys: \`audit verify --keys\`)`, { cause: e });
+    throw new GatewayError(
+      'config_invalid',
+      `the audit signing key ${path} is not a key file this gateway wrote (${(e as Error).message.slice(0, 200)}); restore it from a backup, or move it away to start a new key (earlier checkpoints then need its public keys: \`audit verify --keys\`)`,
+      { cause: e },
+    );
   }
 }
 

@@ -90,4 +90,3 @@ export interface AuditSink {
   check?(): Promise<string | undefined>;
   close(): Promise<void>;
 }
-

@@ -23,7 +23,11 @@ const WINDOW_MS = 15 * 60_000;
  * Decisions are paired with outcomes by trace id, counted (a call re-minted after a downstream 401 has two
  * decisions and two outcomes). Returns the records written.
  */
-export async function recordUnknownOutcomes(source: string | AuditSource, instance: string | undefined, sink: Pick<AuditSink, 'append'>): Promise<AuditRecord[]> {
+export async function recordUnknownOutcomes(
+  source: string | AuditSource,
+  instance: string | undefined,
+  sink: Pick<AuditSink, 'append'>,
+): Promise<AuditRecord[]> {
   const missing = await decisionsWithoutOutcome(source, instance);
   const written: AuditRecord[] = [];
   for (const d of missing) {

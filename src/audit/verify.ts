@@ -123,7 +123,12 @@ interface Signed {
 }
 
 /** The chain's checkpoints, the second party's copies merged in, verified as a chain of their own. */
-async function checkpointsOf(src: AuditSource, instance: string, copied: string[], options: VerifyOptions): Promise<Signed | { count: number; broken: VerifyBreak }> {
+async function checkpointsOf(
+  src: AuditSource,
+  instance: string,
+  copied: string[],
+  options: VerifyOptions,
+): Promise<Signed | { count: number; broken: VerifyBreak }> {
   const { where, list } = await src.checkpoints(instance);
   const broken = (line: number, reason: string) => ({ count: 0, broken: { instance, file: where, line, reason } });
   const byN = new Map<number, string>();
@@ -215,14 +220,24 @@ export async function verifyChainLines(
     }
     for (const c of expect.get(record.seq) ?? []) {
       if (c.hash !== record.hash) {
-        return broken(file, number, `checkpoint ${c.n} signed hash ${c.hash.slice(0, 16)}… at seq ${c.seq}, the chain has ${record.hash.slice(0, 16)}… there: the chain was rewritten after it was signed`, record.seq);
+        return broken(
+          file,
+          number,
+          `checkpoint ${c.n} signed hash ${c.hash.slice(0, 16)}… at seq ${c.seq}, the chain has ${record.hash.slice(0, 16)}… there: the chain was rewritten after it was signed`,
+          record.seq,
+        );
       }
     }
     if (record.type === CHECKPOINT_EVENT_TYPE) {
       const named = record.checkpoint as { n?: unknown; digest?: unknown } | undefined;
       const n = typeof named?.n === 'number' ? named.n : NaN;
       if (signed.digests.get(n) !== named?.digest) {
-        const b = broken(file, number, `the chain records checkpoint ${String(named?.n)}, which is missing from ${signed.where || 'the checkpoints'} (removed or replaced)`, record.seq);
+        const b = broken(
+          file,
+          number,
+          `the chain records checkpoint ${String(named?.n)}, which is missing from ${signed.where || 'the checkpoints'} (removed or replaced)`,
+          record.seq,
+        );
         return n > signed.digests.size ? { ...b, newerCheckpoint: true } : b;
       }
     }
@@ -235,7 +250,12 @@ export async function verifyChainLines(
   }
   if (lastCp && lastCp.seq > prev.seq) {
     const where = torn.length ? `; the record at seq ${prev.seq + 1} is cut short (torn), and a checkpoint had signed it, so this is not a crash` : '';
-    return broken(lastLocation.file, lastLocation.line, `checkpoint ${lastCp.n} signed the chain up to seq ${lastCp.seq}, but it ends at seq ${prev.seq}: records ${prev.seq + 1}..${lastCp.seq} were cut off${where}`, prev.seq);
+    return broken(
+      lastLocation.file,
+      lastLocation.line,
+      `checkpoint ${lastCp.n} signed the chain up to seq ${lastCp.seq}, but it ends at seq ${prev.seq}: records ${prev.seq + 1}..${lastCp.seq} were cut off${where}`,
+      prev.seq,
+    );
   }
   if (lastCp && firstUnsealed) {
     const bound = 2 * lastCp.intervalSeconds * 1000 + CHECKPOINT_GRACE_MS;
@@ -249,7 +269,9 @@ export async function verifyChainLines(
     }
   }
   return {
-    ...(lastCp ? { checkpoints: { count: signed.checkpoints.length, last: { n: lastCp.n, seq: lastCp.seq, time: lastCp.time, final: lastCp.final === true }, unsealed } } : {}),
+    ...(lastCp
+      ? { checkpoints: { count: signed.checkpoints.length, last: { n: lastCp.n, seq: lastCp.seq, time: lastCp.time, final: lastCp.final === true }, unsealed } }
+      : {}),
     instance,
     count,
     files: files.size,

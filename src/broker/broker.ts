@@ -175,8 +175,7 @@ export class TokenBroker {
    */
   drop(filter: { user?: { iss: string; sub: string }; resource?: string }): DroppedToken[] {
     const match = (p: TokenKeyParts) =>
-      (!filter.user || (p.user.iss === filter.user.iss && p.user.sub === filter.user.sub)) &&
-      (!filter.resource || p.resource === filter.resource);
+      (!filter.user || (p.user.iss === filter.user.iss && p.user.sub === filter.user.sub)) && (!filter.resource || p.resource === filter.resource);
     const dropped: DroppedToken[] = [];
     for (const [key, entry] of this.#cache) {
       if (match(entry.parts)) {
@@ -210,7 +209,10 @@ export class TokenBroker {
     // Discovery results are cached by the XaaPort; both lookups run together.
     const idpTimeout = idp.timeoutMs !== undefined ? { timeoutMs: idp.timeoutMs } : {};
     const asTimeout = target.timeoutMs !== undefined ? { timeoutMs: target.timeoutMs } : {};
-    const [idpMeta, asMeta] = await Promise.all([this.opts.xaa.discover(idp.issuer, { role: 'idp', ...idpTimeout }), this.opts.xaa.discover(target.authorizationServer, asTimeout)]);
+    const [idpMeta, asMeta] = await Promise.all([
+      this.opts.xaa.discover(idp.issuer, { role: 'idp', ...idpTimeout }),
+      this.opts.xaa.discover(target.authorizationServer, asTimeout),
+    ]);
 
     const exchange = async (forceRefresh: boolean) => {
       if (forceRefresh) this.stats.subjectRefreshes++;

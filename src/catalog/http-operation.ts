@@ -103,8 +103,7 @@ export function buildDownstreamRequest(op: HttpOperation, args: Record<string, u
 
   const present = Object.keys(args).filter((k) => args[k] !== undefined);
   const inExplicitBody = new Set(Object.values(op.body ?? {}));
-  const queryMap =
-    op.query ?? (BODY_METHODS.has(op.method) ? {} : identityMap(present.filter((k) => !inPath.has(k) && !inExplicitBody.has(k))));
+  const queryMap = op.query ?? (BODY_METHODS.has(op.method) ? {} : identityMap(present.filter((k) => !inPath.has(k) && !inExplicitBody.has(k))));
   for (const [param, argName] of Object.entries(queryMap)) {
     appendQuery(parsed.searchParams, param, args[argName]);
   }
@@ -191,7 +190,10 @@ export async function executeHttpOperation(
       try {
         next = new URL(location, url);
       } catch (e) {
-        throw new GatewayError('downstream_redirect', `${host} answered HTTP ${response.status} with an invalid Location`, { cause: e, status: response.status });
+        throw new GatewayError('downstream_redirect', `${host} answered HTTP ${response.status} with an invalid Location`, {
+          cause: e,
+          status: response.status,
+        });
       }
       if (next.origin !== origin) {
         // Following would hand the user's token to a host the config never named.

@@ -80,9 +80,7 @@ function forbidden(result: DownstreamResult, tool: Pick<ToolConfig, 'name' | 'sc
       `${lead}. It requires ${quoted(required)}, which the tool requests but the authorization server did not grant; an administrator must allow ${required.length > 1 ? 'them' : 'it'} for the gateway's client at the SaaS`,
     );
   }
-  return toolError(
-    `${lead}. It requires scope ${quoted(missing)}; an administrator must add ${missing.length > 1 ? 'them' : 'it'} to ${where}`,
-  );
+  return toolError(`${lead}. It requires scope ${quoted(missing)}; an administrator must add ${missing.length > 1 ? 'them' : 'it'} to ${where}`);
 }
 
 function toolError(text: string): CallToolResult {

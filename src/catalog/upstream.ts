@@ -16,7 +16,14 @@ export interface UpstreamAuth {
 
 /** `*` globs over tool names, for allow and deny lists. */
 export function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .split('*')
+        .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*') +
+      '$',
+  );
   return re.test(name);
 }
 
@@ -85,7 +92,8 @@ export class UpstreamConnections {
         }
         void this.#drop(key, conn);
         if (conn.refused === 'unauthorized') {
-          if (reminted) throw new GatewayError('downstream_unauthorized', `upstream MCP server "${upstream.name}" refused a freshly minted token (401)`, { status: 401 });
+          if (reminted)
+            throw new GatewayError('downstream_unauthorized', `upstream MCP server "${upstream.name}" refused a freshly minted token (401)`, { status: 401 });
           reminted = true;
           token = await auth.remint(token);
           continue;
@@ -239,15 +247,30 @@ export interface UpstreamCallOptions {
   onProgress?: (progress: UpstreamProgress) => void;
 }
 
-export async function callUpstreamTool(connections: UpstreamConnections, upstream: UpstreamConfig, auth: UpstreamAuth, upstreamToolName: string, args: Record<string, unknown>, opts: UpstreamCallOptions = {}): Promise<CallToolResult> {
+export async function callUpstreamTool(
+  connections: UpstreamConnections,
+  upstream: UpstreamConfig,
+  auth: UpstreamAuth,
+  upstreamToolName: string,
+  args: Record<string, unknown>,
+  opts: UpstreamCallOptions = {},
+): Promise<CallToolResult> {
   const { onProgress } = opts;
   const requestOptions = onProgress
     ? {
         onprogress: (p: { progress: number; total?: number; message?: string }) =>
-          onProgress({ progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.message !== undefined ? { message: p.message } : {}) }),
+          onProgress({
+            progress: p.progress,
+            ...(p.total !== undefined ? { total: p.total } : {}),
+            ...(p.message !== undefined ? { message: p.message } : {}),
+          }),
         // A long call that reports progress is alive: the client's own timeout restarts on each one.
         resetTimeoutOnProgress: true,
       }
     : undefined;
-  return connections.run(upstream, auth, async (client) => (await client.callTool({ name: upstreamToolName, arguments: args }, requestOptions)) as CallToolResult);
+  return connections.run(
+    upstream,
+    auth,
+    async (client) => (await client.callTool({ name: upstreamToolName, arguments: args }, requestOptions)) as CallToolResult,
+  );
 }

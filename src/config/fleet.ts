@@ -74,7 +74,13 @@ export function parseFileObject(text: string, path: string): Record<string, unkn
  * (schema, cross-references, input schemas, and every secret reference readable here: a stored
  * item's `{"file": ...}` resolves against this instance's config directory, as in file mode).
  */
-export function composeFleetConfig(fileText: string, path: string, record: FleetConfigRecord, where: string, env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+export function composeFleetConfig(
+  fileText: string,
+  path: string,
+  record: FleetConfigRecord,
+  where: string,
+  env: NodeJS.ProcessEnv = process.env,
+): RuntimeConfig {
   const raw = withFleetDoc(parseFileObject(fileText, path), record.doc);
   const version = fleetVersion(record);
   let rt: RuntimeConfig;
@@ -82,7 +88,10 @@ export function composeFleetConfig(fileText: string, path: string, record: Fleet
     rt = buildRuntimeConfig(raw, path, sha256(`${sha256(fileText)}\n${version}`), env);
   } catch (e) {
     const err = toGatewayError(e);
-    throw new GatewayError(err.code, `the fleet config in the store (revision ${record.revision}) with ${err.message}`, { cause: e, ...(err.details ? { details: err.details } : {}) });
+    throw new GatewayError(err.code, `the fleet config in the store (revision ${record.revision}) with ${err.message}`, {
+      cause: e,
+      ...(err.details ? { details: err.details } : {}),
+    });
   }
   const fleet: FleetInForce = { revision: record.revision, version, where, updatedAt: record.updatedAt, updatedBy: record.updatedBy };
   return Object.freeze({ ...rt, fleet });
@@ -113,10 +122,12 @@ export class FleetConfigSync {
   constructor(private readonly opts: FleetSyncOptions) {}
 
   async start(): Promise<void> {
-    this.#unsubscribe ??= this.opts.store.onFleetConfigChange(() => this.#announced()).catch((e: unknown) => {
-      this.opts.logger.warn('cannot LISTEN for config changes; other instances\' edits arrive by the poll', { error: toGatewayError(e).message });
-      return undefined;
-    });
+    this.#unsubscribe ??= this.opts.store
+      .onFleetConfigChange(() => this.#announced())
+      .catch((e: unknown) => {
+        this.opts.logger.warn("cannot LISTEN for config changes; other instances' edits arrive by the poll", { error: toGatewayError(e).message });
+        return undefined;
+      });
     await this.#unsubscribe;
     await this.refresh();
     const every = this.opts.refreshMs ?? (this.opts.store.engine === 'postgres' ? 500 : 0);
@@ -186,18 +197,33 @@ export async function startFleetConfig(opts: StartFleetConfigOptions): Promise<F
   opts.config.attachFleet(opts.store, record, opts.where);
   const counts = { tools: record.doc.tools.length, resources: Object.keys(record.doc.resources).length, upstreams: record.doc.upstreams.length };
   if (seeded) {
-    opts.logger.info('config: tools, resources and upstreams now live in the shared store, seeded from the file; admin edits go to the store and reach every instance', { source: 'store', store: opts.where, revision: record.revision, file: path, ...counts });
+    opts.logger.info(
+      'config: tools, resources and upstreams now live in the shared store, seeded from the file; admin edits go to the store and reach every instance',
+      { source: 'store', store: opts.where, revision: record.revision, file: path, ...counts },
+    );
   } else {
-    opts.logger.info('config: tools, resources and upstreams in force come from the shared store; the file gives this instance\'s own settings (server, idp, admin, audit)', { source: 'store', store: opts.where, revision: record.revision, updatedBy: record.updatedBy, updatedAt: new Date(record.updatedAt).toISOString(), ...counts });
+    opts.logger.info(
+      "config: tools, resources and upstreams in force come from the shared store; the file gives this instance's own settings (server, idp, admin, audit)",
+      {
+        source: 'store',
+        store: opts.where,
+        revision: record.revision,
+        updatedBy: record.updatedBy,
+        updatedAt: new Date(record.updatedAt).toISOString(),
+        ...counts,
+      },
+    );
     if (fleetDocHash(fileDoc) !== record.hash) {
-      opts.logger.warn('the tools, resources or upstreams of the config file differ from the shared store\'s, which win; `xaa-gateway config export` writes the store\'s into the file, `config import` the file\'s into the store', { file: path, revision: record.revision });
+      opts.logger.warn(
+        "the tools, resources or upstreams of the config file differ from the shared store's, which win; `xaa-gateway config export` writes the store's into the file, `config import` the file's into the store",
+        { file: path, revision: record.revision },
+      );
     }
   }
   const sync = new FleetConfigSync(opts);
   await sync.start();
   return sync;
 }
-
 
 /** For `config check`, the admin CLI and the console: where the config in force comes from. */
 export function describeSource(rt: RuntimeConfig): string {

@@ -12,8 +12,7 @@ export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 // ---------------------------------------------------------------------------------------------
 // Secrets are never written in the config: only a reference to where they live.
 
-const LITERAL_SECRET_HINT =
-  'secrets are never written in the config; use {"env": "VAR_NAME"} or {"file": "path/to/secret"}';
+const LITERAL_SECRET_HINT = 'secrets are never written in the config; use {"env": "VAR_NAME"} or {"file": "path/to/secret"}';
 
 export const SecretRef = z
   .union(
@@ -25,10 +24,7 @@ export const SecretRef = z
           .describe('Name of the environment variable that holds the secret'),
       }),
       z.strictObject({
-        file: z
-          .string()
-          .min(1)
-          .describe('Path of a file holding the secret (relative to the config file); surrounding whitespace is trimmed'),
+        file: z.string().min(1).describe('Path of a file holding the secret (relative to the config file); surrounding whitespace is trimmed'),
       }),
     ],
     { error: (issue) => (typeof issue.input === 'string' ? `literal secret refused: ${LITERAL_SECRET_HINT}` : LITERAL_SECRET_HINT) },
@@ -75,13 +71,9 @@ export const OAuthClient = z.strictObject({
 
 // ---------------------------------------------------------------------------------------------
 
-const ScopeList = z
-  .array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token has no spaces or quotes (RFC 6749 §3.3)'))
-  .describe('OAuth scopes');
+const ScopeList = z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token has no spaces or quotes (RFC 6749 §3.3)')).describe('OAuth scopes');
 
-const Name = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, 'use letters, digits, "_", "-" and "." (at most 64 characters)');
+const Name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, 'use letters, digits, "_", "-" and "." (at most 64 characters)');
 
 /**
  * Time budget of one request to the IdP or an authorization server. 4 s by default: a call that needs a
@@ -98,7 +90,7 @@ export const IdpConfig = z
     subjectTokenType: z
       .enum(['urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:refresh_token'])
       .default('urn:ietf:params:oauth:token-type:id_token')
-      .describe('Which of the user\'s IdP tokens is sent as subject_token in the token exchange'),
+      .describe("Which of the user's IdP tokens is sent as subject_token in the token exchange"),
     timeoutMs: AuthTimeoutMs.describe('Longest wait for one answer from the IdP (metadata discovery, token exchange); then the call fails naming this setting'),
   })
   .describe('The enterprise IdP that issues ID-JAGs (RFC 8693 token exchange)');
@@ -106,7 +98,7 @@ export const IdpConfig = z
 export const ResourceConfig = z
   .strictObject({
     resource: HttpUrl.describe('Resource URI (RFC 8707) sent as `resource` in the token exchange'),
-    authorizationServer: Issuer.describe('Issuer of the resource\'s authorization server (the ID-JAG audience)'),
+    authorizationServer: Issuer.describe("Issuer of the resource's authorization server (the ID-JAG audience)"),
     client: OAuthClient.describe("The gateway's client at that authorization server"),
     enabled: z.boolean().default(true).describe('false refuses every call to this resource'),
     timeoutMs: AuthTimeoutMs.describe("Longest wait for one answer from the resource's authorization server (metadata discovery, jwt-bearer grant)"),
@@ -139,14 +131,17 @@ export const HttpOperation = z
       })
       .describe('Fixed extra request headers (never Authorization)'),
     timeoutMs: z.number().int().positive().max(300_000).default(30_000),
-    maxResponseBytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
+    maxResponseBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
   })
   .describe('The downstream HTTP API operation a tool performs');
 export type HttpOperation = z.infer<typeof HttpOperation>;
 
-const JsonSchemaObject = z
-  .looseObject({ type: z.literal('object') })
-  .describe('JSON Schema of the tool arguments (type: object)');
+const JsonSchemaObject = z.looseObject({ type: z.literal('object') }).describe('JSON Schema of the tool arguments (type: object)');
 
 export const ToolConfig = z
   .strictObject({
@@ -218,7 +213,15 @@ export const OverloadConfig = z
       .max(100_000)
       .default(32)
       .describe('The limit while the CPU is saturated (event loop busy): requests beyond it wait in the queue. Equal to maxConcurrentRequests: a fixed limit'),
-    maxQueuedRequests: z.number().int().min(0).max(100_000).default(1024).describe('Requests waiting for a slot, first come first served; beyond it, or when a newcomer could not expect a slot within maxQueueWaitMs at the rate slots are freeing, 503 with Retry-After'),
+    maxQueuedRequests: z
+      .number()
+      .int()
+      .min(0)
+      .max(100_000)
+      .default(1024)
+      .describe(
+        'Requests waiting for a slot, first come first served; beyond it, or when a newcomer could not expect a slot within maxQueueWaitMs at the rate slots are freeing, 503 with Retry-After',
+      ),
     maxQueueWaitMs: z.number().int().min(1).max(60_000).default(500).describe('Longest wait in the queue; then 503 with Retry-After'),
   })
   .refine((o) => o.minConcurrentRequests <= o.maxConcurrentRequests, {
@@ -242,26 +245,43 @@ export const ServerConfig = z
       .array(
         z
           .string()
-          .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/, 'a host name or IP literal without scheme, port or wildcard, e.g. "mcp.internal.acme.example"'),
+          .regex(
+            /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/,
+            'a host name or IP literal without scheme, port or wildcard, e.g. "mcp.internal.acme.example"',
+          ),
       )
       .default([])
-      .describe('Host names clients may reach /mcp by besides publicUrl\'s host (DNS-rebinding guard on the Host header; ports are not compared)'),
-    maxBodyBytes: z.number().int().positive().max(16 * 1024 * 1024).default(1024 * 1024),
+      .describe("Host names clients may reach /mcp by besides publicUrl's host (DNS-rebinding guard on the Host header; ports are not compared)"),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(16 * 1024 * 1024)
+      .default(1024 * 1024),
     trustProxyHops: z
       .number()
       .int()
       .min(0)
       .max(5)
       .default(0)
-      .describe('Reverse proxies in front of the gateway: rate limits take the client address from X-Forwarded-For, this many hops from the right (0 = the socket address)'),
+      .describe(
+        'Reverse proxies in front of the gateway: rate limits take the client address from X-Forwarded-For, this many hops from the right (0 = the socket address)',
+      ),
     accessTokenTtlSeconds: z.number().int().min(60).max(900).default(600),
     signingKeyRotationDays: z
       .number()
       .int()
       .min(1)
       .default(30)
-      .describe('Age at which the key signing gateway access tokens is replaced (checked at start and hourly); the old key keeps verifying until its tokens have expired'),
-    refreshTokenTtlSeconds: z.number().int().min(3600).max(90 * 86400).default(30 * 86400),
+      .describe(
+        'Age at which the key signing gateway access tokens is replaced (checked at start and hourly); the old key keeps verifying until its tokens have expired',
+      ),
+    refreshTokenTtlSeconds: z
+      .number()
+      .int()
+      .min(3600)
+      .max(90 * 86400)
+      .default(30 * 86400),
     encryptionKey: SecretRef.describe('32-byte key (base64 or 64 hex digits) that encrypts IdP refresh tokens and signing keys at rest (AES-256-GCM)'),
     dataDir: z.string().default('./data/store').describe('Embedded store directory (PGlite); ignored when DATABASE_URL is set'),
     dynamicRegistration: z.boolean().default(true).describe('Allow RFC 7591 dynamic client registration at /register'),
@@ -276,8 +296,16 @@ export const ServerConfig = z
           .min(1)
           .max(1000)
           .default(16)
-          .describe('Live 2025-era MCP sessions (Mcp-Session-Id) one sign-in may hold per agent; opening one more ends the least recently used, whose next request gets 404 saying why'),
-        idleTimeoutSeconds: z.number().int().min(60).max(7 * 86400).default(1800).describe('A 2025-era MCP session with no request for this long (on any instance) ends'),
+          .describe(
+            'Live 2025-era MCP sessions (Mcp-Session-Id) one sign-in may hold per agent; opening one more ends the least recently used, whose next request gets 404 saying why',
+          ),
+        idleTimeoutSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 86400)
+          .default(1800)
+          .describe('A 2025-era MCP session with no request for this long (on any instance) ends'),
       })
       .default({ maxPerSignIn: 16, idleTimeoutSeconds: 1800 })
       .describe('2025-era MCP sessions (2026-07-28 has none); read at start'),
@@ -301,7 +329,9 @@ export const ObservabilityConfig = z
     metrics: z
       .strictObject({
         enabled: z.boolean().default(true).describe('Serve Prometheus metrics at GET /metrics (serve only)'),
-        token: SecretRef.optional().describe('Bearer token a scraper presents to read /metrics from a non-loopback address; without it only loopback scrapers are served'),
+        token: SecretRef.optional().describe(
+          'Bearer token a scraper presents to read /metrics from a non-loopback address; without it only loopback scrapers are served',
+        ),
       })
       .default({ enabled: true }),
     otlp: z
@@ -317,14 +347,25 @@ export type ObservabilityConfig = z.infer<typeof ObservabilityConfig>;
 
 export const SsfConfig = z
   .strictObject({
-    transmitter: Issuer.describe('Issuer of the Shared Signals transmitter (usually the IdP); its /.well-known/ssf-configuration gives the jwks_uri that signs its SETs'),
+    transmitter: Issuer.describe(
+      'Issuer of the Shared Signals transmitter (usually the IdP); its /.well-known/ssf-configuration gives the jwks_uri that signs its SETs',
+    ),
     audience: z.string().min(1).optional().describe('The "aud" every SET must carry (default server.publicUrl)'),
-    delivery: z.enum(['push', 'poll']).default('push').describe('push: the transmitter POSTs SETs to <publicUrl>/ssf/events (RFC 8935); poll: the gateway polls pollUrl (RFC 8936)'),
+    delivery: z
+      .enum(['push', 'poll'])
+      .default('push')
+      .describe('push: the transmitter POSTs SETs to <publicUrl>/ssf/events (RFC 8935); poll: the gateway polls pollUrl (RFC 8936)'),
     pushToken: SecretRef.optional().describe('When set, pushed SETs must carry "Authorization: Bearer <this token>"'),
     pollUrl: HttpUrl.optional().describe('The RFC 8936 poll endpoint of the stream (required with delivery "poll")'),
     pollToken: SecretRef.optional().describe('Bearer token the gateway sends to the poll endpoint'),
     pollIntervalSeconds: z.number().int().min(1).max(3600).default(30).describe('Pause between polls when nothing is pending; failures back off from it'),
-    maxAgeSeconds: z.number().int().min(60).max(30 * 86400).default(86400).describe('SETs issued longer ago than this are refused (and their jti need not be remembered longer)'),
+    maxAgeSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86400)
+      .default(86400)
+      .describe('SETs issued longer ago than this are refused (and their jti need not be remembered longer)'),
   })
   .describe('Security events from the IdP (OpenID Shared Signals: CAEP, RISC) received as SETs');
 export type SsfConfig = z.infer<typeof SsfConfig>;
@@ -334,9 +375,11 @@ export const AdminConfig = z
     tokens: z
       .array(SecretRef)
       .default([])
-      .describe('Bearer tokens for automation and the admin CLI, as secret references (e.g. {"env": "XAA_ADMIN_TOKEN"}); at least 32 characters each (`openssl rand -base64 32`)'),
+      .describe(
+        'Bearer tokens for automation and the admin CLI, as secret references (e.g. {"env": "XAA_ADMIN_TOKEN"}); at least 32 characters each (`openssl rand -base64 32`)',
+      ),
     group: z.string().min(1).optional().describe('IdP group whose members may sign in at /admin/login (OIDC, same IdP); omit to allow only tokens'),
-    groupsClaim: z.string().min(1).default('groups').describe('ID token (or UserInfo) claim that lists the user\'s groups'),
+    groupsClaim: z.string().min(1).default('groups').describe("ID token (or UserInfo) claim that lists the user's groups"),
     sessionTtlSeconds: z.number().int().min(300).max(86400).default(28800).describe('Lifetime of a browser admin session'),
   })
   .describe('Who may use the admin API (/admin/api) and console: bearer admin tokens and/or members of an IdP group');
@@ -364,7 +407,9 @@ export const ToolRateLimitsConfig = z
       .default({})
       .describe('Limits of one tool, by its name as tools/list shows it (an upstream tool with its prefix)'),
   })
-  .describe('Rate limits of tool calls, per user and per tool: a call over a limit is denied by policy (tool error [rate_limited], audited). With REDIS_URL every instance counts in Redis, else each process on its own');
+  .describe(
+    'Rate limits of tool calls, per user and per tool: a call over a limit is denied by policy (tool error [rate_limited], audited). With REDIS_URL every instance counts in Redis, else each process on its own',
+  );
 export type ToolRateLimitsConfig = z.infer<typeof ToolRateLimitsConfig>;
 
 export const StdioConfig = z
@@ -403,24 +448,38 @@ export const GatewayConfig = z
           .string()
           .regex(INSTANCE_RE, 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit')
           .optional()
-          .describe("Name of this serve instance in the audit log: every record carries it and each instance writes a hash chain of its own. Default: XAA_INSTANCE_ID, else the host name; give each instance of a fleet its own, stable across restarts"),
+          .describe(
+            'Name of this serve instance in the audit log: every record carries it and each instance writes a hash chain of its own. Default: XAA_INSTANCE_ID, else the host name; give each instance of a fleet its own, stable across restarts',
+          ),
         sink: z
           .enum(['file', 'postgres'])
           .optional()
-          .describe('Where serve writes audit records: "postgres" (the default with DATABASE_URL: one audit table for the whole fleet) or "file" (audit.dir on this host)'),
+          .describe(
+            'Where serve writes audit records: "postgres" (the default with DATABASE_URL: one audit table for the whole fleet) or "file" (audit.dir on this host)',
+          ),
         signingKeyFile: z
           .string()
           .min(1)
           .optional()
-          .describe('The audit signing key (Ed25519, created on first start, mode 0600) that signs checkpoints; relative to the config file. Default: audit-signing-key.json in server.dataDir (serve) or beside the credentials file (stdio). Keep it out of audit.dir and off the database'),
+          .describe(
+            'The audit signing key (Ed25519, created on first start, mode 0600) that signs checkpoints; relative to the config file. Default: audit-signing-key.json in server.dataDir (serve) or beside the credentials file (stdio). Keep it out of audit.dir and off the database',
+          ),
         checkpoints: z
           .strictObject({
-            intervalSeconds: z.number().int().min(1).max(86_400).default(60).describe('How often each instance signs its chain head while records come (also at start and at shutdown)'),
+            intervalSeconds: z
+              .number()
+              .int()
+              .min(1)
+              .max(86_400)
+              .default(60)
+              .describe('How often each instance signs its chain head while records come (also at start and at shutdown)'),
             copyFile: z
               .string()
               .min(1)
               .optional()
-              .describe('Also append every checkpoint to this file (relative to the config file): put it on another disk or a mount a second party owns. Every checkpoint is also logged (msg "audit checkpoint")'),
+              .describe(
+                'Also append every checkpoint to this file (relative to the config file): put it on another disk or a mount a second party owns. Every checkpoint is also logged (msg "audit checkpoint")',
+              ),
           })
           .default({ intervalSeconds: 60 }),
       })
@@ -457,7 +516,11 @@ export const GatewayConfig = z
         }
       }
       if ((tool.http.method === 'GET' || tool.http.method === 'DELETE') && tool.http.body) {
-        ctx.addIssue({ code: 'custom', path: ['tools', i, 'http', 'body'], message: `${tool.http.method} requests carry no body; map these arguments with "query" instead` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tools', i, 'http', 'body'],
+          message: `${tool.http.method} requests carry no body; map these arguments with "query" instead`,
+        });
       }
       for (const where of ['query', 'body'] as const) {
         for (const [key, arg] of Object.entries(tool.http[where] ?? {})) {
@@ -470,7 +533,11 @@ export const GatewayConfig = z
     const prefixes = new Map<string, number>();
     cfg.upstreams.forEach((u, i) => {
       if (prefixes.has(u.prefix)) {
-        ctx.addIssue({ code: 'custom', path: ['upstreams', i, 'prefix'], message: `prefix "${u.prefix}" is already used by upstreams[${prefixes.get(u.prefix)}]` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'prefix'],
+          message: `prefix "${u.prefix}" is already used by upstreams[${prefixes.get(u.prefix)}]`,
+        });
       }
       prefixes.set(u.prefix, i);
     });
@@ -486,7 +553,11 @@ export const GatewayConfig = z
       });
     }
     if (cfg.ssf?.delivery === 'poll' && !cfg.ssf.pollUrl) {
-      ctx.addIssue({ code: 'custom', path: ['ssf', 'pollUrl'], message: 'delivery "poll" needs the poll endpoint of the stream (RFC 8936), e.g. "https://idp.example/ssf/poll/<stream>"' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ssf', 'pollUrl'],
+        message: 'delivery "poll" needs the poll endpoint of the stream (RFC 8936), e.g. "https://idp.example/ssf/poll/<stream>"',
+      });
     }
   })
   .describe('xaa-gateway configuration (mcp.config.json)');

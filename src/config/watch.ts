@@ -25,7 +25,10 @@ export class ConfigStore {
   /** Fleet mode (src/config/fleet.ts): the store's revision in force and where the store is. */
   #fleet?: { backend: FleetBackend; record: FleetConfigRecord; where: string };
 
-  constructor(initial: RuntimeConfig, private readonly env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    initial: RuntimeConfig,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
     this.#current = initial;
   }
 
@@ -95,7 +98,9 @@ export class ConfigStore {
     let next: RuntimeConfig;
     try {
       const fleet = this.#fleet;
-      next = fleet ? composeFleetConfig(this.#readFile(), this.#current.path, fleet.record, fleet.where, this.env) : loadConfigFile(this.#current.path, this.env);
+      next = fleet
+        ? composeFleetConfig(this.#readFile(), this.#current.path, fleet.record, fleet.where, this.env)
+        : loadConfigFile(this.#current.path, this.env);
     } catch (e) {
       this.#invalid(e);
       return false;
@@ -107,7 +112,9 @@ export class ConfigStore {
     try {
       return readFileSync(this.#current.path, 'utf8');
     } catch (e) {
-      throw new GatewayError('config_invalid', `cannot read config file ${this.#current.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+      throw new GatewayError('config_invalid', `cannot read config file ${this.#current.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        cause: e,
+      });
     }
   }
 

@@ -34,10 +34,16 @@ async function revokeOne(t: DroppedToken, r: RevocationDeps): Promise<Revocation
     const as = await r.discover(t.authorizationServer);
     if (!as.revocation_endpoint) return { ...base, result: 'unsupported' };
     const url = new URL(as.revocation_endpoint);
-    const res = await oauth.revocationRequest(as as oauth.AuthorizationServer, { client_id: t.client.clientId }, await clientAuthentication(t.client, r.deps), t.accessToken, {
-      ...oauthHttpOptions(url, r.deps, r.timeoutMs ?? 5_000),
-      additionalParameters: { token_type_hint: 'access_token' },
-    });
+    const res = await oauth.revocationRequest(
+      as as oauth.AuthorizationServer,
+      { client_id: t.client.clientId },
+      await clientAuthentication(t.client, r.deps),
+      t.accessToken,
+      {
+        ...oauthHttpOptions(url, r.deps, r.timeoutMs ?? 5_000),
+        additionalParameters: { token_type_hint: 'access_token' },
+      },
+    );
     await oauth.processRevocationResponse(res);
     r.logger.info('downstream token revoked (RFC 7009)', base);
     return { ...base, result: 'revoked' };

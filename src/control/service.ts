@@ -97,14 +97,20 @@ export class ControlService implements SecurityControl {
     this.#unsubscribe ??= this.opts.store
       .onKillSwitchChange(() => this.#announced())
       .catch((e: unknown) => {
-        this.opts.logger.warn('cannot LISTEN for kill switch changes; other instances\' changes arrive by the poll', { error: toGatewayError(e).message });
+        this.opts.logger.warn("cannot LISTEN for kill switch changes; other instances' changes arrive by the poll", { error: toGatewayError(e).message });
         return undefined;
       });
     await this.#unsubscribe;
     await this.refresh(true);
     const every = this.opts.refreshMs ?? (this.opts.store.engine === 'postgres' ? 500 : 0);
     if (every > 0 && !this.#timer) {
-      this.#timer = setInterval(() => void this.refresh().catch((e: unknown) => this.opts.logger.warn('kill switch refresh failed; keeping the last known switches', { error: toGatewayError(e).message })), every);
+      this.#timer = setInterval(
+        () =>
+          void this.refresh().catch((e: unknown) =>
+            this.opts.logger.warn('kill switch refresh failed; keeping the last known switches', { error: toGatewayError(e).message }),
+          ),
+        every,
+      );
       this.#timer.unref();
     }
   }
@@ -136,7 +142,9 @@ export class ControlService implements SecurityControl {
       this.#refreshAgain = true;
       return;
     }
-    void this.refresh().catch((e: unknown) => this.opts.logger.warn('kill switch refresh failed; keeping the last known switches', { error: toGatewayError(e).message }));
+    void this.refresh().catch((e: unknown) =>
+      this.opts.logger.warn('kill switch refresh failed; keeping the last known switches', { error: toGatewayError(e).message }),
+    );
   }
 
   /** Stops the revision poll and the change notifications. */
@@ -198,13 +206,27 @@ export class ControlService implements SecurityControl {
       this.opts.snapshot.remove(s, this.opts.snapshot.revision);
       return undefined;
     }
-    await this.#audit({ ...targets(s), actor, action: 'switch.lift', target: { switch: s, label: describeSwitch(s) }, reason, before: current, after: null }, true);
+    await this.#audit(
+      { ...targets(s), actor, action: 'switch.lift', target: { switch: s, label: describeSwitch(s) }, reason, before: current, after: null },
+      true,
+    );
     // Only the switch we read and recorded: if it was set again in between (another admin or
     // instance), that newer decision stays in force, and the record says the lift did not happen.
     const { previous, revision } = await this.opts.store.deleteKillSwitch(key, current.since);
     if (!previous) {
       const now = (await this.opts.store.listKillSwitches()).switches.find((x) => switchKey(x.switch) === key);
-      await this.#audit({ ...targets(s), actor, action: 'switch.lift_superseded', target: { switch: s, label: describeSwitch(s) }, reason: 'set again while being lifted; left in force', before: now ?? null, after: now ?? null }, false).catch(() => {});
+      await this.#audit(
+        {
+          ...targets(s),
+          actor,
+          action: 'switch.lift_superseded',
+          target: { switch: s, label: describeSwitch(s) },
+          reason: 'set again while being lifted; left in force',
+          before: now ?? null,
+          after: now ?? null,
+        },
+        false,
+      ).catch(() => {});
       this.opts.logger.warn('kill switch set again while being lifted; left in force', { switch: describeSwitch(s) });
       return undefined;
     }
@@ -238,10 +260,19 @@ export class ControlService implements SecurityControl {
 
   /** Active gateway sessions with the agents holding live grants in them, oldest first. */
   async listSessions(): Promise<SessionView[]> {
-    const [sessions, families] = await Promise.all([this.opts.store.listUserSessions({ activeOnly: true }), this.opts.store.listRefreshFamilies({ activeOnly: true })]);
+    const [sessions, families] = await Promise.all([
+      this.opts.store.listUserSessions({ activeOnly: true }),
+      this.opts.store.listRefreshFamilies({ activeOnly: true }),
+    ]);
     const names = new Map<string, string | undefined>();
     for (const clientId of new Set(families.map((f) => f.clientId))) {
-      names.set(clientId, await this.opts.store.getClient(clientId).then((c) => c?.clientName, () => undefined));
+      names.set(
+        clientId,
+        await this.opts.store.getClient(clientId).then(
+          (c) => c?.clientName,
+          () => undefined,
+        ),
+      );
     }
     const bySession = new Map<string, typeof families>();
     for (const f of families) bySession.set(f.sessionId, [...(bySession.get(f.sessionId) ?? []), f]);
@@ -249,7 +280,14 @@ export class ControlService implements SecurityControl {
       ...sessionUser(s),
       agents: (bySession.get(s.id) ?? []).map((f) => {
         const name = names.get(f.clientId);
-        return { clientId: f.clientId, ...(name ? { clientName: name } : {}), scopes: f.scopes, since: f.createdAt, lastRefreshAt: f.lastIssuedAt, expiresAt: f.expiresAt };
+        return {
+          clientId: f.clientId,
+          ...(name ? { clientName: name } : {}),
+          scopes: f.scopes,
+          since: f.createdAt,
+          lastRefreshAt: f.lastIssuedAt,
+          expiresAt: f.expiresAt,
+        };
       }),
     }));
   }
@@ -266,7 +304,10 @@ export class ControlService implements SecurityControl {
     await this.#notifyRevoked(revokedNow ? [id] : []);
     const revoked: RevocationSummary = { downstreamTokens: dropped.length, sessions: revokedNow ? 1 : 0, refreshTokens };
     const view: SessionView = { ...sessionUser(session), agents: [] };
-    await this.#audit({ user: view.user, actor, action: 'session.revoke', target: { sessionId: id }, reason, before: view, after: null, effect: revoked }, false);
+    await this.#audit(
+      { user: view.user, actor, action: 'session.revoke', target: { sessionId: id }, reason, before: view, after: null, effect: revoked },
+      false,
+    );
     return { session: view, revoked };
   }
 
@@ -326,11 +367,15 @@ export class ControlService implements SecurityControl {
   #revokeDownstream(dropped: DroppedToken[]): void {
     if (!dropped.length) return;
     // Fire and forget: never blocks the switch; each request has its own timeout.
-    this.#track(revokeDownstreamTokens(dropped, { deps: this.opts.deps, logger: this.opts.logger, discover: this.#discover, timeoutMs: this.opts.revocationTimeoutMs }));
+    this.#track(
+      revokeDownstreamTokens(dropped, { deps: this.opts.deps, logger: this.opts.logger, discover: this.#discover, timeoutMs: this.opts.revocationTimeoutMs }),
+    );
   }
 
   #track(p: Promise<unknown>): void {
-    const tracked = p.catch((e: unknown) => this.opts.logger.warn('background revocation failed', { error: toGatewayError(e).message })).finally(() => this.#pending.delete(tracked));
+    const tracked = p
+      .catch((e: unknown) => this.opts.logger.warn('background revocation failed', { error: toGatewayError(e).message }))
+      .finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
   }
 
@@ -365,7 +410,8 @@ export async function recordAdminAction(audit: AuditSink, event: AdminActionInpu
     await audit.append(record);
   } catch (e) {
     const message = toGatewayError(e).message;
-    if (!logFailureTo) throw new GatewayError('audit_unavailable', `the audit log cannot record this admin action, so it was not made: ${message}`, { cause: e });
+    if (!logFailureTo)
+      throw new GatewayError('audit_unavailable', `the audit log cannot record this admin action, so it was not made: ${message}`, { cause: e });
     logFailureTo.error('audit log unavailable: admin action applied but not recorded', { action: event.action, error: message });
   }
 }

@@ -12,7 +12,17 @@ import { GatewayError, isGatewayError, toGatewayError } from '../errors.js';
 import type { AgentIdentity, Caller, InboundIdentity } from '../inbound/identity.js';
 import { compileArgumentValidator } from '../json-schema/arguments.js';
 import type { Logger } from '../log.js';
-import { endToolCallSpan, globalTracer, instrumentXaaPort, Metrics, recordedIds, startToolCallSpan, tracedFetch, UNKNOWN_TOOL, type McpRequestInfo } from '../observability/index.js';
+import {
+  endToolCallSpan,
+  globalTracer,
+  instrumentXaaPort,
+  Metrics,
+  recordedIds,
+  startToolCallSpan,
+  tracedFetch,
+  UNKNOWN_TOOL,
+  type McpRequestInfo,
+} from '../observability/index.js';
 import { decide } from '../policy/index.js';
 import type { SharedLimits } from '../policy/fixed-windows.js';
 import { ToolRateLimits } from '../policy/rate-limits.js';
@@ -78,17 +88,32 @@ export class Gateway {
     this.broker = new TokenBroker({
       xaa: instrumentXaaPort(xaa, { metrics: this.#metrics, tracer: this.#tracer }),
       deps: opts.deps,
-      idp: () => ({ issuer: cfg().idp.issuer, client: opts.config.current.idpClient, subjectTokenType: cfg().idp.subjectTokenType, timeoutMs: cfg().idp.timeoutMs }),
+      idp: () => ({
+        issuer: cfg().idp.issuer,
+        client: opts.config.current.idpClient,
+        subjectTokenType: cfg().idp.subjectTokenType,
+        timeoutMs: cfg().idp.timeoutMs,
+      }),
       maxLifetimeMs: () => cfg().tokens.maxLifetimeSeconds * 1000,
       skewMs: () => cfg().tokens.skewSeconds * 1000,
     });
     this.#metrics.trackTokenCache(this.broker.stats);
-    this.tools = new ToolDirectory({ config: opts.config, identity: opts.identity, broker: this.broker, discoverMcpResource: (url) => xaa.discoverMcpResource(url), deps: opts.deps, logger: opts.logger });
+    this.tools = new ToolDirectory({
+      config: opts.config,
+      identity: opts.identity,
+      broker: this.broker,
+      discoverMcpResource: (url) => xaa.discoverMcpResource(url),
+      deps: opts.deps,
+      logger: opts.logger,
+    });
     this.#recorder = new CallRecorder(opts.audit, opts.deps, opts.logger);
     const downstreamDeps = { ...opts.deps, fetch: tracedFetch(opts.deps.fetch, this.#tracer) };
     this.#upstreamCalls = new UpstreamConnections(downstreamDeps);
     this.#downstream = { broker: this.broker, recorder: this.#recorder, deps: downstreamDeps, signInHint: this.#signInHint };
-    this.#rateLimits = new ToolRateLimits(() => cfg().toolRateLimits, { ...(opts.sharedLimits ? { shared: opts.sharedLimits } : {}), onDenied: (kind) => this.#metrics.rateLimited(kind) });
+    this.#rateLimits = new ToolRateLimits(() => cfg().toolRateLimits, {
+      ...(opts.sharedLimits ? { shared: opts.sharedLimits } : {}),
+      onDenied: (kind) => this.#metrics.rateLimited(kind),
+    });
     // A config change may have changed an upstream's URL or credentials: its call connections go.
     opts.config.subscribe({ onChange: () => void this.#upstreamCalls.closeAll() });
   }
@@ -144,7 +169,14 @@ export class Gateway {
         return this.#call(ctx, resolved, caller, rawArgs, ids);
       });
       kind = outcome.kind;
-      const failed = outcome.kind === 'success' ? {} : { errorType: 'tool_error', errorMessage: outcome.kind === 'denied' ? outcome.code : 'tool_error', ...(outcome.kind === 'denied' ? { errorCode: outcome.code } : {}) };
+      const failed =
+        outcome.kind === 'success'
+          ? {}
+          : {
+              errorType: 'tool_error',
+              errorMessage: outcome.kind === 'denied' ? outcome.code : 'tool_error',
+              ...(outcome.kind === 'denied' ? { errorCode: outcome.code } : {}),
+            };
       endToolCallSpan(span, { ...(tool ? { tool } : {}), outcome: outcome.kind, ...failed });
       return outcome.result;
     } catch (e) {
@@ -169,7 +201,13 @@ export class Gateway {
     }
   }
 
-  async #call(ctx: CallContext, resolved: ResolvedTool, who: { caller?: Caller; notSignedIn?: GatewayError }, rawArgs: unknown, ids: { traceId: string; spanId?: string }): Promise<CallOutcome> {
+  async #call(
+    ctx: CallContext,
+    resolved: ResolvedTool,
+    who: { caller?: Caller; notSignedIn?: GatewayError },
+    rawArgs: unknown,
+    ids: { traceId: string; spanId?: string },
+  ): Promise<CallOutcome> {
     const started = this.opts.deps.now();
     const { name } = resolved;
     // Arguments are checked before any token is minted, for config and upstream tools alike, against
@@ -236,7 +274,9 @@ export class Gateway {
         this.opts.logger.error('audit log unavailable: call refused', { tool: name, error: err.message });
         return { kind: 'tool_error', result: toolErrorResult(err, this.#signInHint) };
       }
-      await this.#recorder.record({ ...audited, phase: 'outcome', outcome: { ok: false, error: err.auditCode }, latencyMs: this.opts.deps.now() - started }).catch(() => {});
+      await this.#recorder
+        .record({ ...audited, phase: 'outcome', outcome: { ok: false, error: err.auditCode }, latencyMs: this.opts.deps.now() - started })
+        .catch(() => {});
       return { kind: 'tool_error', result: toolErrorResult(err, this.#signInHint) };
     }
   }
@@ -252,7 +292,10 @@ export class Gateway {
       validate = compileArgumentValidator({ name: resolved.name, inputSchema });
     } catch (e) {
       if (resolved.kind === 'upstream' && isGatewayError(e, 'config_invalid')) {
-        const err = new GatewayError('upstream_mcp_error', `upstream MCP server "${resolved.upstream.name}" advertises an unusable inputSchema for "${resolved.name}": ${e.message}`);
+        const err = new GatewayError(
+          'upstream_mcp_error',
+          `upstream MCP server "${resolved.upstream.name}" advertises an unusable inputSchema for "${resolved.name}": ${e.message}`,
+        );
         return { kind: 'tool_error', result: toolErrorResult(err, this.#signInHint) };
       }
       throw e;

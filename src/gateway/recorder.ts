@@ -57,7 +57,14 @@ export class CallRecorder {
   /** A call refused before anything was sent. A failed write is logged: the caller is refused either way. */
   async denial(audited: AuditEvent, reason: string, err: GatewayError, started: number): Promise<void> {
     try {
-      await this.record({ ...audited, phase: 'decision', decision: 'deny', reason, outcome: { ok: false, error: err.auditCode }, latencyMs: this.deps.now() - started });
+      await this.record({
+        ...audited,
+        phase: 'decision',
+        decision: 'deny',
+        reason,
+        outcome: { ok: false, error: err.auditCode },
+        latencyMs: this.deps.now() - started,
+      });
     } catch (e) {
       this.logger.error('audit log unavailable while recording a denial', { error: toGatewayError(e).message });
     }

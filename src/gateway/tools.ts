@@ -11,8 +11,7 @@ import type { Logger } from '../log.js';
 import type { McpResourceDiscovery } from '../xaa/types.js';
 
 export type ResolvedTool =
-  | { kind: 'http'; name: string; tool: ToolConfig; resourceName: string }
-  | { kind: 'upstream'; name: string; upstream: UpstreamConfig; upstreamTool: Tool };
+  { kind: 'http'; name: string; tool: ToolConfig; resourceName: string } | { kind: 'upstream'; name: string; upstream: UpstreamConfig; upstreamTool: Tool };
 
 /** What a call is about, for its audit records and the policy: the resource, the scopes, and what a switch can name. */
 export interface CallTarget {
@@ -146,7 +145,14 @@ export class ToolDirectory {
     const rt = this.opts.config.current;
     if (resolved.kind === 'http') {
       const r = rt.config.resources[resolved.resourceName]!;
-      return { user: caller.user, resource: r.resource, scopes: resolved.tool.scopes, authorizationServer: r.authorizationServer, client: rt.resourceClients.get(resolved.resourceName)!, timeoutMs: r.timeoutMs };
+      return {
+        user: caller.user,
+        resource: r.resource,
+        scopes: resolved.tool.scopes,
+        authorizationServer: r.authorizationServer,
+        client: rt.resourceClients.get(resolved.resourceName)!,
+        timeoutMs: r.timeoutMs,
+      };
     }
     return this.#upstreamMintTarget(resolved.upstream, caller);
   }
@@ -180,7 +186,13 @@ export class ToolDirectory {
       this.#discovery.set(upstream.url, found);
     }
     const d = await found;
-    return { user: caller.user, resource: d.resource, scopes: upstream.scopes, authorizationServer: d.authorizationServer.issuer, client: this.opts.config.current.upstreamClients.get(upstream.name)! };
+    return {
+      user: caller.user,
+      resource: d.resource,
+      scopes: upstream.scopes,
+      authorizationServer: d.authorizationServer.issuer,
+      client: this.opts.config.current.upstreamClients.get(upstream.name)!,
+    };
   }
 
   async #upstreamList(upstream: UpstreamConfig, caller: Caller): Promise<Tool[]> {

@@ -19,9 +19,7 @@ export class LocalIdentity implements InboundIdentity {
   #cached?: { mtimeMs: number; creds: StoredCredentials };
   #idpSubject?: IdpSubject;
 
-  constructor(
-    private readonly opts: { credentialsPath: string; config: ConfigStore; deps: Deps },
-  ) {}
+  constructor(private readonly opts: { credentialsPath: string; config: ConfigStore; deps: Deps }) {}
 
   /**
    * Calls `listener` when the credentials file appears, changes or goes away (`xaa-gateway login`
@@ -94,7 +92,11 @@ export class LocalIdentity implements InboundIdentity {
 }
 
 /** `xaa-gateway logout`: revoke the refresh token where the IdP can (RFC 7009), then delete the file. */
-export async function logout(opts: { credentialsPath: string; config: ConfigStore; deps: Deps }): Promise<{ deleted: boolean; revoked: boolean; revokeError?: string }> {
+export async function logout(opts: {
+  credentialsPath: string;
+  config: ConfigStore;
+  deps: Deps;
+}): Promise<{ deleted: boolean; revoked: boolean; revokeError?: string }> {
   const creds = await readCredentials(opts.credentialsPath).catch(() => undefined);
   let revoked = false;
   let revokeError: string | undefined;

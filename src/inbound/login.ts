@@ -45,13 +45,19 @@ export async function login(opts: LoginOptions): Promise<StoredCredentials> {
           return;
         }
         if (url.searchParams.get('state') !== state) {
-          res.writeHead(400, { 'content-type': 'text/html' }).end(PAGE('Sign-in failed', 'The response did not match this sign-in (state). Start again with <code>xaa-gateway login</code>.'));
+          res
+            .writeHead(400, { 'content-type': 'text/html' })
+            .end(PAGE('Sign-in failed', 'The response did not match this sign-in (state). Start again with <code>xaa-gateway login</code>.'));
           return;
         }
         const error = url.searchParams.get('error');
         res
           .writeHead(error ? 400 : 200, { 'content-type': 'text/html' })
-          .end(error ? PAGE('Sign-in failed', `The IdP said: ${escapeHtml(error)}. You can close this tab.`) : PAGE('Signed in', 'xaa-gateway is signed in. You can close this tab.'));
+          .end(
+            error
+              ? PAGE('Sign-in failed', `The IdP said: ${escapeHtml(error)}. You can close this tab.`)
+              : PAGE('Signed in', 'xaa-gateway is signed in. You can close this tab.'),
+          );
         resolveUrl(url);
       });
       server.on('error', reject);
@@ -70,15 +76,28 @@ export async function login(opts: LoginOptions): Promise<StoredCredentials> {
     const timeoutMs = opts.timeoutMs ?? 5 * 60_000;
     const currentUrl = await Promise.race([
       callback,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new GatewayError('login_failed', `no sign-in within ${timeoutMs / 1000} s; run \`xaa-gateway login\` again`)), timeoutMs).unref()),
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new GatewayError('login_failed', `no sign-in within ${timeoutMs / 1000} s; run \`xaa-gateway login\` again`)),
+          timeoutMs,
+        ).unref(),
+      ),
     ]);
     const error = currentUrl.searchParams.get('error');
     if (error) {
-      throw new GatewayError('login_failed', `the IdP refused the sign-in: ${error}${currentUrl.searchParams.get('error_description') ? ` (${currentUrl.searchParams.get('error_description')})` : ''}`);
+      throw new GatewayError(
+        'login_failed',
+        `the IdP refused the sign-in: ${error}${currentUrl.searchParams.get('error_description') ? ` (${currentUrl.searchParams.get('error_description')})` : ''}`,
+      );
     }
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
-      tokens = await client.authorizationCodeGrant(config, currentUrl, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+      tokens = await client.authorizationCodeGrant(config, currentUrl, {
+        pkceCodeVerifier: verifier,
+        expectedState: state,
+        expectedNonce: nonce,
+        idTokenExpected: true,
+      });
     } catch (e) {
       throw new GatewayError('login_failed', `the IdP did not complete the sign-in: ${(e as Error).message}`, { cause: e });
     }

@@ -15,7 +15,6 @@ export interface MetricsRouteOptions {
   tokens: () => readonly string[];
 }
 
-
 /** A reverse proxy on the same host makes every peer look local: a forwarded request is not loopback. */
 const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'];
 
@@ -27,14 +26,15 @@ function peerAddress(c: Context): string | undefined {
   }
 }
 
-
 export function metricsRoute(opts: MetricsRouteOptions): (c: Context) => Promise<Response> {
   return async (c) => {
     const local = isLoopbackAddress(peerAddress(c)) && !FORWARDING_HEADERS.some((h) => c.req.header(h) !== undefined);
     if (!local) {
       const tokens = opts.tokens().filter((t) => t.length > 0);
       if (tokens.length === 0) {
-        return c.text('metrics are served to loopback scrapers only; configure observability.metrics.token (or admin.tokens) to scrape from elsewhere\n', 403, { 'Cache-Control': 'no-store' });
+        return c.text('metrics are served to loopback scrapers only; configure observability.metrics.token (or admin.tokens) to scrape from elsewhere\n', 403, {
+          'Cache-Control': 'no-store',
+        });
       }
       const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
       if (!m || !matchesAnyDigest(m[1]!, tokens.map(secretDigest))) {

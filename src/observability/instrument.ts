@@ -24,7 +24,13 @@ export function grantErrorType(e: unknown): string {
  * makes each a CLIENT span under the active one (the tools/call span when the broker mints for a call).
  */
 export function instrumentXaaPort(port: XaaPort, obs: { metrics: Metrics; tracer: () => Tracer }): XaaPort {
-  const observe = async <T>(grant: TokenGrant, grantType: string, server: AuthorizationServerMetadata, extra: Record<string, string>, call: () => Promise<T>): Promise<T> => {
+  const observe = async <T>(
+    grant: TokenGrant,
+    grantType: string,
+    server: AuthorizationServerMetadata,
+    extra: Record<string, string>,
+    call: () => Promise<T>,
+  ): Promise<T> => {
     const issuer = typeof server?.issuer === 'string' ? server.issuer : 'unknown';
     let attributes;
     try {
@@ -47,7 +53,9 @@ export function instrumentXaaPort(port: XaaPort, obs: { metrics: Metrics; tracer
   return {
     discover: (issuer, options) => port.discover(issuer, options),
     requestIdJag: (params) =>
-      observe('token_exchange', GRANT_TYPE_TOKEN_EXCHANGE, params.idp, { 'xaa.audience': params.audience, 'xaa.resource': params.resource }, () => port.requestIdJag(params)),
+      observe('token_exchange', GRANT_TYPE_TOKEN_EXCHANGE, params.idp, { 'xaa.audience': params.audience, 'xaa.resource': params.resource }, () =>
+        port.requestIdJag(params),
+      ),
     redeemIdJag: (params) => observe('jwt_bearer', GRANT_TYPE_JWT_BEARER, params.as, {}, () => port.redeemIdJag(params)),
   };
 }

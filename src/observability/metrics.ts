@@ -56,7 +56,12 @@ export class Metrics {
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
-    this.#toolCalls = new Counter({ name: 'xaa_tool_calls_total', help: 'MCP tools/call requests by tool and outcome', labelNames: ['tool', 'outcome'], registers });
+    this.#toolCalls = new Counter({
+      name: 'xaa_tool_calls_total',
+      help: 'MCP tools/call requests by tool and outcome',
+      labelNames: ['tool', 'outcome'],
+      registers,
+    });
     this.#toolCallDuration = new Histogram({
       name: 'xaa_tool_call_duration_seconds',
       help: 'Time to answer a tools/call, token minting and the downstream call included',
@@ -89,8 +94,18 @@ export class Metrics {
       labelNames: ['grant', 'server', 'result'],
       registers,
     });
-    this.#auditWrite = new Histogram({ name: 'xaa_audit_write_seconds', help: 'Time for one durable (fsync\'d) audit append', buckets: FSYNC_BUCKETS, registers });
-    this.#killSwitchDenials = new Counter({ name: 'xaa_kill_switch_denials_total', help: 'Tool calls denied by a kill switch, by switch kind', labelNames: ['switch'], registers });
+    this.#auditWrite = new Histogram({
+      name: 'xaa_audit_write_seconds',
+      help: "Time for one durable (fsync'd) audit append",
+      buckets: FSYNC_BUCKETS,
+      registers,
+    });
+    this.#killSwitchDenials = new Counter({
+      name: 'xaa_kill_switch_denials_total',
+      help: 'Tool calls denied by a kill switch, by switch kind',
+      labelNames: ['switch'],
+      registers,
+    });
     // The store's LISTEN connection (PostgreSQL): read at scrape time, absent for the embedded store.
     const listen = () => this.#listenSource?.();
     new Gauge({
@@ -132,9 +147,17 @@ export class Metrics {
           if (a) this.set(read(a));
         },
       });
-    gauge('xaa_mcp_requests_in_progress', 'MCP POST requests at /mcp being served (each holds an admission slot until its response is sent)', (a) => a.inProgress);
+    gauge(
+      'xaa_mcp_requests_in_progress',
+      'MCP POST requests at /mcp being served (each holds an admission slot until its response is sent)',
+      (a) => a.inProgress,
+    );
     gauge('xaa_mcp_requests_queued', 'MCP POST requests at /mcp waiting for an admission slot (server.overload.maxQueuedRequests at most)', (a) => a.queued);
-    gauge('xaa_mcp_concurrency_limit', 'Requests in progress allowed now: between server.overload.minConcurrentRequests (event loop saturated) and maxConcurrentRequests', (a) => a.limit);
+    gauge(
+      'xaa_mcp_concurrency_limit',
+      'Requests in progress allowed now: between server.overload.minConcurrentRequests (event loop saturated) and maxConcurrentRequests',
+      (a) => a.limit,
+    );
     new Counter({
       name: 'xaa_mcp_requests_rejected_total',
       help: 'MCP POST requests at /mcp refused with 503 and Retry-After because the instance is overloaded, by reason (queue_full, queue_timeout, queue_wait)',

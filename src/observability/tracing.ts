@@ -1,5 +1,16 @@
 import { createRequire } from 'node:module';
-import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  context,
+  isSpanContextValid,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 /**
@@ -59,12 +70,13 @@ export async function setupTracing(opts: TracingOptions = {}): Promise<Tracing> 
   const env = opts.env ?? process.env;
   const url = opts.spanProcessors ? undefined : otlpTracesUrl(opts.endpoint, env);
   if (!opts.spanProcessors && !url) return { enabled: false, shutdown: async () => {} };
-  const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { resourceFromAttributes }, { BasicTracerProvider, BatchSpanProcessor }] = await Promise.all([
-    import('@opentelemetry/context-async-hooks'),
-    import('@opentelemetry/core'),
-    import('@opentelemetry/resources'),
-    import('@opentelemetry/sdk-trace-base'),
-  ]);
+  const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { resourceFromAttributes }, { BasicTracerProvider, BatchSpanProcessor }] =
+    await Promise.all([
+      import('@opentelemetry/context-async-hooks'),
+      import('@opentelemetry/core'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/sdk-trace-base'),
+    ]);
   // Headers (API keys of hosted collectors) come from OTEL_EXPORTER_OTLP_HEADERS, read by the exporter.
   const processors = opts.spanProcessors ?? [new BatchSpanProcessor(new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url }))];
   const provider = new BasicTracerProvider({

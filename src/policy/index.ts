@@ -18,14 +18,17 @@ export interface PolicyInput {
 }
 
 export type PolicyDecision =
-  | { allow: true }
-  | { allow: false; reason: string; code: 'kill_switch'; switch: KillSwitch }
-  | { allow: false; reason: string; code: 'policy_denied' };
+  { allow: true } | { allow: false; reason: string; code: 'kill_switch'; switch: KillSwitch } | { allow: false; reason: string; code: 'policy_denied' };
 
 export function decide(input: PolicyInput): PolicyDecision {
-  const hit = input.switches?.find({ user: input.user, ...(input.agent.clientId !== undefined ? { clientId: input.agent.clientId } : {}), target: { name: input.target.name } });
+  const hit = input.switches?.find({
+    user: input.user,
+    ...(input.agent.clientId !== undefined ? { clientId: input.agent.clientId } : {}),
+    target: { name: input.target.name },
+  });
   if (hit) return { allow: false, code: 'kill_switch', reason: denialReason(hit), switch: hit.switch };
   if (!input.tool.enabled) return { allow: false, code: 'policy_denied', reason: `tool "${input.tool.name}" is disabled in the gateway's config` };
-  if (!input.target.enabled) return { allow: false, code: 'policy_denied', reason: `${input.target.kind} "${input.target.name}" is disabled in the gateway's config` };
+  if (!input.target.enabled)
+    return { allow: false, code: 'policy_denied', reason: `${input.target.kind} "${input.target.name}" is disabled in the gateway's config` };
   return { allow: true };
 }

@@ -60,11 +60,34 @@ export class ToolRateLimits {
     const userKey = hash(`${user.iss}\n${user.sub}`);
     const toolKey = SAFE_KEY.test(tool) ? tool : hash(tool);
     const limits: Applicable[] = [];
-    if (s.perUser) limits.push({ kind: 'perUser', name: 'tool-calls:user', key: userKey, window: windowOf(s.perUser), what: `${calls(s.perUser.calls)} per user every ${s.perUser.windowSeconds} s, all tools together`, path: 'toolRateLimits.perUser' });
-    if (own?.perUser) limits.push({ kind: 'tools.perUser', name: 'tool-calls:tool-user', key: `${toolKey}:${userKey}`, window: windowOf(own.perUser), what: `${calls(own.perUser.calls)} of "${tool}" per user every ${own.perUser.windowSeconds} s`, path: formatPath(['toolRateLimits', 'tools', tool, 'perUser']) });
+    if (s.perUser)
+      limits.push({
+        kind: 'perUser',
+        name: 'tool-calls:user',
+        key: userKey,
+        window: windowOf(s.perUser),
+        what: `${calls(s.perUser.calls)} per user every ${s.perUser.windowSeconds} s, all tools together`,
+        path: 'toolRateLimits.perUser',
+      });
+    if (own?.perUser)
+      limits.push({
+        kind: 'tools.perUser',
+        name: 'tool-calls:tool-user',
+        key: `${toolKey}:${userKey}`,
+        window: windowOf(own.perUser),
+        what: `${calls(own.perUser.calls)} of "${tool}" per user every ${own.perUser.windowSeconds} s`,
+        path: formatPath(['toolRateLimits', 'tools', tool, 'perUser']),
+      });
     if (perTool) {
       const kind = own?.perTool ? 'tools.perTool' : 'perTool';
-      limits.push({ kind, name: 'tool-calls:tool', key: toolKey, window: windowOf(perTool), what: `${calls(perTool.calls)} of "${tool}" by all users every ${perTool.windowSeconds} s`, path: kind === 'perTool' ? 'toolRateLimits.perTool' : formatPath(['toolRateLimits', 'tools', tool, 'perTool']) });
+      limits.push({
+        kind,
+        name: 'tool-calls:tool',
+        key: toolKey,
+        window: windowOf(perTool),
+        what: `${calls(perTool.calls)} of "${tool}" by all users every ${perTool.windowSeconds} s`,
+        path: kind === 'perTool' ? 'toolRateLimits.perTool' : formatPath(['toolRateLimits', 'tools', tool, 'perTool']),
+      });
     }
     return this.#take(limits);
   }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
+import type { AdminEnv } from '../admin/index.js';
 import type { AuditJwks } from '../audit/signing-key.js';
 import type { AuditSink } from '../audit/types.js';
 import type { ConfigStore, ServerConfig } from '../config/index.js';
@@ -45,7 +46,7 @@ export interface HttpAppOptions {
   /** The gateway's OAuth authorization server (createAuthorizationServer), mounted at the root. */
   authorizationServer?: Hono;
   /** The admin API and sign-in (createAdminRouter(...).app), mounted at /admin. */
-  admin?: Hono<any>;
+  admin?: Hono<AdminEnv>;
   /** The Shared Signals receiver (createSsfReceiver): POST /ssf/events, mounted at the root; stopped by close(). */
   ssf?: { routes: Hono; stop(): Promise<void> };
   /** GET /metrics (Prometheus): loopback scrapers, or others with one of the bearer tokens. */
@@ -100,7 +101,12 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
       const urls = gatewayUrls(server());
       // server.allowedHosts: names besides publicUrl's that clients reach the gateway by.
       const extraHosts = server().allowedHosts;
-      urlsCache = { hash: rt.hash, urls, origins: allowedOriginSet(urls.origin, server().allowedOrigins, opts.logger), hosts: allowedHostnames(server().publicUrl, extraHosts) };
+      urlsCache = {
+        hash: rt.hash,
+        urls,
+        origins: allowedOriginSet(urls.origin, server().allowedOrigins, opts.logger),
+        hosts: allowedHostnames(server().publicUrl, extraHosts),
+      };
     }
     return urlsCache;
   };
@@ -116,7 +122,10 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     ...(opts.sessions ? { sessions: opts.sessions } : {}),
   });
   const sessions = mcp.sessions;
-  const sweep = setInterval(() => void sessions.sweep().catch((e: unknown) => opts.logger.warn('MCP session sweep failed', { error: e })), opts.sessions?.sweepMs ?? 60_000);
+  const sweep = setInterval(
+    () => void sessions.sweep().catch((e: unknown) => opts.logger.warn('MCP session sweep failed', { error: e })),
+    opts.sessions?.sweepMs ?? 60_000,
+  );
   sweep.unref();
 
   const inflight = new InFlight();
@@ -131,7 +140,10 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   app.use('*', async (c, next) => {
     if (c.req.path === '/healthz' || c.req.path === '/readyz') return next();
     if (draining) {
-      return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway is shutting down; retry shortly', { Connection: 'close', 'Retry-After': '5' });
+      return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway is shutting down; retry shortly', {
+        Connection: 'close',
+        'Retry-After': '5',
+      });
     }
     const end = inflight.begin();
     try {
@@ -156,13 +168,24 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   // take instances out one after another and pile their share on the rest. A refusal (503, Retry-After)
   // costs the overloaded instance almost nothing; /readyz stays about whether it can serve at all.
   app.get('/readyz', async (c) => {
-    const r = await readiness({ config: opts.config, store: opts.store, draining, ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.auditInDatabase ? { auditInDatabase: true } : {}) });
-    return c.json(r.ready ? { status: 'ready', checks: r.checks } : { status: 'not_ready', failing: r.failing, checks: r.checks }, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
+    const r = await readiness({
+      config: opts.config,
+      store: opts.store,
+      draining,
+      ...(opts.audit ? { audit: opts.audit } : {}),
+      ...(opts.auditInDatabase ? { auditInDatabase: true } : {}),
+    });
+    return c.json(r.ready ? { status: 'ready', checks: r.checks } : { status: 'not_ready', failing: r.failing, checks: r.checks }, r.ready ? 200 : 503, {
+      'Cache-Control': 'no-store',
+    });
   });
 
   if (opts.metrics) {
     // Tokenless loopback scrapes make /metrics a DNS rebinding target: Host is checked (IP literals pass).
-    app.use('/metrics', hostGuard(() => current().hosts, { loopbackAndIpLiterals: true }));
+    app.use(
+      '/metrics',
+      hostGuard(() => current().hosts, { loopbackAndIpLiterals: true }),
+    );
     app.get('/metrics', metricsRoute(opts.metrics));
   }
 
@@ -173,8 +196,14 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   }
 
   // /mcp: Host and Origin (DNS rebinding) -> CORS for listed browser origins -> admission (overload) -> bearer -> body size -> MCP.
-  app.use(MCP_PATH, hostGuard(() => current().hosts));
-  app.use(MCP_PATH, originGuard(() => current().origins));
+  app.use(
+    MCP_PATH,
+    hostGuard(() => current().hosts),
+  );
+  app.use(
+    MCP_PATH,
+    originGuard(() => current().origins),
+  );
   const mcpCors = cors({
     origin: (origin) => (current().origins.has(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
@@ -210,7 +239,8 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   app.onError((e, c) => {
     const err = toGatewayError(e);
     opts.logger.error('HTTP request failed', { path: c.req.path, method: c.req.method, code: err.code, error: err.message });
-    if (err.code === 'store_unavailable') return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway cannot reach its store; try again shortly', { 'Retry-After': '5' });
+    if (err.code === 'store_unavailable')
+      return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway cannot reach its store; try again shortly', { 'Retry-After': '5' });
     return jsonRpcError(500, JSONRPC_SERVER_ERROR, 'Internal error');
   });
 
@@ -285,7 +315,11 @@ export async function serveHttp(opts: ServeHttpOptions): Promise<HttpServer> {
   } catch (e) {
     await http.close();
     const code = (e as NodeJS.ErrnoException).code;
-    throw new GatewayError('config_invalid', `cannot listen on ${host}:${opts.port ?? cfg.port} (${code ?? (e as Error).message}); change server.port/server.host or pass --port/--host`, { cause: e });
+    throw new GatewayError(
+      'config_invalid',
+      `cannot listen on ${host}:${opts.port ?? cfg.port} (${code ?? (e as Error).message}); change server.port/server.host or pass --port/--host`,
+      { cause: e },
+    );
   }
   const port = (node.address() as AddressInfo).port;
   const listenUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

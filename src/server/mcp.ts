@@ -1,4 +1,14 @@
-import { MissingRequiredClientCapabilityError, ProtocolError, ProtocolErrorCode, Server, type CallToolResult as SdkCallToolResult, type JSONRPCRequest, type Result, type ServerContext, type Tool as SdkTool } from '@modelcontextprotocol/server';
+import {
+  MissingRequiredClientCapabilityError,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  type CallToolResult as SdkCallToolResult,
+  type JSONRPCRequest,
+  type Result,
+  type ServerContext,
+  type Tool as SdkTool,
+} from '@modelcontextprotocol/server';
 import { requiredCapabilitiesOf } from '../catalog/upstream.js';
 import { isGatewayError } from '../errors.js';
 import type { AgentIdentity } from '../inbound/identity.js';
@@ -37,10 +47,12 @@ export interface McpServerOptions {
  * answered before the SDK's own schema check, whose message is a raw zod issue dump.
  */
 export function toolsCallParamsProblem(params: unknown): string | undefined {
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) return 'Invalid params: tools/call params must be an object with "name" and "arguments"';
+  if (typeof params !== 'object' || params === null || Array.isArray(params))
+    return 'Invalid params: tools/call params must be an object with "name" and "arguments"';
   const { name, arguments: args } = params as { name?: unknown; arguments?: unknown };
   if (typeof name !== 'string') return `Invalid params: "name" must be a string (got ${kindOf(name)})`;
-  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return `Invalid params: "arguments" must be an object (got ${kindOf(args)})`;
+  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args)))
+    return `Invalid params: "arguments" must be an object (got ${kindOf(args)})`;
   return undefined;
 }
 
@@ -48,7 +60,10 @@ const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an arr
 
 /** The SDK's Server, with tools/call params checked first (the SDK's documented `_wrapHandler` hook). */
 class GatewayServer extends Server {
-  protected override _wrapHandler(method: string, handler: (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>): (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result> {
+  protected override _wrapHandler(
+    method: string,
+    handler: (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>,
+  ): (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result> {
     const wrapped = super._wrapHandler(method, handler);
     if (method !== 'tools/call') return wrapped;
     return async (request, ctx) => {

@@ -74,8 +74,13 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   const config = new ConfigStore(runtime);
   config.subscribe({
     onChange: (next, previous) => {
-      logger.info('config reloaded', { path: next.path, tools: next.config.tools.length, ...(next.fleet ? { source: 'store', revision: next.fleet.revision } : {}) });
-      if (next.config.server?.publicUrl !== previous.config.server?.publicUrl) logger.warn('server.publicUrl changed: restart the gateway for tokens and metadata to use it');
+      logger.info('config reloaded', {
+        path: next.path,
+        tools: next.config.tools.length,
+        ...(next.fleet ? { source: 'store', revision: next.fleet.revision } : {}),
+      });
+      if (next.config.server?.publicUrl !== previous.config.server?.publicUrl)
+        logger.warn('server.publicUrl changed: restart the gateway for tokens and metadata to use it');
     },
     onInvalid: (message) => logger.error('config edit refused; the last good config stays in force', { error: message }),
   });
@@ -127,17 +132,22 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   try {
     const unknown = await recordUnknownOutcomes(auditSource, instance, audit);
     if (unknown.length) {
-      logger.warn('calls whose outcome was lost when the gateway stopped are recorded as outcome unknown; check them at the SaaS before retrying (xaa-gateway audit query --outcome unknown)', {
-        calls: unknown.length,
-        traceIds: unknown.slice(0, 20).map((r) => r.traceId),
-      });
+      logger.warn(
+        'calls whose outcome was lost when the gateway stopped are recorded as outcome unknown; check them at the SaaS before retrying (xaa-gateway audit query --outcome unknown)',
+        {
+          calls: unknown.length,
+          traceIds: unknown.slice(0, 20).map((r) => r.traceId),
+        },
+      );
     }
     // Signed checkpoints of this instance's chain head: now (sealing what a previous run left), every
     // audit.checkpoints.intervalSeconds, and at shutdown; the public keys go where verifiers find them.
     const a = runtime.config.audit;
     const checkpoints = await startCheckpoints({
       sink: opened.sink,
-      keyFile: a.signingKeyFile ? resolve(runtime.dir, a.signingKeyFile) : join(isAbsolute(server.dataDir) ? server.dataDir : resolve(runtime.dir, server.dataDir), AUDIT_KEY_FILE),
+      keyFile: a.signingKeyFile
+        ? resolve(runtime.dir, a.signingKeyFile)
+        : join(isAbsolute(server.dataDir) ? server.dataDir : resolve(runtime.dir, server.dataDir), AUDIT_KEY_FILE),
       intervalSeconds: a.checkpoints.intervalSeconds,
       ...(a.checkpoints.copyFile ? { copyFile: resolve(runtime.dir, a.checkpoints.copyFile) } : {}),
       now: deps.now,
@@ -155,7 +165,10 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
   const configSource = opts.configSource || (opts.databaseUrl ? 'store' : 'file');
   if (configSource !== 'store' && configSource !== 'file') {
     config.close();
-    throw new GatewayError('config_invalid', `XAA_CONFIG_SOURCE must be "store" (tools, resources and upstreams shared by the fleet in the store) or "file", not "${configSource}"`);
+    throw new GatewayError(
+      'config_invalid',
+      `XAA_CONFIG_SOURCE must be "store" (tools, resources and upstreams shared by the fleet in the store) or "file", not "${configSource}"`,
+    );
   }
   let store: Awaited<ReturnType<typeof openStore>>;
   const storeOptions = {
@@ -176,12 +189,21 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     // One configuration for the fleet: tools, resources and upstreams from the shared store (seeded
     // from this file when it has none), before anything reads them. See src/config/fleet.ts.
     if (configSource === 'store') {
-      fleet = await startFleetConfig({ config, store, logger, where: describeStoreLocation(storeOptions), ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}) }).catch(async (e: unknown) => {
+      fleet = await startFleetConfig({
+        config,
+        store,
+        logger,
+        where: describeStoreLocation(storeOptions),
+        ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}),
+      }).catch(async (e: unknown) => {
         await store.close().catch(() => {});
         throw e;
       });
     } else if (opts.databaseUrl) {
-      logger.warn("config: XAA_CONFIG_SOURCE=file with DATABASE_URL: this instance takes tools, resources and upstreams from its file, not from the fleet's shared store; admin edits here reach no other instance", { path: runtime.path });
+      logger.warn(
+        "config: XAA_CONFIG_SOURCE=file with DATABASE_URL: this instance takes tools, resources and upstreams from its file, not from the fleet's shared store; admin edits here reach no other instance",
+        { path: runtime.path },
+      );
     } else {
       logger.info('config: the file is the source of truth', { source: 'file', path: runtime.path });
     }
@@ -225,8 +247,26 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     const switches = new SwitchSnapshot();
     // Redis (REDIS_URL): the authorization server's and the tool calls' rate limits count per deployment.
     redis = opts.redisUrl ? await openRedis(opts.redisUrl, logger) : undefined;
-    const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger, metrics: observability.metrics, switches, ...(redis ? { sharedLimits: { redis } } : {}) });
-    const control = new ControlService({ store, snapshot: switches, broker: gateway.broker, config, audit, deps, logger, ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}) });
+    const gateway = new Gateway({
+      config,
+      identity: new HttpIdentity({ store, config, deps }),
+      audit,
+      deps,
+      logger,
+      metrics: observability.metrics,
+      switches,
+      ...(redis ? { sharedLimits: { redis } } : {}),
+    });
+    const control = new ControlService({
+      store,
+      snapshot: switches,
+      broker: gateway.broker,
+      config,
+      audit,
+      deps,
+      logger,
+      ...(opts.pollMs !== undefined ? { refreshMs: opts.pollMs } : {}),
+    });
     observability.metrics.trackStoreListen(() => store.listenStatus?.());
     const admin = createAdminRouter({ config, store, control, audit, auditSource, deps, logger, tokens });
     // Security events from the IdP (CAEP/RISC): push at /ssf/events, or polling when ssf.delivery is "poll".

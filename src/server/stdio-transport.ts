@@ -25,9 +25,7 @@ export class LineTransport implements Transport {
   /** Settles once the transport closed (stdin ended, or close()). */
   readonly closed = new Promise<void>((r) => (this.#resolveClosed = r));
 
-  constructor(
-    private readonly opts: { stdin: Readable; stdout: Writable; maxMessageBytes: () => number; maxToolCalls?: () => number },
-  ) {}
+  constructor(private readonly opts: { stdin: Readable; stdout: Writable; maxMessageBytes: () => number; maxToolCalls?: () => number }) {}
 
   /** Ids (as JSON) of the tools/call requests in progress: received, not yet answered nor cancelled. */
   readonly #calls = new Set<string>();
@@ -76,7 +74,11 @@ export class LineTransport implements Transport {
     if (dropped) {
       this.#discarding = undefined;
       const id = idOf(dropped.head.toString('utf8'), dropped.tail.toString('utf8'));
-      this.#reply(id, -32600, `Invalid Request: message of ${dropped.bytes} bytes is over the limit of ${this.opts.maxMessageBytes()} bytes (server.maxBodyBytes); it was not processed`);
+      this.#reply(
+        id,
+        -32600,
+        `Invalid Request: message of ${dropped.bytes} bytes is over the limit of ${this.opts.maxMessageBytes()} bytes (server.maxBodyBytes); it was not processed`,
+      );
       this.onerror?.(new Error(`stdio message of ${dropped.bytes} bytes refused (limit ${this.opts.maxMessageBytes()})`));
       return;
     }
@@ -113,7 +115,11 @@ export class LineTransport implements Transport {
     if (message.method === 'tools/call' && 'id' in message) {
       const limit = this.opts.maxToolCalls?.();
       if (limit !== undefined && this.#calls.size >= limit) {
-        this.#reply(message.id, -32000, `Server busy: ${limit} tools/call requests are already in progress on this connection (limit: stdio.maxConcurrentToolCalls in the gateway's config); call again when one has finished`);
+        this.#reply(
+          message.id,
+          -32000,
+          `Server busy: ${limit} tools/call requests are already in progress on this connection (limit: stdio.maxConcurrentToolCalls in the gateway's config); call again when one has finished`,
+        );
         return false;
       }
       this.#calls.add(JSON.stringify(message.id));

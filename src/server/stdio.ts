@@ -74,10 +74,13 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
     throw e;
   }
   if (unknown.length) {
-    logger.warn('calls whose outcome was lost when a previous gateway stopped are recorded as outcome unknown; check them at the SaaS before retrying (xaa-gateway audit query --outcome unknown)', {
-      calls: unknown.length,
-      chain: audit.instance,
-    });
+    logger.warn(
+      'calls whose outcome was lost when a previous gateway stopped are recorded as outcome unknown; check them at the SaaS before retrying (xaa-gateway audit query --outcome unknown)',
+      {
+        calls: unknown.length,
+        chain: audit.instance,
+      },
+    );
   }
   const identity = new LocalIdentity({ credentialsPath: opts.credentialsPath, config, deps });
   const gateway = new Gateway({ config, identity, audit, deps, logger });

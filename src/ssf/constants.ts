@@ -38,14 +38,7 @@ export const EVENT_TYPES = {
  * RFC 8935 §2.4 (and the IANA "Security Event Token Error Codes" registry): the `err` values of a
  * 400 response to a push, and of `setErrs` in a poll request (RFC 8936 §2.4).
  */
-export const SET_ERROR_CODES = [
-  'invalid_request',
-  'invalid_key',
-  'invalid_issuer',
-  'invalid_audience',
-  'authentication_failed',
-  'access_denied',
-] as const;
+export const SET_ERROR_CODES = ['invalid_request', 'invalid_key', 'invalid_issuer', 'invalid_audience', 'authentication_failed', 'access_denied'] as const;
 export type SetErrorCode = (typeof SET_ERROR_CODES)[number];
 
 /** Short name of an event type URI for logs and audit reasons: "RISC account-disabled". */

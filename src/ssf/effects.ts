@@ -86,7 +86,11 @@ export async function applyEvent(set: VerifiedSet, delivery: Delivery, ctx: Appl
   }
   const users = await resolveUsers(set.subject, ctx.lookupUserByEmail);
   if (users.length === 0) {
-    ctx.logger.warn('security event names no user the gateway knows; nothing done', { jti: set.jti, eventType: set.eventType, subjectFormat: set.subject.format });
+    ctx.logger.warn('security event names no user the gateway knows; nothing done', {
+      jti: set.jti,
+      eventType: set.eventType,
+      subjectFormat: set.subject.format,
+    });
     await ctx.audit.append(record({ ...base, effect: 'unresolved' }, `${label}: the subject matches no gateway user; nothing to do`, true));
     return;
   }
@@ -100,12 +104,19 @@ export async function applyEvent(set: VerifiedSet, delivery: Delivery, ctx: Appl
       const outcome = await run(effect, user, reason, actor, set.iat * 1000, ctx.control);
       const done = outcome.effect ?? effect;
       await ctx.audit.append(record({ ...base, effect: done, ...outcome.audit }, `${label}: ${outcome.summary}`, true, user));
-      if (outcome.audit.stale) ctx.logger.warn('security event ignored: stale, the user switch in force is newer', { jti: set.jti, eventType: set.eventType, sub: user.sub });
+      if (outcome.audit.stale)
+        ctx.logger.warn('security event ignored: stale, the user switch in force is newer', { jti: set.jti, eventType: set.eventType, sub: user.sub });
       else ctx.logger.info('security event acted on', { jti: set.jti, eventType: set.eventType, effect, sub: user.sub, ...outcome.audit });
     } catch (e) {
       failure ??= e;
       const err = toGatewayError(e);
-      ctx.logger.error('security event: acting on it failed; it will be taken again when redelivered', { jti: set.jti, effect, sub: user.sub, code: err.code, error: err.message });
+      ctx.logger.error('security event: acting on it failed; it will be taken again when redelivered', {
+        jti: set.jti,
+        effect,
+        sub: user.sub,
+        code: err.code,
+        error: err.message,
+      });
       // Best effort: the audit log may be what failed.
       await ctx.audit.append(record({ ...base, effect }, `${label}: ${effect} failed: ${err.message}`, false, user, err.code)).catch(() => {});
     }
@@ -134,7 +145,11 @@ async function run(
       const lifted = await control.enableUser(user, reason, actor, eventTime);
       if (lifted === 'stale') {
         // An enable older than the disable it would undo: replayed, or delivered out of order.
-        return { summary: 'ignored: stale, issued before the user switch in force was set; the switch stays', audit: { lifted: false, stale: true }, effect: 'ignored' };
+        return {
+          summary: 'ignored: stale, issued before the user switch in force was set; the switch stays',
+          audit: { lifted: false, stale: true },
+          effect: 'ignored',
+        };
       }
       return { summary: lifted ? 'user switch lifted' : 'user was not disabled; nothing to lift', audit: { lifted } };
     }

@@ -141,7 +141,9 @@ export class Poller {
     await this.cycleDone;
     const s = this.opts.settings();
     if ((this.ack.size || this.errs.size) && s?.delivery === 'poll' && s.pollUrl) {
-      await this.send(s, 0, 5_000).catch((e: unknown) => this.opts.logger.warn('SET acknowledgements not sent at stop; the transmitter will deliver those SETs again', { error: describeNetworkError(e) }));
+      await this.send(s, 0, 5_000).catch((e: unknown) =>
+        this.opts.logger.warn('SET acknowledgements not sent at stop; the transmitter will deliver those SETs again', { error: describeNetworkError(e) }),
+      );
     }
   }
 
@@ -216,7 +218,13 @@ export class Poller {
       try {
         const out = await this.pollOnce();
         this.failures = out.deferred > 0 ? this.failures + 1 : 0;
-        delay = nextPollDelay({ intervalMs, failures: this.failures, maxBackoffMs: this.maxBackoff, moreAvailable: out.moreAvailable, pending: this.ack.size + this.errs.size > 0 });
+        delay = nextPollDelay({
+          intervalMs,
+          failures: this.failures,
+          maxBackoffMs: this.maxBackoff,
+          moreAvailable: out.moreAvailable,
+          pending: this.ack.size + this.errs.size > 0,
+        });
       } catch (e) {
         if (this.stopped) return;
         this.failures++;

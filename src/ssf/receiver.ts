@@ -103,7 +103,14 @@ export function createSsfReceiver(opts: SsfReceiverOptions): SsfReceiver {
     }),
     (c) => handlePush(c.req.raw, { processor, settings, logger: opts.logger }),
   );
-  routes.all(SSF_PUSH_PATH, () => new Response(JSON.stringify({ description: 'SETs are pushed with POST (RFC 8935 §2)' }), { status: 405, headers: { Allow: 'POST', 'Content-Type': 'application/json' } }));
+  routes.all(
+    SSF_PUSH_PATH,
+    () =>
+      new Response(JSON.stringify({ description: 'SETs are pushed with POST (RFC 8935 §2)' }), {
+        status: 405,
+        headers: { Allow: 'POST', 'Content-Type': 'application/json' },
+      }),
+  );
 
   return {
     routes,

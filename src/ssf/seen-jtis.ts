@@ -96,13 +96,20 @@ export class SeenJtis {
       await act();
     } catch (e) {
       await store.releaseSecurityEvent(iss, jti, claimedAt).catch((err: unknown) =>
-        this.opts.logger?.warn('SET claim not released; a redelivery takes it over once its lease ends', { jti, leaseMs: this.leaseMs, error: (err as Error).message }),
+        this.opts.logger?.warn('SET claim not released; a redelivery takes it over once its lease ends', {
+          jti,
+          leaseMs: this.leaseMs,
+          error: (err as Error).message,
+        }),
       );
       throw e;
     }
     await store.completeSecurityEvent(iss, jti, this.opts.now()).catch((err: unknown) =>
       // Acted on all the same: answering "later" would only make the transmitter send it again.
-      this.opts.logger?.warn('SET acted on but not marked so in the store; a redelivery after the lease would act again (idempotent)', { jti, error: (err as Error).message }),
+      this.opts.logger?.warn('SET acted on but not marked so in the store; a redelivery after the lease would act again (idempotent)', {
+        jti,
+        error: (err as Error).message,
+      }),
     );
     return 'acted';
   }
@@ -117,7 +124,10 @@ export class SeenJtis {
       if (claim === 'acted') return undefined;
       // Counted in time slept, not by the clock of `now`: tests may freeze that.
       if (waited >= this.waitMs) {
-        throw new GatewayError('security_event_busy', 'this SET is being acted on elsewhere (another gateway instance, or before a restart); deliver it again later');
+        throw new GatewayError(
+          'security_event_busy',
+          'this SET is being acted on elsewhere (another gateway instance, or before a restart); deliver it again later',
+        );
       }
       await sleep(pause);
       waited += pause;

@@ -21,7 +21,10 @@ export function resolveSsfSettings(runtime: RuntimeConfig, env: NodeJS.ProcessEn
   const ssf = runtime.config.ssf;
   if (!ssf) return undefined;
   // SETs are trusted because of where their keys come from: that must not be spoofable (SSF 1.0 §7.1.1 requires https).
-  for (const [where, url] of [['ssf.transmitter', ssf.transmitter], ['ssf.pollUrl', ssf.pollUrl]] as const) {
+  for (const [where, url] of [
+    ['ssf.transmitter', ssf.transmitter],
+    ['ssf.pollUrl', ssf.pollUrl],
+  ] as const) {
     if (url !== undefined && !isAllowedUrl(new URL(url))) {
       throw new GatewayError('config_invalid', `${where}: must be an https URL (http is accepted only on loopback)`);
     }

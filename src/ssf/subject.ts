@@ -51,7 +51,8 @@ function checkSubject(v: unknown, where: string, depth: number): void {
       return;
     case 'complex':
       if (depth > 0) throw setError('invalid_request', `${where}: a complex subject cannot be nested`);
-      if (Object.keys(v).every((k) => k === 'format')) throw setError('invalid_request', `${where}: a complex subject needs at least one member, e.g. "user" (SSF 1.0 §3.2)`);
+      if (Object.keys(v).every((k) => k === 'format'))
+        throw setError('invalid_request', `${where}: a complex subject needs at least one member, e.g. "user" (SSF 1.0 §3.2)`);
       for (const [k, m] of Object.entries(v)) if (k !== 'format') checkSubject(m, `${where}.${k}`, depth + 1);
       return;
     default:

@@ -61,14 +61,23 @@ export async function validateSet(jwt: string, opts: ValidateSetOptions): Promis
   }
   // RFC 8417 §2.3: explicit typing keeps other JWTs (ID tokens, access tokens) from passing as SETs.
   if (header.typ !== SET_TYP) {
-    throw setError('invalid_request', `the JOSE header "typ" must be "${SET_TYP}" (RFC 8417 §2.3), got ${header.typ === undefined ? 'none' : `"${String(header.typ)}"`}`);
+    throw setError(
+      'invalid_request',
+      `the JOSE header "typ" must be "${SET_TYP}" (RFC 8417 §2.3), got ${header.typ === undefined ? 'none' : `"${String(header.typ)}"`}`,
+    );
   }
   if (typeof header.alg !== 'string' || !SET_ALGORITHMS.includes(header.alg)) {
-    throw setError('invalid_key', `the signing algorithm "${String(header.alg)}" is not accepted; use an asymmetric one (${SET_ALGORITHMS.slice(0, 3).join(', ')}, ...)`);
+    throw setError(
+      'invalid_key',
+      `the signing algorithm "${String(header.alg)}" is not accepted; use an asymmetric one (${SET_ALGORITHMS.slice(0, 3).join(', ')}, ...)`,
+    );
   }
   // The issuer is checked before any key is looked up: an unknown issuer never costs a fetch.
   if (unverified.iss !== opts.issuer) {
-    throw setError('invalid_issuer', `"iss" ${typeof unverified.iss === 'string' ? `"${unverified.iss}"` : 'is missing; it'} must be the configured transmitter "${opts.issuer}"`);
+    throw setError(
+      'invalid_issuer',
+      `"iss" ${typeof unverified.iss === 'string' ? `"${unverified.iss}"` : 'is missing; it'} must be the configured transmitter "${opts.issuer}"`,
+    );
   }
 
   try {
@@ -120,7 +129,8 @@ function checkClaims(claims: Record<string, unknown>, header: ProtectedHeaderPar
     throw setError('invalid_audience', `"aud" must name this receiver (${opts.audiences.map((a) => `"${a}"`).join(' or ')})`);
   }
   if (typeof claims.jti !== 'string' || !claims.jti) throw setError('invalid_request', '"jti" is required (RFC 8417 §2.2)');
-  if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat)) throw setError('invalid_request', '"iat" is required and must be a number (RFC 8417 §2.2)');
+  if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))
+    throw setError('invalid_request', '"iat" is required and must be a number (RFC 8417 §2.2)');
   if (claims.iat > nowSec + opts.skewSeconds) throw setError('invalid_request', '"iat" is in the future');
   if (claims.iat < nowSec - opts.maxAgeSeconds) {
     throw setError('invalid_request', `the SET is too old: issued more than ${opts.maxAgeSeconds} s ago (ssf.maxAgeSeconds)`);

@@ -147,7 +147,9 @@ export class AuthStateCache {
     this.#syncing = this.#sync()
       .catch((e: unknown) => {
         this.stats.feedErrors++;
-        this.opts.logger.warn('auth change feed unreadable; sessions and revocations are read from the store until it is back', { error: e instanceof Error ? e.message : String(e) });
+        this.opts.logger.warn('auth change feed unreadable; sessions and revocations are read from the store until it is back', {
+          error: e instanceof Error ? e.message : String(e),
+        });
       })
       .finally(() => {
         this.#syncing = undefined;

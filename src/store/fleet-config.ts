@@ -39,7 +39,13 @@ export async function fleetConfigRevision(q: Queryable): Promise<number> {
  * Seeds once: instances starting together on an empty store serialize on a transaction-scoped
  * advisory lock, and the first one's INSERT is what the others then read.
  */
-export async function seedFleetConfig(sql: Sql, doc: FleetConfigDoc, by: string, now: number, notify: boolean): Promise<{ record: FleetConfigRecord; seeded: boolean }> {
+export async function seedFleetConfig(
+  sql: Sql,
+  doc: FleetConfigDoc,
+  by: string,
+  now: number,
+  notify: boolean,
+): Promise<{ record: FleetConfigRecord; seeded: boolean }> {
   return sql.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(hashtext('xaa-gateway:fleet-config:' || current_schema()))");
     const existing = await getFleetConfig(tx);
@@ -69,7 +75,14 @@ export async function updateFleetConfig<T>(
   });
 }
 
-async function write(tx: Queryable, current: FleetConfigRecord | undefined, doc: FleetConfigDoc, by: string, at: number, channel: string | undefined): Promise<FleetConfigRecord> {
+async function write(
+  tx: Queryable,
+  current: FleetConfigRecord | undefined,
+  doc: FleetConfigDoc,
+  by: string,
+  at: number,
+  channel: string | undefined,
+): Promise<FleetConfigRecord> {
   const text = fleetDocText(doc);
   const hash = createHash('sha256').update(text).digest('hex');
   const revision = (current?.revision ?? 0) + 1;

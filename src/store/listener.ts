@@ -202,7 +202,9 @@ export class PgListener {
     this.#downSince ??= this.#opts.now();
     this.#lastError = err.message.slice(0, 200);
     if (first) {
-      this.logger?.warn('store: LISTEN connection lost; reconnecting with backoff; changes from other instances arrive by the poll meanwhile', { error: this.#lastError });
+      this.logger?.warn('store: LISTEN connection lost; reconnecting with backoff; changes from other instances arrive by the poll meanwhile', {
+        error: this.#lastError,
+      });
     }
     this.#schedule();
   }

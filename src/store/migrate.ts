@@ -16,9 +16,7 @@ export async function migrate(sql: Sql, schema: string, migrations: readonly Mig
     // schema exists, which a least-privilege PostgreSQL role owning only its tables does not have.
     const exists = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     if (exists.rowCount === 0) await tx.query(`CREATE SCHEMA "${schema}"`);
-    await tx.query(
-      `CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
-    );
+    await tx.query(`CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
     const { rows } = await tx.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations`);
     const done = new Set(rows.map((r) => Number(r.version)));
     const newest = Math.max(0, ...done);

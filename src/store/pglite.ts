@@ -79,6 +79,8 @@ async function initializeInChild(dataDir: string): Promise<void> {
     child.once('close', (c, signal) => done(c ?? (signal ? 128 : null)));
   });
   if (code !== 0 || !existsSync(join(dataDir, 'PG_VERSION'))) {
-    throw new Error(`initializing the embedded store in ${dataDir} failed (child process exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' | ') || 'no output'}`);
+    throw new Error(
+      `initializing the embedded store in ${dataDir} failed (child process exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' | ') || 'no output'}`,
+    );
   }
 }

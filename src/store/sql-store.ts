@@ -176,7 +176,7 @@ export class SqlStore implements Store {
       this.box.encrypt(KEY_CHECK_PLAINTEXT, aad.keyCheck),
     ]);
     const { rows } = await this.sql.query<{ value: string }>('SELECT value FROM store_meta WHERE key = $1', ['key_check']);
-    let ok = false;
+    let ok: boolean;
     try {
       ok = rows[0] !== undefined && this.box.decrypt(rows[0].value, aad.keyCheck) === KEY_CHECK_PLAINTEXT;
     } catch {
@@ -419,10 +419,10 @@ export class SqlStore implements Store {
   /** Single use (OAuth 2.1 §4.1.3): the DELETE that returns the row is the one redemption. */
   async consumeAuthorizationCode(codeHash: string, now: number): Promise<AuthorizationCode | undefined> {
     // Marked, not deleted: a second use must be recognisable as a replay (usedAuthorizationCodeSession).
-    const { rows } = await this.sql.query('UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING *', [
-      codeHash,
-      now,
-    ]);
+    const { rows } = await this.sql.query(
+      'UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING *',
+      [codeHash, now],
+    );
     const r = rows[0];
     if (!r) return undefined;
     return {
@@ -455,11 +455,7 @@ export class SqlStore implements Store {
    * reuse even when it has since expired: it is evidence of theft either way, and the family may
    * still hold a live token.
    */
-  async rotateRefreshToken(
-    oldHash: string,
-    next: Omit<RefreshTokenRecord, 'familyId' | 'sessionId' | 'clientId'>,
-    now: number,
-  ): Promise<RotateResult> {
+  async rotateRefreshToken(oldHash: string, next: Omit<RefreshTokenRecord, 'familyId' | 'sessionId' | 'clientId'>, now: number): Promise<RotateResult> {
     return this.sql.transaction(async (tx): Promise<RotateResult> => {
       const { rows } = await tx.query('SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE', [oldHash]);
       const row = rows[0];
@@ -574,7 +570,11 @@ export class SqlStore implements Store {
    * takes a fresh snapshot and sees the previous rotation's key. Retiring every other unretired
    * key (not just the newest) also heals a store where two keys were left signing.
    */
-  async rotateSigningKey(next: SigningKey, retire: { at: number; verifyUntil: number }, condition?: { signingCreatedAtOrBefore: number }): Promise<SigningKeyRotation> {
+  async rotateSigningKey(
+    next: SigningKey,
+    retire: { at: number; verifyUntil: number },
+    condition?: { signingCreatedAtOrBefore: number },
+  ): Promise<SigningKeyRotation> {
     return this.sql.transaction(async (tx) => {
       await tx.query("SELECT pg_advisory_xact_lock(hashtext('xaa-gateway:signing-keys:' || current_schema()))");
       const { rows } = await tx.query('SELECT kid, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid');
@@ -647,7 +647,10 @@ export class SqlStore implements Store {
       if (ids.length) {
         refresh += (await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = ANY($1::text[]) AND revoked_at IS NULL', [ids, at])).rowCount;
         await tx.query('DELETE FROM authorization_codes WHERE session_id = ANY($1::text[])', [ids]);
-        await this.#appendAuthChanges(tx, ids.map((key) => ({ kind: 'session', key })));
+        await this.#appendAuthChanges(
+          tx,
+          ids.map((key) => ({ kind: 'session', key })),
+        );
       }
       return { sessionIds: ids, refreshTokens: refresh };
     });

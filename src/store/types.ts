@@ -101,9 +101,7 @@ export interface RefreshTokenRecord {
   revokedAt?: number;
 }
 
-export type RotateResult =
-  | { ok: true; record: RefreshTokenRecord }
-  | { ok: false; reason: 'unknown' | 'expired' | 'revoked' | 'reused' };
+export type RotateResult = { ok: true; record: RefreshTokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' | 'reused' };
 
 export interface SigningKey {
   kid: string;
@@ -278,7 +276,11 @@ export interface Store {
    * unretired) was created at or before `signingCreatedAtOrBefore`, or there is none; this check
    * is made under the same lock, so instances that find the key due at once rotate it once.
    */
-  rotateSigningKey(next: SigningKey, retire: { at: number; verifyUntil: number }, condition?: { signingCreatedAtOrBefore: number }): Promise<SigningKeyRotation>;
+  rotateSigningKey(
+    next: SigningKey,
+    retire: { at: number; verifyUntil: number },
+    condition?: { signingCreatedAtOrBefore: number },
+  ): Promise<SigningKeyRotation>;
 
   // Admin control: sessions and agents at a glance, bulk revocation
   listRefreshFamilies(filter?: { sessionId?: string; clientId?: string; activeOnly?: boolean }): Promise<RefreshFamily[]>;
@@ -321,7 +323,10 @@ export interface Store {
    * (a stale version, an invalid result, an audit record that cannot be written). A doc equal to the
    * current one is not a new revision.
    */
-  updateFleetConfig<T>(edit: (current: FleetConfigRecord | undefined) => Promise<{ doc: FleetConfigDoc; result: T }>, by: string): Promise<{ record: FleetConfigRecord; result: T; changed: boolean }>;
+  updateFleetConfig<T>(
+    edit: (current: FleetConfigRecord | undefined) => Promise<{ doc: FleetConfigDoc; result: T }>,
+    by: string,
+  ): Promise<{ record: FleetConfigRecord; result: T; changed: boolean }>;
 
   /** PostgreSQL: whether the LISTEN connection that carries change notifications is up; undefined for the embedded store. */
   listenStatus?(): ListenStatus | undefined;

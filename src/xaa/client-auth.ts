@@ -22,10 +22,7 @@ const ASSERTION_LIFETIME_S = 60;
  * The oauth4webapi client authentication for these credentials (RFC 6749 §2.3.1, RFC 7523 §2.2).
  * Assertion times come from deps.now, not the global clock.
  */
-export async function clientAuthentication(
-  client: TokenEndpointClient,
-  deps: Pick<Deps, 'now'>,
-): Promise<oauth.ClientAuth> {
+export async function clientAuthentication(client: TokenEndpointClient, deps: Pick<Deps, 'now'>): Promise<oauth.ClientAuth> {
   const auth = client.auth;
   switch (auth.method) {
     case 'client_secret_basic':

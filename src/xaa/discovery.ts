@@ -53,11 +53,7 @@ function candidates(issuer: URL, deps: Pick<Deps, 'fetch'>, timeoutMs: number): 
  * identical to the configured issuer (RFC 8414 §3.3, OIDC Discovery §4.3), character for character:
  * a mismatch is refused outright, never retried elsewhere.
  */
-export async function discoverAuthorizationServer(
-  issuer: string,
-  deps: Deps,
-  options: DiscoveryOptions = {},
-): Promise<AuthorizationServerMetadata> {
+export async function discoverAuthorizationServer(issuer: string, deps: Deps, options: DiscoveryOptions = {}): Promise<AuthorizationServerMetadata> {
   const issuerUrl = parseUrl(issuer);
   if (!issuerUrl || !isAllowedUrl(issuerUrl) || issuerUrl.search || issuerUrl.hash) {
     throw new GatewayError(
@@ -73,7 +69,11 @@ export async function discoverAuthorizationServer(
     try {
       response = await candidate.request();
     } catch (e) {
-      const reason = withTimeout(describeNetworkError(e instanceof NetworkFailure ? e.cause : e), timeoutMs, options.role === 'idp' ? 'idp.timeoutMs' : "the resource's timeoutMs");
+      const reason = withTimeout(
+        describeNetworkError(e instanceof NetworkFailure ? e.cause : e),
+        timeoutMs,
+        options.role === 'idp' ? 'idp.timeoutMs' : "the resource's timeoutMs",
+      );
       const code = options.role === 'idp' ? 'idp_unreachable' : 'discovery_failed';
       throw new GatewayError(code, `Could not reach ${issuer} for metadata discovery (${candidate.url}): ${reason}`, {
         cause: e instanceof NetworkFailure ? e.cause : e,

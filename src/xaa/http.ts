@@ -3,8 +3,6 @@ import type { Deps } from '../deps.js';
 import { DEFAULT_TIMEOUT_MS } from './constants.js';
 import { isLoopbackHttp } from '../security.js';
 
-
-
 export function isAllowedUrl(url: URL): boolean {
   return url.protocol === 'https:' || isLoopbackHttp(url);
 }

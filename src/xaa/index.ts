@@ -12,13 +12,7 @@ export {
   type IdJagRequest,
   type TokenExchangeResponseContext,
 } from './token-exchange.js';
-export {
-  buildJwtBearerParams,
-  processJwtBearerResponse,
-  redeemIdJag,
-  type JwtBearerRequest,
-  type JwtBearerResponseContext,
-} from './jwt-bearer.js';
+export { buildJwtBearerParams, processJwtBearerResponse, redeemIdJag, type JwtBearerRequest, type JwtBearerResponseContext } from './jwt-bearer.js';
 export { inspectIdJag, type IdJagClaims, type IdJagExpectations } from './id-jag.js';
 export { TtlCache } from './cache.js';
 export { createXaaPort, type XaaClient } from './port.js';

@@ -39,19 +39,11 @@ export interface JwtBearerResponseContext {
 }
 
 /** Process the AS's answer (RFC 6749 §5.1): a Bearer access token. */
-export async function processJwtBearerResponse(
-  response: Response,
-  ctx: JwtBearerResponseContext,
-  deps: Pick<Deps, 'now'>,
-): Promise<AccessTokenResult> {
+export async function processJwtBearerResponse(response: Response, ctx: JwtBearerResponseContext, deps: Pick<Deps, 'now'>): Promise<AccessTokenResult> {
   const peer: TokenEndpointPeer = { role: 'as', issuer: ctx.as.issuer, secrets: ctx.secrets ?? [] };
   let body: oauth.TokenEndpointResponse;
   try {
-    body = await oauth.processGenericTokenEndpointResponse(
-      ctx.as as oauth.AuthorizationServer,
-      { client_id: ctx.clientId },
-      response,
-    );
+    body = await oauth.processGenericTokenEndpointResponse(ctx.as as oauth.AuthorizationServer, { client_id: ctx.clientId }, response);
   } catch (e) {
     throw await tokenResponseFailure(peer, response, e);
   }
@@ -100,9 +92,5 @@ export async function redeemIdJag(req: JwtBearerRequest, deps: Deps): Promise<Ac
   } catch (e) {
     throw tokenRequestFailure(peer, e);
   }
-  return processJwtBearerResponse(
-    response,
-    { as: req.as, clientId: req.client.clientId, requestedScopes: req.scopes, secrets },
-    deps,
-  );
+  return processJwtBearerResponse(response, { as: req.as, clientId: req.client.clientId, requestedScopes: req.scopes, secrets }, deps);
 }

@@ -71,11 +71,7 @@ async function provokeChallenge(mcpUrl: string, deps: Deps, timeoutMs: number): 
  * (whose `resource` must be identical to the upstream URL, RFC 9728 §3.3) -> the first authorization
  * server -> RFC 8414 / OIDC discovery of it (issuer identical, RFC 8414 §3.3).
  */
-export async function discoverMcpResource(
-  mcpUrl: string,
-  deps: Deps,
-  options: McpDiscoveryOptions = {},
-): Promise<McpResourceDiscovery> {
+export async function discoverMcpResource(mcpUrl: string, deps: Deps, options: McpDiscoveryOptions = {}): Promise<McpResourceDiscovery> {
   const url = parseUrl(mcpUrl);
   if (!url || !isAllowedUrl(url)) {
     throw failed(`MCP server URL "${mcpUrl}" must be an https URL (http only on loopback)`);

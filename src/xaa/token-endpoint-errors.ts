@@ -25,12 +25,7 @@ function failureCode(peer: TokenEndpointPeer) {
 }
 
 /** An OAuth error response (RFC 6749 §5.2, RFC 8693 §2.2.2). */
-export function oauthErrorResponse(
-  peer: TokenEndpointPeer,
-  error: string,
-  description: string | undefined,
-  status: number,
-): GatewayError {
+export function oauthErrorResponse(peer: TokenEndpointPeer, error: string, description: string | undefined, status: number): GatewayError {
   const safeError = redact(error, peer.secrets);
   const safeDescription = description === undefined ? undefined : redact(description, peer.secrets);
   const what = `${safeError}${safeDescription ? ` (${safeDescription})` : ''}`;
@@ -103,9 +98,5 @@ function statusFailure(peer: TokenEndpointPeer, status: number): GatewayError {
   if (peer.role === 'idp' && (status === 502 || status === 503 || status === 504)) {
     return new GatewayError('idp_unreachable', `The ${label(peer)} is unavailable (HTTP ${status})`, { status });
   }
-  return new GatewayError(
-    failureCode(peer),
-    `${step(peer)} at ${label(peer)} failed: HTTP ${status} without an OAuth error response`,
-    { status },
-  );
+  return new GatewayError(failureCode(peer), `${step(peer)} at ${label(peer)} failed: HTTP ${status} without an OAuth error response`, { status });
 }

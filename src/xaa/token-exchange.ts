@@ -1,13 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import type { Deps } from '../deps.js';
 import { clientAuthentication, type TokenEndpointClient } from './client-auth.js';
-import {
-  DEFAULT_TIMEOUT_MS,
-  GRANT_TYPE_TOKEN_EXCHANGE,
-  TOKEN_TYPE_ID_JAG,
-  TOKEN_TYPE_ID_TOKEN,
-  type SubjectTokenType,
-} from './constants.js';
+import { DEFAULT_TIMEOUT_MS, GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ID_JAG, TOKEN_TYPE_ID_TOKEN, type SubjectTokenType } from './constants.js';
 import { oauthHttpOptions, parseUrl } from './http.js';
 import { inspectIdJag } from './id-jag.js';
 import { formatScope, parseScope } from './scopes.js';
@@ -63,20 +57,13 @@ export interface TokenExchangeResponseContext {
  * token, RFC 8693 §2.2.1), which oauth4webapi accepts through its documented `recognizedTokenTypes`
  * option; `expires_in` is optional and the ID-JAG's `exp` then gives the lifetime.
  */
-export async function processTokenExchangeResponse(
-  response: Response,
-  ctx: TokenExchangeResponseContext,
-  deps: Pick<Deps, 'now'>,
-): Promise<IdJagResult> {
+export async function processTokenExchangeResponse(response: Response, ctx: TokenExchangeResponseContext, deps: Pick<Deps, 'now'>): Promise<IdJagResult> {
   const peer: TokenEndpointPeer = { role: 'idp', issuer: ctx.idp.issuer, secrets: ctx.secrets ?? [] };
   let body: oauth.TokenEndpointResponse;
   try {
-    body = await oauth.processGenericTokenEndpointResponse(
-      ctx.idp as oauth.AuthorizationServer,
-      { client_id: ctx.clientId },
-      response,
-      { recognizedTokenTypes: { n_a: () => {} } },
-    );
+    body = await oauth.processGenericTokenEndpointResponse(ctx.idp as oauth.AuthorizationServer, { client_id: ctx.clientId }, response, {
+      recognizedTokenTypes: { n_a: () => {} },
+    });
   } catch (e) {
     throw await tokenResponseFailure(peer, response, e);
   }

@@ -61,7 +61,8 @@ describe('admin authentication', () => {
     const { actor, csrfToken } = await who.json();
     expect(actor).toEqual({ kind: 'admin', via: 'session', iss: h.config.current.config.idp.issuer, sub: 'u-alice', email: 'alice@acme.example' });
 
-    const lift = (headers: Record<string, string>) => h.api('PUT', '/switches/agent/agent-zz', { token: null, headers: { Cookie: cookie, ...headers }, body: { reason: 'browser' } });
+    const lift = (headers: Record<string, string>) =>
+      h.api('PUT', '/switches/agent/agent-zz', { token: null, headers: { Cookie: cookie, ...headers }, body: { reason: 'browser' } });
     expect((await lift({})).status).toBe(403);
     expect((await lift({ 'X-CSRF-Token': 'wrong' })).status).toBe(403);
     expect((await lift({ 'X-CSRF-Token': csrfToken, Origin: 'https://evil.example' })).status).toBe(403);
@@ -98,12 +99,57 @@ describe('tools, resources and upstreams: validated, applied at once, written ba
   });
 
   it.each([
-    ['a scope with a space', 'PUT', '/tools/calendar_free_slots', (): unknown => ({ ...fileJson().tools[0], scopes: ['calendar read'] }), 'tools[0].scopes[0]', /no spaces/],
-    ['an unknown resource', 'POST', '/tools', (): unknown => tool({ resource: 'crm2' }), (): string => `tools[${fileJson().tools.length}].resource`, /unknown resource "crm2"/],
-    ['an unknown field', 'POST', '/tools', (): unknown => tool({ colour: 'blue' }), (): string => `tools[${fileJson().tools.length}]`, /unknown field\(s\) "colour"/],
-    ['a literal secret', 'PUT', '/resources/calendar', (): unknown => ({ ...fileJson().resources.calendar, client: { clientId: 'x', auth: { method: 'client_secret_basic', clientSecret: 'hunter2' } } }), 'resources.calendar.client.auth.clientSecret', /literal secret refused/],
-    ['an unreadable secret file', 'PUT', '/resources/calendar', (): unknown => ({ ...fileJson().resources.calendar, client: { clientId: 'x', auth: { method: 'client_secret_basic', clientSecret: { file: '/nonexistent/secret' } } } }), 'resources.calendar.client.auth.clientSecret', /cannot read secret file/],
-    ['an upstream without url', 'POST', '/upstreams', (): unknown => ({ name: 'up2', prefix: 'up2_', client: fileJson().upstreams[0].client }), 'upstreams[1].url', /./],
+    [
+      'a scope with a space',
+      'PUT',
+      '/tools/calendar_free_slots',
+      (): unknown => ({ ...fileJson().tools[0], scopes: ['calendar read'] }),
+      'tools[0].scopes[0]',
+      /no spaces/,
+    ],
+    [
+      'an unknown resource',
+      'POST',
+      '/tools',
+      (): unknown => tool({ resource: 'crm2' }),
+      (): string => `tools[${fileJson().tools.length}].resource`,
+      /unknown resource "crm2"/,
+    ],
+    [
+      'an unknown field',
+      'POST',
+      '/tools',
+      (): unknown => tool({ colour: 'blue' }),
+      (): string => `tools[${fileJson().tools.length}]`,
+      /unknown field\(s\) "colour"/,
+    ],
+    [
+      'a literal secret',
+      'PUT',
+      '/resources/calendar',
+      (): unknown => ({ ...fileJson().resources.calendar, client: { clientId: 'x', auth: { method: 'client_secret_basic', clientSecret: 'hunter2' } } }),
+      'resources.calendar.client.auth.clientSecret',
+      /literal secret refused/,
+    ],
+    [
+      'an unreadable secret file',
+      'PUT',
+      '/resources/calendar',
+      (): unknown => ({
+        ...fileJson().resources.calendar,
+        client: { clientId: 'x', auth: { method: 'client_secret_basic', clientSecret: { file: '/nonexistent/secret' } } },
+      }),
+      'resources.calendar.client.auth.clientSecret',
+      /cannot read secret file/,
+    ],
+    [
+      'an upstream without url',
+      'POST',
+      '/upstreams',
+      (): unknown => ({ name: 'up2', prefix: 'up2_', client: fileJson().upstreams[0].client }),
+      'upstreams[1].url',
+      /./,
+    ],
     ['a name differing from the URL', 'PUT', '/tools/calendar_free_slots', (): unknown => tool(), 'name', /renaming is delete \+ create/],
     ['deleting a resource tools still use', 'DELETE', '/resources/calendar', (): unknown => undefined, 'tools[0].resource', /unknown resource "calendar"/],
     ['a body that is not an object', 'POST', '/tools', (): unknown => [1, 2], '(body)', /expected a JSON object/],
@@ -142,11 +188,17 @@ describe('tools, resources and upstreams: validated, applied at once, written ba
 
     const get = await h.api('GET', '/tools/calendar_today');
     expect(await get.json()).toEqual(tool()); // as written: no defaults filled in
-    const patched = await h.api('PATCH', '/tools/calendar_today', { body: { scopes: ['calendar.read', 'calendar.write'], title: null }, ifMatch: get.headers.get('etag')! });
+    const patched = await h.api('PATCH', '/tools/calendar_today', {
+      body: { scopes: ['calendar.read', 'calendar.write'], title: null },
+      ifMatch: get.headers.get('etag')!,
+    });
     expect(patched.status).toBe(200);
     expect(h.config.current.config.tools.find((t) => t.name === 'calendar_today')?.scopes).toEqual(['calendar.read', 'calendar.write']);
 
-    const replaced = await h.api('PUT', '/tools/calendar_today', { body: tool({ description: 'Replaced', enabled: false }), ifMatch: patched.headers.get('etag')! });
+    const replaced = await h.api('PUT', '/tools/calendar_today', {
+      body: tool({ description: 'Replaced', enabled: false }),
+      ifMatch: patched.headers.get('etag')!,
+    });
     expect(replaced.status).toBe(200);
     expect(await replaced.json()).toEqual(tool({ description: 'Replaced', enabled: false }));
 
@@ -168,7 +220,12 @@ describe('tools, resources and upstreams: validated, applied at once, written ba
 
     const records = (await h.env.audit()).filter((r) => r.type === 'admin_action' && r.target?.tool === 'calendar_today');
     expect(records.map((r) => r.action)).toEqual(['tool.create', 'tool.update', 'tool.update', 'tool.delete']);
-    expect(records[0]).toMatchObject({ actor: { kind: 'admin', via: 'token' }, before: null, after: tool(), target: { path: `tools[${fileJson().tools.length}]` } });
+    expect(records[0]).toMatchObject({
+      actor: { kind: 'admin', via: 'token' },
+      before: null,
+      after: tool(),
+      target: { path: `tools[${fileJson().tools.length}]` },
+    });
     expect(records[3]).toMatchObject({ before: { description: 'Replaced' }, after: null });
   });
 
@@ -200,7 +257,11 @@ describe('tools, resources and upstreams: validated, applied at once, written ba
     // With the new version the API edit goes through and keeps the hand edit.
     const fresh = await h.api('PUT', `/tools/${json.tools[0].name}`, { body: { ...json.tools[0], description: 'API edit' }, ifMatch: await etag() });
     expect(fresh.status).toBe(200);
-    expect(fileJson().tools.map((t: { description: string }) => t.description).slice(0, 2)).toEqual(['API edit', 'edited by hand']);
+    expect(
+      fileJson()
+        .tools.map((t: { description: string }) => t.description)
+        .slice(0, 2),
+    ).toEqual(['API edit', 'edited by hand']);
   });
 });
 
@@ -208,13 +269,25 @@ describe('sessions', () => {
   it('lists signed-in users with their agents; revoking one signs it out and purges the user’s cached tokens', async () => {
     const carolLike = await h.signIn('bob');
     const now = Date.now();
-    await h.store.saveRefreshToken({ tokenHash: `rt-${carolLike.id}`, familyId: `fam-${carolLike.id}`, sessionId: carolLike.id, clientId: AGENT_A.clientId, scopes: ['mcp:tools'], resource: h.mcpUrl, createdAt: now, expiresAt: now + 3_600_000 });
+    await h.store.saveRefreshToken({
+      tokenHash: `rt-${carolLike.id}`,
+      familyId: `fam-${carolLike.id}`,
+      sessionId: carolLike.id,
+      clientId: AGENT_A.clientId,
+      scopes: ['mcp:tools'],
+      resource: h.mcpUrl,
+      createdAt: now,
+      expiresAt: now + 3_600_000,
+    });
     const token = await h.token(carolLike);
     expect(await h.call(token, 'calendar_free_slots', { date: '2025-12-01' })).toMatchObject({ status: 200, isError: false });
 
     const list = await (await h.api('GET', '/sessions')).json();
     const mine = list.sessions.find((s: { id: string }) => s.id === carolLike.id);
-    expect(mine).toMatchObject({ user: { sub: 'u-bob', email: 'bob@acme.example' }, agents: [{ clientId: AGENT_A.clientId, clientName: AGENT_A.clientName, scopes: ['mcp:tools'] }] });
+    expect(mine).toMatchObject({
+      user: { sub: 'u-bob', email: 'bob@acme.example' },
+      agents: [{ clientId: AGENT_A.clientId, clientName: AGENT_A.clientName, scopes: ['mcp:tools'] }],
+    });
 
     const revoked = await h.api('DELETE', `/sessions/${carolLike.id}`, { body: { reason: 'lost laptop' } });
     expect(revoked.status).toBe(200);
@@ -233,7 +306,8 @@ describe('audit', () => {
     const records = await h.env.audit();
     const actions = new Set(records.filter((r) => r.type === 'admin_action').map((r) => r.action));
     expect([...actions]).toEqual(expect.arrayContaining(['admin.sign_in', 'switch.set', 'tool.create', 'tool.update', 'tool.delete', 'session.revoke']));
-    for (const r of records.filter((x) => x.type === 'admin_action')) expect(r).toMatchObject({ phase: 'outcome', actor: { kind: 'admin' }, seq: expect.any(Number), hash: expect.any(String) });
+    for (const r of records.filter((x) => x.type === 'admin_action'))
+      expect(r).toMatchObject({ phase: 'outcome', actor: { kind: 'admin' }, seq: expect.any(Number), hash: expect.any(String) });
     // No secret reached the log: not the admin token, not a session cookie.
     expect(JSON.stringify(records)).not.toContain(process.env.XAA_TEST_ADMIN_TOKEN!);
     expect(await verifyAuditDir(h.env.auditDir)).toMatchObject({ ok: true, count: records.length });

@@ -39,7 +39,11 @@ afterAll(async () => {
 async function cli(args: string[], envOverride: Record<string, string | undefined> = {}) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runAdminCli(['--url', url, ...args], { stdout: (s) => out.push(s), stderr: (s) => err.push(s), env: { XAA_ADMIN_TOKEN: TOKEN, ...envOverride } });
+  const code = await runAdminCli(['--url', url, ...args], {
+    stdout: (s) => out.push(s),
+    stderr: (s) => err.push(s),
+    env: { XAA_ADMIN_TOKEN: TOKEN, ...envOverride },
+  });
   return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 }
 
@@ -67,14 +71,27 @@ describe('xaa-gateway admin', () => {
     expect(t.stdout).toMatch(/^calendar_free_slots +calendar +calendar\.read +GET +http:\/\/127\.0\.0\.1:\d+\/api\/free-slots +true$/m);
     expect(columnsAligned(t.stdout, ['NAME', 'RESOURCE', 'SCOPES', 'METHOD', 'URL', 'ENABLED'])).toBe(true);
     const j = await cli(['--json', 'tools', 'list']);
-    expect(JSON.parse(j.stdout).map((x: { name: string }) => x.name)).toEqual(t.stdout.split('\n').slice(1).map((l) => l.split(' ')[0]));
+    expect(JSON.parse(j.stdout).map((x: { name: string }) => x.name)).toEqual(
+      t.stdout
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(' ')[0]),
+    );
   });
 
   it('tools set --file creates, then replaces; get prints it; delete removes it', async () => {
     const file = join(env.dir, 'tool.json');
-    const tool = { name: 'cli_tool', description: 'from the CLI', resource: 'calendar', scopes: ['calendar.read'], http: { method: 'GET', url: `${env.demo.urls.calendar}/api/free-slots` } };
+    const tool = {
+      name: 'cli_tool',
+      description: 'from the CLI',
+      resource: 'calendar',
+      scopes: ['calendar.read'],
+      http: { method: 'GET', url: `${env.demo.urls.calendar}/api/free-slots` },
+    };
     writeFileSync(file, JSON.stringify(tool));
-    expect((await cli(['tools', 'set', '--file', file])).stdout).toMatch(/^created tool "cli_tool"; in force now and written to mcp.config.json \(version [0-9a-f]{12}\)$/);
+    expect((await cli(['tools', 'set', '--file', file])).stdout).toMatch(
+      /^created tool "cli_tool"; in force now and written to mcp.config.json \(version [0-9a-f]{12}\)$/,
+    );
     writeFileSync(file, JSON.stringify({ ...tool, scopes: ['calendar.read', 'calendar.write'] }));
     expect((await cli(['tools', 'set', '--file', file])).stdout).toMatch(/^replaced tool "cli_tool"/);
     expect(JSON.parse((await cli(['tools', 'get', 'cli_tool'])).stdout).scopes).toEqual(['calendar.read', 'calendar.write']);
@@ -85,7 +102,10 @@ describe('xaa-gateway admin', () => {
 
   it('an invalid file: the error lists each JSON path', async () => {
     const file = join(env.dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ name: 'bad_tool', description: 'x', resource: 'nowhere', scopes: ['a b'], http: { method: 'GET', url: 'http://127.0.0.1:1/x' } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ name: 'bad_tool', description: 'x', resource: 'nowhere', scopes: ['a b'], http: { method: 'GET', url: 'http://127.0.0.1:1/x' } }),
+    );
     const r = await cli(['tools', 'set', '--file', file]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^xaa-gateway admin: invalid:\n {2}tools\[\d+\]\.scopes\[0\]: /);
@@ -105,8 +125,14 @@ describe('xaa-gateway admin', () => {
     expect((await cli(['switches', 'lift', 'all'])).stdout).toBe('kill switch all (read-only mode) lifted');
     expect((await cli(['switches', 'lift', 'connection', 'agent-x', 'calendar'])).code).toBe(0);
     expect((await cli(['switches', 'list'])).stdout).toBe('no kill switch is set');
-    expect(await cli(['switches', 'lift', 'all'])).toMatchObject({ code: 1, stderr: 'xaa-gateway admin: not found: kill switch all (read-only mode) is not set' });
-    expect(await cli(['switches', 'set', 'connection', 'agent-x'])).toMatchObject({ code: 2, stderr: expect.stringContaining('usage: switches set|lift connection <clientId> <resource>') });
+    expect(await cli(['switches', 'lift', 'all'])).toMatchObject({
+      code: 1,
+      stderr: 'xaa-gateway admin: not found: kill switch all (read-only mode) is not set',
+    });
+    expect(await cli(['switches', 'set', 'connection', 'agent-x'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('usage: switches set|lift connection <clientId> <resource>'),
+    });
 
     expect((await cli(['resources', 'list'])).stdout.split('\n')[0]).toMatch(/^NAME +RESOURCE +AUTHORIZATION SERVER +CLIENT +AUTH +ENABLED$/);
     expect((await cli(['upstreams', 'list'])).stdout).toMatch(/^crm-mcp +http:\/\/127\.0\.0\.1:\d+\/mcp +crmmcp_ +crm\.read +true$/m);
@@ -116,7 +142,13 @@ describe('xaa-gateway admin', () => {
   it.each([
     ['a wrong token', { XAA_ADMIN_TOKEN: 'w'.repeat(40) }, [], 1, /refused the admin token[\s\S]*fix: set XAA_ADMIN_TOKEN/],
     ['no token', { XAA_ADMIN_TOKEN: undefined }, [], 2, /no admin token: set XAA_ADMIN_TOKEN/],
-    ['an unreachable gateway', {}, ['--url', 'CLOSED'], 1, /cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\): is `xaa-gateway serve` running there\?/],
+    [
+      'an unreachable gateway',
+      {},
+      ['--url', 'CLOSED'],
+      1,
+      /cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\): is `xaa-gateway serve` running there\?/,
+    ],
   ] as const)('%s: exit code and a message naming the fix', async (_label, envOverride, extra, code, message) => {
     const args = extra.length ? ['--url', await closedPortUrl()] : [];
     const r = await cli([...args, 'tools', 'list'], envOverride);
@@ -126,7 +158,10 @@ describe('xaa-gateway admin', () => {
   });
 
   it('the real binary reads XAA_ADMIN_TOKEN and prints the table', async () => {
-    const child = spawn(process.execPath, [BIN, 'admin', '--url', url, 'tools', 'list'], { env: { ...process.env, XAA_ADMIN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'admin', '--url', url, 'tools', 'list'], {
+      env: { ...process.env, XAA_ADMIN_TOKEN: TOKEN },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', r));

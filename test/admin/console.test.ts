@@ -12,7 +12,8 @@ import { ADMIN_TOKEN, AGENT_A, startAdminHarness, type AdminHarness } from './ha
  */
 
 /** Console pages load nothing but their own stylesheet and post forms only to the gateway (and the IdP). */
-const CONSOLE_CSP = /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'; form-action 'self' http:\/\/127\.0\.0\.1:\d+; frame-ancestors 'none'; base-uri 'none'$/;
+const CONSOLE_CSP =
+  /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'; form-action 'self' http:\/\/127\.0\.0\.1:\d+; frame-ancestors 'none'; base-uri 'none'$/;
 
 let h: AdminHarness;
 let cookie: string;
@@ -28,7 +29,11 @@ function get(path: string, headers: Record<string, string> = { Cookie: cookie })
   return fetch(`${h.origin}${path}`, { redirect: 'manual', headers });
 }
 
-function postForm(path: string, fields: Record<string, string>, o: { csrf?: string | null; cookie?: string | null; headers?: Record<string, string> } = {}): Promise<Response> {
+function postForm(
+  path: string,
+  fields: Record<string, string>,
+  o: { csrf?: string | null; cookie?: string | null; headers?: Record<string, string> } = {},
+): Promise<Response> {
   const body = new URLSearchParams(fields);
   const token = o.csrf === undefined ? csrf : o.csrf;
   if (token !== null) body.set('_csrf', token);
@@ -44,7 +49,10 @@ function postForm(path: string, fields: Record<string, string>, o: { csrf?: stri
 /** Follows a PRG redirect with the flash cookie it set, as a browser would. */
 async function follow(res: Response): Promise<{ html: string; flash: string | undefined }> {
   expect(res.status).toBe(303);
-  const flashCookie = res.headers.getSetCookie().find((c) => c.startsWith('xaa-admin-flash='))?.split(';')[0];
+  const flashCookie = res.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('xaa-admin-flash='))
+    ?.split(';')[0];
   const page = await get(res.headers.get('location')!, { Cookie: [cookie, flashCookie].filter(Boolean).join('; ') });
   expect(page.status).toBe(200);
   const html = await page.text();
@@ -110,7 +118,13 @@ describe('who may see the console', () => {
   });
 
   it.each([
-    ['an MCP access token of a user', async () => ({ Authorization: `Bearer ${await h.token(await h.signIn('bob'))}` }), 403, 'Not allowed', 'not an admin credential'],
+    [
+      'an MCP access token of a user',
+      async () => ({ Authorization: `Bearer ${await h.token(await h.signIn('bob'))}` }),
+      403,
+      'Not allowed',
+      'not an admin credential',
+    ],
     ['a wrong bearer token', async () => ({ Authorization: `Bearer ${'x'.repeat(43)}` }), 401, 'Sign-in required', 'the admin token is not valid'],
   ] as const)('%s -> %s HTML page', async (_label, headers, status, title, message) => {
     const res = await get('/admin/switches', await headers());
@@ -161,7 +175,13 @@ describe('CSRF on every console POST', () => {
   it('with the token the same form sets the switch (303 + flash), and it shows who set it', async () => {
     const { flash, html } = await follow(await postForm('/admin/switches', SET));
     expect(flash).toBe('Disabled connection "agent-csrf" -> "calendar": in force from the next call.');
-    expect(h.control.listSwitches()).toMatchObject([{ switch: { kind: 'connection', clientId: 'agent-csrf', resource: 'calendar' }, reason: 'csrf test', actor: { via: 'session', email: 'alice@acme.example' } }]);
+    expect(h.control.listSwitches()).toMatchObject([
+      {
+        switch: { kind: 'connection', clientId: 'agent-csrf', resource: 'calendar' },
+        reason: 'csrf test',
+        actor: { via: 'session', email: 'alice@acme.example' },
+      },
+    ]);
     const row = /<tr data-switch="connection &quot;agent-csrf&quot; -&gt; &quot;calendar&quot;">([\s\S]*?)<\/tr>/.exec(html)![1]!;
     expect(row).toContain('csrf test');
     expect(row).toContain('by alice@acme.example');
@@ -181,7 +201,13 @@ describe('tool edits: inline errors with the JSON path, stale versions refused, 
   };
 
   it.each([
-    ['a scope with a quote', { scopes: 'crm.read crm"write' }, 'scopes', (i: number) => `tools[${i}].scopes[1]`, 'a scope token has no spaces or quotes (RFC 6749 §3.3)'],
+    [
+      'a scope with a quote',
+      { scopes: 'crm.read crm"write' },
+      'scopes',
+      (i: number) => `tools[${i}].scopes[1]`,
+      'a scope token has no spaces or quotes (RFC 6749 §3.3)',
+    ],
     ['an empty description', { description: '   ' }, 'description', (i: number) => `tools[${i}].description`, 'Too small'],
     ['an unknown resource (crafted form)', { resource: 'crm2' }, 'resource', (i: number) => `tools[${i}].resource`, 'unknown resource "crm2"'],
   ] as const)('%s -> 400, the error next to the field names the path, nothing changes', async (_label, over, field, path, message) => {
@@ -225,7 +251,11 @@ describe('tool edits: inline errors with the JSON path, stale versions refused, 
     expect(row).toContain('<code>crm.read</code> <code>crm.write</code>');
 
     const written = fileJson().tools[toolIndex(TOOL)];
-    expect(written).toMatchObject({ scopes: ['crm.read', 'crm.write'], description: 'Finds CRM customers by name or domain.', title: 'Search CRM customers (by name)' });
+    expect(written).toMatchObject({
+      scopes: ['crm.read', 'crm.write'],
+      description: 'Finds CRM customers by name or domain.',
+      title: 'Search CRM customers (by name)',
+    });
     expect(written).not.toHaveProperty('enabled'); // a checked box keeps the default, the file stays as written
     expect(h.config.current.hash).toBe(fileHash());
     expect(h.config.current.config.tools.find((t) => t.name === TOOL)).toMatchObject({ scopes: ['crm.read', 'crm.write'] });
@@ -310,7 +340,9 @@ describe('switches, sessions and the audit page', () => {
     expect(row).toContain('Agent A (test)');
     expect(row).toContain('aria-label="Disable connection agent-a → calendar"');
 
-    const { flash } = await follow(await postForm('/admin/switches', { do: 'set connection calendar', clientId: 'agent-a', reason: 'calendar misuse', back: '/admin/switches#connections' }));
+    const { flash } = await follow(
+      await postForm('/admin/switches', { do: 'set connection calendar', clientId: 'agent-a', reason: 'calendar misuse', back: '/admin/switches#connections' }),
+    );
     expect(flash!).toBe('Disabled connection "agent-a" -> "calendar": in force from the next call.');
 
     const denied = await h.call(token, 'calendar_free_slots', { date: '2026-12-01' });
@@ -329,7 +361,9 @@ describe('switches, sessions and the audit page', () => {
     const sum = (i: number) => bars.reduce((n, b) => n + Number(b[i]), 0);
     expect([sum(1), sum(2), sum(3)]).toEqual([0, 0, 1]);
 
-    const { flash: lifted } = await follow(await postForm('/admin/switches', { do: 'lift connection calendar', clientId: 'agent-a', reason: 'sorted', back: '/admin/switches#connections' }));
+    const { flash: lifted } = await follow(
+      await postForm('/admin/switches', { do: 'lift connection calendar', clientId: 'agent-a', reason: 'sorted', back: '/admin/switches#connections' }),
+    );
     expect(lifted!).toBe('Enabled connection "agent-a" -> "calendar" again.');
     expect(await h.call(token, 'calendar_free_slots', { date: '2026-12-01' })).toMatchObject({ status: 200, isError: false });
   });
@@ -350,7 +384,9 @@ describe('switches, sessions and the audit page', () => {
     // Read-only mode drops every cached downstream token (alice's calendar token, among others).
     expect(on.flash).toMatch(/^Read-only mode is on: every tool call is refused from now on\. [1-9]\d* cached downstream tokens? dropped\.$/);
     expect(on.html).toContain('ON: every tool call is refused');
-    expect((await h.call(await h.token(alice), 'calendar_free_slots', { date: '2026-12-01' })).text).toContain('kill switch all (read-only mode) is set: incident 42');
+    expect((await h.call(await h.token(alice), 'calendar_free_slots', { date: '2026-12-01' })).text).toContain(
+      'kill switch all (read-only mode) is set: incident 42',
+    );
     const off = await follow(await postForm('/admin/switches', { do: 'lift all', reason: 'over', back: '/admin/switches#readonly' }));
     expect(off.flash).toBe('Read-only mode is off: calls go through again.');
   });
@@ -358,7 +394,16 @@ describe('switches, sessions and the audit page', () => {
   it('sessions: a signed-in user with an agent grant is listed; revoking signs the session out', async () => {
     const bob = await h.signIn('bob');
     const now = Date.now();
-    await h.store.saveRefreshToken({ tokenHash: randomBytes(32).toString('hex'), familyId: 'fam-console', sessionId: bob.id, clientId: AGENT_A.clientId, scopes: ['mcp:tools'], resource: h.mcpUrl, createdAt: now, expiresAt: now + 3_600_000 });
+    await h.store.saveRefreshToken({
+      tokenHash: randomBytes(32).toString('hex'),
+      familyId: 'fam-console',
+      sessionId: bob.id,
+      clientId: AGENT_A.clientId,
+      scopes: ['mcp:tools'],
+      resource: h.mcpUrl,
+      createdAt: now,
+      expiresAt: now + 3_600_000,
+    });
     const page = await (await get('/admin/sessions')).text();
     const row = new RegExp(`<tr data-session="${bob.id}">([\\s\\S]*?)</tr>`).exec(page)![1]!;
     expect(row).toContain('bob@acme.example');
@@ -383,7 +428,11 @@ describe('switches, sessions and the audit page', () => {
     expect([...seqs].sort((a, b) => b - a)).toEqual(seqs); // newest first
 
     const tool = await (await get('/admin/audit?tool=calendar_free_slots&range=1h')).text();
-    const events = [...tool.matchAll(/<tr data-seq="\d+" data-type="([a-z_]+)" data-instance="[^"]*">[\s\S]*?<code>([^<]*)<\/code><div class="muted" title="([^"]*)">([^<]*)<\/div>/g)].map((m) => [m[1], m[2], m[3], m[4]]);
+    const events = [
+      ...tool.matchAll(
+        /<tr data-seq="\d+" data-type="([a-z_]+)" data-instance="[^"]*">[\s\S]*?<code>([^<]*)<\/code><div class="muted" title="([^"]*)">([^<]*)<\/div>/g,
+      ),
+    ].map((m) => [m[1], m[2], m[3], m[4]]);
     expect(events.length).toBeGreaterThan(0);
     for (const e of events) expect(e).toEqual(['tool_call', 'calendar_free_slots', h.config.current.config.resources.calendar!.resource, 'calendar']);
 
@@ -423,12 +472,17 @@ describe('signing out', () => {
     const own = (await h.browserSignIn('alice')).cookie!;
     const ownCsrf: string = (await (await h.api('GET', '/whoami', { token: null, headers: { Cookie: own } })).json()).csrfToken;
     const tools = await (await get('/admin/tools', { Cookie: own })).text();
-    expect(tools).toContain(`<form method="post" action="/admin/logout"><input type="hidden" name="_csrf" value="${ownCsrf}"/><button type="submit">Sign out</button></form>`);
+    expect(tools).toContain(
+      `<form method="post" action="/admin/logout"><input type="hidden" name="_csrf" value="${ownCsrf}"/><button type="submit">Sign out</button></form>`,
+    );
 
     const out = await postForm('/admin/logout', {}, { cookie: own, csrf: ownCsrf });
     expect([out.status, out.headers.get('location'), out.headers.get('cache-control')]).toEqual([303, '/admin/signed-out', 'no-store']);
     expect(out.headers.getSetCookie().some((c) => c.startsWith('xaa-admin=;') && c.includes('Max-Age=0'))).toBe(true);
-    expect((await h.env.audit()).filter((r) => r.action === 'admin.sign_out').at(-1)).toMatchObject({ type: 'admin_action', actor: { kind: 'admin', via: 'session', sub: 'u-alice' } });
+    expect((await h.env.audit()).filter((r) => r.action === 'admin.sign_out').at(-1)).toMatchObject({
+      type: 'admin_action',
+      actor: { kind: 'admin', via: 'session', sub: 'u-alice' },
+    });
 
     // The landing page: the console's look and CSP, no script, no navigation, one way back in.
     const page = await get('/admin/signed-out', {});

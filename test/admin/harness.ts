@@ -14,7 +14,18 @@ import { createHttpApp, type HttpApp } from '../../src/server/http.js';
 import { openStore, type Store, type UserSession } from '../../src/store/index.js';
 import { completeDemoLogin } from '../../tools/demo/index.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
-import { AGENT_A, AGENT_B, ENCRYPTION_KEY, listenLoopback, openSession, post, rpcMessage, serverSection, signInSession, type Agent } from '../server/http/harness.js';
+import {
+  AGENT_A,
+  AGENT_B,
+  ENCRYPTION_KEY,
+  listenLoopback,
+  openSession,
+  post,
+  rpcMessage,
+  serverSection,
+  signInSession,
+  type Agent,
+} from '../server/http/harness.js';
 
 /**
  * The remote gateway as `serve` wires it (src/server/serve.ts), on loopback against the demo
@@ -79,7 +90,15 @@ export async function startAdminHarness(mutate?: (c: GatewayConfigInput) => void
   });
   listener.setApp(http.app);
   for (const a of [AGENT_A, AGENT_B]) {
-    await store.upsertClient({ clientId: a.clientId, source: 'dynamic', clientName: a.clientName, redirectUris: ['http://127.0.0.1:1/callback'], tokenEndpointAuthMethod: 'none', metadata: {}, createdAt: Date.now() });
+    await store.upsertClient({
+      clientId: a.clientId,
+      source: 'dynamic',
+      clientName: a.clientName,
+      redirectUris: ['http://127.0.0.1:1/callback'],
+      tokenEndpointAuthMethod: 'none',
+      metadata: {},
+      createdAt: Date.now(),
+    });
   }
   const origin = listener.origin;
   return {

@@ -19,7 +19,11 @@ const rotations = async () => (await h.env.audit()).filter((r) => r.type === 'ad
 async function cli(args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runAdminCli(['--url', h.origin, ...args], { stdout: (s) => out.push(s), stderr: (s) => err.push(s), env: { XAA_ADMIN_TOKEN: ADMIN_TOKEN } });
+  const code = await runAdminCli(['--url', h.origin, ...args], {
+    stdout: (s) => out.push(s),
+    stderr: (s) => err.push(s),
+    env: { XAA_ADMIN_TOKEN: ADMIN_TOKEN },
+  });
   return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 }
 
@@ -105,7 +109,12 @@ describe('GET /admin/api/keys and POST /admin/api/keys/rotate', () => {
     expect(ok.status).toBe(200);
     const { kid, previous } = await ok.json();
     expect(previous).toBe(kids[0]);
-    expect((await rotations()).at(-1)).toMatchObject({ actor: { kind: 'admin', via: 'session', sub: 'u-alice' }, target: { kid }, before: { signing: previous }, reason: 'rotated by an admin' });
+    expect((await rotations()).at(-1)).toMatchObject({
+      actor: { kind: 'admin', via: 'session', sub: 'u-alice' },
+      target: { kid },
+      before: { signing: previous },
+      reason: 'rotated by an admin',
+    });
   });
 
   it('a bad body is 400 admin_invalid naming the field', async () => {
@@ -126,13 +135,17 @@ describe('xaa-gateway admin keys', () => {
     expect(table.code).toBe(0);
     const lines = table.stdout.split('\n');
     expect(lines[0]).toMatch(/^KID +ALG +STATE +CREATED +RETIRED +VERIFIES UNTIL$/);
-    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 3))).toEqual(keys.map((k: { kid: string; signing: boolean }) => [k.kid, 'ES256', k.signing ? 'signing' : 'verifying']));
+    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 3))).toEqual(
+      keys.map((k: { kid: string; signing: boolean }) => [k.kid, 'ES256', k.signing ? 'signing' : 'verifying']),
+    );
     expect(lines[1]).toMatch(/ signing +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +- +-$/);
 
     const rotated = await cli(['keys', 'rotate', '--reason', 'from the CLI']);
     expect(rotated).toMatchObject({ code: 0, stderr: '' });
     const now = await listKeys();
-    expect(rotated.stdout).toBe(`signing key rotated: ${now[0]!.kid} signs new tokens; ${keys[0].kid} keeps verifying until ${new Date(now[1]!.verifyUntil as number).toISOString().replace(/\.\d{3}Z$/, 'Z')}`);
+    expect(rotated.stdout).toBe(
+      `signing key rotated: ${now[0]!.kid} signs new tokens; ${keys[0].kid} keeps verifying until ${new Date(now[1]!.verifyUntil as number).toISOString().replace(/\.\d{3}Z$/, 'Z')}`,
+    );
     expect((await rotations()).at(-1)).toMatchObject({ target: { kid: now[0]!.kid }, reason: 'from the CLI' });
 
     const denied = await runAdminCli(['--url', h.origin, 'keys', 'rotate'], { stdout: () => {}, stderr: () => {}, env: { XAA_ADMIN_TOKEN: 'y'.repeat(43) } });

@@ -28,7 +28,14 @@ describe('one hash chain per instance', () => {
     // b holds its own lock while a writes: nobody waits for anybody.
     expect(await readdir(dir)).toEqual(expect.arrayContaining([`audit-${DAY}.gw-a.jsonl`, `audit-${DAY}.gw-b.jsonl`, 'audit.gw-b.lock']));
     await Promise.all([a.close(), b.close()]);
-    expect(written.map((r) => [r.instance, r.seq])).toEqual([['gw-a', 1], ['gw-b', 1], ['gw-a', 2], ['gw-b', 2], ['gw-a', 3], ['gw-b', 3]]);
+    expect(written.map((r) => [r.instance, r.seq])).toEqual([
+      ['gw-a', 1],
+      ['gw-b', 1],
+      ['gw-a', 2],
+      ['gw-b', 2],
+      ['gw-a', 3],
+      ['gw-b', 3],
+    ]);
     expect((await readdir(dir)).sort()).toEqual([`audit-${DAY}.gw-a.jsonl`, `audit-${DAY}.gw-b.jsonl`]);
 
     expect(await verifyAuditDir(dir)).toMatchObject({
@@ -56,7 +63,7 @@ describe('one hash chain per instance', () => {
     ]);
   });
 
-  it('a record moved into another instance\'s chain (relinked or not) is a break naming both', async () => {
+  it("a record moved into another instance's chain (relinked or not) is a break naming both", async () => {
     const dir = await tempDir();
     const c = clock(`${DAY}T10:00:00Z`);
     const a = await openAuditLog(dir, c, { instance: 'gw-a' });
@@ -74,13 +81,19 @@ describe('one hash chain per instance', () => {
   it('an event may not name the instance itself', async () => {
     const dir = await tempDir();
     const a = await openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { instance: 'gw-a' });
-    await expect(a.append({ ...ev(1), instance: 'gw-b' })).rejects.toMatchObject({ code: 'internal', message: 'audit event must not set the chain field "instance"' });
+    await expect(a.append({ ...ev(1), instance: 'gw-b' })).rejects.toMatchObject({
+      code: 'internal',
+      message: 'audit event must not set the chain field "instance"',
+    });
     await a.close();
   });
 
   it.each([['a b'], ['../x'], ['-x'], ['x'.repeat(101)]])('instance name %j is refused naming the rule', async (name) => {
     const dir = await tempDir();
-    await expect(openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { instance: name })).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringMatching(/is not a valid name: 1-100 letters/) });
+    await expect(openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { instance: name })).rejects.toMatchObject({
+      code: 'config_invalid',
+      message: expect.stringMatching(/is not a valid name: 1-100 letters/),
+    });
     expect(() => auditInstanceName(name, undefined)).toThrow(/audit\.instance ".*" is not a valid instance name/);
     expect(() => auditInstanceName(undefined, name)).toThrow(/XAA_INSTANCE_ID ".*" is not a valid instance name/);
   });
@@ -113,10 +126,14 @@ describe('one hash chain per instance', () => {
     await only.append(ev(3));
     await Promise.all([...logs.filter((l) => l !== second), next, only].map((l) => l.close()));
     expect(await readdir(dir)).not.toContain('audit.few-1.lock');
-    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: 5, chains: [{ instance: 'few-1', count: 1 }, { instance: 'stdio-1' }, { instance: 'stdio-2', count: 2 }, { instance: 'stdio-3' }] });
+    expect(await verifyAuditDir(dir)).toMatchObject({
+      ok: true,
+      count: 5,
+      chains: [{ instance: 'few-1', count: 1 }, { instance: 'stdio-1' }, { instance: 'stdio-2', count: 2 }, { instance: 'stdio-3' }],
+    });
   });
 
-  it('outcome unknown is recorded for the instance\'s own chain only', async () => {
+  it("outcome unknown is recorded for the instance's own chain only", async () => {
     const dir = await tempDir();
     const c = clock(`${DAY}T10:00:00Z`);
     const a = await openAuditLog(dir, c, { instance: 'gw-a' });

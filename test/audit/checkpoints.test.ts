@@ -27,7 +27,15 @@ let pristine: string;
 async function signedChain(dir: string, instance: string, records: number, spacingS = 1): Promise<void> {
   const c = clock(t(0));
   const log = await openAuditLog(dir, c, { instance });
-  const cp = new Checkpointer({ sink: log, key, intervalMs: 60_000, now: c.now, onError: (e) => { throw e; } });
+  const cp = new Checkpointer({
+    sink: log,
+    key,
+    intervalMs: 60_000,
+    now: c.now,
+    onError: (e) => {
+      throw e;
+    },
+  });
   let s = 0;
   for (let i = 1; i <= records; i++) {
     c.set(t((s += spacingS)));
@@ -82,11 +90,23 @@ describe('signed checkpoints: the file sink', () => {
 
   type Tamper = [label: string, tamper: (dir: string) => Promise<void>, expected: RegExp | string, extra?: (dir: string) => Promise<{ copies?: string[] }>];
   const table: Tamper[] = [
-    ['one changed byte', (d) => editLines(join(d, A), (l) => l.map((x, i) => (i === 1 ? x.replace('"tool-2"', '"tool-X"') : x))), `BROKEN: [gw-a] ${A}:2 (seq 2): ${REASON_HASH}`],
+    [
+      'one changed byte',
+      (d) => editLines(join(d, A), (l) => l.map((x, i) => (i === 1 ? x.replace('"tool-2"', '"tool-X"') : x))),
+      `BROKEN: [gw-a] ${A}:2 (seq 2): ${REASON_HASH}`,
+    ],
     ['a deleted middle record', (d) => editLines(join(d, A), (l) => l.filter((_, i) => i !== 2)), `BROKEN: [gw-a] ${A}:3 (seq 4): ${REASON_PREV}`],
     ['two swapped records', (d) => editLines(join(d, A), (l) => [l[0]!, l[2]!, l[1]!, ...l.slice(3)]), `BROKEN: [gw-a] ${A}:2 (seq 3): ${REASON_PREV}`],
-    ['the last record deleted', (d) => editLines(join(d, A), (l) => l.slice(0, -1)), `BROKEN: [gw-a] ${A}:7 (seq 7): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8..8 were cut off`],
-    ['the last 3 records deleted', (d) => editLines(join(d, A), (l) => l.slice(0, -3)), `BROKEN: [gw-a] ${A}:5 (seq 5): checkpoint 2 signed the chain up to seq 8, but it ends at seq 5: records 6..8 were cut off`],
+    [
+      'the last record deleted',
+      (d) => editLines(join(d, A), (l) => l.slice(0, -1)),
+      `BROKEN: [gw-a] ${A}:7 (seq 7): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8..8 were cut off`,
+    ],
+    [
+      'the last 3 records deleted',
+      (d) => editLines(join(d, A), (l) => l.slice(0, -3)),
+      `BROKEN: [gw-a] ${A}:5 (seq 5): checkpoint 2 signed the chain up to seq 8, but it ends at seq 5: records 6..8 were cut off`,
+    ],
     [
       'the last record cut in half',
       async (d) => {
@@ -95,17 +115,29 @@ describe('signed checkpoints: the file sink', () => {
       },
       /^BROKEN: \[gw-a\] audit-2026-12-06\.gw-a\.jsonl:8 \(seq 7\): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8\.\.8 were cut off; the record at seq 8 is cut short \(torn\), and a checkpoint had signed it, so this is not a crash$/,
     ],
-    ['the whole chain rewritten with fresh hashes', (d) => rehash(d, (r, i) => void (i === 1 && (r.tool = 'tool-X'))), /^BROKEN: \[gw-a\] audit-2026-12-06\.gw-a\.jsonl:3 \(seq 3\): checkpoint 1 signed hash [0-9a-f]{16}… at seq 3, the chain has [0-9a-f]{16}… there: the chain was rewritten after it was signed$/],
-    ['a checkpoint removed from the middle', (d) => editLines(join(d, CP_A), (l) => l.slice(1)), `BROKEN: [gw-a] ${CP_A}:2: checkpoint 2 does not follow checkpoint 0 (a checkpoint was removed, inserted or reordered)`],
-    ['every checkpoint removed (the file deleted)', (d) => rm(join(d, CP_A)), `BROKEN: [gw-a] ${A}:4 (seq 4): the chain records checkpoint 1, which is missing from ${CP_A} (removed or replaced)`],
     [
-      'the last checkpoint removed: only the second party\'s copy shows it',
+      'the whole chain rewritten with fresh hashes',
+      (d) => rehash(d, (r, i) => void (i === 1 && (r.tool = 'tool-X'))),
+      /^BROKEN: \[gw-a\] audit-2026-12-06\.gw-a\.jsonl:3 \(seq 3\): checkpoint 1 signed hash [0-9a-f]{16}… at seq 3, the chain has [0-9a-f]{16}… there: the chain was rewritten after it was signed$/,
+    ],
+    [
+      'a checkpoint removed from the middle',
+      (d) => editLines(join(d, CP_A), (l) => l.slice(1)),
+      `BROKEN: [gw-a] ${CP_A}:2: checkpoint 2 does not follow checkpoint 0 (a checkpoint was removed, inserted or reordered)`,
+    ],
+    [
+      'every checkpoint removed (the file deleted)',
+      (d) => rm(join(d, CP_A)),
+      `BROKEN: [gw-a] ${A}:4 (seq 4): the chain records checkpoint 1, which is missing from ${CP_A} (removed or replaced)`,
+    ],
+    [
+      "the last checkpoint removed: only the second party's copy shows it",
       (d) => editLines(join(d, CP_A), (l) => l.slice(0, -1)),
       `BROKEN: [gw-a] ${CP_A}:2: checkpoint 2, kept by the second party, is missing from ${CP_A} (removed)`,
       async () => ({ copies: await readCheckpointCopies(join(pristine, CP_A)) }),
     ],
     [
-      'a record moved to another instance\'s chain',
+      "a record moved to another instance's chain",
       async (d) => {
         const moved = (await readLinesOf(join(d, A)))[4]!;
         await editLines(join(d, B), (l) => [...l.slice(0, 2), moved, ...l.slice(2)]);
@@ -122,7 +154,9 @@ describe('signed checkpoints: the file sink', () => {
       const other = await AuditSigningKey.load(join(await tempDir(), 'k.json'));
       const { code, out } = await verify(dir, { keys: other.jwks });
       expect(code).toBe(1);
-      expect(out[0]).toMatch(new RegExp(`^BROKEN: \\[gw-a\\] ${CP_A.replace(/\./g, '\\.')}:1: checkpoint 1: signed by key ${key.kid}, which is not among the trusted audit keys$`));
+      expect(out[0]).toMatch(
+        new RegExp(`^BROKEN: \\[gw-a\\] ${CP_A.replace(/\./g, '\\.')}:1: checkpoint 1: signed by key ${key.kid}, which is not among the trusted audit keys$`),
+      );
       return;
     }
     const { code, out } = await verify(dir, (await extra?.(dir)) ?? {});
@@ -140,7 +174,9 @@ describe('signed checkpoints: the file sink', () => {
     await editLines(join(slow, CP_A), (l) => l.slice(0, -1));
     const { code, out } = await verify(slow);
     expect(code).toBe(1);
-    expect(out[0]).toMatch(/^BROKEN: \[gw-a\] audit-checkpoints\.gw-a\.jsonl:1 \(seq 4\): records from seq 4 \(.*\) on are covered by no checkpoint, though they are older than 180 s before the chain's newest record \(.*\): a checkpoint is missing$/);
+    expect(out[0]).toMatch(
+      /^BROKEN: \[gw-a\] audit-checkpoints\.gw-a\.jsonl:1 \(seq 4\): records from seq 4 \(.*\) on are covered by no checkpoint, though they are older than 180 s before the chain's newest record \(.*\): a checkpoint is missing$/,
+    );
   });
 
   it('a torn last line that no checkpoint signed (a crash mid-write) is recoverable: verify passes and says so', async () => {
@@ -181,6 +217,8 @@ describe('signed checkpoints: the file sink', () => {
     expect(second.jwks.keys.map((k) => k.kid)).toEqual([second.kid, first.kid]);
     expect(second.jwks.keys.every((k) => !('d' in k))).toBe(true);
     expect((await AuditSigningKey.load(path)).kid).toBe(second.kid);
-    expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({ public: [{ jwk: { kid: second.kid } }, { jwk: { kid: first.kid }, retiredAt: expect.any(String) }] });
+    expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({
+      public: [{ jwk: { kid: second.kid } }, { jwk: { kid: first.kid }, retiredAt: expect.any(String) }],
+    });
   });
 });

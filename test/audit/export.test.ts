@@ -19,14 +19,140 @@ const CAL = 'https://api.calendar.example/v1/free-slots';
 
 // [time, event]: what the gateway, the admin API and the Shared Signals receiver write, over three days.
 const EVENTS: [string, AuditEvent][] = [
-  ['2025-03-01T09:00:00.000Z', { type: 'tool_call', phase: 'decision', traceId: 'c1', agent: claude, tool: 'calendar_free_slots', resource: 'https://api.calendar.example/', scopesRequested: ['calendar.read'], user: alice, decision: 'allow', reason: 'allowed', scopesGranted: ['calendar.read'], idJagJti: 'jti-1', tokenFingerprint: 'fp-1', tokenFromCache: false, downstream: { method: 'GET', url: CAL } }],
-  ['2025-03-01T09:00:01.000Z', { type: 'tool_call', phase: 'outcome', traceId: 'c1', agent: claude, tool: 'calendar_free_slots', resource: 'https://api.calendar.example/', scopesRequested: ['calendar.read'], user: alice, outcome: { ok: true, status: 200 }, latencyMs: 42, totalMs: 230 }],
-  ['2025-03-02T10:00:00.000Z', { type: 'tool_call', phase: 'decision', traceId: 'd1', agent: { clientId: 'cursor' }, tool: 'crm_get_customer', resource: 'https://api.crm.example/', scopesRequested: ['crm.read'], user: bob, decision: 'deny', reason: 'user u-bob is disabled by an administrator', outcome: { ok: false, error: 'kill_switch' }, latencyMs: 3 }],
-  ['2025-03-02T11:00:00.000Z', { type: 'tool_call', phase: 'outcome', traceId: 'p1', agent: claude, tool: 'chat_post_message', resource: 'https://api.chat.example/', scopesRequested: ['chat.write'], user: alice, outcome: { ok: false, status: 502, error: 'http_502' }, latencyMs: 7, totalMs: 9 }],
-  ['2025-03-02T11:30:00.000Z', { type: 'tool_call', phase: 'decision', traceId: 'u1', agent: claude, tool: 'crmmcp_search', resource: 'https://mcp.crm.example/mcp', user: alice, decision: 'allow', reason: 'allowed', downstream: { method: 'tools/call', url: 'https://mcp.crm.example/mcp' } }],
-  ['2025-03-03T08:00:00.000Z', { type: 'admin_action', phase: 'outcome', traceId: 'a1', user: { iss: IDP, sub: 'u-bob' }, actor: { kind: 'admin', via: 'session', iss: IDP, sub: 'u-admin', email: 'admin@acme.example' }, action: 'switch.set', target: { switch: { kind: 'user', user: { iss: IDP, sub: 'u-bob' } }, label: `user ${IDP} u-bob` }, reason: 'left the company', before: null, after: { since: 1 }, effect: { downstreamTokens: 1, sessions: 1, refreshTokens: 2 } }],
-  ['2025-03-03T08:05:00.000Z', { type: 'admin_action', phase: 'outcome', traceId: 'a2', actor: { kind: 'admin', via: 'token' }, action: 'tool.update', target: { name: 'calendar_free_slots' }, before: { scopes: ['calendar.read'] }, after: { scopes: ['calendar.read', 'calendar.free'] } }],
-  ['2025-03-03T08:10:00.000Z', { type: 'security_event', phase: 'outcome', traceId: 's1', user: { iss: IDP, sub: 'u-carol' }, reason: 'RISC account-disabled: user disabled', outcome: { ok: true }, securityEvent: { iss: IDP, jti: 'set-1', eventType: 'https://schemas.openid.net/secevent/risc/event-type/account-disabled', delivery: 'push', issuedAt: '2025-03-03T08:09:59.000Z', subject: { format: 'iss_sub', iss: IDP, sub: 'u-carol' }, effect: 'disable_user', revoked: { downstreamTokens: 0, sessions: 1, refreshTokens: 1 } } }],
+  [
+    '2025-03-01T09:00:00.000Z',
+    {
+      type: 'tool_call',
+      phase: 'decision',
+      traceId: 'c1',
+      agent: claude,
+      tool: 'calendar_free_slots',
+      resource: 'https://api.calendar.example/',
+      scopesRequested: ['calendar.read'],
+      user: alice,
+      decision: 'allow',
+      reason: 'allowed',
+      scopesGranted: ['calendar.read'],
+      idJagJti: 'jti-1',
+      tokenFingerprint: 'fp-1',
+      tokenFromCache: false,
+      downstream: { method: 'GET', url: CAL },
+    },
+  ],
+  [
+    '2025-03-01T09:00:01.000Z',
+    {
+      type: 'tool_call',
+      phase: 'outcome',
+      traceId: 'c1',
+      agent: claude,
+      tool: 'calendar_free_slots',
+      resource: 'https://api.calendar.example/',
+      scopesRequested: ['calendar.read'],
+      user: alice,
+      outcome: { ok: true, status: 200 },
+      latencyMs: 42,
+      totalMs: 230,
+    },
+  ],
+  [
+    '2025-03-02T10:00:00.000Z',
+    {
+      type: 'tool_call',
+      phase: 'decision',
+      traceId: 'd1',
+      agent: { clientId: 'cursor' },
+      tool: 'crm_get_customer',
+      resource: 'https://api.crm.example/',
+      scopesRequested: ['crm.read'],
+      user: bob,
+      decision: 'deny',
+      reason: 'user u-bob is disabled by an administrator',
+      outcome: { ok: false, error: 'kill_switch' },
+      latencyMs: 3,
+    },
+  ],
+  [
+    '2025-03-02T11:00:00.000Z',
+    {
+      type: 'tool_call',
+      phase: 'outcome',
+      traceId: 'p1',
+      agent: claude,
+      tool: 'chat_post_message',
+      resource: 'https://api.chat.example/',
+      scopesRequested: ['chat.write'],
+      user: alice,
+      outcome: { ok: false, status: 502, error: 'http_502' },
+      latencyMs: 7,
+      totalMs: 9,
+    },
+  ],
+  [
+    '2025-03-02T11:30:00.000Z',
+    {
+      type: 'tool_call',
+      phase: 'decision',
+      traceId: 'u1',
+      agent: claude,
+      tool: 'crmmcp_search',
+      resource: 'https://mcp.crm.example/mcp',
+      user: alice,
+      decision: 'allow',
+      reason: 'allowed',
+      downstream: { method: 'tools/call', url: 'https://mcp.crm.example/mcp' },
+    },
+  ],
+  [
+    '2025-03-03T08:00:00.000Z',
+    {
+      type: 'admin_action',
+      phase: 'outcome',
+      traceId: 'a1',
+      user: { iss: IDP, sub: 'u-bob' },
+      actor: { kind: 'admin', via: 'session', iss: IDP, sub: 'u-admin', email: 'admin@acme.example' },
+      action: 'switch.set',
+      target: { switch: { kind: 'user', user: { iss: IDP, sub: 'u-bob' } }, label: `user ${IDP} u-bob` },
+      reason: 'left the company',
+      before: null,
+      after: { since: 1 },
+      effect: { downstreamTokens: 1, sessions: 1, refreshTokens: 2 },
+    },
+  ],
+  [
+    '2025-03-03T08:05:00.000Z',
+    {
+      type: 'admin_action',
+      phase: 'outcome',
+      traceId: 'a2',
+      actor: { kind: 'admin', via: 'token' },
+      action: 'tool.update',
+      target: { name: 'calendar_free_slots' },
+      before: { scopes: ['calendar.read'] },
+      after: { scopes: ['calendar.read', 'calendar.free'] },
+    },
+  ],
+  [
+    '2025-03-03T08:10:00.000Z',
+    {
+      type: 'security_event',
+      phase: 'outcome',
+      traceId: 's1',
+      user: { iss: IDP, sub: 'u-carol' },
+      reason: 'RISC account-disabled: user disabled',
+      outcome: { ok: true },
+      securityEvent: {
+        iss: IDP,
+        jti: 'set-1',
+        eventType: 'https://schemas.openid.net/secevent/risc/event-type/account-disabled',
+        delivery: 'push',
+        issuedAt: '2025-03-03T08:09:59.000Z',
+        subject: { format: 'iss_sub', iss: IDP, sub: 'u-carol' },
+        effect: 'disable_user',
+        revoked: { downstreamTokens: 0, sessions: 1, refreshTokens: 1 },
+      },
+    },
+  ],
   ['2025-03-03T08:20:00.000Z', { type: 'future_thing', phase: 'outcome', traceId: 'f1', widget: { size: 3 }, user: alice }],
 ];
 const NOW = () => Date.parse('2025-03-03T12:00:00Z');
@@ -136,7 +262,12 @@ describe('OCSF mapping of tool calls (API Activity 6003)', () => {
       metadata: meta(r),
       duration: 42,
       message: `calendar_free_slots for alice@acme.example via Claude: GET ${CAL} -> 200`,
-      actor: { user: { uid: 'u-alice', email_addr: 'alice@acme.example', name: 'alice@acme.example', type_id: 1, type: 'User' }, app_name: 'Claude', app_uid: 'claude-desktop', idp: { uid: IDP, name: IDP } },
+      actor: {
+        user: { uid: 'u-alice', email_addr: 'alice@acme.example', name: 'alice@acme.example', type_id: 1, type: 'User' },
+        app_name: 'Claude',
+        app_uid: 'claude-desktop',
+        idp: { uid: IDP, name: IDP },
+      },
       api: { operation: 'calendar_free_slots', service: { name: 'https://api.calendar.example/' }, request: { uid: 'c1' }, response: { code: 200 } },
       src_endpoint: { uid: 'claude-desktop', name: 'Claude' },
       dst_endpoint: { hostname: 'api.calendar.example', port: 443 },
@@ -187,8 +318,23 @@ describe('OCSF mapping of tool calls (API Activity 6003)', () => {
   it('a failed outcome: Failure, Low, the error code and the downstream status', () => {
     const r = byTrace('p1', 'outcome');
     const e = toOcsf(r);
-    expect(e).toMatchObject({ class_uid: 6003, type_uid: 600399, status_id: 2, status: 'Failure', status_code: 'http_502', status_detail: 'http_502', severity_id: 2, severity: 'Low', duration: 7 });
-    expect(e.api).toEqual({ operation: 'chat_post_message', service: { name: 'https://api.chat.example/' }, request: { uid: 'p1' }, response: { code: 502, error: 'http_502' } });
+    expect(e).toMatchObject({
+      class_uid: 6003,
+      type_uid: 600399,
+      status_id: 2,
+      status: 'Failure',
+      status_code: 'http_502',
+      status_detail: 'http_502',
+      severity_id: 2,
+      severity: 'Low',
+      duration: 7,
+    });
+    expect(e.api).toEqual({
+      operation: 'chat_post_message',
+      service: { name: 'https://api.chat.example/' },
+      request: { uid: 'p1' },
+      response: { code: 502, error: 'http_502' },
+    });
     expect(e.http_response).toEqual({ code: 502 });
     expect(e).not.toHaveProperty('action_id');
     // Without its decision record (and so its operation): activity Other, no endpoint.
@@ -211,7 +357,9 @@ describe('OCSF mapping of tool calls (API Activity 6003)', () => {
   it('an upstream MCP call: no HTTP method, the MCP method kept in unmapped', () => {
     const e = toOcsf(byTrace('u1'));
     expect(e).toMatchObject({ activity_id: 99, dst_endpoint: { hostname: 'mcp.crm.example', port: 443 } });
-    expect(e.http_request).toEqual({ url: { url_string: 'https://mcp.crm.example/mcp', scheme: 'https', hostname: 'mcp.crm.example', port: 443, path: '/mcp' } });
+    expect(e.http_request).toEqual({
+      url: { url_string: 'https://mcp.crm.example/mcp', scheme: 'https', hostname: 'mcp.crm.example', port: 443, path: '/mcp' },
+    });
     expect((e.unmapped as any).downstream_method).toBe('tools/call');
   });
 });
@@ -237,7 +385,11 @@ describe('OCSF mapping of admin actions, security events and unknown records', (
       metadata: meta(r),
       message: 'user u-bob disabled at the gateway: left the company',
       user: { uid: 'u-bob', type_id: 1, type: 'User' },
-      actor: { user: { uid: 'u-admin', email_addr: 'admin@acme.example', name: 'admin@acme.example', type_id: 2, type: 'Admin' }, idp: { uid: IDP, name: IDP }, app_name: 'xaa-gateway admin' },
+      actor: {
+        user: { uid: 'u-admin', email_addr: 'admin@acme.example', name: 'admin@acme.example', type_id: 2, type: 'Admin' },
+        idp: { uid: IDP, name: IDP },
+        app_name: 'xaa-gateway admin',
+      },
       unmapped: {
         ...chain(r),
         user: { iss: IDP, sub: 'u-bob' },
@@ -266,7 +418,9 @@ describe('OCSF mapping of admin actions, security events and unknown records', (
       unmapped: { before: { scopes: ['calendar.read'] }, after: { scopes: ['calendar.read', 'calendar.free'] } },
     });
     expect(toOcsf({ ...byTrace('a2', 'outcome'), action: 'session.revoke' })).toMatchObject({ activity_id: 4, type_uid: 600304 });
-    expect(toOcsf({ ...byTrace('a2', 'outcome'), action: 'switch.set', target: { switch: { kind: 'agent', clientId: 'x' }, label: 'agent x' } })).toMatchObject({ class_uid: 6003, activity_id: 1, severity_id: 3 });
+    expect(toOcsf({ ...byTrace('a2', 'outcome'), action: 'switch.set', target: { switch: { kind: 'agent', clientId: 'x' }, label: 'agent x' } })).toMatchObject(
+      { class_uid: 6003, activity_id: 1, severity_id: 3 },
+    );
   });
 
   it('a RISC account-disabled event: Account Change Disable, the event type as event_code', () => {
@@ -317,7 +471,11 @@ describe('audit export (CLI runner)', () => {
     expect(r.events.map((e) => e.metadata.uid)).toEqual(records.map((x) => x.id));
     // The outcome of c1 takes GET (Read) from its decision record.
     expect(r.events.map((e) => e.type_uid)).toEqual([600302, 600302, 600399, 600399, 600399, 300105, 600303, 300105, 600399]);
-    expect(r.events[1]).toMatchObject({ dst_endpoint: { hostname: 'api.calendar.example' }, http_request: { http_method: 'GET' }, http_response: { code: 200 } });
+    expect(r.events[1]).toMatchObject({
+      dst_endpoint: { hostname: 'api.calendar.example' },
+      http_request: { http_method: 'GET' },
+      http_response: { code: 200 },
+    });
     expect(r.stderr).toEqual(['exported 9 record(s) as ocsf']);
   });
 
@@ -371,7 +529,14 @@ describe('audit export (CLI runner)', () => {
 });
 
 describe('audit export of a damaged log', () => {
-  const lastFile = async (d: string) => join(d, (await readdir(d)).filter((f) => f.endsWith('.jsonl')).sort().at(-1)!);
+  const lastFile = async (d: string) =>
+    join(
+      d,
+      (await readdir(d))
+        .filter((f) => f.endsWith('.jsonl'))
+        .sort()
+        .at(-1)!,
+    );
 
   it('a torn last line (crash mid-write): everything before it is exported, a warning names the line, exit 0', async () => {
     const d = await copyDir(dir);
@@ -416,7 +581,10 @@ describe('audit export of a damaged log', () => {
 
 describe('xaa-gateway audit export (the binary)', () => {
   it('prints OCSF lines on stdout and the summary on stderr', () => {
-    const r = spawnSync(process.execPath, [BIN, 'audit', 'export', dir, '--format', 'ocsf', '--tool', 'crm_get_customer'], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [BIN, 'audit', 'export', dir, '--format', 'ocsf', '--tool', 'crm_get_customer'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(r.status).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines.map((l) => JSON.parse(l).metadata.correlation_uid)).toEqual(['d1']);

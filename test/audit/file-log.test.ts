@@ -96,26 +96,38 @@ describe('FileAuditLog: the chain', () => {
   });
 });
 
-describe("FileAuditLog: deferred durability (outcome records)", () => {
+describe('FileAuditLog: deferred durability (outcome records)', () => {
   it.each([
-    ['a deferred record resolves once written; the next sync round makes it durable with its own fsync', async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
-      await log.append(ev(1), { durability: 'deferred' });
-      const afterDeferred = fs.fileSyncs;
-      await log.append(ev(2)); // a decision: one fsync covers both
-      return { afterDeferred, afterSync: fs.fileSyncs };
-    }, { afterDeferred: 0, afterSync: 1 }],
-    ['alone, it is synced by the deferred-sync timer', async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
-      await log.append(ev(1), { durability: 'deferred' });
-      const afterDeferred = fs.fileSyncs;
-      while (fs.fileSyncs === afterDeferred) await new Promise((r) => setTimeout(r, 5));
-      return { afterDeferred, afterSync: fs.fileSyncs };
-    }, { afterDeferred: 0, afterSync: 1 }],
-    ['close syncs what is still deferred', async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
-      await log.append(ev(1), { durability: 'deferred' });
-      const afterDeferred = fs.fileSyncs;
-      await log.close();
-      return { afterDeferred, afterSync: fs.fileSyncs };
-    }, { afterDeferred: 0, afterSync: 1 }],
+    [
+      'a deferred record resolves once written; the next sync round makes it durable with its own fsync',
+      async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
+        await log.append(ev(1), { durability: 'deferred' });
+        const afterDeferred = fs.fileSyncs;
+        await log.append(ev(2)); // a decision: one fsync covers both
+        return { afterDeferred, afterSync: fs.fileSyncs };
+      },
+      { afterDeferred: 0, afterSync: 1 },
+    ],
+    [
+      'alone, it is synced by the deferred-sync timer',
+      async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
+        await log.append(ev(1), { durability: 'deferred' });
+        const afterDeferred = fs.fileSyncs;
+        while (fs.fileSyncs === afterDeferred) await new Promise((r) => setTimeout(r, 5));
+        return { afterDeferred, afterSync: fs.fileSyncs };
+      },
+      { afterDeferred: 0, afterSync: 1 },
+    ],
+    [
+      'close syncs what is still deferred',
+      async (log: Awaited<ReturnType<typeof openAuditLog>>, fs: ReturnType<typeof faultyFs>) => {
+        await log.append(ev(1), { durability: 'deferred' });
+        const afterDeferred = fs.fileSyncs;
+        await log.close();
+        return { afterDeferred, afterSync: fs.fileSyncs };
+      },
+      { afterDeferred: 0, afterSync: 1 },
+    ],
   ])('%s', async (_what, run, expected) => {
     const dir = await tempDir();
     const fs = faultyFs();
@@ -176,8 +188,16 @@ describe('FileAuditLog: group commit', () => {
 
 describe('FileAuditLog: fail closed', () => {
   const faults = [
-    { name: 'write fails (ENOSPC)', set: (fs: ReturnType<typeof faultyFs>) => (fs.failWrite = { error: osError('ENOSPC', 'no space left on device, write'), mode: 'all' }), os: 'ENOSPC' },
-    { name: 'write fails after half the bytes (ENOSPC)', set: (fs: ReturnType<typeof faultyFs>) => (fs.failWrite = { error: osError('ENOSPC', 'no space left on device, write'), mode: 'half' }), os: 'ENOSPC' },
+    {
+      name: 'write fails (ENOSPC)',
+      set: (fs: ReturnType<typeof faultyFs>) => (fs.failWrite = { error: osError('ENOSPC', 'no space left on device, write'), mode: 'all' }),
+      os: 'ENOSPC',
+    },
+    {
+      name: 'write fails after half the bytes (ENOSPC)',
+      set: (fs: ReturnType<typeof faultyFs>) => (fs.failWrite = { error: osError('ENOSPC', 'no space left on device, write'), mode: 'half' }),
+      os: 'ENOSPC',
+    },
     { name: 'fsync fails (EIO)', set: (fs: ReturnType<typeof faultyFs>) => (fs.failSync = osError('EIO', 'i/o error, fsync')), os: 'EIO' },
   ];
 
@@ -255,7 +275,7 @@ describe('FileAuditLog: fail closed', () => {
   it('refuses to extend a log whose last record was modified', async () => {
     const dir = await tempDir();
     const c = clock(`${DAY}T10:00:00Z`);
-    let log = await openAuditLog(dir, c);
+    const log = await openAuditLog(dir, c);
     await log.append(ev(1));
     await log.append(ev(2));
     await log.close();
@@ -295,14 +315,22 @@ describe('FileAuditLog: torn tail (crash mid-write)', () => {
     expect(lines).toHaveLength(8);
     expect(lines[5]).toBe(half); // evidence kept, byte for byte
     const recovery = JSON.parse(lines[6]!) as AuditRecord;
-    expect(recovery).toMatchObject({ type: RECOVERY_EVENT_TYPE, seq: 6, prevHash: fifth.hash, recovered: { afterSeq: 5, torn: [{ file: FILE, line: 6, bytes: half.length }] } });
+    expect(recovery).toMatchObject({
+      type: RECOVERY_EVENT_TYPE,
+      seq: 6,
+      prevHash: fifth.hash,
+      recovered: { afterSeq: 5, torn: [{ file: FILE, line: 6, bytes: half.length }] },
+    });
     expect(r7).toMatchObject({ seq: 7, prevHash: recovery.hash });
 
     expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, count: 7, files: 1, head: { seq: 7, hash: r7.hash }, recovered: [{ file: FILE, line: 6 }] });
     const out: string[] = [];
     const err: string[] = [];
     expect(await runAuditVerify(dir, { stdout: (s) => out.push(s), stderr: (s) => err.push(s) })).toBe(0);
-    expect(out).toEqual(['OK: 7 records in 1 files, chain intact', `head: seq 7, hash ${r7.hash} (compare with a copy kept off this host to detect a cut end)`]);
+    expect(out).toEqual([
+      'OK: 7 records in 1 files, chain intact',
+      `head: seq 7, hash ${r7.hash} (compare with a copy kept off this host to detect a cut end)`,
+    ]);
     expect(err).toEqual([`note: torn line(s) from an interrupted write at ${FILE}:6, covered by a recovery record`]);
 
     // The torn bytes are bound to the recovery record: changing them afterwards is a break.

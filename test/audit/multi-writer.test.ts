@@ -42,7 +42,9 @@ describe('FileAuditLog: several writers on one directory', () => {
     const results: AuditRecord[] = [];
     for (let round = 0; round < 20; round++) {
       // Both writers have a batch in flight at once, then one alone, then the other alone.
-      results.push(...(await Promise.all([a.append(ev(round * 10 + 1)), b.append(ev(round * 10 + 2)), a.append(ev(round * 10 + 3)), b.append(ev(round * 10 + 4))])));
+      results.push(
+        ...(await Promise.all([a.append(ev(round * 10 + 1)), b.append(ev(round * 10 + 2)), a.append(ev(round * 10 + 3)), b.append(ev(round * 10 + 4))])),
+      );
       results.push(await a.append(ev(round * 10 + 5)));
       results.push(await b.append(ev(round * 10 + 6)));
     }

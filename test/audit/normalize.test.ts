@@ -16,7 +16,14 @@ describe('normalizeEvent: the event as it reads back from JSON', () => {
     ['-0 becomes 0', { a: -0 }],
     ['a Date becomes its ISO string', { at: new Date(0) }],
     ['toJSON is applied', { v: { toJSON: () => 'shown' } }],
-    ['a class instance becomes its own enumerable fields', { v: new (class { x = 1; })() }],
+    [
+      'a class instance becomes its own enumerable fields',
+      {
+        v: new (class {
+          x = 1;
+        })(),
+      },
+    ],
     ['a Map becomes {}', { m: new Map([['k', 1]]) }],
     ['functions dropped', { f: () => 1 }],
     ['a null-prototype object', { o: Object.assign(Object.create(null) as object, { k: 'v' }) }],
@@ -29,7 +36,7 @@ describe('normalizeEvent: the event as it reads back from JSON', () => {
     expect(JSON.stringify(out)).toBe(JSON.stringify(event));
   });
 
-  it('copies: a later change to the caller\'s object does not reach the record', () => {
+  it("copies: a later change to the caller's object does not reach the record", () => {
     const args = { a: 1 };
     const out = normalizeEvent({ ...base, args } as AuditEvent) as unknown as { args: { a: number } };
     args.a = 2;
@@ -39,7 +46,15 @@ describe('normalizeEvent: the event as it reads back from JSON', () => {
   it.each<[string, () => Record<string, unknown>, RegExp]>([
     ['a chain field', () => ({ seq: 1 }), /must not set the chain field "seq"/],
     ['a BigInt', () => ({ n: 1n }), /not representable as JSON/],
-    ['a cycle', () => { const o: Record<string, unknown> = {}; o.self = o; return { o }; }, /not representable as JSON/],
+    [
+      'a cycle',
+      () => {
+        const o: Record<string, unknown> = {};
+        o.self = o;
+        return { o };
+      },
+      /not representable as JSON/,
+    ],
   ])('refuses %s, naming the problem', (_name, extra, message) => {
     expect(() => normalizeEvent({ ...base, ...extra() } as AuditEvent)).toThrow(message);
   });

@@ -59,7 +59,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(skipPostgres)('PostgreSQL audit sink', () => {
-  it('appends each instance\'s chain to audit_records; concurrent appends share commits; verify and query read every chain', async () => {
+  it("appends each instance's chain to audit_records; concurrent appends share commits; verify and query read every chain", async () => {
     const c = clock(`${DAY}T10:00:00Z`);
     const a = await open('pg-a', c);
     const b = await open('pg-b', c);
@@ -70,12 +70,24 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink', () => {
     expect(burst.map((r) => r.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     c.set(`${DAY}T10:00:02Z`);
     await a.append(ev(2));
-    const rows = await admin((cl) => cl.query<{ instance: string; n: string }>('SELECT instance, count(*) AS n FROM audit_records GROUP BY instance ORDER BY instance'));
-    expect(rows.rows).toEqual([{ instance: 'pg-a', n: '2' }, { instance: 'pg-b', n: '40' }]);
+    const rows = await admin((cl) =>
+      cl.query<{ instance: string; n: string }>('SELECT instance, count(*) AS n FROM audit_records GROUP BY instance ORDER BY instance'),
+    );
+    expect(rows.rows).toEqual([
+      { instance: 'pg-a', n: '2' },
+      { instance: 'pg-b', n: '40' },
+    ]);
 
     const src = source();
     try {
-      expect(await verifyAuditDir(src)).toMatchObject({ ok: true, count: 42, chains: [{ instance: 'pg-a', count: 2 }, { instance: 'pg-b', count: 40, head: { seq: 40, hash: burst[39]!.hash } }] });
+      expect(await verifyAuditDir(src)).toMatchObject({
+        ok: true,
+        count: 42,
+        chains: [
+          { instance: 'pg-a', count: 2 },
+          { instance: 'pg-b', count: 40, head: { seq: 40, hash: burst[39]!.hash } },
+        ],
+      });
       const merged: AuditRecord[] = [];
       for await (const r of queryAudit(src, { limit: 3 })) merged.push(r);
       expect(merged.map((r) => `${r.instance}:${r.traceId}`)).toEqual(['pg-a:t1', 'pg-b:t100', 'pg-b:t101']);
@@ -132,7 +144,9 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink', () => {
     const y = await open('pg-twin', undefined, { onWarning: (m) => warnings.push(m) });
     for (let i = 0; i < 10; i++) await Promise.all([x.append(ev(i)), y.append(ev(100 + i))]);
     expect(warnings.length).toBeGreaterThan(0);
-    expect(warnings[0]).toMatch(/^audit chain "pg-twin" in .*: its head moved under this writer \(another live instance uses the name "pg-twin", or a commit was lost in a database crash\); continuing after seq \d+$/);
+    expect(warnings[0]).toMatch(
+      /^audit chain "pg-twin" in .*: its head moved under this writer \(another live instance uses the name "pg-twin", or a commit was lost in a database crash\); continuing after seq \d+$/,
+    );
     const src = source();
     try {
       const r = await verifyAuditDir(src);
@@ -160,10 +174,18 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink', () => {
   });
 
   it.each([
-    ['one changed byte', `UPDATE audit_records SET record = replace(record, '"tool-2"', '"tool-X"') WHERE instance = 'pg-tamper' AND seq = 2`, { line: 2, seq: 2, reason: REASON_HASH }],
+    [
+      'one changed byte',
+      `UPDATE audit_records SET record = replace(record, '"tool-2"', '"tool-X"') WHERE instance = 'pg-tamper' AND seq = 2`,
+      { line: 2, seq: 2, reason: REASON_HASH },
+    ],
     ['a deleted middle record', `DELETE FROM audit_records WHERE instance = 'pg-tamper' AND seq = 2`, { line: 3, seq: 3, reason: REASON_PREV }],
-    ['two swapped records', `UPDATE audit_records a SET record = b.record, hash = b.hash FROM audit_records b
-      WHERE a.instance = 'pg-tamper' AND b.instance = a.instance AND ((a.seq = 2 AND b.seq = 3) OR (a.seq = 3 AND b.seq = 2))`, { line: 2, seq: 3, reason: REASON_PREV }],
+    [
+      'two swapped records',
+      `UPDATE audit_records a SET record = b.record, hash = b.hash FROM audit_records b
+      WHERE a.instance = 'pg-tamper' AND b.instance = a.instance AND ((a.seq = 2 AND b.seq = 3) OR (a.seq = 3 AND b.seq = 2))`,
+      { line: 2, seq: 3, reason: REASON_PREV },
+    ],
   ])('verify names the place of %s', async (_label, sql, broken) => {
     const instance = 'pg-tamper';
     const a = await open(instance);
@@ -207,7 +229,15 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink: signed checkpoints, tamper
   async function signedChain(instance: string): Promise<void> {
     const c = clock(`${DAY}T10:00:00Z`);
     const log = await openPgAuditLog(c, { databaseUrl, schema, instance });
-    const cp = new Checkpointer({ sink: log, key, intervalMs: 60_000, now: c.now, onError: (e) => { throw e; } });
+    const cp = new Checkpointer({
+      sink: log,
+      key,
+      intervalMs: 60_000,
+      now: c.now,
+      onError: (e) => {
+        throw e;
+      },
+    });
     for (let i = 1; i <= 7; i++) {
       c.set(new Date(Date.parse(`${DAY}T10:00:00Z`) + i * 1000).toISOString());
       await log.append(ev(i));
@@ -218,18 +248,43 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink: signed checkpoints, tamper
   }
 
   const rows: Array<[string, (i: string) => string, string | RegExp]> = [
-    ['one changed byte', (i) => `UPDATE audit_records SET record = replace(record, '"tool-2"', '"tool-X"') WHERE instance = '${i}' AND seq = 2`, `audit_records:2 (seq 2): ${REASON_HASH}`],
+    [
+      'one changed byte',
+      (i) => `UPDATE audit_records SET record = replace(record, '"tool-2"', '"tool-X"') WHERE instance = '${i}' AND seq = 2`,
+      `audit_records:2 (seq 2): ${REASON_HASH}`,
+    ],
     ['a deleted middle record', (i) => `DELETE FROM audit_records WHERE instance = '${i}' AND seq = 3`, `audit_records:4 (seq 4): ${REASON_PREV}`],
     [
       'two swapped records',
-      (i) => `UPDATE audit_records a SET record = b.record, hash = b.hash FROM audit_records b WHERE a.instance = '${i}' AND b.instance = a.instance AND ((a.seq = 5 AND b.seq = 6) OR (a.seq = 6 AND b.seq = 5))`,
+      (i) =>
+        `UPDATE audit_records a SET record = b.record, hash = b.hash FROM audit_records b WHERE a.instance = '${i}' AND b.instance = a.instance AND ((a.seq = 5 AND b.seq = 6) OR (a.seq = 6 AND b.seq = 5))`,
       `audit_records:5 (seq 6): ${REASON_PREV}`,
     ],
-    ['the last record deleted', (i) => `DELETE FROM audit_records WHERE instance = '${i}' AND seq = 8`, 'audit_records:7 (seq 7): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8..8 were cut off'],
-    ['the last 3 records deleted', (i) => `DELETE FROM audit_records WHERE instance = '${i}' AND seq > 5`, 'audit_records:5 (seq 5): checkpoint 2 signed the chain up to seq 8, but it ends at seq 5: records 6..8 were cut off'],
-    ['the last record cut in half', (i) => `UPDATE audit_records SET record = left(record, 100) WHERE instance = '${i}' AND seq = 8`, /^audit_records:8 \(seq 7\): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8\.\.8 were cut off; the record at seq 8 is cut short/],
-    ['a checkpoint removed', (i) => `DELETE FROM audit_checkpoints WHERE instance = '${i}' AND n = 1`, 'audit_checkpoints:2: checkpoint 2 does not follow checkpoint 0 (a checkpoint was removed, inserted or reordered)'],
-    ['every checkpoint removed', (i) => `DELETE FROM audit_checkpoints WHERE instance = '${i}'`, 'audit_records:4 (seq 4): the chain records checkpoint 1, which is missing from audit_checkpoints (removed or replaced)'],
+    [
+      'the last record deleted',
+      (i) => `DELETE FROM audit_records WHERE instance = '${i}' AND seq = 8`,
+      'audit_records:7 (seq 7): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8..8 were cut off',
+    ],
+    [
+      'the last 3 records deleted',
+      (i) => `DELETE FROM audit_records WHERE instance = '${i}' AND seq > 5`,
+      'audit_records:5 (seq 5): checkpoint 2 signed the chain up to seq 8, but it ends at seq 5: records 6..8 were cut off',
+    ],
+    [
+      'the last record cut in half',
+      (i) => `UPDATE audit_records SET record = left(record, 100) WHERE instance = '${i}' AND seq = 8`,
+      /^audit_records:8 \(seq 7\): checkpoint 2 signed the chain up to seq 8, but it ends at seq 7: records 8\.\.8 were cut off; the record at seq 8 is cut short/,
+    ],
+    [
+      'a checkpoint removed',
+      (i) => `DELETE FROM audit_checkpoints WHERE instance = '${i}' AND n = 1`,
+      'audit_checkpoints:2: checkpoint 2 does not follow checkpoint 0 (a checkpoint was removed, inserted or reordered)',
+    ],
+    [
+      'every checkpoint removed',
+      (i) => `DELETE FROM audit_checkpoints WHERE instance = '${i}'`,
+      'audit_records:4 (seq 4): the chain records checkpoint 1, which is missing from audit_checkpoints (removed or replaced)',
+    ],
   ];
 
   it.each(rows)('%s: detected, exit 1, the place named', async (label, sql, expected) => {
@@ -254,7 +309,9 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink: signed checkpoints, tamper
     const instance = 'pg-sig-rehash';
     await signedChain(instance);
     // What someone with the database but not the signing key can do: re-seal every record.
-    const rows = await admin((c) => c.query<{ seq: string; record: string }>(`SELECT seq, record FROM audit_records WHERE instance = $1 ORDER BY seq`, [instance]));
+    const rows = await admin((c) =>
+      c.query<{ seq: string; record: string }>(`SELECT seq, record FROM audit_records WHERE instance = $1 ORDER BY seq`, [instance]),
+    );
     let prev = GENESIS_HASH;
     for (const r of rows.rows) {
       const { hash: _h, ...rec } = JSON.parse(r.record) as Record<string, unknown>;
@@ -262,13 +319,20 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink: signed checkpoints, tamper
       rec.prevHash = prev;
       const hash = recordHash(rec);
       prev = hash;
-      await tamper(`UPDATE audit_records SET record = $1, hash = $2 WHERE instance = $3 AND seq = $4`, [JSON.stringify({ ...rec, hash }), hash, instance, r.seq]);
+      await tamper(`UPDATE audit_records SET record = $1, hash = $2 WHERE instance = $3 AND seq = $4`, [
+        JSON.stringify({ ...rec, hash }),
+        hash,
+        instance,
+        r.seq,
+      ]);
     }
     const src = source();
     try {
       const out: string[] = [];
       expect(await runAuditVerify(src, { stdout: (x) => out.push(x), stderr: (x) => out.push(x) }, { keys: key.jwks })).toBe(1);
-      expect(out.find((l) => l.startsWith(`BROKEN: [${instance}]`))).toMatch(/^BROKEN: \[pg-sig-rehash\] audit_records:3 \(seq 3\): checkpoint 1 signed hash [0-9a-f]{16}… at seq 3, the chain has [0-9a-f]{16}… there: the chain was rewritten after it was signed$/);
+      expect(out.find((l) => l.startsWith(`BROKEN: [${instance}]`))).toMatch(
+        /^BROKEN: \[pg-sig-rehash\] audit_records:3 \(seq 3\): checkpoint 1 signed hash [0-9a-f]{16}… at seq 3, the chain has [0-9a-f]{16}… there: the chain was rewritten after it was signed$/,
+      );
     } finally {
       await src.close();
       await tamper(`DELETE FROM audit_records WHERE instance = $1`, [instance]);
@@ -276,10 +340,12 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink: signed checkpoints, tamper
     }
   });
 
-  it('a record moved to another instance\'s chain is a break naming both', async () => {
+  it("a record moved to another instance's chain is a break naming both", async () => {
     await signedChain('pg-sig-a');
     await signedChain('pg-sig-b');
-    await tamper(`INSERT INTO audit_records (instance, seq, time, record, hash) SELECT 'pg-sig-b', 9, time, record, hash FROM audit_records WHERE instance = 'pg-sig-a' AND seq = 5`);
+    await tamper(
+      `INSERT INTO audit_records (instance, seq, time, record, hash) SELECT 'pg-sig-b', 9, time, record, hash FROM audit_records WHERE instance = 'pg-sig-a' AND seq = 5`,
+    );
     const src = source();
     try {
       const out: string[] = [];

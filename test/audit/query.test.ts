@@ -18,12 +18,32 @@ const cursor = { clientId: 'cursor', name: 'Cursor' };
 // [time, event]: decision/outcome pairs across three days.
 const EVENTS: [string, AuditEvent][] = [
   ['2025-03-01T09:00:00Z', { type: 'tool_call', phase: 'decision', traceId: 'a1', user: alice, agent: claude, tool: 'crm.search', decision: 'allow' }],
-  ['2025-03-01T09:00:01Z', { type: 'tool_call', phase: 'outcome', traceId: 'a1', user: alice, agent: claude, tool: 'crm.search', outcome: { ok: true, status: 200 } }],
-  ['2025-03-02T10:00:00Z', { type: 'tool_call', phase: 'decision', traceId: 'b1', user: bob, agent: cursor, tool: 'crm.search', decision: 'deny', reason: 'agent disabled' }],
+  [
+    '2025-03-01T09:00:01Z',
+    { type: 'tool_call', phase: 'outcome', traceId: 'a1', user: alice, agent: claude, tool: 'crm.search', outcome: { ok: true, status: 200 } },
+  ],
+  [
+    '2025-03-02T10:00:00Z',
+    { type: 'tool_call', phase: 'decision', traceId: 'b1', user: bob, agent: cursor, tool: 'crm.search', decision: 'deny', reason: 'agent disabled' },
+  ],
   ['2025-03-02T11:00:00Z', { type: 'tool_call', phase: 'decision', traceId: 'a2', user: alice, agent: cursor, tool: 'wiki.read', decision: 'allow' }],
-  ['2025-03-02T11:00:02Z', { type: 'tool_call', phase: 'outcome', traceId: 'a2', user: alice, agent: cursor, tool: 'wiki.read', outcome: { ok: false, status: 502, error: 'downstream_error' } }],
+  [
+    '2025-03-02T11:00:02Z',
+    {
+      type: 'tool_call',
+      phase: 'outcome',
+      traceId: 'a2',
+      user: alice,
+      agent: cursor,
+      tool: 'wiki.read',
+      outcome: { ok: false, status: 502, error: 'downstream_error' },
+    },
+  ],
   ['2025-03-03T08:00:00Z', { type: 'tool_call', phase: 'decision', traceId: 'b2', user: bob, agent: claude, tool: 'wiki.read', decision: 'allow' }],
-  ['2025-03-03T08:00:01Z', { type: 'tool_call', phase: 'outcome', traceId: 'b2', user: bob, agent: claude, tool: 'wiki.read', outcome: { ok: true, status: 200 } }],
+  [
+    '2025-03-03T08:00:01Z',
+    { type: 'tool_call', phase: 'outcome', traceId: 'b2', user: bob, agent: claude, tool: 'wiki.read', outcome: { ok: true, status: 200 } },
+  ],
 ];
 const NOW = '2025-03-03T12:00:00Z';
 let dir: string;
@@ -124,7 +144,10 @@ describe('audit CLI: query and tail', () => {
   it('tail prints the last records as JSON lines', async () => {
     const r = await run((out) => runAuditTail(dir, { lines: 2 }, out));
     expect(r.code).toBe(0);
-    expect(r.stdout.map((l) => JSON.parse(l) as AuditRecord).map((x) => [x.seq, x.traceId])).toEqual([[6, 'b2'], [7, 'b2']]);
+    expect(r.stdout.map((l) => JSON.parse(l) as AuditRecord).map((x) => [x.seq, x.traceId])).toEqual([
+      [6, 'b2'],
+      [7, 'b2'],
+    ]);
   });
 
   it.each([

@@ -9,10 +9,34 @@ import { cleanup, clock, tempDir } from './helpers.js';
 afterAll(cleanup);
 
 const alice = { iss: 'https://idp.example', sub: 'alice' };
-const call = (trace: string) => ({ type: 'tool_call', traceId: trace, user: alice, agent: { clientId: 'agent-1' }, tool: 'calendar_create_event', resource: 'calendar' });
-const decision = (trace: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({ ...call(trace), phase: 'decision', decision: 'allow', reason: 'allowed', downstream: { method: 'POST', url: 'https://api.calendar.example/events' }, ...extra });
-const outcome = (trace: string, ok = true): AuditEvent => ({ ...call(trace), phase: 'outcome', outcome: ok ? { ok: true, status: 201 } : { ok: false, status: 401, error: 'downstream_unauthorized' } });
-const denied = (trace: string): AuditEvent => ({ ...call(trace), phase: 'decision', decision: 'deny', reason: 'kill switch', outcome: { ok: false, error: 'kill_switch' } });
+const call = (trace: string) => ({
+  type: 'tool_call',
+  traceId: trace,
+  user: alice,
+  agent: { clientId: 'agent-1' },
+  tool: 'calendar_create_event',
+  resource: 'calendar',
+});
+const decision = (trace: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({
+  ...call(trace),
+  phase: 'decision',
+  decision: 'allow',
+  reason: 'allowed',
+  downstream: { method: 'POST', url: 'https://api.calendar.example/events' },
+  ...extra,
+});
+const outcome = (trace: string, ok = true): AuditEvent => ({
+  ...call(trace),
+  phase: 'outcome',
+  outcome: ok ? { ok: true, status: 201 } : { ok: false, status: 401, error: 'downstream_unauthorized' },
+});
+const denied = (trace: string): AuditEvent => ({
+  ...call(trace),
+  phase: 'decision',
+  decision: 'deny',
+  reason: 'kill switch',
+  outcome: { ok: false, error: 'kill_switch' },
+});
 
 /** Writes `events` one minute apart from 10:00 (an event `[minutes, event]` at that minute), as a crashed run left them. */
 async function crashedLog(events: Array<AuditEvent | [number, AuditEvent]>): Promise<string> {
@@ -35,9 +59,21 @@ describe('outcome unknown: decisions a crash left without their outcome', () => 
     ['every call has its outcome: nothing written', [decision('a'), outcome('a'), decision('b'), outcome('b')], []],
     ['the last call lost its outcome', [decision('a'), outcome('a'), decision('b')], ['b']],
     ['two calls in flight, one finished after', [decision('a'), decision('b'), outcome('b'), decision('c')], ['a', 'c']],
-    ['re-minted after a 401: the second attempt lost its outcome', [decision('a'), outcome('a', false), decision('a', { reason: 're-mint after downstream 401' })], ['a']],
+    [
+      're-minted after a 401: the second attempt lost its outcome',
+      [decision('a'), outcome('a', false), decision('a', { reason: 're-mint after downstream 401' })],
+      ['a'],
+    ],
     ['a refusal carries its outcome in the decision record', [denied('a')], []],
-    ['a decision 20 minutes before the end of the log is not a call in flight', [[0, decision('old')], [20, decision('a')], [21, outcome('a')]], []],
+    [
+      'a decision 20 minutes before the end of the log is not a call in flight',
+      [
+        [0, decision('old')],
+        [20, decision('a')],
+        [21, outcome('a')],
+      ],
+      [],
+    ],
   ];
   it.each(table)('%s', async (_label, events, expected) => {
     const dir = await crashedLog(events);
@@ -46,8 +82,19 @@ describe('outcome unknown: decisions a crash left without their outcome', () => 
     const written = await recordUnknownOutcomes(dir, undefined, log);
     expect(written.map((r) => r.traceId)).toEqual(expected);
     for (const r of written) {
-      expect(r).toMatchObject({ type: 'tool_call', phase: 'outcome', user: alice, agent: { clientId: 'agent-1' }, tool: 'calendar_create_event', resource: 'calendar', downstream: { method: 'POST', url: 'https://api.calendar.example/events' }, outcome: { ok: false, error: OUTCOME_UNKNOWN } });
-      expect(r.reason).toMatch(/^the gateway stopped after the decision of 2026-12-06T10:\d\d:00\.000Z \(seq \d+\) and before its outcome was recorded: the request may or may not have reached POST https:\/\/api\.calendar\.example\/events$/);
+      expect(r).toMatchObject({
+        type: 'tool_call',
+        phase: 'outcome',
+        user: alice,
+        agent: { clientId: 'agent-1' },
+        tool: 'calendar_create_event',
+        resource: 'calendar',
+        downstream: { method: 'POST', url: 'https://api.calendar.example/events' },
+        outcome: { ok: false, error: OUTCOME_UNKNOWN },
+      });
+      expect(r.reason).toMatch(
+        /^the gateway stopped after the decision of 2026-12-06T10:\d\d:00\.000Z \(seq \d+\) and before its outcome was recorded: the request may or may not have reached POST https:\/\/api\.calendar\.example\/events$/,
+      );
     }
     // A second start finds nothing more to record; the chain still verifies.
     expect(await recordUnknownOutcomes(dir, undefined, log)).toEqual([]);

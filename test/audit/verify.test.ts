@@ -33,7 +33,10 @@ describe('verifyAuditDir', () => {
     expect(result).not.toHaveProperty('tornTail');
     const out: string[] = [];
     expect(await runAuditVerify(dir, { stdout: (s) => out.push(s), stderr: (s) => out.push(`ERR ${s}`) })).toBe(0);
-    expect(out).toEqual([`OK: ${N} records in 1 files, chain intact`, `head: seq ${N}, hash ${(result as { head: { hash: string } }).head.hash} (compare with a copy kept off this host to detect a cut end)`]);
+    expect(out).toEqual([
+      `OK: ${N} records in 1 files, chain intact`,
+      `head: seq ${N}, hash ${(result as { head: { hash: string } }).head.hash} (compare with a copy kept off this host to detect a cut end)`,
+    ]);
   });
 
   it('an empty directory verifies with 0 records', async () => {
@@ -45,12 +48,18 @@ describe('verifyAuditDir', () => {
     {
       name: 'one byte of a field value changed in record k',
       edit: (l) => l.map((s, i) => (i === k - 1 ? s.replace(`"tool":"tool-${k}"`, `"tool":"tool-${k + 1}"`) : s)),
-      line: k, seq: k, reason: REASON_HASH, count: k - 1,
+      line: k,
+      seq: k,
+      reason: REASON_HASH,
+      count: k - 1,
     },
     {
       name: 'record k deleted',
       edit: (l) => l.filter((_, i) => i !== k - 1),
-      line: k, seq: k + 1, reason: REASON_PREV, count: k - 1,
+      line: k,
+      seq: k + 1,
+      reason: REASON_PREV,
+      count: k - 1,
     },
     {
       name: 'forged record inserted at k with its own hash recomputed',
@@ -59,42 +68,65 @@ describe('verifyAuditDir', () => {
         const forged = reseal(l[k - 1]!, (r) => Object.assign(r, { traceId: 'forged', id: 'forged', seq: k, prevHash: prev.hash }));
         return [...l.slice(0, k - 1), forged, ...l.slice(k - 1)];
       },
-      line: k + 1, seq: k, reason: REASON_PREV, count: k,
+      line: k + 1,
+      seq: k,
+      reason: REASON_PREV,
+      count: k,
     },
     {
       name: 'records k and k+1 swapped',
       edit: (l) => [...l.slice(0, k - 1), l[k]!, l[k - 1]!, ...l.slice(k + 1)],
-      line: k, seq: k + 1, reason: REASON_PREV, count: k - 1,
+      line: k,
+      seq: k + 1,
+      reason: REASON_PREV,
+      count: k - 1,
     },
     {
       name: 'middle truncated inside record k',
       edit: (l) => [...l.slice(0, k - 1), l[k - 1]!.slice(0, 40), ...l.slice(k)],
-      line: k, reason: REASON_JSON, count: k - 1,
+      line: k,
+      reason: REASON_JSON,
+      count: k - 1,
     },
     {
       name: 'records k..k+2 cut out',
       edit: (l) => [...l.slice(0, k - 1), ...l.slice(k + 2)],
-      line: k, seq: k + 3, reason: REASON_PREV, count: k - 1,
+      line: k,
+      seq: k + 3,
+      reason: REASON_PREV,
+      count: k - 1,
     },
     {
       name: 'last record edited',
       edit: (l) => l.map((s, i) => (i === N - 1 ? s.replace('"decision":"allow"', '"decision":"deny"') : s)),
-      line: N, seq: N, reason: REASON_HASH, count: N - 1,
+      line: N,
+      seq: N,
+      reason: REASON_HASH,
+      count: N - 1,
     },
     {
       name: 'seq of record k renumbered with its hash recomputed',
       edit: (l) => l.map((s, i) => (i === k - 1 ? reseal(s, (r) => (r.seq = 9)) : s)),
-      line: k, seq: 9, reason: `seq out of order (expected ${k}, found 9)`, count: k - 1,
+      line: k,
+      seq: 9,
+      reason: `seq out of order (expected ${k}, found 9)`,
+      count: k - 1,
     },
     {
       name: 'field removed from record k',
       edit: (l) => l.map((s, i) => (i === k - 1 ? reseal(s, (r) => delete r.traceId) : s)),
-      line: k, seq: k, reason: 'missing field traceId', count: k - 1,
+      line: k,
+      seq: k,
+      reason: 'missing field traceId',
+      count: k - 1,
     },
     {
       name: 'first record deleted',
       edit: (l) => l.slice(1),
-      line: 1, seq: 2, reason: REASON_PREV, count: 0,
+      line: 1,
+      seq: 2,
+      reason: REASON_PREV,
+      count: 0,
     },
   ];
 
@@ -113,7 +145,11 @@ describe('verifyAuditDir', () => {
     const d = await tempDir();
     const c = clock('2025-03-01T10:00:00Z');
     const log = await openAuditLog(d, c);
-    for (const [day, n] of [['01', 2], ['02', 3], ['03', 2]] as const) {
+    for (const [day, n] of [
+      ['01', 2],
+      ['02', 3],
+      ['03', 2],
+    ] as const) {
       c.set(`2025-03-${day}T12:00:00Z`);
       for (let i = 0; i < n; i++) await log.append(ev(i));
     }
@@ -121,7 +157,9 @@ describe('verifyAuditDir', () => {
     expect(await verifyAuditDir(d)).toMatchObject({ ok: true, count: 7, files: 3 });
     await rm(join(d, 'audit-2025-03-02.jsonl'));
     expect(await verifyAuditDir(d)).toMatchObject({
-      ok: false, count: 2, broken: { file: 'audit-2025-03-03.jsonl', line: 1, seq: 6, reason: REASON_PREV },
+      ok: false,
+      count: 2,
+      broken: { file: 'audit-2025-03-03.jsonl', line: 1, seq: 6, reason: REASON_PREV },
     });
   });
 

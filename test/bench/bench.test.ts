@@ -54,7 +54,11 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     // Its own process group: if this test is cut short, afterAll ends the bench and every server it started.
     bench = spawn(process.execPath, ['--import', 'tsx', 'tools/bench/index.ts'], {
       cwd: ROOT,
-      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BENCH_'))), BENCH_QUICK: '1', BENCH_JSON: join(dir, 'bench.json') },
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BENCH_'))),
+        BENCH_QUICK: '1',
+        BENCH_JSON: join(dir, 'bench.json'),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -116,14 +120,18 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     expect(result.checks.map((c) => [c.check, c.path])).toEqual(EXPECTED_CHECKS);
     for (const c of result.checks) {
       // The PostgreSQL-mode checks do not apply to an embedded-store run; every other one has a verdict.
-      expect(c.pass, `${c.check} ${c.path}`).toEqual(c.check.includes('PostgreSQL mode') || c.check.startsWith('PostgreSQL audit sink') ? null : expect.any(Boolean));
+      expect(c.pass, `${c.check} ${c.path}`).toEqual(
+        c.check.includes('PostgreSQL mode') || c.check.startsWith('PostgreSQL audit sink') ? null : expect.any(Boolean),
+      );
       const verdict = c.pass === null ? c.note! : c.pass ? 'PASS' : 'FAIL';
       expect(stdout).toContain(`| ${c.check} | ${c.path} | ${c.measured} | ${c.limit} | ${verdict} |`);
     }
     for (const heading of ['### Calls', '### Memory', '### Done-when checks']) expect(stdout).toContain(heading);
     for (const c of result.cells) {
       const era = c.era ?? (c.transport === 'stdio' ? '2025-11-25' : '–');
-      expect(stdout).toContain(`| ${c.transport} | ${era} | ${c.path} | ${c.clients} | ${c.summary.ok} | ${c.summary.p50.toFixed(2)} | ${c.summary.p99.toFixed(2)} |`);
+      expect(stdout).toContain(
+        `| ${c.transport} | ${era} | ${c.path} | ${c.clients} | ${c.summary.ok} | ${c.summary.p50.toFixed(2)} | ${c.summary.p99.toFixed(2)} |`,
+      );
     }
   });
 });

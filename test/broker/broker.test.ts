@@ -36,7 +36,12 @@ function setup(opts: FakeOpts = {}) {
     },
     redeemIdJag: async (p) => {
       calls.bearer++;
-      return { accessToken: `at-${++n}`, tokenType: 'Bearer', expiresAt: opts.expiresInMs === undefined ? undefined : now + opts.expiresInMs, scopes: p.scopes };
+      return {
+        accessToken: `at-${++n}`,
+        tokenType: 'Bearer',
+        expiresAt: opts.expiresInMs === undefined ? undefined : now + opts.expiresInMs,
+        scopes: p.scopes,
+      };
     },
   };
   const broker = new TokenBroker({
@@ -173,6 +178,8 @@ describe('token broker', () => {
   });
 
   it('keys cannot be forged by separators inside values', () => {
-    expect(tokenKey({ user: { iss: 'a', sub: 'b c' }, resource: 'r', scopes: [] })).not.toBe(tokenKey({ user: { iss: 'a b', sub: 'c' }, resource: 'r', scopes: [] }));
+    expect(tokenKey({ user: { iss: 'a', sub: 'b c' }, resource: 'r', scopes: [] })).not.toBe(
+      tokenKey({ user: { iss: 'a b', sub: 'c' }, resource: 'r', scopes: [] }),
+    );
   });
 });

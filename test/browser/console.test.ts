@@ -33,7 +33,9 @@ interface Agent {
 
 /** An MCP client with a gateway access token of agent A for alice, listening for tools/list_changed. */
 async function connectAgent(h: AdminHarness, session: UserSession): Promise<Agent> {
-  const transport = new StreamableHTTPClientTransport(new URL(h.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await h.token(session, AGENT_A)}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(h.mcpUrl), {
+    requestInit: { headers: { Authorization: `Bearer ${await h.token(session, AGENT_A)}` } },
+  });
   const client = new Client({ name: 'console-test-agent', version: '1.0.0' }, { capabilities: {} });
   const agent: Agent = {
     client,
@@ -77,7 +79,16 @@ if (!availability.run && availability.required) {
       const alice = await h.signIn('alice');
       // Agent A holds a refresh grant in alice's session, so the Sessions page lists it.
       const now = Date.now();
-      await h.store.saveRefreshToken({ tokenHash: randomBytes(32).toString('hex'), familyId: 'fam-browser', sessionId: alice.id, clientId: AGENT_A.clientId, scopes: ['mcp:tools'], resource: h.mcpUrl, createdAt: now, expiresAt: now + 86_400_000 });
+      await h.store.saveRefreshToken({
+        tokenHash: randomBytes(32).toString('hex'),
+        familyId: 'fam-browser',
+        sessionId: alice.id,
+        clientId: AGENT_A.clientId,
+        scopes: ['mcp:tools'],
+        resource: h.mcpUrl,
+        createdAt: now,
+        expiresAt: now + 86_400_000,
+      });
       agent = await connectAgent(h, alice);
       // Agent A has called both resources: the audit log (and so the console) knows it.
       expect((await agent.call(TOOL, { query: 'acme' })).isError ?? false).toBe(false);
@@ -153,7 +164,11 @@ if (!availability.run && availability.required) {
       expect(listed?.description).toBe('Finds Acme CRM customers by name or domain (edited in the console).');
       const result = await agent.call(TOOL, { query: 'acme' });
       expect(result.isError ?? false).toBe(false);
-      expect((await decisions(TOOL)).at(-1)).toMatchObject({ decision: 'allow', agent: { clientId: AGENT_A.clientId }, scopesRequested: ['crm.read', 'crm.write'] });
+      expect((await decisions(TOOL)).at(-1)).toMatchObject({
+        decision: 'allow',
+        agent: { clientId: AGENT_A.clientId },
+        scopesRequested: ['crm.read', 'crm.write'],
+      });
     });
 
     it("disables agent A's connection to the CRM: its next CRM call is denied with the reason, its calendar calls go on", async () => {

@@ -123,7 +123,9 @@ async function startCallback(): Promise<Callback> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== '/callback') return void res.writeHead(404).end();
     hits.push(url.searchParams);
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Signed in</title><p>Signed in. You can close this window.</p>');
+    res
+      .writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
+      .end('<!doctype html><title>Signed in</title><p>Signed in. You can close this window.</p>');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -213,7 +215,10 @@ if (!availability.run && availability.required) {
 
         await page.getByLabel('Username').fill('alice');
         await page.getByLabel('Password').fill('alice-demo-pass');
-        await Promise.all([page.waitForURL((u) => u.origin === h.origin && u.pathname === '/oauth/consent'), page.getByRole('button', { name: 'Sign in' }).click()]);
+        await Promise.all([
+          page.waitForURL((u) => u.origin === h.origin && u.pathname === '/oauth/consent'),
+          page.getByRole('button', { name: 'Sign in' }).click(),
+        ]);
 
         // The gateway's consent page names the agent and the signed-in user.
         await expect(page.locator('h1').innerText()).resolves.toBe(`Allow ${CLIENT_NAME} to use your organization's tools as you?`);
@@ -248,7 +253,14 @@ if (!availability.run && availability.required) {
       const tokenRes = await fetch(`${h.origin}/token`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code: code!, redirect_uri: callback.uri, client_id: clientId, code_verifier: auth.verifier, resource: h.mcpUrl }),
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: code!,
+          redirect_uri: callback.uri,
+          client_id: clientId,
+          code_verifier: auth.verifier,
+          resource: h.mcpUrl,
+        }),
       });
       expect(tokenRes.status).toBe(200);
       const tokens = (await tokenRes.json()) as { access_token: string; token_type: string; refresh_token?: string; scope: string };

@@ -88,7 +88,12 @@ const saas = recordingServer((req, res, body) => {
     case '/echo':
       return json(res, 200, { youSent: req.headers.authorization, raw: req.headers.authorization?.slice(7) });
     case '/echo-401':
-      return json(res, 401, { error: `bad token ${req.headers.authorization}` }, { 'www-authenticate': `Bearer error="invalid_token", error_description="${TOKEN}"` });
+      return json(
+        res,
+        401,
+        { error: `bad token ${req.headers.authorization}` },
+        { 'www-authenticate': `Bearer error="invalid_token", error_description="${TOKEN}"` },
+      );
     case '/echo-text':
       res.writeHead(400, { 'content-type': 'text/plain' });
       return res.end(`rejected ${req.headers.authorization} (${encodeURIComponent(TOKEN)})`);
@@ -172,10 +177,25 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
   });
 
   it.each([
-    ['JSON array -> structuredContent.items', 'GET', '/list', {}, { content: [{ type: 'text', text: JSON.stringify([{ id: 1 }, { id: 2 }], null, 2) }], structuredContent: { items: [{ id: 1 }, { id: 2 }] } }],
+    [
+      'JSON array -> structuredContent.items',
+      'GET',
+      '/list',
+      {},
+      { content: [{ type: 'text', text: JSON.stringify([{ id: 1 }, { id: 2 }], null, 2) }], structuredContent: { items: [{ id: 1 }, { id: 2 }] } },
+    ],
     ['non-JSON 2xx -> text', 'GET', '/text', {}, { content: [{ type: 'text', text: 'hello' }] }],
     ['204 -> short text', 'DELETE', '/nocontent', {}, { content: [{ type: 'text', text: 'calendar_create_meeting succeeded (HTTP 204 No Content)' }] }],
-    ['201 POST body', 'POST', '/create', { title: 'T' }, { content: [{ type: 'text', text: JSON.stringify({ created: { title: 'T' }, query: '' }, null, 2) }], structuredContent: { created: { title: 'T' }, query: '' } }],
+    [
+      '201 POST body',
+      'POST',
+      '/create',
+      { title: 'T' },
+      {
+        content: [{ type: 'text', text: JSON.stringify({ created: { title: 'T' }, query: '' }, null, 2) }],
+        structuredContent: { created: { title: 'T' }, query: '' },
+      },
+    ],
   ])('%s', async (_, method, path, args, expected) => {
     expect(toToolResult(await call(method, path, args), tool)).toEqual(expected);
   });
@@ -281,7 +301,9 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
     fetched.length = 0;
     const error = await failure(call('GET', '/redirect-cross'));
     expect(error.code).toBe('downstream_redirect');
-    expect(error.message).toBe(`${new URL(base).host} redirected to another host, ${new URL(other).host}; not followed (the access token is only sent to ${new URL(base).host})`);
+    expect(error.message).toBe(
+      `${new URL(base).host} redirected to another host, ${new URL(other).host}; not followed (the access token is only sent to ${new URL(base).host})`,
+    );
     expect(error.details).toEqual({ from: new URL(base).host, to: new URL(other).host });
     expect(elsewhere.seen).toEqual([]);
     // The Authorization header went to the configured origin only.
@@ -299,7 +321,9 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
     expect(text.bodyText).toBe('rejected Bearer [redacted] ([redacted])');
     expect(toToolResult(text, tool)).toEqual({
       isError: true,
-      content: [{ type: 'text', text: `The SaaS rejected the request as invalid (HTTP 400 from ${new URL(base).host}): rejected Bearer [redacted] ([redacted])` }],
+      content: [
+        { type: 'text', text: `The SaaS rejected the request as invalid (HTTP 400 from ${new URL(base).host}): rejected Bearer [redacted] ([redacted])` },
+      ],
     });
 
     const unauthorized = await call('GET', '/echo-401');
@@ -321,14 +345,42 @@ describe('toToolResult (mapping table)', () => {
   });
   const t = { name: 'docs_write', scopes: ['docs.read', 'docs.write'] };
   it.each<[string, DownstreamResult, string]>([
-    ['403 scope from body (array), missing from tool', r(403, { json: { error: 'insufficient_scope', scope: ['docs.admin'] } }), 'The SaaS refused the call: the access token lacks a required scope (HTTP 403 from api.example.com insufficient_scope). It requires scope "docs.admin"; an administrator must add it to the "scopes" of tool "docs_write" in mcp.config.json (currently: docs.read docs.write)'],
-    ['403 scope requested but not granted', r(403, { wwwAuthenticate: 'Bearer realm="x", error="insufficient_scope", scope="docs.write"' }), 'The SaaS refused the call: the access token lacks a required scope (HTTP 403 from api.example.com insufficient_scope). It requires "docs.write", which the tool requests but the authorization server did not grant; an administrator must allow it for the gateway\'s client at the SaaS'],
-    ['403 insufficient_scope without a scope', r(403, { wwwAuthenticate: 'Bearer error=insufficient_scope' }), 'The SaaS refused the call: the access token lacks a required scope (HTTP 403 from api.example.com insufficient_scope). The SaaS did not say which scope; an administrator must add the required scope to the "scopes" of tool "docs_write" in mcp.config.json (currently: docs.read docs.write)'],
-    ['403 plain', r(403, { json: { message: 'not a member of this workspace' } }), 'The SaaS refused the call (HTTP 403 from api.example.com): not a member of this workspace; the user may lack permission for this in the SaaS'],
-    ['422 problem details', r(422, { contentType: 'application/problem+json', json: { title: 'Unprocessable', detail: 'due date is in the past' } }), 'The SaaS could not process the request (HTTP 422 from api.example.com): due date is in the past'],
-    ['400 nested error.message', r(400, { json: { error: { code: 400, message: 'bad field' } } }), 'The SaaS rejected the request as invalid (HTTP 400 from api.example.com): bad field'],
+    [
+      '403 scope from body (array), missing from tool',
+      r(403, { json: { error: 'insufficient_scope', scope: ['docs.admin'] } }),
+      'The SaaS refused the call: the access token lacks a required scope (HTTP 403 from api.example.com insufficient_scope). It requires scope "docs.admin"; an administrator must add it to the "scopes" of tool "docs_write" in mcp.config.json (currently: docs.read docs.write)',
+    ],
+    [
+      '403 scope requested but not granted',
+      r(403, { wwwAuthenticate: 'Bearer realm="x", error="insufficient_scope", scope="docs.write"' }),
+      'The SaaS refused the call: the access token lacks a required scope (HTTP 403 from api.example.com insufficient_scope). It requires "docs.write", which the tool requests but the authorization server did not grant; an administrator must allow it for the gateway\'s client at the SaaS',
+    ],
+    [
+      '403 insufficient_scope without a scope',
+      r(403, { wwwAuthenticate: 'Bearer error=insufficient_scope' }),
+      'The SaaS refused the call: the access token lacks a required scope (HTTP 403 from api.example.com insufficient_scope). The SaaS did not say which scope; an administrator must add the required scope to the "scopes" of tool "docs_write" in mcp.config.json (currently: docs.read docs.write)',
+    ],
+    [
+      '403 plain',
+      r(403, { json: { message: 'not a member of this workspace' } }),
+      'The SaaS refused the call (HTTP 403 from api.example.com): not a member of this workspace; the user may lack permission for this in the SaaS',
+    ],
+    [
+      '422 problem details',
+      r(422, { contentType: 'application/problem+json', json: { title: 'Unprocessable', detail: 'due date is in the past' } }),
+      'The SaaS could not process the request (HTTP 422 from api.example.com): due date is in the past',
+    ],
+    [
+      '400 nested error.message',
+      r(400, { json: { error: { code: 400, message: 'bad field' } } }),
+      'The SaaS rejected the request as invalid (HTTP 400 from api.example.com): bad field',
+    ],
     ['429 without Retry-After', r(429), 'Rate limited by the SaaS (HTTP 429 from api.example.com); retry later'],
-    ['429 with an HTTP date', r(429, { retryAfter: 'Wed, 21 Oct 2026 07:28:00 GMT' }), 'Rate limited by the SaaS (HTTP 429 from api.example.com); retry after Wed, 21 Oct 2026 07:28:00 GMT'],
+    [
+      '429 with an HTTP date',
+      r(429, { retryAfter: 'Wed, 21 Oct 2026 07:28:00 GMT' }),
+      'Rate limited by the SaaS (HTTP 429 from api.example.com); retry after Wed, 21 Oct 2026 07:28:00 GMT',
+    ],
     ['503 with message', r(503, { json: { message: 'maintenance' } }), 'The SaaS failed (HTTP 503 from api.example.com): maintenance; try again later'],
     ['405 other', r(405), 'The SaaS answered HTTP 405 from api.example.com'],
   ])('%s', (_, result, text) => {

@@ -5,7 +5,14 @@ import { WebStandardStreamableHTTPServerTransport as TransportV1 } from '@modelc
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { BrokeredToken } from '../../src/broker/index.js';
-import { callUpstreamTool, listUpstreamTools, requiredCapabilitiesOf, UpstreamConnections, type UpstreamAuth, type UpstreamProgress } from '../../src/catalog/upstream.js';
+import {
+  callUpstreamTool,
+  listUpstreamTools,
+  requiredCapabilitiesOf,
+  UpstreamConnections,
+  type UpstreamAuth,
+  type UpstreamProgress,
+} from '../../src/catalog/upstream.js';
 import type { UpstreamConfig } from '../../src/config/schema.js';
 import { isGatewayError } from '../../src/errors.js';
 
@@ -18,8 +25,16 @@ import { isGatewayError } from '../../src/errors.js';
 
 const URL_2026 = 'https://modern.upstream.test/mcp';
 const URL_2025 = 'https://legacy.upstream.test/mcp';
-const upstream = (name: string, url: string): UpstreamConfig => ({ name, url, prefix: `${name}_`, scopes: ['read'], enabled: true, deny: [], timeoutMs: 5_000 }) as unknown as UpstreamConfig;
-const token = (accessToken: string): BrokeredToken => ({ accessToken, expiresAt: Date.now() + 60_000, scopesGranted: ['read'], idJagJti: randomUUID(), fingerprint: `fp-${accessToken}`, fromCache: false });
+const upstream = (name: string, url: string): UpstreamConfig =>
+  ({ name, url, prefix: `${name}_`, scopes: ['read'], enabled: true, deny: [], timeoutMs: 5_000 }) as unknown as UpstreamConfig;
+const token = (accessToken: string): BrokeredToken => ({
+  accessToken,
+  expiresAt: Date.now() + 60_000,
+  scopesGranted: ['read'],
+  idJagJti: randomUUID(),
+  fingerprint: `fp-${accessToken}`,
+  fromCache: false,
+});
 const auth: UpstreamAuth = { token: token('t1'), remint: async () => token('t2') };
 
 interface Seen {
@@ -35,11 +50,15 @@ function modernUpstream(seen: Seen) {
     s.registerTool('progress', { inputSchema: z.object({}) }, async (_args, c) => {
       const pt = c.mcpReq._meta?.progressToken;
       seen.progressTokens.push(pt === undefined ? 'none' : 'some');
-      if (pt !== undefined) for (const progress of [0, 50, 100]) await c.mcpReq.notify({ method: 'notifications/progress', params: { progressToken: pt, progress, total: 100, message: `step ${progress}` } });
+      if (pt !== undefined)
+        for (const progress of [0, 50, 100])
+          await c.mcpReq.notify({ method: 'notifications/progress', params: { progressToken: pt, progress, total: 100, message: `step ${progress}` } });
       return { content: [{ type: 'text', text: 'done' }] };
     });
     s.registerTool('needs_sampling', { inputSchema: z.object({}) }, (async () =>
-      inputRequired({ inputRequests: { a: inputRequired.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 4 }) } })) as never);
+      inputRequired({
+        inputRequests: { a: inputRequired.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 4 }) },
+      })) as never);
     if (extra) s.registerTool('extra', { inputSchema: z.object({}) }, async () => ({ content: [] }));
     return s;
   });
@@ -70,7 +89,9 @@ function legacyUpstream(seen: Seen) {
     server.registerTool('progress', {}, async (extra) => {
       const pt = extra._meta?.progressToken;
       seen.progressTokens.push(pt === undefined ? 'none' : 'some');
-      if (pt !== undefined) for (const progress of [0, 50, 100]) await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: pt, progress, total: 100, message: `step ${progress}` } });
+      if (pt !== undefined)
+        for (const progress of [0, 50, 100])
+          await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: pt, progress, total: 100, message: `step ${progress}` } });
       return { content: [{ type: 'text', text: 'done' }] };
     });
     await server.connect(transport);
@@ -91,9 +112,29 @@ function setup(opts: { onToolsChanged?: (u: UpstreamConfig) => void } = {}) {
 
 describe('relayed between agent and upstream', () => {
   it.each([
-    ['2026-07-28', URL_2026, true, ['some'], [{ progress: 0, total: 100, message: 'step 0' }, { progress: 50, total: 100, message: 'step 50' }, { progress: 100, total: 100, message: 'step 100' }]],
+    [
+      '2026-07-28',
+      URL_2026,
+      true,
+      ['some'],
+      [
+        { progress: 0, total: 100, message: 'step 0' },
+        { progress: 50, total: 100, message: 'step 50' },
+        { progress: 100, total: 100, message: 'step 100' },
+      ],
+    ],
     ['2026-07-28', URL_2026, false, ['none'], []],
-    ['2025-11-25', URL_2025, true, ['some'], [{ progress: 0, total: 100, message: 'step 0' }, { progress: 50, total: 100, message: 'step 50' }, { progress: 100, total: 100, message: 'step 100' }]],
+    [
+      '2025-11-25',
+      URL_2025,
+      true,
+      ['some'],
+      [
+        { progress: 0, total: 100, message: 'step 0' },
+        { progress: 50, total: 100, message: 'step 50' },
+        { progress: 100, total: 100, message: 'step 100' },
+      ],
+    ],
     ['2025-11-25', URL_2025, false, ['none'], []],
   ] as const)('%s upstream, caller asked for progress: %s -> upstream saw a token %j, progress relayed %j', async (_era, url, asked, tokens, relayed) => {
     const s = setup();
@@ -117,7 +158,14 @@ describe('relayed between agent and upstream', () => {
     await callUpstreamTool(s.connections, u, auth, 'progress', {});
     expect(s.seen.methods.filter((m) => m === 'server/discover')).toHaveLength(1);
     // Other upstream failures carry no requiredCapabilities.
-    expect(requiredCapabilitiesOf(await callUpstreamTool(s.connections, u, auth, 'no_such_tool', {}).then(() => undefined, (e: unknown) => e))).toBeUndefined();
+    expect(
+      requiredCapabilitiesOf(
+        await callUpstreamTool(s.connections, u, auth, 'no_such_tool', {}).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      ),
+    ).toBeUndefined();
     await s.connections.closeAll();
     await s.modern.close();
   });

@@ -18,9 +18,17 @@ import { isGatewayError } from '../../src/errors.js';
 const URL_2026 = 'https://modern.upstream.test/mcp';
 const URL_2025 = 'https://legacy.upstream.test/mcp';
 
-const upstream = (name: string, url: string): UpstreamConfig => ({ name, url, prefix: `${name}_`, scopes: ['read'], enabled: true, deny: [], timeoutMs: 5_000 }) as unknown as UpstreamConfig;
+const upstream = (name: string, url: string): UpstreamConfig =>
+  ({ name, url, prefix: `${name}_`, scopes: ['read'], enabled: true, deny: [], timeoutMs: 5_000 }) as unknown as UpstreamConfig;
 
-const token = (accessToken: string): BrokeredToken => ({ accessToken, expiresAt: Date.now() + 60_000, scopesGranted: ['read'], idJagJti: randomUUID(), fingerprint: `fp-${accessToken}`, fromCache: false });
+const token = (accessToken: string): BrokeredToken => ({
+  accessToken,
+  expiresAt: Date.now() + 60_000,
+  scopesGranted: ['read'],
+  idJagJti: randomUUID(),
+  fingerprint: `fp-${accessToken}`,
+  fromCache: false,
+});
 
 interface Log {
   methods: string[];
@@ -36,7 +44,9 @@ function authorized(req: Request, valid: Set<string>): boolean {
 function modernUpstream(valid: Set<string>, log: Log) {
   const handler = createMcpHandler(() => {
     const s = new Server({ name: 'modern-upstream', version: '1' }, { capabilities: { tools: {} } });
-    s.setRequestHandler('tools/list', async () => ({ tools: [{ name: 'echo', inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } }] }));
+    s.setRequestHandler('tools/list', async () => ({
+      tools: [{ name: 'echo', inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } }],
+    }));
     s.setRequestHandler('tools/call', async (req) => ({ content: [{ type: 'text', text: `modern: ${String(req.params.arguments?.text)}` }] }));
     return s;
   });
@@ -63,7 +73,11 @@ function legacyUpstream(valid: Set<string>, log: Log) {
       if (!t) return Response.json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }, { status: 404 });
       return t.handleRequest(req, { parsedBody: body });
     }
-    const transport = new TransportV1({ sessionIdGenerator: () => randomUUID(), enableJsonResponse: true, onsessioninitialized: (id) => void sessions.set(id, transport) });
+    const transport = new TransportV1({
+      sessionIdGenerator: () => randomUUID(),
+      enableJsonResponse: true,
+      onsessioninitialized: (id) => void sessions.set(id, transport),
+    });
     const server = new McpServerV1({ name: 'legacy-upstream', version: '1' });
     server.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text: `legacy: ${text}` }] }));
     await server.connect(transport);

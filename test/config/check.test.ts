@@ -31,7 +31,11 @@ describe('checkAllSecrets', () => {
   });
 
   it.each([
-    ['an admin token from an unset variable', (c: GatewayConfigInput) => (c.admin = { tokens: [{ env: 'XAA_TEST_UNSET_ADMIN_TOKEN' }] }), /^admin\.tokens\[0\]: environment variable XAA_TEST_UNSET_ADMIN_TOKEN is not set/],
+    [
+      'an admin token from an unset variable',
+      (c: GatewayConfigInput) => (c.admin = { tokens: [{ env: 'XAA_TEST_UNSET_ADMIN_TOKEN' }] }),
+      /^admin\.tokens\[0\]: environment variable XAA_TEST_UNSET_ADMIN_TOKEN is not set/,
+    ],
     ['a missing ssf push token file', (c: GatewayConfigInput) => (c.ssf = { ...c.ssf!, pushToken: { file: join(dir, 'nope') } }), /^ssf\.pushToken: /],
   ])('%s -> config_secret naming the path', (_label, mutate, message) => {
     const rt = loadConfigFile(write('bad', mutate));
@@ -43,7 +47,7 @@ describe('checkAllSecrets', () => {
     }
   });
 
-  it('a readable env reference counts (here in place of the demo\'s admin token file)', () => {
+  it("a readable env reference counts (here in place of the demo's admin token file)", () => {
     const rt = loadConfigFile(write('env', (c) => (c.admin = { tokens: [{ env: 'XAA_TEST_ADMIN_TOKEN' }] })));
     expect(checkAllSecrets(rt, { XAA_TEST_ADMIN_TOKEN: TOKEN })).toBe(10);
   });

@@ -49,18 +49,38 @@ describe('config', () => {
   const cases: Array<[string, (c: any) => void, RegExp]> = [
     ['literal client secret', (c) => (c.idp.auth.clientSecret = 'hunter2'), /idp\.auth\.clientSecret: literal secret refused: .*\{"env": "VAR_NAME"\}/],
     ['unknown resource', (c) => (c.tools[0].resource = 'crm'), /tools\[0\]\.resource: unknown resource "crm"; declare it under "resources" \(known: cal\)/],
-    ['path parameter not in schema', (c) => (c.tools[0].http.url = 'https://cal.example/api/events/{eventId}'), /tools\[0\]\.http\.url: path parameter \{eventId\} must be a required property of inputSchema/],
+    [
+      'path parameter not in schema',
+      (c) => (c.tools[0].http.url = 'https://cal.example/api/events/{eventId}'),
+      /tools\[0\]\.http\.url: path parameter \{eventId\} must be a required property of inputSchema/,
+    ],
     ['relative URL', (c) => (c.tools[0].http.url = '/api/events'), /tools\[0\]\.http\.url: must be an absolute URL/],
     ['non-http URL', (c) => (c.resources.cal.resource = 'ftp://cal.example'), /resources\.cal\.resource: must be an http\(s\) URL/],
     ['issuer with query', (c) => (c.idp.issuer = 'https://idp.example/?x=1'), /idp\.issuer: an issuer must not have a query/],
     ['duplicate tool', (c) => c.tools.push({ ...c.tools[0] }), /tools\[1\]\.name: duplicate tool name "cal_get" \(also tools\[0\]\)/],
     ['unknown field', (c) => (c.tools[0].scope = ['x']), /tools\[0\]: unknown field\(s\) "scope"/],
     ['bad auth method', (c) => (c.idp.auth.method = 'client_secret_jwt'), /idp\.auth\.method: /],
-    ['Authorization header', (c) => (c.tools[0].http.headers = { authorization: 'Bearer x' }), /tools\[0\]\.http\.headers: Authorization is set by the gateway/],
-    ['query arg not in schema', (c) => (c.tools[0].http.query = { q: 'query' }), /tools\[0\]\.http\.query\.q: argument "query" is not a property of inputSchema/],
+    [
+      'Authorization header',
+      (c) => (c.tools[0].http.headers = { authorization: 'Bearer x' }),
+      /tools\[0\]\.http\.headers: Authorization is set by the gateway/,
+    ],
+    [
+      'query arg not in schema',
+      (c) => (c.tools[0].http.query = { q: 'query' }),
+      /tools\[0\]\.http\.query\.q: argument "query" is not a property of inputSchema/,
+    ],
     ['scope with space', (c) => (c.tools[0].scopes = ['a b']), /tools\[0\]\.scopes\[0\]: a scope token has no spaces/],
-    ['inputSchema that is not JSON Schema', (c) => (c.tools[0].inputSchema.properties.id.minLength = -1), /tools\[0\]\.inputSchema: is not a valid JSON Schema \(draft 2020-12\): \/properties\/id\/minLength must be >= 0/],
-    ['GET with a body map', (c) => (c.tools[0].http.body = { id: 'id' }), /tools\[0\]\.http\.body: GET requests carry no body; map these arguments with "query" instead/],
+    [
+      'inputSchema that is not JSON Schema',
+      (c) => (c.tools[0].inputSchema.properties.id.minLength = -1),
+      /tools\[0\]\.inputSchema: is not a valid JSON Schema \(draft 2020-12\): \/properties\/id\/minLength must be >= 0/,
+    ],
+    [
+      'GET with a body map',
+      (c) => (c.tools[0].http.body = { id: 'id' }),
+      /tools\[0\]\.http\.body: GET requests carry no body; map these arguments with "query" instead/,
+    ],
     ['lifetime cap over 1 h', (c) => (c.tokens = { maxLifetimeSeconds: 7200 }), /tokens\.maxLifetimeSeconds: /],
   ];
   it.each(cases)('refuses %s, naming the path', (_label, mutate, message) => {
@@ -88,9 +108,7 @@ describe('config', () => {
     else expect(parse(cfg, e).config.server?.allowedHosts).toEqual([host]);
   });
 
-  it.each([
-    ['missing env var', {}, /idp\.auth\.clientSecret: environment variable IDP_SECRET is not set/],
-  ])('secret errors: %s', (_l, e, message) => {
+  it.each([['missing env var', {}, /idp\.auth\.clientSecret: environment variable IDP_SECRET is not set/]])('secret errors: %s', (_l, e, message) => {
     expect(() => parse(base(), e)).toThrowError(message);
   });
 

@@ -15,10 +15,29 @@ function base(): GatewayConfigInput {
   return {
     idp: { issuer: 'https://idp.example', clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret: { env: 'IDP_SECRET' } } },
     resources: {
-      cal: { resource: 'https://cal.example/api', authorizationServer: 'https://cal.example', client: { clientId: 'gw', auth: { method: 'client_secret_post', clientSecret: { file: 'secret' } } } },
+      cal: {
+        resource: 'https://cal.example/api',
+        authorizationServer: 'https://cal.example',
+        client: { clientId: 'gw', auth: { method: 'client_secret_post', clientSecret: { file: 'secret' } } },
+      },
     },
-    tools: [{ name: 'cal_list', description: 'List events', resource: 'cal', scopes: ['calendar.read'], http: { method: 'GET', url: 'https://cal.example/api/events' } }],
-    upstreams: [{ name: 'crm', url: 'https://crm.example/mcp', prefix: 'crm_', client: { clientId: 'gw', auth: { method: 'client_secret_post', clientSecret: { file: 'secret' } } } }],
+    tools: [
+      {
+        name: 'cal_list',
+        description: 'List events',
+        resource: 'cal',
+        scopes: ['calendar.read'],
+        http: { method: 'GET', url: 'https://cal.example/api/events' },
+      },
+    ],
+    upstreams: [
+      {
+        name: 'crm',
+        url: 'https://crm.example/mcp',
+        prefix: 'crm_',
+        client: { clientId: 'gw', auth: { method: 'client_secret_post', clientSecret: { file: 'secret' } } },
+      },
+    ],
     server: { publicUrl: 'https://mcp.acme.example', encryptionKey: { env: 'KEY' } },
   };
 }
@@ -35,7 +54,11 @@ describe('limits in the config', () => {
 
   it('accepts rate limits of config tools and of upstream tools (by prefix); windowSeconds defaults to 60', () => {
     const cfg = base();
-    cfg.toolRateLimits = { perUser: { calls: 100 }, perTool: { calls: 1000, windowSeconds: 1 }, tools: { cal_list: { perUser: { calls: 5 } }, crm_lookup_customer: { perTool: { calls: 10, windowSeconds: 60 } } } };
+    cfg.toolRateLimits = {
+      perUser: { calls: 100 },
+      perTool: { calls: 1000, windowSeconds: 1 },
+      tools: { cal_list: { perUser: { calls: 5 } }, crm_lookup_customer: { perTool: { calls: 10, windowSeconds: 60 } } },
+    };
     expect(parse(cfg).config.toolRateLimits).toEqual({
       perUser: { calls: 100, windowSeconds: 60 },
       perTool: { calls: 1000, windowSeconds: 1 },
@@ -44,17 +67,29 @@ describe('limits in the config', () => {
   });
 
   const cases: Array<[string, (c: any) => void, string]> = [
-    ['min above max', (c) => (c.server.overload = { maxConcurrentRequests: 8, minConcurrentRequests: 16 }), 'server.overload.minConcurrentRequests: must not be above maxConcurrentRequests (set both equal for a fixed limit)'],
+    [
+      'min above max',
+      (c) => (c.server.overload = { maxConcurrentRequests: 8, minConcurrentRequests: 16 }),
+      'server.overload.minConcurrentRequests: must not be above maxConcurrentRequests (set both equal for a fixed limit)',
+    ],
     ['no concurrency', (c) => (c.server.overload = { maxConcurrentRequests: 0 }), 'server.overload.maxConcurrentRequests: '],
     ['a zero queue wait', (c) => (c.server.overload = { maxQueueWaitMs: 0 }), 'server.overload.maxQueueWaitMs: '],
     ['a negative queue', (c) => (c.server.overload = { maxQueuedRequests: -1 }), 'server.overload.maxQueuedRequests: '],
     ['an unknown overload key', (c) => (c.server.overload = { maxInFlight: 10 }), 'server.overload: unknown field(s) "maxInFlight"'],
-    ['an unknown tool', (c) => (c.toolRateLimits = { tools: { cal_lsit: { perUser: { calls: 1 } } } }), 'toolRateLimits.tools.cal_lsit: unknown tool "cal_lsit"; name a tool of "tools" (cal_list) or an upstream tool with its prefix ("crm_...")'],
+    [
+      'an unknown tool',
+      (c) => (c.toolRateLimits = { tools: { cal_lsit: { perUser: { calls: 1 } } } }),
+      'toolRateLimits.tools.cal_lsit: unknown tool "cal_lsit"; name a tool of "tools" (cal_list) or an upstream tool with its prefix ("crm_...")',
+    ],
     ['the bare upstream prefix', (c) => (c.toolRateLimits = { tools: { crm_: { perUser: { calls: 1 } } } }), 'toolRateLimits.tools.crm_: unknown tool "crm_"'],
     ['zero calls', (c) => (c.toolRateLimits = { perUser: { calls: 0 } }), 'toolRateLimits.perUser.calls: '],
     ['a window over a day', (c) => (c.toolRateLimits = { perTool: { calls: 1, windowSeconds: 86_401 } }), 'toolRateLimits.perTool.windowSeconds: '],
     ['an unknown kind of limit', (c) => (c.toolRateLimits = { perAgent: { calls: 1 } }), 'toolRateLimits: unknown field(s) "perAgent"'],
-    ['an unknown key in a tool entry', (c) => (c.toolRateLimits = { tools: { cal_list: { perAgent: { calls: 1 } } } }), 'toolRateLimits.tools.cal_list: unknown field(s) "perAgent"'],
+    [
+      'an unknown key in a tool entry',
+      (c) => (c.toolRateLimits = { tools: { cal_list: { perAgent: { calls: 1 } } } }),
+      'toolRateLimits.tools.cal_list: unknown field(s) "perAgent"',
+    ],
     ['stdio without calls', (c) => (c.stdio = { maxConcurrentToolCalls: 0 }), 'stdio.maxConcurrentToolCalls: '],
   ];
   it.each(cases)('refuses %s, naming the path', (_label, mutate, message) => {

@@ -61,7 +61,11 @@ async function signInAsAlice(authorizationUrl: string, issuer: string): Promise<
   if (back.status !== 303 || !location.startsWith('/oauth/consent')) throw new Error(`IdP callback answered ${back.status}: ${await back.text()}`);
   const page = await browser.get(new URL(location, issuer));
   const html = await page.text();
-  const allow = await browser.postForm(`${issuer}/oauth/consent`, { request_id: hidden(html, 'request_id'), csrf: hidden(html, 'csrf'), decision: 'allow' }, { Origin: issuer });
+  const allow = await browser.postForm(
+    `${issuer}/oauth/consent`,
+    { request_id: hidden(html, 'request_id'), csrf: hidden(html, 'csrf'), decision: 'allow' },
+    { Origin: issuer },
+  );
   if (allow.status !== 303) throw new Error(`consent answered ${allow.status}: ${await allow.text()}`);
   return allow.headers.get('location')!;
 }
@@ -76,12 +80,22 @@ interface Run {
 
 function runSuite(issuer: string, callbackPort: number, outDir: string): Promise<Run> {
   const args = [
-    '-y', '-p', 'node@24', 'node', 'node_modules/@modelcontextprotocol/conformance/dist/index.js', 'authorization',
-    '--url', issuer,
-    '--client-id', CLIENT_ID,
-    '--resource', `${issuer}/mcp`,
-    '--port', String(callbackPort),
-    '-o', outDir,
+    '-y',
+    '-p',
+    'node@24',
+    'node',
+    'node_modules/@modelcontextprotocol/conformance/dist/index.js',
+    'authorization',
+    '--url',
+    issuer,
+    '--client-id',
+    CLIENT_ID,
+    '--resource',
+    `${issuer}/mcp`,
+    '--port',
+    String(callbackPort),
+    '-o',
+    outDir,
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('npx', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -165,7 +179,11 @@ describe('conformance authorization (the gateway as an authorization server)', (
     const bad = judged.filter((c) => c.status !== 'SUCCESS');
     if (bad.length) console.error(`suite stdout:\n${run.stdout}\nsuite stderr:\n${run.stderr}\ngateway stderr:\n${gateway.stderr()}`);
     expect(bad.map((c) => `${c.id}: ${c.status}: ${c.description}${c.errorMessage ? ` (${c.errorMessage})` : ''}`)).toEqual([]);
-    for (const id of REQUIRED) expect(judged.some((c) => c.id === id && c.status === 'SUCCESS'), `check ${id} is SUCCESS`).toBe(true);
+    for (const id of REQUIRED)
+      expect(
+        judged.some((c) => c.id === id && c.status === 'SUCCESS'),
+        `check ${id} is SUCCESS`,
+      ).toBe(true);
 
     // The redirect the suite validated carries the code, its state and the gateway's issuer (RFC 9207).
     const back = new URL(run.redirects[0]!);

@@ -22,10 +22,9 @@ const REQUIRED = [
 
 describe(`conformance client scenario ${SCENARIO}`, () => {
   it('passes every check', { timeout: 180_000 }, async () => {
-    const run = await runConformance(
-      ['client', '--command', 'npm run -s conformance-client --', '--scenario', SCENARIO, '--timeout', '120000'],
-      { timeoutMs: 170_000 },
-    );
+    const run = await runConformance(['client', '--command', 'npm run -s conformance-client --', '--scenario', SCENARIO, '--timeout', '120000'], {
+      timeoutMs: 170_000,
+    });
     const bad = judged(run.checks).filter((c) => c.status !== 'SUCCESS');
     expect(bad.map(describeCheck), `client stderr:\n${run.stderr}`).toEqual([]);
     expect(

@@ -1,6 +1,12 @@
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startAuthProxy, type AuthProxy } from '../../tools/conformance/auth-proxy.js';
-import { GATEWAY_CLIENT_ID, startConformanceUpstream, UPSTREAM_CLIENT_SECRET_FILE, UPSTREAM_SCOPE, type ConformanceUpstream } from '../../tools/conformance/upstream-server.js';
+import {
+  GATEWAY_CLIENT_ID,
+  startConformanceUpstream,
+  UPSTREAM_CLIENT_SECRET_FILE,
+  UPSTREAM_SCOPE,
+  type ConformanceUpstream,
+} from '../../tools/conformance/upstream-server.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
 import { DanceProvider, LoopbackRedirect } from '../server/http/oauth-client.js';
 import { freePort, startServedGateway, writeServeConfig } from '../server/http/served-gateway.js';

@@ -41,7 +41,10 @@ describe('the scenario table covers the suite', () => {
     const listed = await listServerScenarios();
     const ours = new Map(SERVER_SCENARIOS.map((s) => [s.name, s.revisions]));
     const relevant = [...listed].filter(([, v]) => v.includes('2025-11-25') || v.includes('2026-07-28') || v.includes('extension'));
-    expect(relevant.map(([name]) => name).filter((n) => !ours.has(n)), 'scenarios missing from the table').toEqual([]);
+    expect(
+      relevant.map(([name]) => name).filter((n) => !ours.has(n)),
+      'scenarios missing from the table',
+    ).toEqual([]);
     for (const [name, versions] of relevant) {
       if (versions.includes('extension')) continue;
       expect(ours.get(name), name).toEqual(['2025-11-25', '2026-07-28'].filter((v) => versions.includes(v)));
@@ -62,15 +65,16 @@ describe('conformance server scenarios through the gateway', () => {
       const bad = judged(run.checks).filter((c) => c.status !== 'SUCCESS' && c.status !== 'SKIPPED' && !(c.id in exempt));
       const known = KNOWN_FAILURES[`${scenario.name}@${revision}`]?.checks ?? [];
       // Exactly the known failures (tools/conformance/scenarios.ts), each named with its message.
-      expect(
-        bad.filter((c) => !known.includes(c.id)).map(describeCheck),
-        `unexpected failures; proxy log:\n${gw.proxy.log.slice(-20).join('\n')}`,
-      ).toEqual([]);
+      expect(bad.filter((c) => !known.includes(c.id)).map(describeCheck), `unexpected failures; proxy log:\n${gw.proxy.log.slice(-20).join('\n')}`).toEqual([]);
       expect(
         known.filter((id) => !bad.some((c) => c.id === id)),
         'now passing: remove them from KNOWN_FAILURES in tools/conformance/scenarios.ts',
       ).toEqual([]);
-      if (!scenario.mayJudgeNothing) expect(judged(run.checks).some((c) => c.status === 'SUCCESS'), 'at least one check passed').toBe(true);
+      if (!scenario.mayJudgeNothing)
+        expect(
+          judged(run.checks).some((c) => c.status === 'SUCCESS'),
+          'at least one check passed',
+        ).toBe(true);
       if (tool) expect(gw.upstream.calls.get(tool) ?? 0, `${tool} reached the upstream`).toBeGreaterThan(before);
     });
   }

@@ -138,10 +138,15 @@ describe('denials and failures', () => {
       const tool = c.tools!.find((t) => t.name === 'calendar_create_meeting')!;
       tool.scopes = ['calendar.read'];
     });
-    await expect.poll(async () => {
-      const r = await alice.call('calendar_create_meeting', { title: 'x', start: '2026-12-01T10:00:00Z', durationMinutes: 30, attendees: [] });
-      return r.isError ? text(r) : '';
-    }, { timeout: 5000 }).toMatch(/403.*calendar\.write/s);
+    await expect
+      .poll(
+        async () => {
+          const r = await alice.call('calendar_create_meeting', { title: 'x', start: '2026-12-01T10:00:00Z', durationMinutes: 30, attendees: [] });
+          return r.isError ? text(r) : '';
+        },
+        { timeout: 5000 },
+      )
+      .toMatch(/403.*calendar\.write/s);
     env.writeConfig();
   });
 
@@ -244,7 +249,10 @@ describe('audit log', () => {
 
   it('never writes a token or an ID-JAG', async () => {
     const files = readdirSync(env.auditDir);
-    const raw = files.filter((f) => !f.startsWith('audit-checkpoints')).map((f) => readFileSync(join(env.auditDir, f), 'utf8')).join('');
+    const raw = files
+      .filter((f) => !f.startsWith('audit-checkpoints'))
+      .map((f) => readFileSync(join(env.auditDir, f), 'utf8'))
+      .join('');
     expect(raw).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/);
     // The checkpoint files hold JWSs too: signed checkpoints, nothing else.
     for (const f of files.filter((n) => n.startsWith('audit-checkpoints'))) {

@@ -25,7 +25,15 @@ afterAll(() => env?.close());
 async function exchange(user: string, app: 'calendar' | 'crm' | 'payroll', scopes: string[]) {
   const r = rt.config.resources[app]!;
   const [idp, as] = await Promise.all([xaa.discover(rt.config.idp.issuer, { role: 'idp' }), xaa.discover(r.authorizationServer)]);
-  const idJag = await xaa.requestIdJag({ idp, client: rt.idpClient, subjectToken: idToken(user), subjectTokenType: ID_TOKEN, audience: as.issuer, resource: r.resource, scopes });
+  const idJag = await xaa.requestIdJag({
+    idp,
+    client: rt.idpClient,
+    subjectToken: idToken(user),
+    subjectTokenType: ID_TOKEN,
+    audience: as.issuer,
+    resource: r.resource,
+    scopes,
+  });
   return { idJag, as, client: rt.resourceClients.get(app)! };
 }
 

@@ -28,7 +28,10 @@ interface Revocation {
 }
 
 /** An AS whose metadata publishes revocation_endpoint (or not), and how it answers revocations. */
-async function fakeAs(mode: 'ok' | 'no-endpoint' | 'unsupported_token_type' | 'hang', hangMs = 2_000): Promise<{ issuer: string; revoked: Revocation[]; close(): Promise<void> }> {
+async function fakeAs(
+  mode: 'ok' | 'no-endpoint' | 'unsupported_token_type' | 'hang',
+  hangMs = 2_000,
+): Promise<{ issuer: string; revoked: Revocation[]; close(): Promise<void> }> {
   const revoked: Revocation[] = [];
   const app = new Hono();
   let issuer = '';
@@ -139,7 +142,13 @@ describe('RFC 7009 revocation of dropped downstream tokens (best effort)', () =>
 function configStore(dir: string): ConfigStore {
   const text = JSON.stringify({
     idp: { issuer: 'https://idp.example', clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret: { env: 'HOME' } } },
-    resources: { cal: { resource: 'https://cal.example/api', authorizationServer: 'https://cal.example', client: { clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret: { env: 'HOME' } } } } },
+    resources: {
+      cal: {
+        resource: 'https://cal.example/api',
+        authorizationServer: 'https://cal.example',
+        client: { clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret: { env: 'HOME' } } },
+      },
+    },
   });
   return new ConfigStore(parseConfigText(text, join(dir, 'mcp.config.json')));
 }
@@ -173,7 +182,16 @@ describe('two instances sharing one store: a switch set on one reaches the other
     const storeB: Store = postgres ? await open() : pglite;
     const purgedOnB: unknown[] = [];
     const make = (store: Store, drop: (f: unknown) => DroppedToken[]) =>
-      new ControlService({ store, snapshot: new SwitchSnapshot(), broker: { drop }, config: configStore(dir), audit: new MemorySink(), deps: defaultDeps, logger: silentLogger, refreshMs: via === 'poll' ? 20 : 600_000 });
+      new ControlService({
+        store,
+        snapshot: new SwitchSnapshot(),
+        broker: { drop },
+        config: configStore(dir),
+        audit: new MemorySink(),
+        deps: defaultDeps,
+        logger: silentLogger,
+        refreshMs: via === 'poll' ? 20 : 600_000,
+      });
     const a = make(storeA, () => []);
     const b = make(via === 'poll' ? deaf(storeB) : storeB, (f) => {
       purgedOnB.push(f);
@@ -227,11 +245,21 @@ describe('lifting races a switch set again (another admin, another instance)', (
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
-    const control = new ControlService({ store: racing, snapshot: new SwitchSnapshot(), broker: { drop: () => [] }, config: configStore(dir), audit: sink, deps: defaultDeps, logger: silentLogger });
+    const control = new ControlService({
+      store: racing,
+      snapshot: new SwitchSnapshot(),
+      broker: { drop: () => [] },
+      config: configStore(dir),
+      audit: sink,
+      deps: defaultDeps,
+      logger: silentLogger,
+    });
     try {
       await control.setSwitch({ kind: 'agent', clientId }, 'first', admin);
       expect(await control.liftSwitch({ kind: 'agent', clientId }, 'all clear', admin)).toBeUndefined();
-      expect((await pglite.listKillSwitches()).switches.find((s) => JSON.stringify(['agent', (s.switch as { clientId?: string }).clientId]) === key)?.reason).toBe('set again');
+      expect(
+        (await pglite.listKillSwitches()).switches.find((s) => JSON.stringify(['agent', (s.switch as { clientId?: string }).clientId]) === key)?.reason,
+      ).toBe('set again');
       expect(sink.records.map((r) => (r as { action?: string }).action)).toEqual(['switch.set', 'switch.lift', 'switch.lift_superseded']);
     } finally {
       control.close();

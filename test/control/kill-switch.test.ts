@@ -51,7 +51,11 @@ describe('kill switches: the next call is denied at once, lifting restores acces
     const set = await h.api('PUT', path, { body: { reason: `test ${kind}` } });
     expect(set.status).toBe(201);
     const setBody = await set.json();
-    expect(setBody.switch).toMatchObject({ label: expect.stringContaining(label.split(' ')[0]!), reason: `test ${kind}`, actor: { kind: 'admin', via: 'token' } });
+    expect(setBody.switch).toMatchObject({
+      label: expect.stringContaining(label.split(' ')[0]!),
+      reason: `test ${kind}`,
+      actor: { kind: 'admin', via: 'token' },
+    });
 
     // The cached token is gone exactly where the switch covers it (agent/connection: denial is enough).
     expect(cachedFor(calendarUri)).toBe(purges ? 0 : 1);
@@ -90,7 +94,12 @@ describe('kill switches: the next call is denied at once, lifting restores acces
     });
     expect(denial.reason).toBe(`kill switch ${label}${kind === 'user' ? ` (${alice.iss})` : ''} is set: test ${kind}`);
     const setRecord = records.filter((r) => r.type === 'admin_action' && r.action === 'switch.set').at(-1)!;
-    expect(setRecord).toMatchObject({ actor: { kind: 'admin', via: 'token' }, target: { label: setBody.switch.label }, before: null, after: { reason: `test ${kind}` } });
+    expect(setRecord).toMatchObject({
+      actor: { kind: 'admin', via: 'token' },
+      target: { label: setBody.switch.label },
+      before: null,
+      after: { reason: `test ${kind}` },
+    });
 
     // Lifting restores access, with a fresh token where the old one was purged.
     const lift = await h.api('DELETE', path, { body: { reason: 'resolved' } });
@@ -109,7 +118,9 @@ describe('kill switches: the next call is denied at once, lifting restores acces
     expect(again.status).toBe(200);
     expect((await again.json()).previous).toMatchObject({ reason: 'first' });
     const list = await (await h.api('GET', '/switches')).json();
-    expect(list.switches).toEqual([expect.objectContaining({ switch: { kind: 'resource', name: 'expenses' }, reason: 'second', label: 'resource "expenses"' })]);
+    expect(list.switches).toEqual([
+      expect.objectContaining({ switch: { kind: 'resource', name: 'expenses' }, reason: 'second', label: 'resource "expenses"' }),
+    ]);
     expect((await h.api('DELETE', '/switches/resource/expenses')).status).toBe(200);
 
     const bad = await h.api('PUT', '/switches/resource/nope');
@@ -118,7 +129,12 @@ describe('kill switches: the next call is denied at once, lifting restores acces
   });
 
   it('SecurityControl: disableUser denies and revokes, enableUser lifts (false when not disabled), revokeUser only revokes; all audited', async () => {
-    const actor = { kind: 'security_event' as const, iss: alice.iss, jti: 'set-1', eventType: 'https://schemas.openid.net/secevent/risc/event-type/account-disabled' };
+    const actor = {
+      kind: 'security_event' as const,
+      iss: alice.iss,
+      jti: 'set-1',
+      eventType: 'https://schemas.openid.net/secevent/risc/event-type/account-disabled',
+    };
     const s = await h.signIn('alice');
     const summary = await h.control.disableUser({ iss: alice.iss, sub: alice.sub }, 'account disabled at the IdP', actor);
     expect(summary.sessions).toBeGreaterThanOrEqual(1);
@@ -143,6 +159,8 @@ describe('kill switches: the next call is denied at once, lifting restores acces
     // `audit query --user` finds the actions on that user next to their calls.
     const types = new Set<string>();
     for await (const r of queryAudit(h.env.auditDir, { user: 'u-alice' })) types.add(`${r.type}:${String(r.action ?? r.decision ?? r.phase)}`);
-    expect([...types]).toEqual(expect.arrayContaining(['admin_action:switch.set', 'admin_action:switch.lift', 'admin_action:user.revoke', 'tool_call:deny', 'tool_call:allow']));
+    expect([...types]).toEqual(
+      expect.arrayContaining(['admin_action:switch.set', 'admin_action:switch.lift', 'admin_action:user.revoke', 'tool_call:deny', 'tool_call:allow']),
+    );
   });
 });

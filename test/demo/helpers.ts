@@ -11,11 +11,9 @@ export const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
 export const REFRESH_TOKEN = 'urn:ietf:params:oauth:token-type:refresh_token';
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-export const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+export const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
-export const idpSecret = (clientId = 'xaa-gateway') =>
-  readDemoSecret(clientId === 'xaa-gateway' ? 'idp-client-secret' : `${clientId}-client-secret`);
+export const idpSecret = (clientId = 'xaa-gateway') => readDemoSecret(clientId === 'xaa-gateway' ? 'idp-client-secret' : `${clientId}-client-secret`);
 
 export async function postForm(url: string, form: Record<string, string>, headers: Record<string, string> = {}) {
   const res = await fetch(url, {
@@ -104,7 +102,13 @@ export async function appClientAuth(app: DemoAppName, origin: string): Promise<{
   };
 }
 
-export async function jwtBearer(app: DemoAppName, origin: string, assertion: string, extra: Record<string, string> = {}, auth?: { form: Record<string, string>; headers: Record<string, string> }) {
+export async function jwtBearer(
+  app: DemoAppName,
+  origin: string,
+  assertion: string,
+  extra: Record<string, string> = {},
+  auth?: { form: Record<string, string>; headers: Record<string, string> },
+) {
   const a = auth ?? (await appClientAuth(app, origin));
   return postForm(`${origin}/token`, { grant_type: JWT_BEARER, assertion, ...a.form, ...extra }, a.headers);
 }

@@ -204,9 +204,30 @@ describe('token exchange for an ID-JAG', () => {
     { name: 'subject token issued to another client', user: 'alice', app: 'calendar', loginAs: 'other-agent', status: 400, error: 'invalid_grant' },
     { name: 'bad client secret', user: 'alice', app: 'calendar', opts: { secret: 'wrong' }, status: 401, error: 'invalid_client' },
     { name: 'unknown audience', user: 'alice', app: 'calendar', opts: { params: { audience: 'http://127.0.0.1:1' } }, status: 400, error: 'invalid_target' },
-    { name: 'resource of another app', user: 'alice', app: 'calendar', opts: { params: { resource: 'http://127.0.0.1:1/api' } }, status: 400, error: 'invalid_target' },
-    { name: 'scope the app does not define', user: 'alice', app: 'calendar', opts: { params: { scope: 'calendar.read admin' } }, status: 400, error: 'invalid_scope' },
-    { name: 'wrong requested_token_type', user: 'alice', app: 'calendar', opts: { params: { requested_token_type: 'urn:ietf:params:oauth:token-type:access_token' } }, status: 400, error: 'invalid_request' },
+    {
+      name: 'resource of another app',
+      user: 'alice',
+      app: 'calendar',
+      opts: { params: { resource: 'http://127.0.0.1:1/api' } },
+      status: 400,
+      error: 'invalid_target',
+    },
+    {
+      name: 'scope the app does not define',
+      user: 'alice',
+      app: 'calendar',
+      opts: { params: { scope: 'calendar.read admin' } },
+      status: 400,
+      error: 'invalid_scope',
+    },
+    {
+      name: 'wrong requested_token_type',
+      user: 'alice',
+      app: 'calendar',
+      opts: { params: { requested_token_type: 'urn:ietf:params:oauth:token-type:access_token' } },
+      status: 400,
+      error: 'invalid_request',
+    },
     { name: 'garbage subject token', user: 'alice', app: 'calendar', opts: { params: { subject_token: 'not-a-jwt' } }, status: 400, error: 'invalid_grant' },
   ];
 

@@ -46,7 +46,14 @@ describe('app AS: ID-JAG checks (jwt-bearer, RFC 7523 + the draft)', () => {
     expect(decodePart(res.body.access_token, 1)).toMatchObject({ aud: `${app.origin}/api`, sub: 'u-alice', client_id: 'xaa-gateway', scope: 'calendar.read' });
   });
 
-  type Case = { name: string; assertion: () => Promise<string>; extra?: Record<string, string>; auth?: () => { form: Record<string, string>; headers: Record<string, string> }; status: number; error: string };
+  type Case = {
+    name: string;
+    assertion: () => Promise<string>;
+    extra?: Record<string, string>;
+    auth?: () => { form: Record<string, string>; headers: Record<string, string> };
+    status: number;
+    error: string;
+  };
   const cases: Case[] = [
     { name: 'wrong typ', assertion: () => idp.sign(claims(), { typ: 'JWT' }), status: 400, error: 'invalid_grant' },
     { name: 'bad signature (other key)', assertion: () => idp.sign(claims(), { otherKey: true }), status: 400, error: 'invalid_grant' },
@@ -59,7 +66,13 @@ describe('app AS: ID-JAG checks (jwt-bearer, RFC 7523 + the draft)', () => {
     { name: 'foreign resource', assertion: () => idp.sign(claims({ resource: 'http://127.0.0.1:9/api' })), status: 400, error: 'invalid_grant' },
     { name: 'scope not in the ID-JAG', assertion: () => idp.sign(claims()), extra: { scope: 'calendar.write' }, status: 400, error: 'invalid_scope' },
     { name: 'no app scope in the ID-JAG', assertion: () => idp.sign(claims({ scope: 'crm.read' })), status: 400, error: 'invalid_scope' },
-    { name: 'bad client secret', assertion: () => idp.sign(claims()), auth: () => ({ form: {}, headers: { Authorization: basic('xaa-gateway', 'wrong') } }), status: 401, error: 'invalid_client' },
+    {
+      name: 'bad client secret',
+      assertion: () => idp.sign(claims()),
+      auth: () => ({ form: {}, headers: { Authorization: basic('xaa-gateway', 'wrong') } }),
+      status: 401,
+      error: 'invalid_client',
+    },
     { name: 'no client authentication', assertion: () => idp.sign(claims()), auth: () => ({ form: {}, headers: {} }), status: 401, error: 'invalid_client' },
     {
       name: 'client_secret_post where basic is registered',
@@ -68,7 +81,13 @@ describe('app AS: ID-JAG checks (jwt-bearer, RFC 7523 + the draft)', () => {
       status: 401,
       error: 'invalid_client',
     },
-    { name: 'other grant type', assertion: () => idp.sign(claims()), extra: { grant_type: 'client_credentials' }, status: 400, error: 'unsupported_grant_type' },
+    {
+      name: 'other grant type',
+      assertion: () => idp.sign(claims()),
+      extra: { grant_type: 'client_credentials' },
+      status: 400,
+      error: 'unsupported_grant_type',
+    },
     { name: 'missing assertion', assertion: async () => '', status: 400, error: 'invalid_request' },
   ];
 
@@ -237,7 +256,10 @@ describe('demo apps end to end (real IdP, real AS, real API)', () => {
       const list = (await (await rpc(token, 'tools/list')).json()) as any;
       expect(list.result.tools.map((t: { name: string }) => t.name).sort()).toEqual(['delete_customer', 'lookup_customer', 'search_customers']);
       const call = (await (await rpc(token, 'tools/call', { name: 'lookup_customer', arguments: { customerId: 'cus_1002' } })).json()) as any;
-      expect(call.result.structuredContent).toMatchObject({ customer: { name: 'Globex Corporation' }, actingFor: { sub: 'u-alice', email: 'alice@acme.example' } });
+      expect(call.result.structuredContent).toMatchObject({
+        customer: { name: 'Globex Corporation' },
+        actingFor: { sub: 'u-alice', email: 'alice@acme.example' },
+      });
       const del = await rpc(token, 'tools/call', { name: 'delete_customer', arguments: { customerId: 'cus_1002' } });
       expect(del.status).toBe(403);
       expect(del.headers.get('www-authenticate')).toBe('Bearer error="insufficient_scope", scope="crm.write"');

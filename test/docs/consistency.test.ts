@@ -11,11 +11,25 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT } from '../../tools/testkit/env.js';
 
-const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const text = (f: string) => readFileSync(join(ROOT, f), 'utf8');
 const TOP = ['idp', 'resources', 'tools', 'upstreams', 'server', 'admin', 'ssf', 'tokens', 'audit', 'observability', 'toolRateLimits', 'stdio'];
 
-type Schema = { type?: string | string[]; properties?: Record<string, Schema>; additionalProperties?: Schema | boolean; items?: Schema; anyOf?: Schema[]; oneOf?: Schema[]; allOf?: Schema[]; $ref?: string };
+type Schema = {
+  type?: string | string[];
+  properties?: Record<string, Schema>;
+  additionalProperties?: Schema | boolean;
+  items?: Schema;
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  allOf?: Schema[];
+  $ref?: string;
+};
 const root = JSON.parse(text('mcp.config.schema.json')) as Schema & { $defs?: Record<string, Schema>; definitions?: Record<string, Schema> };
 const deref = (s: Schema): Schema => {
   if (!s.$ref) return s;

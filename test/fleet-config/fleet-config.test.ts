@@ -46,8 +46,16 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
       expect(i.config.current.fleet).toMatchObject({ revision: 1, updatedBy: `seeded from ${fileA.path}` });
       expect(i.config.current.config.tools.map((t) => t.name)).toEqual(['cal_today', 'cal_create']);
     }
-    expect(logA.lines.find((l) => l.msg.startsWith('config:'))).toMatchObject({ level: 'info', msg: expect.stringContaining('seeded from the file'), fields: { source: 'store', revision: 1 } });
-    expect(logB.lines.find((l) => l.msg.startsWith('config:'))).toMatchObject({ level: 'info', msg: expect.stringContaining('come from the shared store'), fields: { source: 'store', revision: 1 } });
+    expect(logA.lines.find((l) => l.msg.startsWith('config:'))).toMatchObject({
+      level: 'info',
+      msg: expect.stringContaining('seeded from the file'),
+      fields: { source: 'store', revision: 1 },
+    });
+    expect(logB.lines.find((l) => l.msg.startsWith('config:'))).toMatchObject({
+      level: 'info',
+      msg: expect.stringContaining('come from the shared store'),
+      fields: { source: 'store', revision: 1 },
+    });
     expect(logB.lines.find((l) => l.level === 'warn')?.msg).toMatch(/differ from the shared store's, which win; `xaa-gateway config export`/);
     // B's own settings still come from its file (instance-local).
     expect(b.config.current.path).toBe(fileB.path);
@@ -59,7 +67,14 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
     const files = await Promise.all([tempConfig(fleetConfigJson(['t_one'])), tempConfig(fleetConfigJson(['t_two'])), tempConfig(fleetConfigJson(['t_three']))]);
     cleanups.push(...files.map((f) => f.close));
     // The migrations first (their own lock), then the seeds race.
-    await (await openStore({ databaseUrl: process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', dataDir: '/unused', schema, encryptionKey: KEY })).close();
+    await (
+      await openStore({
+        databaseUrl: process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+        dataDir: '/unused',
+        schema,
+        encryptionKey: KEY,
+      })
+    ).close();
     const all = await Promise.all(files.map((f, n) => startInstance(`I${n}`, { schema, configPath: f.path, pollMs: 0 })));
     cleanups.push(...all.map((i) => i.close));
     const revisions = all.map((i) => i.config.current.fleet?.revision);
@@ -86,7 +101,10 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
       const { version } = await a.editor.read();
       const changesBefore = b.toolsChanged.length;
       const t0 = performance.now();
-      const r = await applyConfigChange({ editor: a.editor, audit: a.audit }, { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { enabled }, version });
+      const r = await applyConfigChange(
+        { editor: a.editor, audit: a.audit },
+        { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { enabled }, version },
+      );
       expect(r.revision).toBe(2 + n);
       // In force on A before the answer.
       expect(a.config.current.fleet?.revision).toBe(2 + n);
@@ -99,10 +117,18 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
       if (!enabled) expect(call.text).toContain('tool "cal_today" is disabled');
     }
     // The refusal on B is audited there like any denied call.
-    expect(b.audit.records.filter((r) => (r as { decision?: string }).decision === 'deny' || (r as { phase?: string; outcome?: string }).outcome === 'denied').length).toBeGreaterThan(0);
-    console.log(`[fleet] edit on A -> in force on B, LISTEN up, poll off: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} edits`);
+    expect(
+      b.audit.records.filter((r) => (r as { decision?: string }).decision === 'deny' || (r as { phase?: string; outcome?: string }).outcome === 'denied')
+        .length,
+    ).toBeGreaterThan(0);
+    console.log(
+      `[fleet] edit on A -> in force on B, LISTEN up, poll off: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} edits`,
+    );
     // Every change has its audit record on A, naming the store and the revision it made.
-    const records = a.audit.records.filter((r) => (r as { type?: string }).type === 'admin_action') as unknown as Array<{ action: string; target: Record<string, unknown> }>;
+    const records = a.audit.records.filter((r) => (r as { type?: string }).type === 'admin_action') as unknown as Array<{
+      action: string;
+      target: Record<string, unknown>;
+    }>;
     expect(records.map((r) => [r.action, r.target.revision])).toEqual([2, 3, 4, 5, 6].map((rev) => ['tool.update', rev]));
     expect(records[0]!.target).toMatchObject({ tool: 'cal_today', path: 'tools[0]', store: `test store ${schema}` });
     expect(records[0]!.target).not.toHaveProperty('file');
@@ -120,9 +146,15 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
     cleanups.push(b.close);
     const old = await b.editor.read();
     expect(old.revision).toBe(1);
-    await applyConfigChange({ editor: a.editor, audit: a.audit }, { actor: admin, kind: 'tools', op: 'patch', name: 'cal_create', body: { description: 'edited on A' }, version: (await a.editor.read()).version });
+    await applyConfigChange(
+      { editor: a.editor, audit: a.audit },
+      { actor: admin, kind: 'tools', op: 'patch', name: 'cal_create', body: { description: 'edited on A' }, version: (await a.editor.read()).version },
+    );
     for (const i of [a, b]) {
-      const err = await applyConfigChange({ editor: i.editor, audit: i.audit }, { actor: admin, kind: 'tools', op: 'delete', name: 'cal_today', version: old.version }).catch((e: unknown) => e);
+      const err = await applyConfigChange(
+        { editor: i.editor, audit: i.audit },
+        { actor: admin, kind: 'tools', op: 'delete', name: 'cal_today', version: old.version },
+      ).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'admin_conflict', details: { revision: 2 } });
       expect((err as Error).message).toMatch(/shared store is at revision 2/);
     }
@@ -130,7 +162,14 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
     expect(b.audit.records.filter((r) => (r as { type?: string }).type === 'admin_action')).toEqual([]);
     // Concurrent edits through both instances from the same read: exactly one wins.
     const both = await b.editor.read();
-    const results = await Promise.allSettled([a, b].map((i) => applyConfigChange({ editor: i.editor, audit: i.audit }, { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { title: i.name }, version: both.version })));
+    const results = await Promise.allSettled(
+      [a, b].map((i) =>
+        applyConfigChange(
+          { editor: i.editor, audit: i.audit },
+          { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { title: i.name }, version: both.version },
+        ),
+      ),
+    );
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'admin_conflict' } });
     expect((await a.store.getFleetConfig())?.revision).toBe(3);
@@ -143,11 +182,21 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
     cleanups.push(file.close);
     const a = await startInstance('A', { schema, configPath: file.path, pollMs: 0 });
     cleanups.push(a.close);
-    const resource = (clientSecret: unknown) => ({ resource: 'https://cal.example/api', authorizationServer: 'https://cal.example', client: { clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret } } });
+    const resource = (clientSecret: unknown) => ({
+      resource: 'https://cal.example/api',
+      authorizationServer: 'https://cal.example',
+      client: { clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret } },
+    });
     const put = async (clientSecret: unknown) =>
-      applyConfigChange({ editor: a.editor, audit: a.audit }, { actor: admin, kind: 'resources', op: 'replace', name: 'cal', body: resource(clientSecret), version: (await a.editor.read()).version }).catch((e: unknown) => e);
+      applyConfigChange(
+        { editor: a.editor, audit: a.audit },
+        { actor: admin, kind: 'resources', op: 'replace', name: 'cal', body: resource(clientSecret), version: (await a.editor.read()).version },
+      ).catch((e: unknown) => e);
     for (const ref of [{ file: '/etc/hostname' }, { file: '../outside-secret' }]) {
-      expect(await put(ref)).toMatchObject({ code: 'admin_invalid', details: { issues: [{ path: 'resources.cal.client.auth.clientSecret', message: expect.stringContaining('outside the config directory') }] } });
+      expect(await put(ref)).toMatchObject({
+        code: 'admin_invalid',
+        details: { issues: [{ path: 'resources.cal.client.auth.clientSecret', message: expect.stringContaining('outside the config directory') }] },
+      });
     }
     await writeFile(join(file.dir, 'cal-secret'), 'from-a-file\n');
     const ok = await put({ file: 'cal-secret' });
@@ -169,18 +218,24 @@ describe.skipIf(skipPostgres)('fleet config on PostgreSQL: two instances, one sc
     cleanups.push(b.close);
     b.config.subscribe({ onInvalid: (m) => invalid.push(m) });
     const { version } = await a.editor.read();
-    await applyConfigChange({ editor: a.editor, audit: a.audit }, { actor: admin, kind: 'resources', op: 'patch', name: 'cal', body: { client: { auth: { clientSecret: { env: null, file: 'cal-secret' } } } }, version });
+    await applyConfigChange(
+      { editor: a.editor, audit: a.audit },
+      { actor: admin, kind: 'resources', op: 'patch', name: 'cal', body: { client: { auth: { clientSecret: { env: null, file: 'cal-secret' } } } }, version },
+    );
     await expect.poll(() => invalid.length, { timeout: 5_000, interval: 5 }).toBe(1);
     expect(invalid[0]).toMatch(/^the fleet config in the store \(revision 2\) with .*cannot read secret file .*cal-secret/);
     expect(b.config.current.fleet?.revision).toBe(1);
     // Once the operator puts the file there, the next revision applies on B.
     await writeFile(join(fileB.dir, 'cal-secret'), 'on-b-too\n');
-    await applyConfigChange({ editor: a.editor, audit: a.audit }, { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { title: 'Today' }, version: (await a.editor.read()).version });
+    await applyConfigChange(
+      { editor: a.editor, audit: a.audit },
+      { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { title: 'Today' }, version: (await a.editor.read()).version },
+    );
     await expect.poll(() => b.config.current.fleet?.revision, { timeout: 5_000, interval: 5 }).toBe(3);
     expect(b.config.current.resourceClients.get('cal')?.auth).toMatchObject({ clientSecret: 'on-b-too' });
   });
 
-  it('a hand edit of B\'s file (instance settings) keeps the store\'s tools in force; the file\'s own tools stay ignored', async () => {
+  it("a hand edit of B's file (instance settings) keeps the store's tools in force; the file's own tools stay ignored", async () => {
     const schema = newSchema();
     cleanups.push(() => dropSchema(schema));
     const fileA = await tempConfig();
@@ -219,7 +274,10 @@ describe('fleet config on the embedded store (XAA_CONFIG_SOURCE=store without DA
     const sync = await startFleetConfig({ config: other, store, logger: silentLogger, where: 'embedded', refreshMs: 0 });
     cleanups.push(async () => sync.close());
     const { version } = await a.editor.read();
-    const r = await applyConfigChange({ editor: a.editor, audit: new MemorySink() }, { actor: admin, kind: 'tools', op: 'delete', name: 'cal_create', version });
+    const r = await applyConfigChange(
+      { editor: a.editor, audit: new MemorySink() },
+      { actor: admin, kind: 'tools', op: 'delete', name: 'cal_create', version },
+    );
     expect(r.revision).toBe(2);
     await expect.poll(() => other.current.config.tools.map((t) => t.name), { timeout: 5_000, interval: 5 }).toEqual(['cal_today']);
     // The file is untouched: the store is the source now.

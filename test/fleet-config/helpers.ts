@@ -25,8 +25,20 @@ const secret = { env: 'XAA_FLEET_TEST_SECRET' };
 export function fleetConfigJson(tools: string[] = ['cal_today', 'cal_create']): Record<string, unknown> {
   return {
     idp: { issuer: 'https://idp.example', clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret: secret } },
-    resources: { cal: { resource: 'https://cal.example/api', authorizationServer: 'https://cal.example', client: { clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret: secret } } } },
-    tools: tools.map((name) => ({ name, description: `${name} tool`, resource: 'cal', scopes: ['cal.read'], http: { method: 'GET', url: `https://cal.example/api/${name}` } })),
+    resources: {
+      cal: {
+        resource: 'https://cal.example/api',
+        authorizationServer: 'https://cal.example',
+        client: { clientId: 'gw', auth: { method: 'client_secret_basic', clientSecret: secret } },
+      },
+    },
+    tools: tools.map((name) => ({
+      name,
+      description: `${name} tool`,
+      resource: 'cal',
+      scopes: ['cal.read'],
+      http: { method: 'GET', url: `https://cal.example/api/${name}` },
+    })),
     server: { publicUrl: 'http://127.0.0.1:4399', encryptionKey: { env: 'XAA_FLEET_TEST_KEY' } },
     admin: { tokens: [{ env: ADMIN_TOKEN_ENV }] },
   };
@@ -83,7 +95,8 @@ export async function startInstance(
   name: string,
   o: { schema?: string; configPath: string; pollMs: number; listen?: ListenerOptions; pglite?: Store; logger?: Logger },
 ): Promise<Instance> {
-  const store = o.pglite ?? (await openStore({ databaseUrl, dataDir: '/unused', schema: o.schema!, encryptionKey: KEY, ...(o.listen ? { listen: o.listen } : {}) }));
+  const store =
+    o.pglite ?? (await openStore({ databaseUrl, dataDir: '/unused', schema: o.schema!, encryptionKey: KEY, ...(o.listen ? { listen: o.listen } : {}) }));
   const config = new ConfigStore(loadConfigFile(o.configPath));
   const logger = o.logger ?? silentLogger;
   const fleet = await startFleetConfig({ config, store, logger, where: `test store ${o.schema ?? 'pglite'}`, refreshMs: o.pollMs });

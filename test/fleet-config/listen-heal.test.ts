@@ -35,10 +35,15 @@ async function killListen(i: Instance): Promise<void> {
   const before = i.store.listenStatus!()!;
   expect(before).toMatchObject({ up: true, channels: 2 }); // kill switches and fleet config on one connection
   expect(await terminateBackend(before.pid!)).toBe(true);
-  await expect.poll(() => {
-    const s = i.store.listenStatus!()!;
-    return !s.up || s.reconnects > before.reconnects;
-  }, { timeout: 5_000, interval: 2 }).toBe(true);
+  await expect
+    .poll(
+      () => {
+        const s = i.store.listenStatus!()!;
+        return !s.up || s.reconnects > before.reconnects;
+      },
+      { timeout: 5_000, interval: 2 },
+    )
+    .toBe(true);
 }
 
 const user = (n: number) => ({ iss: 'https://idp.example', sub: `u-heal-${n}` });
@@ -60,7 +65,10 @@ describe.skipIf(skipPostgres)('the LISTEN connection heals', () => {
 
       const enabled = n % 2 === 1;
       const t1 = performance.now();
-      const r = await applyConfigChange({ editor: a.editor, audit: a.audit }, { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { enabled }, version: (await a.editor.read()).version });
+      const r = await applyConfigChange(
+        { editor: a.editor, audit: a.audit },
+        { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { enabled }, version: (await a.editor.read()).version },
+      );
       await expect.poll(() => b.config.current.fleet?.revision, { timeout: 5_000, interval: 1 }).toBe(r.revision);
       editLatencies.push(performance.now() - t1);
       expect((await callTool(b, 'cal_today')).denied).toBe(!enabled);
@@ -87,7 +95,10 @@ describe.skipIf(skipPostgres)('the LISTEN connection heals', () => {
     expect(await metrics.text()).toMatch(/^xaa_store_listen_up 0$/m);
 
     await a.control.setSwitch({ kind: 'user', user: user(99) }, 'set while B was deaf', admin);
-    const r = await applyConfigChange({ editor: a.editor, audit: a.audit }, { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { enabled: false }, version: (await a.editor.read()).version });
+    const r = await applyConfigChange(
+      { editor: a.editor, audit: a.audit },
+      { actor: admin, kind: 'tools', op: 'patch', name: 'cal_today', body: { enabled: false }, version: (await a.editor.read()).version },
+    );
     // B cannot know yet: no notification reached it and its poll is off.
     expect(b.store.listenStatus!()!.up).toBe(false);
     expect(b.control.snapshot.find(call(99))).toBeUndefined();

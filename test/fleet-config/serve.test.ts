@@ -48,7 +48,10 @@ describe.skipIf(skipPostgres)('serve with DATABASE_URL', () => {
     cleanups.push(() => b.shutdown());
 
     expect(logA.lines.find((l) => l.msg.startsWith('xaa-gateway serving'))?.fields).toMatchObject({ configSource: 'store', configRevision: 1 });
-    expect(logB.lines.find((l) => l.msg.startsWith('config: tools, resources and upstreams in force come from the shared store'))?.fields).toMatchObject({ source: 'store', revision: 1 });
+    expect(logB.lines.find((l) => l.msg.startsWith('config: tools, resources and upstreams in force come from the shared store'))?.fields).toMatchObject({
+      source: 'store',
+      revision: 1,
+    });
     expect(logB.lines.find((l) => l.msg.startsWith('xaa-gateway serving'))?.fields).toMatchObject({ configSource: 'store', configRevision: 1 });
 
     const host = '127.0.0.1:4399';

@@ -35,12 +35,24 @@ describe.skipIf(skipPostgres)('admin API, CLI and console in fleet mode', () => 
     cleanups.push(file.close);
     const i = await startInstance('A', { schema, configPath: file.path, pollMs: 0 });
     cleanups.push(i.close);
-    const { app } = createAdminRouter({ config: i.config, store: i.store, control: i.control, audit: i.audit, deps: defaultDeps, logger: silentLogger, editor: i.editor });
+    const { app } = createAdminRouter({
+      config: i.config,
+      store: i.store,
+      control: i.control,
+      audit: i.audit,
+      deps: defaultDeps,
+      logger: silentLogger,
+      editor: i.editor,
+    });
     const token = process.env[ADMIN_TOKEN_ENV]!;
     const api = (method: string, path: string, o: { body?: unknown; ifMatch?: string } = {}) =>
       app.request(`http://127.0.0.1:4399/api${path}`, {
         method,
-        headers: { Authorization: `Bearer ${token}`, ...(o.body ? { 'Content-Type': 'application/json' } : {}), ...(o.ifMatch ? { 'If-Match': o.ifMatch } : {}) },
+        headers: {
+          Authorization: `Bearer ${token}`,
+          ...(o.body ? { 'Content-Type': 'application/json' } : {}),
+          ...(o.ifMatch ? { 'If-Match': o.ifMatch } : {}),
+        },
         ...(o.body ? { body: JSON.stringify(o.body) } : {}),
       });
 
@@ -49,7 +61,15 @@ describe.skipIf(skipPostgres)('admin API, CLI and console in fleet mode', () => 
     expect(config.headers.get('x-config-source')).toBe('store');
     expect(config.headers.get('x-config-revision')).toBe('1');
     const body = await config.json();
-    expect(body).toMatchObject({ source: 'store', store: `test store ${schema}`, revision: 1, revisionInForce: 1, inForce: true, path: file.path, updatedBy: `seeded from ${file.path}` });
+    expect(body).toMatchObject({
+      source: 'store',
+      store: `test store ${schema}`,
+      revision: 1,
+      revisionInForce: 1,
+      inForce: true,
+      path: file.path,
+      updatedBy: `seeded from ${file.path}`,
+    });
     const etag = config.headers.get('etag')!;
     expect(etag).toBe(`"${i.config.current.fleet!.version}"`);
 
@@ -59,16 +79,43 @@ describe.skipIf(skipPostgres)('admin API, CLI and console in fleet mode', () => 
     expect(patched.headers.get('etag')).not.toBe(etag);
     const stale = await api('PATCH', '/tools/cal_today', { body: { enabled: true }, ifMatch: etag });
     expect(stale.status).toBe(409);
-    expect(await stale.json()).toMatchObject({ error: 'admin_conflict', revision: 2, version: i.config.current.fleet!.version, message: expect.stringContaining('revision 2') });
+    expect(await stale.json()).toMatchObject({
+      error: 'admin_conflict',
+      revision: 2,
+      version: i.config.current.fleet!.version,
+      message: expect.stringContaining('revision 2'),
+    });
     expect((await api('GET', '/tools/cal_today')).status).toBe(200);
 
     // The admin CLI against this API.
     const lines: string[] = [];
     const program = new Command('xaa-gateway').exitOverride();
-    registerAdminCommand(program, { stdout: (s) => lines.push(s), stderr: (s) => lines.push(`ERR ${s}`), env: { XAA_GATEWAY_URL: 'http://127.0.0.1:4399', XAA_ADMIN_TOKEN: token }, fetch: (async (url: RequestInfo | URL, init?: RequestInit) => app.request(String(url).replace('/admin/api', '/api'), init)) as typeof fetch }, () => undefined);
+    registerAdminCommand(
+      program,
+      {
+        stdout: (s) => lines.push(s),
+        stderr: (s) => lines.push(`ERR ${s}`),
+        env: { XAA_GATEWAY_URL: 'http://127.0.0.1:4399', XAA_ADMIN_TOKEN: token },
+        fetch: (async (url: RequestInfo | URL, init?: RequestInit) => app.request(String(url).replace('/admin/api', '/api'), init)) as typeof fetch,
+      },
+      () => undefined,
+    );
     await program.parseAsync(['admin', 'config'], { from: 'user' });
-    expect(lines.at(-1)).toMatch(new RegExp(`^source: shared store \\(test store ${schema}\\), revision 2; in force on this instance\\n2 tools, 1 resources, 0 upstreams; last written .* \\(admin edit\\)`));
-    await writeFile(join(file.dir, 'tool.json'), JSON.stringify({ name: 'cli_tool', description: 'from the CLI', resource: 'cal', scopes: ['cal.read'], http: { method: 'GET', url: 'https://cal.example/api/x' } }));
+    expect(lines.at(-1)).toMatch(
+      new RegExp(
+        `^source: shared store \\(test store ${schema}\\), revision 2; in force on this instance\\n2 tools, 1 resources, 0 upstreams; last written .* \\(admin edit\\)`,
+      ),
+    );
+    await writeFile(
+      join(file.dir, 'tool.json'),
+      JSON.stringify({
+        name: 'cli_tool',
+        description: 'from the CLI',
+        resource: 'cal',
+        scopes: ['cal.read'],
+        http: { method: 'GET', url: 'https://cal.example/api/x' },
+      }),
+    );
     await program.parseAsync(['admin', 'tools', 'set', '--file', join(file.dir, 'tool.json')], { from: 'user' });
     expect(lines.at(-1)).toBe('created tool "cli_tool"; in force now on every instance: shared store revision 3');
 
@@ -82,7 +129,7 @@ describe.skipIf(skipPostgres)('admin API, CLI and console in fleet mode', () => 
 });
 
 describe.skipIf(skipPostgres)('config import / export / check', () => {
-  it('import makes the file\'s sections the next revision (audited), export writes them into a file, check names the source', async () => {
+  it("import makes the file's sections the next revision (audited), export writes them into a file, check names the source", async () => {
     const schema = newSchema('transfer_test');
     cleanups.push(() => dropSchema(schema));
     const file = await tempConfig(fleetConfigJson(['first']));
@@ -90,12 +137,16 @@ describe.skipIf(skipPostgres)('config import / export / check', () => {
     const base = { configPath: file.path, databaseUrl, schema, deps: defaultDeps };
 
     // An empty store: check says who will seed it; export has nothing.
-    expect(await checkFleetSource(loadConfigFile(file.path), base)).toMatch(/has no fleet config yet; the first `serve` seeds it from .*mcp\.config\.json \(revision 1\)$/);
+    expect(await checkFleetSource(loadConfigFile(file.path), base)).toMatch(
+      /has no fleet config yet; the first `serve` seeds it from .*mcp\.config\.json \(revision 1\)$/,
+    );
     await expect(runConfigExport(base, capture().out)).rejects.toMatchObject({ code: 'admin_not_found' });
 
     let c = capture();
     expect(await runConfigImport(base, c.out)).toBe(0);
-    expect(c.o.stdout).toEqual([`imported 1 tool, 1 resource, 0 upstreams from ${file.path} into the shared store (PostgreSQL at 127.0.0.1:5432/test (schema ${schema})): revision 0 -> 1; running instances apply it within a second`]);
+    expect(c.o.stdout).toEqual([
+      `imported 1 tool, 1 resource, 0 upstreams from ${file.path} into the shared store (PostgreSQL at 127.0.0.1:5432/test (schema ${schema})): revision 0 -> 1; running instances apply it within a second`,
+    ]);
     c = capture();
     expect(await runConfigImport(base, c.out)).toBe(0);
     expect(c.o.stdout[0]).toMatch(/^nothing to import: .* at revision 1 \(1 tool, 1 resource, 0 upstreams\)$/);
@@ -109,7 +160,10 @@ describe.skipIf(skipPostgres)('config import / export / check', () => {
     expect(await runConfigImport({ ...base, file: other.path, ifRevision: 1 }, c.out)).toBe(0);
     expect(c.o.stdout[0]).toMatch(/revision 1 -> 2;/);
     await expect.poll(() => i.config.current.config.tools.map((t) => t.name), { timeout: 5_000, interval: 5 }).toEqual(['second', 'third']);
-    await expect(runConfigImport({ ...base, ifRevision: 1 }, capture().out)).rejects.toMatchObject({ code: 'admin_conflict', message: expect.stringContaining('at revision 2, not 1') });
+    await expect(runConfigImport({ ...base, ifRevision: 1 }, capture().out)).rejects.toMatchObject({
+      code: 'admin_conflict',
+      message: expect.stringContaining('at revision 2, not 1'),
+    });
 
     // Audited in the file's audit log (fail closed), as an admin action from the CLI.
     // Recorded where the fleet's gateways write: the audit table of the shared database, as this host's CLI.
@@ -124,7 +178,9 @@ describe.skipIf(skipPostgres)('config import / export / check', () => {
     ]);
 
     // check: the file's own tools are not the ones in force.
-    expect(await checkFleetSource(loadConfigFile(file.path), base)).toMatch(/^config source: tools, resources and upstreams from the shared store \(PostgreSQL .*\), revision 2 \(version [0-9a-f]{12}\): 2 tools, 1 resource, 0 upstreams, valid here with \d+ secrets readable; the file's own tools\/resources\/upstreams differ and are NOT in force/);
+    expect(await checkFleetSource(loadConfigFile(file.path), base)).toMatch(
+      /^config source: tools, resources and upstreams from the shared store \(PostgreSQL .*\), revision 2 \(version [0-9a-f]{12}\): 2 tools, 1 resource, 0 upstreams, valid here with \d+ secrets readable; the file's own tools\/resources\/upstreams differ and are NOT in force/,
+    );
 
     // export: to stdout, then into the file (other sections and $schema-like keys kept).
     c = capture();
@@ -134,7 +190,9 @@ describe.skipIf(skipPostgres)('config import / export / check', () => {
     const before = JSON.parse(await readFile(file.path, 'utf8'));
     c = capture();
     expect(await runConfigExport(base, c.out)).toBe(0);
-    expect(c.o.stdout[0]).toBe(`exported revision 2 of the shared store (PostgreSQL at 127.0.0.1:5432/test (schema ${schema})) into ${file.path}: 2 tools, 1 resource, 0 upstreams`);
+    expect(c.o.stdout[0]).toBe(
+      `exported revision 2 of the shared store (PostgreSQL at 127.0.0.1:5432/test (schema ${schema})) into ${file.path}: 2 tools, 1 resource, 0 upstreams`,
+    );
     const after = JSON.parse(await readFile(file.path, 'utf8'));
     expect(Object.keys(after)).toEqual(Object.keys(before));
     expect(after.server).toEqual(before.server);

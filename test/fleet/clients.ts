@@ -1,4 +1,9 @@
-import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2, UnauthorizedError as UnauthorizedV2, type OAuthClientProvider as ProviderV2 } from '@modelcontextprotocol/client';
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+  UnauthorizedError as UnauthorizedV2,
+  type OAuthClientProvider as ProviderV2,
+} from '@modelcontextprotocol/client';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { connect, connectWithOAuth, DanceProvider, LoopbackRedirect } from '../server/http/oauth-client.js';
 
@@ -61,7 +66,7 @@ export async function signInV2(o: SignInOptions): Promise<FleetClient> {
   } catch (e) {
     if (!(e instanceof UnauthorizedV2)) throw e;
     const r = o.redirect.received.at(-1);
-    if (!r?.code) throw new Error('2026 client: no authorization code reached the redirect URI');
+    if (!r?.code) throw new Error('2026 client: no authorization code reached the redirect URI', { cause: e });
     // The whole callback query: the SDK checks `iss` (RFC 9207) itself.
     await first.finishAuth(new URLSearchParams({ code: r.code, ...(r.iss ? { iss: r.iss } : {}), ...(r.state ? { state: r.state } : {}) }));
     await first.close();
@@ -70,7 +75,10 @@ export async function signInV2(o: SignInOptions): Promise<FleetClient> {
   }
   const era = client.getProtocolEra();
   if (era !== 'modern') throw new Error(`2026 client connected on the ${String(era)} era`);
-  const callWith = (c: ClientV2) => async (name: string, args: Record<string, unknown> = {}) => (await c.callTool({ name, arguments: args })) as CallToolResult;
+  const callWith =
+    (c: ClientV2) =>
+    async (name: string, args: Record<string, unknown> = {}) =>
+      (await c.callTool({ name, arguments: args })) as CallToolResult;
   return {
     era: ERA_2026,
     provider,

@@ -265,7 +265,10 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       servers: instances.map((i) => ({ name: i.name, address: `127.0.0.1:${i.port}` })),
     });
     cleanup.push(() => haproxy.stop());
-    await haproxy.waitFor('UP', instances.map((i) => i.name));
+    await haproxy.waitFor(
+      'UP',
+      instances.map((i) => i.name),
+    );
     const ready = await fetch(`${publicUrl}/readyz`);
     if (ready.status !== 200) throw new Error(`${publicUrl}/readyz answered ${ready.status}: ${await ready.text()}`);
 
@@ -292,13 +295,21 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
 
 /** Connections holding a LISTEN in the fleet's database (the kill-switch / config fan-out). */
 export async function listenConnections(db: TestDatabase): Promise<number[]> {
-  return withDb(db, async (c) => (await c.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN %'`)).rows.map((r) => r.pid));
+  return withDb(db, async (c) =>
+    (
+      await c.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN %'`,
+      )
+    ).rows.map((r) => r.pid),
+  );
 }
 
 /** pg_terminate_backend of every LISTEN connection: what a PostgreSQL restart or failover does to them. */
 export async function killListenConnections(db: TestDatabase): Promise<number> {
   return withDb(db, async (c) => {
-    const r = await c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN %'`);
+    const r = await c.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN %'`,
+    );
     return r.rowCount ?? 0;
   });
 }
@@ -335,7 +346,14 @@ export function dialFetch(instanceOrigin: string): typeof fetch {
       const data = body === undefined || body === null ? undefined : String(body);
       if (data !== undefined && body instanceof URLSearchParams) headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
       const req = httpRequest(
-        { host: target.hostname, port: target.port, path: url.pathname + url.search, method: init.method ?? (input instanceof Request ? input.method : 'GET'), headers, ...(init.signal ? { signal: init.signal } : {}) },
+        {
+          host: target.hostname,
+          port: target.port,
+          path: url.pathname + url.search,
+          method: init.method ?? (input instanceof Request ? input.method : 'GET'),
+          headers,
+          ...(init.signal ? { signal: init.signal } : {}),
+        },
         (res) => {
           const h = new Headers();
           for (const [k, v] of Object.entries(res.headers)) {

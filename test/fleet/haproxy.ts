@@ -149,7 +149,17 @@ export async function startHaproxy(dir: string, layout: HaproxyLayout): Promise<
       raw.push(l);
       const m = LINE.exec(l.trim());
       if (!m) continue;
-      log.push({ client: m[1]!, server: m[3]!, status: Number(m[4]), totalMs: Number(m[5]), termination: m[6]!, retries: m[7]!, method: m[8]!, path: m[9]!, at: Date.now() });
+      log.push({
+        client: m[1]!,
+        server: m[3]!,
+        status: Number(m[4]),
+        totalMs: Number(m[5]),
+        termination: m[6]!,
+        retries: m[7]!,
+        method: m[8]!,
+        path: m[9]!,
+        at: Date.now(),
+      });
     }
   });
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -158,7 +168,9 @@ export async function startHaproxy(dir: string, layout: HaproxyLayout): Promise<
   const statsUrl = statsSocket ? `http://localhost/stats (socket ${statsSocket})` : `http://${layout.stats}/stats`;
   const statsCsv = (): Promise<string> =>
     new Promise((resolve, reject) => {
-      const target = statsSocket ? { socketPath: statsSocket, host: 'localhost' } : { host: layout.stats.split(':')[0], port: Number(layout.stats.split(':')[1]) };
+      const target = statsSocket
+        ? { socketPath: statsSocket, host: 'localhost' }
+        : { host: layout.stats.split(':')[0], port: Number(layout.stats.split(':')[1]) };
       const req = request({ ...target, path: '/stats;csv;norefresh', method: 'GET' }, (res) => {
         let body = '';
         res.setEncoding('utf8');

@@ -31,7 +31,9 @@ export async function runLoad(
         let rec: CallRecord;
         try {
           const r = await call();
-          rec = r.isError ? { label, i, start, end: Date.now(), ok: false, error: `isError: ${resultText(r).slice(0, 300)}` } : { label, i, start, end: Date.now(), ok: true };
+          rec = r.isError
+            ? { label, i, start, end: Date.now(), ok: false, error: `isError: ${resultText(r).slice(0, 300)}` }
+            : { label, i, start, end: Date.now(), ok: true };
         } catch (e) {
           rec = { label, i, start, end: Date.now(), ok: false, error: e instanceof Error ? e.message : String(e) };
         }

@@ -33,7 +33,13 @@ beforeAll(async () => {
   const credentialsPath = await env.signIn('alice', 'alice-demo-pass');
   config = new ConfigStore(loadConfigFile(env.configPath));
   sink = new MemorySink();
-  gateway = new Gateway({ config, identity: new LocalIdentity({ credentialsPath, config, deps: defaultDeps }), audit: sink, deps: defaultDeps, logger: silentLogger });
+  gateway = new Gateway({
+    config,
+    identity: new LocalIdentity({ credentialsPath, config, deps: defaultDeps }),
+    audit: sink,
+    deps: defaultDeps,
+    logger: silentLogger,
+  });
 });
 afterAll(() => env?.close());
 
@@ -60,7 +66,13 @@ describe('call pipeline', () => {
     const result = await gateway.callTool({ agent }, 'crm_get_customer', { customerId: 'cus_1001' });
     expect(text(result)).toBe(`[policy_denied] denied: tool "crm_get_customer" is disabled in the gateway's config`);
     expect(env.demo.stats.tokenExchanges).toBe(exchanges);
-    expect(sink.records.at(-1)).toMatchObject({ tool: 'crm_get_customer', decision: 'deny', reason: `tool "crm_get_customer" is disabled in the gateway's config`, agent, user: { sub: 'u-alice' } });
+    expect(sink.records.at(-1)).toMatchObject({
+      tool: 'crm_get_customer',
+      decision: 'deny',
+      reason: `tool "crm_get_customer" is disabled in the gateway's config`,
+      agent,
+      user: { sub: 'u-alice' },
+    });
     expect((await gateway.listTools({})).map((t) => t.name)).not.toContain('crm_get_customer');
     env.writeConfig();
     config.reload();
@@ -120,7 +132,10 @@ describe('sign-in hints fit the transport: remote (HTTP) users are never told to
     };
     const remote = new Gateway({ config, identity, audit: sink, deps: defaultDeps, logger: silentLogger });
     const result = await remote.callTool({ agent }, 'expenses_pending_approvals', {});
-    expect(result).toEqual({ isError: true, content: [{ type: 'text', text: `[not_signed_in] your gateway session has ended (signed out or revoked); ${RECONNECT_HINT}` }] });
+    expect(result).toEqual({
+      isError: true,
+      content: [{ type: 'text', text: `[not_signed_in] your gateway session has ended (signed out or revoked); ${RECONNECT_HINT}` }],
+    });
     await remote.flush();
     expect(sink.records.at(-1)).toMatchObject({ decision: 'deny', outcome: { ok: false, error: 'not_signed_in' } });
   });

@@ -46,7 +46,15 @@ function gatewayWith(limits: GatewayConfigInput['toolRateLimits'], shared?: Shar
   const config = new ConfigStore(loadConfigFile(env.configPath));
   const sink = new MemorySink();
   const metrics = new Metrics();
-  const gateway = new Gateway({ config, identity: new LocalIdentity({ credentialsPath, config, deps: defaultDeps }), audit: sink, deps: defaultDeps, logger: silentLogger, metrics, ...(shared ? { sharedLimits: shared } : {}) });
+  const gateway = new Gateway({
+    config,
+    identity: new LocalIdentity({ credentialsPath, config, deps: defaultDeps }),
+    audit: sink,
+    deps: defaultDeps,
+    logger: silentLogger,
+    metrics,
+    ...(shared ? { sharedLimits: shared } : {}),
+  });
   return { gateway, sink, metrics, close: () => (config.close(), gateway.close()) };
 }
 
@@ -54,9 +62,24 @@ const denial = (reason: string) => new RegExp(`^\\[rate_limited\\] denied: ${rea
 
 describe('rate limits in the call pipeline (in memory)', () => {
   it.each([
-    ['tools.<name>.perUser', { tools: { [TOOL]: { perUser: { calls: 2, windowSeconds: 3600 } } } }, `rate limit reached: at most 2 calls of "${TOOL}" per user every 3600 s (toolRateLimits.tools.${TOOL}.perUser)`, 'tools.perUser'],
-    ['perTool', { perTool: { calls: 2, windowSeconds: 3600 } }, `rate limit reached: at most 2 calls of "${TOOL}" by all users every 3600 s (toolRateLimits.perTool)`, 'perTool'],
-    ['perUser', { perUser: { calls: 2, windowSeconds: 3600 } }, 'rate limit reached: at most 2 calls per user every 3600 s, all tools together (toolRateLimits.perUser)', 'perUser'],
+    [
+      'tools.<name>.perUser',
+      { tools: { [TOOL]: { perUser: { calls: 2, windowSeconds: 3600 } } } },
+      `rate limit reached: at most 2 calls of "${TOOL}" per user every 3600 s (toolRateLimits.tools.${TOOL}.perUser)`,
+      'tools.perUser',
+    ],
+    [
+      'perTool',
+      { perTool: { calls: 2, windowSeconds: 3600 } },
+      `rate limit reached: at most 2 calls of "${TOOL}" by all users every 3600 s (toolRateLimits.perTool)`,
+      'perTool',
+    ],
+    [
+      'perUser',
+      { perUser: { calls: 2, windowSeconds: 3600 } },
+      'rate limit reached: at most 2 calls per user every 3600 s, all tools together (toolRateLimits.perUser)',
+      'perUser',
+    ],
   ] as const)('%s: the third call is denied, audited, and nothing is minted or sent', async (_label, limits, reason, kind) => {
     const g = gatewayWith(limits);
     try {

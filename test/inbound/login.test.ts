@@ -64,7 +64,9 @@ describe('login / whoami / logout', () => {
     const creds = JSON.parse(readFileSync(file, 'utf8'));
     expect(creds).toMatchObject({ version: 1, issuer: env.demo.urls.idp, clientId: 'xaa-gateway', sub: 'u-alice', email: 'alice@acme.example' });
     expect(creds.refreshToken).toBeTruthy();
-    expect(execFileSync(process.execPath, cli('whoami'), { encoding: 'utf8' })).toMatch(/^alice@acme\.example \(sub u-alice\) at http:\/\/127\.0\.0\.1:\d+; ID token valid until .*renewable/);
+    expect(execFileSync(process.execPath, cli('whoami'), { encoding: 'utf8' })).toMatch(
+      /^alice@acme\.example \(sub u-alice\) at http:\/\/127\.0\.0\.1:\d+; ID token valid until .*renewable/,
+    );
   });
 
   it('a wrong password keeps the user on the IdP page (no credentials written)', async () => {
@@ -94,7 +96,10 @@ describe('login / whoami / logout', () => {
     // The revoked refresh token no longer works at the IdP.
     const res = await fetch(`${env.demo.urls.idp}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`xaa-gateway:${readFileSync('tools/demo/secrets/idp-client-secret', 'utf8').trim()}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`xaa-gateway:${readFileSync('tools/demo/secrets/idp-client-secret', 'utf8').trim()}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.refreshToken }),
     });
     expect(res.status).toBe(400);

@@ -97,7 +97,9 @@ describe('compileArgumentValidator', () => {
       error = e;
     }
     expect(isGatewayError(error, 'config_invalid')).toBe(true);
-    expect((error as Error).message).toMatch(/^inputSchema of tool "bad" is not a valid JSON Schema \(draft 2020-12\): \/properties\/a\/type must be one of "array"/);
+    expect((error as Error).message).toMatch(
+      /^inputSchema of tool "bad" is not a valid JSON Schema \(draft 2020-12\): \/properties\/a\/type must be one of "array"/,
+    );
   });
 });
 
@@ -107,14 +109,22 @@ describe('validateInputSchema', () => {
     ['valid with the 2020-12 $schema', { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object' }, undefined],
     ['not an object', 'object', 'must be a JSON Schema object'],
     ['valid draft-07 (what SDK-built MCP servers declare)', { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object' }, undefined],
-    ['draft-07 with a bad keyword value', { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', required: 'a' }, 'is not a valid JSON Schema (draft-07): /required must be array'],
+    [
+      'draft-07 with a bad keyword value',
+      { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', required: 'a' },
+      'is not a valid JSON Schema (draft-07): /required must be array',
+    ],
     [
       'another draft',
       { $schema: 'http://json-schema.org/draft-04/schema#', type: 'object' },
       'declares $schema "http://json-schema.org/draft-04/schema#"; the gateway validates JSON Schema draft 2020-12 (default) and draft-07: remove "$schema" or set it to "https://json-schema.org/draft/2020-12/schema"',
     ],
     ['bad keyword value', { type: 'object', required: 'a' }, 'is not a valid JSON Schema (draft 2020-12): /required must be array'],
-    ['unresolvable $ref', { type: 'object', properties: { a: { $ref: '#/$defs/missing' } } }, "cannot be compiled: can't resolve reference #/$defs/missing from id #"],
+    [
+      'unresolvable $ref',
+      { type: 'object', properties: { a: { $ref: '#/$defs/missing' } } },
+      "cannot be compiled: can't resolve reference #/$defs/missing from id #",
+    ],
   ])('%s', (_, schema, expected) => {
     expect(validateInputSchema(schema)).toBe(expected);
   });

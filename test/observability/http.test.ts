@@ -50,7 +50,12 @@ describe('GET /metrics access', () => {
     ['a forwarded request (RFC 7239 Forwarded) without a token', ['s3cret-metrics'], { Forwarded: 'for=203.0.113.7' }, 401],
     ['a forwarded request with a wrong token', ['s3cret-metrics'], { 'X-Real-IP': '203.0.113.7', Authorization: 'Bearer wrong' }, 401],
     ['a forwarded request with the token', ['s3cret-metrics'], { 'X-Forwarded-For': '203.0.113.7', Authorization: 'Bearer s3cret-metrics' }, 200],
-    ['a forwarded request with the second of two tokens (metrics and admin)', ['one', 'admin-token'], { 'X-Forwarded-For': '203.0.113.7', Authorization: 'bearer admin-token' }, 200],
+    [
+      'a forwarded request with the second of two tokens (metrics and admin)',
+      ['one', 'admin-token'],
+      { 'X-Forwarded-For': '203.0.113.7', Authorization: 'bearer admin-token' },
+      200,
+    ],
   ])('%s (tokens %j, headers %j) -> %i', async (_, configured, headers, status) => {
     tokens = configured;
     const res = await fetch(`${base}/metrics`, { headers });

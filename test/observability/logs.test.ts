@@ -23,7 +23,14 @@ describe('logs (pino)', () => {
     logger.info('config reloaded', { path: '/etc/mcp.config.json', tools: 3 });
     expect(lines).toHaveLength(1);
     expect(lines[0]).not.toContain('\n');
-    expect(records()[0]).toEqual({ level: 'info', time: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/), name: 'xaa-gateway', msg: 'config reloaded', path: '/etc/mcp.config.json', tools: 3 });
+    expect(records()[0]).toEqual({
+      level: 'info',
+      time: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
+      name: 'xaa-gateway',
+      msg: 'config reloaded',
+      path: '/etc/mcp.config.json',
+      tools: 3,
+    });
   });
 
   it.each([
@@ -80,7 +87,12 @@ describe('logs (pino)', () => {
 
   it('the default logger writes to stderr only: stdout is the MCP stdio transport', () => {
     const script = `import('./src/log.ts').then((m) => { const l = m.createLogger(); l.info('hello', { accessToken: ${JSON.stringify(ACCESS_TOKEN)} }); l.debug('hidden'); })`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, XAA_LOG_LEVEL: 'info' }, timeout: 20_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, XAA_LOG_LEVEL: 'info' },
+      timeout: 20_000,
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('');
     const lines = r.stderr.trim().split('\n');

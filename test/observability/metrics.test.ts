@@ -29,7 +29,14 @@ describe('Metrics', () => {
     expect(await value(a, 'xaa_tool_calls_total', { tool: 't', outcome: 'success' })).toBe(1);
     expect(await value(b, 'xaa_tool_calls_total', { tool: 't', outcome: 'success' })).toBeUndefined();
     const text = await a.text();
-    for (const name of ['xaa_tool_calls_total', 'xaa_tool_call_duration_seconds', 'xaa_token_cache_total', 'xaa_token_requests_total', 'xaa_audit_write_seconds', 'xaa_kill_switch_denials_total']) {
+    for (const name of [
+      'xaa_tool_calls_total',
+      'xaa_tool_call_duration_seconds',
+      'xaa_token_cache_total',
+      'xaa_token_requests_total',
+      'xaa_audit_write_seconds',
+      'xaa_kill_switch_denials_total',
+    ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }
     expect(text).toContain('xaa_tool_calls_total{tool="t",outcome="success"} 1');
@@ -80,7 +87,14 @@ describe('gateway instrumentation (demo enterprise over loopback HTTP)', () => {
     config = new ConfigStore(loadConfigFile(env.configPath));
     metrics = new Metrics();
     audit = instrumentAuditSink(await openAuditLog(env.auditDir, defaultDeps), metrics);
-    gateway = new Gateway({ config, identity: new LocalIdentity({ credentialsPath, config, deps: defaultDeps }), audit, deps: defaultDeps, logger: silentLogger, metrics });
+    gateway = new Gateway({
+      config,
+      identity: new LocalIdentity({ credentialsPath, config, deps: defaultDeps }),
+      audit,
+      deps: defaultDeps,
+      logger: silentLogger,
+      metrics,
+    });
   });
   afterAll(async () => {
     await gateway?.flush();
@@ -167,8 +181,20 @@ describe('kill-switch denials', () => {
         throw new Error('not reached');
       },
     };
-    const sink = { records: [] as unknown[], append: async (e: any) => (sink.records.push(e), { ...e, time: '', id: '', seq: 0, prevHash: '', hash: '' }), close: async () => {} };
-    const gateway = new Gateway({ config, identity: new LocalIdentity({ credentialsPath, config, deps: defaultDeps }), audit: sink, deps: defaultDeps, logger: silentLogger, metrics, xaa });
+    const sink = {
+      records: [] as unknown[],
+      append: async (e: any) => (sink.records.push(e), { ...e, time: '', id: '', seq: 0, prevHash: '', hash: '' }),
+      close: async () => {},
+    };
+    const gateway = new Gateway({
+      config,
+      identity: new LocalIdentity({ credentialsPath, config, deps: defaultDeps }),
+      audit: sink,
+      deps: defaultDeps,
+      logger: silentLogger,
+      metrics,
+      xaa,
+    });
     try {
       const result = await gateway.callTool({ agent: { name: 'a' } }, 'calendar_free_slots', { date: '2026-12-01' });
       expect(result.isError).toBe(true);

@@ -24,7 +24,12 @@ class MemorySink implements AuditSink {
 describe('otlpTracesUrl: where spans go', () => {
   it.each([
     ['config endpoint wins', 'http://collector:4318/', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4318' }, 'http://collector:4318/v1/traces'],
-    ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as-is', undefined, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:4318/custom', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4318' }, 'http://t:4318/custom'],
+    [
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as-is',
+      undefined,
+      { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:4318/custom', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4318' },
+      'http://t:4318/custom',
+    ],
     ['OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/traces', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4318' }, 'http://env:4318/v1/traces'],
     ['nothing configured: off', undefined, {}, undefined],
     ['OTEL_SDK_DISABLED=true: off', 'http://collector:4318', { OTEL_SDK_DISABLED: 'true' }, undefined],

@@ -163,7 +163,9 @@ describe('the npm package, installed elsewhere and run from /', () => {
       pages.push(`${url.origin === gw.origin ? 'gateway' : 'idp'} ${url.pathname} ${res.status} ${res.headers.get('content-type')}`);
       expect(res.status, html.slice(0, 300)).toBe(200);
       const action = new URL(/<form[^>]*action="([^"]*)"/.exec(html)![1]!.replace(/&amp;/g, '&'), url);
-      const hidden = Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replace(/&amp;/g, '&')]));
+      const hidden = Object.fromEntries(
+        [...html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replace(/&amp;/g, '&')]),
+      );
       if (html.includes('name="password"')) {
         res = await browser.request(action, { form: { ...hidden, username: 'alice', password: 'alice-demo-pass' } });
       } else {

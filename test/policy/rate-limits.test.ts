@@ -39,7 +39,14 @@ const table: Array<[string, ToolRateLimitsConfig, Step[]]> = [
       [ALICE, 'crm.search'],
       [BOB, 'crm.search'],
       [ALICE, 'crm.search'],
-      [BOB, 'crm.search', { kind: 'tools.perTool', reason: 'rate limit reached: at most 3 calls of "crm.search" by all users every 60 s (toolRateLimits.tools["crm.search"].perTool)' }],
+      [
+        BOB,
+        'crm.search',
+        {
+          kind: 'tools.perTool',
+          reason: 'rate limit reached: at most 3 calls of "crm.search" by all users every 60 s (toolRateLimits.tools["crm.search"].perTool)',
+        },
+      ],
       [ALICE, 'other'],
       [ALICE, 'other', { kind: 'perTool', reason: 'rate limit reached: at most 1 call of "other" by all users every 3600 s (toolRateLimits.perTool)' }],
     ],
@@ -50,7 +57,11 @@ const table: Array<[string, ToolRateLimitsConfig, Step[]]> = [
     [
       [ALICE, 'crm_search'],
       [BOB, 'crm_search'],
-      [ALICE, 'crm_search', { kind: 'tools.perUser', reason: 'rate limit reached: at most 1 call of "crm_search" per user every 3600 s (toolRateLimits.tools.crm_search.perUser)' }],
+      [
+        ALICE,
+        'crm_search',
+        { kind: 'tools.perUser', reason: 'rate limit reached: at most 1 call of "crm_search" per user every 3600 s (toolRateLimits.tools.crm_search.perUser)' },
+      ],
       [ALICE, 'unlimited'],
       [ALICE, 'unlimited'],
     ],
@@ -60,8 +71,16 @@ const table: Array<[string, ToolRateLimitsConfig, Step[]]> = [
     limits({ perUser: { calls: 2, windowSeconds: HOUR }, tools: { scarce: { perTool: { calls: 1, windowSeconds: HOUR } } } }),
     [
       [BOB, 'scarce'],
-      [ALICE, 'scarce', { kind: 'tools.perTool', reason: 'rate limit reached: at most 1 call of "scarce" by all users every 3600 s (toolRateLimits.tools.scarce.perTool)' }],
-      [ALICE, 'scarce', { kind: 'tools.perTool', reason: 'rate limit reached: at most 1 call of "scarce" by all users every 3600 s (toolRateLimits.tools.scarce.perTool)' }],
+      [
+        ALICE,
+        'scarce',
+        { kind: 'tools.perTool', reason: 'rate limit reached: at most 1 call of "scarce" by all users every 3600 s (toolRateLimits.tools.scarce.perTool)' },
+      ],
+      [
+        ALICE,
+        'scarce',
+        { kind: 'tools.perTool', reason: 'rate limit reached: at most 1 call of "scarce" by all users every 3600 s (toolRateLimits.tools.scarce.perTool)' },
+      ],
       // Alice's two denied calls did not use up her perUser count.
       [ALICE, 'a'],
       [ALICE, 'b'],

@@ -18,7 +18,9 @@ const gateway = {
   callTool: async (ctx: CallContext, name: string) => {
     contexts.push(ctx);
     if (name === 'needs_sampling') {
-      throw new GatewayError('upstream_mcp_error', 'upstream MCP server "u" needs the client capability sampling, which the gateway does not relay', { details: { requiredCapabilities: { sampling: {} } } });
+      throw new GatewayError('upstream_mcp_error', 'upstream MCP server "u" needs the client capability sampling, which the gateway does not relay', {
+        details: { requiredCapabilities: { sampling: {} } },
+      });
     }
     if (name === 'broken') throw new GatewayError('upstream_mcp_error', 'upstream MCP server "u" failed: boom');
     for (const progress of [0, 50, 100]) ctx.onProgress?.({ progress, total: 100, message: `step ${progress}` });
@@ -39,7 +41,13 @@ async function call(name: string, meta: Record<string, unknown> = {}) {
   const res = await handler.fetch(
     new Request('http://gw.test/mcp', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call', 'Mcp-Name': name },
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': 'tools/call',
+        'Mcp-Name': name,
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name, arguments: {}, _meta: { ...ENVELOPE, ...meta } } }),
     }),
   );
@@ -72,7 +80,19 @@ describe('MCP server factory: relayed upstream behaviour (2026-07-28)', () => {
   });
 
   it.each([
-    ['an upstream -32021', 'needs_sampling', 400, { id: 9, error: { code: -32021, message: 'upstream MCP server "u" needs the client capability sampling, which the gateway does not relay', data: { requiredCapabilities: { sampling: {} } } } }],
+    [
+      'an upstream -32021',
+      'needs_sampling',
+      400,
+      {
+        id: 9,
+        error: {
+          code: -32021,
+          message: 'upstream MCP server "u" needs the client capability sampling, which the gateway does not relay',
+          data: { requiredCapabilities: { sampling: {} } },
+        },
+      },
+    ],
     ['any other upstream failure stays a thrown error, not -32021', 'broken', 200, { id: 9, error: { code: -32603 } }],
   ])('%s -> HTTP %i', async (_, name, status, body) => {
     const r = await call(name);

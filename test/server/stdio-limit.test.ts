@@ -21,7 +21,15 @@ function wire(limit: number) {
   const stdin = new PassThrough();
   const stdout = new PassThrough();
   const out: any[] = [];
-  stdout.on('data', (d: Buffer) => out.push(...d.toString().trim().split('\n').map((l) => JSON.parse(l))));
+  stdout.on('data', (d: Buffer) =>
+    out.push(
+      ...d
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ),
+  );
   const t = new LineTransport({ stdin, stdout, maxMessageBytes: () => 1 << 20, maxToolCalls: () => limit });
   const received: JSONRPCMessage[] = [];
   t.onmessage = (m) => received.push(m);
@@ -46,7 +54,10 @@ describe('LineTransport: tools/call in progress are bounded', () => {
   const table: Array<[string, (w: ReturnType<typeof wire>) => Promise<void>]> = [
     ['a result frees a slot', (w) => w.answer(1)],
     ['an error response frees a slot', (w) => w.t.send({ jsonrpc: '2.0', id: 1, error: { code: -32602, message: 'bad' } } as JSONRPCMessage)],
-    ['a cancellation frees a slot (a cancelled request gets no answer)', (w) => w.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } })],
+    [
+      'a cancellation frees a slot (a cancelled request gets no answer)',
+      (w) => w.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } }),
+    ],
   ];
   it.each(table)('%s', async (_label, free) => {
     const w = wire(1);
@@ -127,7 +138,12 @@ describe('xaa-gateway stdio with stdio.maxConcurrentToolCalls', () => {
     const send = (m: unknown) => stdin.write(JSON.stringify(m) + '\n');
     const done = runStdio({ configPath: env.configPath, credentialsPath: env.credentials('alice'), logger: silentLogger, stdin, stdout });
     try {
-      send({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-limit-test', version: '1' } } });
+      send({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-limit-test', version: '1' } },
+      });
       await reply(0);
       send({ jsonrpc: '2.0', method: 'notifications/initialized' });
       const atSaas = new Promise<void>((r) => (arrived = r));

@@ -47,7 +47,9 @@ function startWire(user: string): Wire {
     for (const w of waiters) w();
   });
   let exited = false;
-  const done = runStdio({ configPath: env.configPath, credentialsPath: env.credentials(user), logger: silentLogger, stdin, stdout }).finally(() => (exited = true));
+  const done = runStdio({ configPath: env.configPath, credentialsPath: env.credentials(user), logger: silentLogger, stdin, stdout }).finally(
+    () => (exited = true),
+  );
   const next = (pick: (m: any) => boolean, timeoutMs = 10_000) =>
     new Promise<any>((resolve, reject) => {
       const check = () => {
@@ -91,7 +93,11 @@ async function legacySession(user: string, protocolVersion: string): Promise<Wir
 }
 
 const MODERN = '2026-07-28';
-const envelope = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'stdio-wire-test', version: '2.0.0' } };
+const envelope = {
+  'io.modelcontextprotocol/protocolVersion': MODERN,
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'stdio-wire-test', version: '2.0.0' },
+};
 const BAD_ARGS = { name: 'calendar_create_meeting', arguments: { title: 'x', start: 'now', durationMinutes: 'long', attendees: [] } };
 const BAD_ARGS_MESSAGE = 'invalid arguments for tool "calendar_create_meeting": /durationMinutes must be integer';
 
@@ -187,8 +193,16 @@ describe('malformed tools/call params -> -32602 naming the field, in both eras',
 describe('the stdio transport survives bad input', () => {
   it.each([
     ['not JSON', 'this is not json\n', { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: the line is not valid JSON' } }],
-    ['a JSON value that is not a message', '{"hello":"world"}\n', { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: not a JSON-RPC 2.0 message' } }],
-    ['a batch', '[{"jsonrpc":"2.0","id":9,"method":"ping"}]\n', { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: JSON-RPC batches are not supported over stdio' } }],
+    [
+      'a JSON value that is not a message',
+      '{"hello":"world"}\n',
+      { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: not a JSON-RPC 2.0 message' } },
+    ],
+    [
+      'a batch',
+      '[{"jsonrpc":"2.0","id":9,"method":"ping"}]\n',
+      { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: JSON-RPC batches are not supported over stdio' } },
+    ],
   ])('%s -> error, and the session goes on', async (_, line, expected) => {
     const wire = await legacySession('alice', '2025-11-25');
     try {
@@ -212,7 +226,10 @@ describe('the stdio transport survives bad input', () => {
       expect(res).toEqual({
         jsonrpc: '2.0',
         id: 5,
-        error: { code: -32600, message: `Invalid Request: message of ${huge.length - 1} bytes is over the limit of 1048576 bytes (server.maxBodyBytes); it was not processed` },
+        error: {
+          code: -32600,
+          message: `Invalid Request: message of ${huge.length - 1} bytes is over the limit of 1048576 bytes (server.maxBodyBytes); it was not processed`,
+        },
       });
       expect(env.demo.stats.apiCalls.calendar).toBe(calls);
       const ok = await wire.request(6, 'tools/call', { name: 'calendar_free_slots', arguments: { date: '2026-12-01' } });
@@ -250,7 +267,10 @@ describe('signing in while the gateway runs', () => {
     const wire = await legacySession('nobody', '2025-11-25');
     try {
       const res = await wire.request(9, 'tools/call', { name: 'calendar_free_slots', arguments: { date: '2026-12-01' } });
-      expect(res.result).toEqual({ isError: true, content: [{ type: 'text', text: '[not_signed_in] not signed in: run `xaa-gateway login` in a terminal, then call the tool again' }] });
+      expect(res.result).toEqual({
+        isError: true,
+        content: [{ type: 'text', text: '[not_signed_in] not signed in: run `xaa-gateway login` in a terminal, then call the tool again' }],
+      });
     } finally {
       await wire.close();
     }

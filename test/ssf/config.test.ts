@@ -28,8 +28,20 @@ describe('config: ssf', () => {
   });
 
   it('secrets are references, read at resolve time', () => {
-    const rt = runtimeWith({ transmitter: 'https://idp.test', delivery: 'poll', pollUrl: 'https://idp.test/ssf/poll', pollToken: { env: 'POLL_TOKEN' }, pushToken: { env: 'PUSH_TOKEN' }, audience: 'urn:gw' });
-    expect(resolveSsfSettings(rt, ENV)).toMatchObject({ audiences: ['urn:gw'], pollToken: ENV.POLL_TOKEN, pushToken: ENV.PUSH_TOKEN, pollUrl: 'https://idp.test/ssf/poll' });
+    const rt = runtimeWith({
+      transmitter: 'https://idp.test',
+      delivery: 'poll',
+      pollUrl: 'https://idp.test/ssf/poll',
+      pollToken: { env: 'POLL_TOKEN' },
+      pushToken: { env: 'PUSH_TOKEN' },
+      audience: 'urn:gw',
+    });
+    expect(resolveSsfSettings(rt, ENV)).toMatchObject({
+      audiences: ['urn:gw'],
+      pollToken: ENV.POLL_TOKEN,
+      pushToken: ENV.PUSH_TOKEN,
+      pollUrl: 'https://idp.test/ssf/poll',
+    });
     expect(() => resolveSsfSettings(rt, { PUSH_TOKEN: 'x' })).toThrow(/ssf.pollToken: environment variable POLL_TOKEN is not set/);
   });
 

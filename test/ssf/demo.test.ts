@@ -28,7 +28,11 @@ afterAll(async () => {
 async function idp(path: string, init: RequestInit & { token?: string } = {}) {
   const res = await fetch(`${demo.urls.idp}${path}`, {
     ...init,
-    headers: { ...(init.body ? { 'Content-Type': 'application/json' } : {}), Authorization: `Bearer ${init.token ?? adminToken}`, ...(init.headers as Record<string, string>) },
+    headers: {
+      ...(init.body ? { 'Content-Type': 'application/json' } : {}),
+      Authorization: `Bearer ${init.token ?? adminToken}`,
+      ...(init.headers as Record<string, string>),
+    },
   });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined };
@@ -59,9 +63,17 @@ describe('RFC 8936 poll from the demo IdP', () => {
   const audit = new MemorySink();
 
   beforeAll(async () => {
-    const created = await idp('/ssf/streams', { method: 'POST', token: receiverToken, body: JSON.stringify({ aud: 'https://gw.test', delivery: { method: 'urn:ietf:rfc:8936' } }) });
+    const created = await idp('/ssf/streams', {
+      method: 'POST',
+      token: receiverToken,
+      body: JSON.stringify({ aud: 'https://gw.test', delivery: { method: 'urn:ietf:rfc:8936' } }),
+    });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ iss: demo.urls.idp, aud: 'https://gw.test', delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: expect.stringContaining('/ssf/poll/') } });
+    expect(created.body).toMatchObject({
+      iss: demo.urls.idp,
+      aud: 'https://gw.test',
+      delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: expect.stringContaining('/ssf/poll/') },
+    });
     streamId = created.body.stream_id;
     receiver = createSsfReceiver({
       config: {
@@ -144,7 +156,10 @@ describe('RFC 8935 push from the demo IdP to the receiver on loopback (end to en
     });
     handler = (req) => receiver.routes.fetch(req);
     streams.push(
-      demo.ssf.createStream({ aud: origin, delivery: { method: 'push', endpointUrl: `${origin}${SSF_PUSH_PATH}`, authorizationHeader: `Bearer ${ENV.PUSH_TOKEN}` } }).streamId,
+      demo.ssf.createStream({
+        aud: origin,
+        delivery: { method: 'push', endpointUrl: `${origin}${SSF_PUSH_PATH}`, authorizationHeader: `Bearer ${ENV.PUSH_TOKEN}` },
+      }).streamId,
     );
   });
   afterAll(async () => {
@@ -159,7 +174,9 @@ describe('RFC 8935 push from the demo IdP to the receiver on loopback (end to en
   it('deactivating a user in the demo IdP disables that user at the gateway, once', async () => {
     const res = await idp('/control/users/alice/deactivate', { method: 'POST' });
     expect(res.status).toBe(200);
-    expect(res.body.deliveries).toEqual([{ streamId: streams[0], jti: expect.any(String), event: EVENT_TYPES.accountDisabled, username: 'alice', status: 202 }]);
+    expect(res.body.deliveries).toEqual([
+      { streamId: streams[0], jti: expect.any(String), event: EVENT_TYPES.accountDisabled, username: 'alice', status: 202 },
+    ]);
     expect(control.calls).toEqual([
       {
         method: 'disableUser',
@@ -169,27 +186,45 @@ describe('RFC 8935 push from the demo IdP to the receiver on loopback (end to en
       },
     ]);
     expect(audit.records).toEqual([
-      expect.objectContaining({ type: 'security_event', user: user('u-alice'), outcome: { ok: true }, securityEvent: expect.objectContaining({ delivery: 'push', effect: 'disable_user' }) }),
+      expect.objectContaining({
+        type: 'security_event',
+        user: user('u-alice'),
+        outcome: { ok: true },
+        securityEvent: expect.objectContaining({ delivery: 'push', effect: 'disable_user' }),
+      }),
     ]);
     // Deactivating again changes nothing at the IdP, so nothing is sent.
     expect((await idp('/control/users/alice/deactivate', { method: 'POST' })).body.deliveries).toEqual([]);
-    expect((await idp('/control/users/alice/activate', { method: 'POST' })).body.deliveries).toMatchObject([{ status: 202, event: EVENT_TYPES.accountEnabled }]);
+    expect((await idp('/control/users/alice/activate', { method: 'POST' })).body.deliveries).toMatchObject([
+      { status: 202, event: EVENT_TYPES.accountEnabled },
+    ]);
     expect(control.calls.map((c) => c.method)).toEqual(['disableUser', 'enableUser']);
   });
 
   it('"sign out everywhere" and an arbitrary event (email subject, unknown to the gateway) are pushed too', async () => {
     const before = control.calls.length;
-    expect((await idp('/control/users/bob/sign-out-everywhere', { method: 'POST' })).body.deliveries).toMatchObject([{ status: 202, event: EVENT_TYPES.sessionRevoked }]);
+    expect((await idp('/control/users/bob/sign-out-everywhere', { method: 'POST' })).body.deliveries).toMatchObject([
+      { status: 202, event: EVENT_TYPES.sessionRevoked },
+    ]);
     const custom = 'https://schemas.openid.net/secevent/caep/event-type/assurance-level-change';
-    const res = await idp('/control/events', { method: 'POST', body: JSON.stringify({ username: 'carol', event: 'assurance-level-change', subjectFormat: 'complex' }) });
+    const res = await idp('/control/events', {
+      method: 'POST',
+      body: JSON.stringify({ username: 'carol', event: 'assurance-level-change', subjectFormat: 'complex' }),
+    });
     expect(res.body.deliveries).toMatchObject([{ status: 202, event: custom }]);
     expect(control.calls.slice(before).map((c) => [c.method, c.user])).toEqual([['revokeUser', user('u-bob')]]);
-    expect(audit.records.at(-1)).toMatchObject({ securityEvent: { eventType: custom, effect: 'ignored', subject: { format: 'complex', user: { format: 'iss_sub', sub: 'u-carol' } } } });
+    expect(audit.records.at(-1)).toMatchObject({
+      securityEvent: { eventType: custom, effect: 'ignored', subject: { format: 'complex', user: { format: 'iss_sub', sub: 'u-carol' } } },
+    });
   });
 
   it('a stream pushing with the wrong token is refused with authentication_failed and nothing is done', async () => {
     const before = control.calls.length;
-    const bad = demo.ssf.createStream({ aud: origin, delivery: { method: 'push', endpointUrl: `${origin}${SSF_PUSH_PATH}`, authorizationHeader: 'Bearer wrong' }, eventsRequested: ['credential-change'] });
+    const bad = demo.ssf.createStream({
+      aud: origin,
+      delivery: { method: 'push', endpointUrl: `${origin}${SSF_PUSH_PATH}`, authorizationHeader: 'Bearer wrong' },
+      eventsRequested: ['credential-change'],
+    });
     streams.push(bad.streamId);
     const jtis = await demo.ssf.emit('alice', 'credential-change');
     expect(jtis).toHaveLength(2); // one per stream that asked for it

@@ -174,22 +174,41 @@ describe('ordering: an account-enabled older than the user switch in force does 
   // Each step: who acts and how many seconds before now the IdP issued it; all arrive now, in this order.
   type Step = { by: 'admin' } | { by: 'set'; event: 'disabled' | 'enabled'; ago: number };
   const cases: Array<{ name: string; steps: Step[]; stays: boolean; stale: boolean }> = [
-    { name: 'an admin switch set now; an enable issued a minute ago', steps: [{ by: 'admin' }, { by: 'set', event: 'enabled', ago: 60 }], stays: true, stale: true },
+    {
+      name: 'an admin switch set now; an enable issued a minute ago',
+      steps: [{ by: 'admin' }, { by: 'set', event: 'enabled', ago: 60 }],
+      stays: true,
+      stale: true,
+    },
     { name: 'an admin switch set now; an enable issued now', steps: [{ by: 'admin' }, { by: 'set', event: 'enabled', ago: 0 }], stays: false, stale: false },
     {
       name: 'disable issued 40 s ago, then an enable issued 50 s ago (out of order)',
-      steps: [{ by: 'set', event: 'disabled', ago: 40 }, { by: 'set', event: 'enabled', ago: 50 }],
+      steps: [
+        { by: 'set', event: 'disabled', ago: 40 },
+        { by: 'set', event: 'enabled', ago: 50 },
+      ],
       stays: true,
       stale: true,
     },
     {
       // Ordered by the IdP's iat, not by arrival: both arriving late (a poll interval) must still lift.
       name: 'disable issued 40 s ago, enable issued 30 s ago, both arriving now',
-      steps: [{ by: 'set', event: 'disabled', ago: 40 }, { by: 'set', event: 'enabled', ago: 30 }],
+      steps: [
+        { by: 'set', event: 'disabled', ago: 40 },
+        { by: 'set', event: 'enabled', ago: 30 },
+      ],
       stays: false,
       stale: false,
     },
-    { name: 'disable and enable issued in the same second', steps: [{ by: 'set', event: 'disabled', ago: 20 }, { by: 'set', event: 'enabled', ago: 20 }], stays: false, stale: false },
+    {
+      name: 'disable and enable issued in the same second',
+      steps: [
+        { by: 'set', event: 'disabled', ago: 20 },
+        { by: 'set', event: 'enabled', ago: 20 },
+      ],
+      stays: false,
+      stale: false,
+    },
   ];
 
   it.each(cases)('$name -> switch stays: $stays', async ({ steps, stays, stale }) => {
@@ -214,10 +233,16 @@ describe('ordering: an account-enabled older than the user switch in force does 
             outcome: { ok: true },
             securityEvent: { eventType: EVENT_TYPES.accountEnabled, effect: 'ignored', lifted: false, stale: true },
           }
-        : { reason: 'RISC account-enabled: user switch lifted', outcome: { ok: true }, securityEvent: { eventType: EVENT_TYPES.accountEnabled, effect: 'enable_user', lifted: true } },
+        : {
+            reason: 'RISC account-enabled: user switch lifted',
+            outcome: { ok: true },
+            securityEvent: { eventType: EVENT_TYPES.accountEnabled, effect: 'enable_user', lifted: true },
+          },
     );
     // A stale enable lifts nothing, so no switch.lift is audited.
-    expect(audit.records.filter((x) => x.type === 'admin_action' && (x as { action?: string }).action === 'switch.lift' && x.user?.sub === user.sub)).toHaveLength(stale ? 0 : 1);
+    expect(
+      audit.records.filter((x) => x.type === 'admin_action' && (x as { action?: string }).action === 'switch.lift' && x.user?.sub === user.sub),
+    ).toHaveLength(stale ? 0 : 1);
     if (userSwitch) await control.liftSwitch(userSwitch.switch, 'test cleanup', { kind: 'admin', via: 'token' });
   });
 });

@@ -6,7 +6,13 @@ import { ENV, FakeControl, FakeTransmitter, MemorySink, runtimeWith } from './he
 /** An RFC 8936 poll endpoint in memory in front of the fake transmitter; records every request body. */
 function pollEndpoint(t: FakeTransmitter) {
   const queue = new Map<string, string>();
-  const requests: Array<{ ack: string[]; setErrs: Record<string, { err: string }>; maxEvents: number; returnImmediately: boolean; authorization: string | null }> = [];
+  const requests: Array<{
+    ack: string[];
+    setErrs: Record<string, { err: string }>;
+    maxEvents: number;
+    returnImmediately: boolean;
+    authorization: string | null;
+  }> = [];
   let failing = false;
   let dropAcks = false;
   const counter = { attempts: 0 };
@@ -64,7 +70,15 @@ async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
 
 function pollReceiver(t: FakeTransmitter, fetch: typeof globalThis.fetch, control: FakeControl, audit: MemorySink, maxEvents = 25, timers?: PollTimers) {
   return createSsfReceiver({
-    config: { current: runtimeWith({ transmitter: t.issuer, delivery: 'poll', pollUrl: 'https://idp.test/ssf/poll', pollToken: { env: 'POLL_TOKEN' }, pollIntervalSeconds: 1 }) },
+    config: {
+      current: runtimeWith({
+        transmitter: t.issuer,
+        delivery: 'poll',
+        pollUrl: 'https://idp.test/ssf/poll',
+        pollToken: { env: 'POLL_TOKEN' },
+        pollIntervalSeconds: 1,
+      }),
+    },
     control,
     audit,
     deps: { fetch, now: () => Date.now() },

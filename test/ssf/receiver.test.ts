@@ -14,7 +14,10 @@ let control: FakeControl;
 let audit: MemorySink;
 let receiver: SsfReceiver;
 
-function makeReceiver(ssf: Partial<NonNullable<GatewayConfigInput['ssf']>> = {}, extra: { lookupUserByEmail?: (e: string) => Promise<Array<{ iss: string; sub: string }>> } = {}) {
+function makeReceiver(
+  ssf: Partial<NonNullable<GatewayConfigInput['ssf']>> = {},
+  extra: { lookupUserByEmail?: (e: string) => Promise<Array<{ iss: string; sub: string }>> } = {},
+) {
   return createSsfReceiver({
     config: { current: runtimeWith({ transmitter: t.issuer, maxAgeSeconds: 3600, ...ssf }) },
     control,
@@ -42,7 +45,13 @@ afterEach(async () => {
 describe('RFC 8935 push: refused SETs', () => {
   const now = () => Math.floor(Date.now() / 1000);
   // Each SET has exactly one defect; the transmitter is told which with the RFC 8935 §2.4 code.
-  const cases: Array<{ name: string; err: string; set: () => Promise<string>; headers?: Record<string, string>; ssf?: Partial<NonNullable<GatewayConfigInput['ssf']>> }> = [
+  const cases: Array<{
+    name: string;
+    err: string;
+    set: () => Promise<string>;
+    headers?: Record<string, string>;
+    ssf?: Partial<NonNullable<GatewayConfigInput['ssf']>>;
+  }> = [
     { name: 'wrong typ (JWT)', err: 'invalid_request', set: () => t.sign({}, { typ: 'JWT' }) },
     { name: 'typ with the media type prefix (exact match required)', err: 'invalid_request', set: () => t.sign({}, { typ: 'application/secevent+jwt' }) },
     { name: 'no typ', err: 'invalid_request', set: () => t.sign({}, { typ: undefined }) },
@@ -50,17 +59,32 @@ describe('RFC 8935 push: refused SETs', () => {
     { name: 'no iss', err: 'invalid_issuer', set: () => t.sign({ iss: undefined }) },
     { name: 'wrong aud', err: 'invalid_audience', set: () => t.sign({ aud: 'https://other-gateway.test' }) },
     { name: 'aud array without this receiver', err: 'invalid_audience', set: () => t.sign({ aud: ['https://a.test', 'https://b.test'] }) },
-    { name: 'bad signature (another key under the transmitter\'s kid)', err: 'authentication_failed', set: async () => t.sign({}, {}, { ...(await newKey('idp-1')) }) },
+    {
+      name: "bad signature (another key under the transmitter's kid)",
+      err: 'authentication_failed',
+      set: async () => t.sign({}, {}, { ...(await newKey('idp-1')) }),
+    },
     { name: 'key not in the JWKS', err: 'invalid_key', set: async () => t.sign({}, {}, await newKey('stranger')) },
     {
       name: 'symmetric alg (HS256)',
       err: 'invalid_key',
       set: () =>
-        new SignJWT({ iss: t.issuer, aud: 'https://gw.test', iat: now(), jti: randomUUID(), sub_id: { format: 'iss_sub', ...ALICE }, events: { [EVENT_TYPES.sessionRevoked]: {} } })
+        new SignJWT({
+          iss: t.issuer,
+          aud: 'https://gw.test',
+          iat: now(),
+          jti: randomUUID(),
+          sub_id: { format: 'iss_sub', ...ALICE },
+          events: { [EVENT_TYPES.sessionRevoked]: {} },
+        })
           .setProtectedHeader({ alg: 'HS256', typ: 'secevent+jwt', kid: 'idp-1' })
           .sign(new Uint8Array(32)),
     },
-    { name: 'two events in one token', err: 'invalid_request', set: () => t.sign({ events: { [EVENT_TYPES.sessionRevoked]: {}, [EVENT_TYPES.accountDisabled]: {} } }) },
+    {
+      name: 'two events in one token',
+      err: 'invalid_request',
+      set: () => t.sign({ events: { [EVENT_TYPES.sessionRevoked]: {}, [EVENT_TYPES.accountDisabled]: {} } }),
+    },
     { name: 'no event', err: 'invalid_request', set: () => t.sign({ events: {} }) },
     { name: 'event payload not an object', err: 'invalid_request', set: () => t.sign({ events: { [EVENT_TYPES.sessionRevoked]: 'x' } }) },
     { name: 'expired (exp in the past)', err: 'invalid_request', set: () => t.sign({ iat: now() - 600, exp: now() - 300 }) },
@@ -74,8 +98,19 @@ describe('RFC 8935 push: refused SETs', () => {
     { name: 'an encrypted token (JWE)', err: 'invalid_request', set: async () => 'eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d' },
     { name: 'wrong content type', err: 'invalid_request', set: () => t.sign(), headers: { 'Content-Type': 'application/jwt' } },
     { name: 'no push token', err: 'authentication_failed', set: () => t.sign(), ssf: { pushToken: { env: 'PUSH_TOKEN' } } },
-    { name: 'wrong push token', err: 'authentication_failed', set: () => t.sign(), headers: { Authorization: 'Bearer nope' }, ssf: { pushToken: { env: 'PUSH_TOKEN' } } },
-    { name: 'push to a receiver configured for poll', err: 'access_denied', set: () => t.sign(), ssf: { delivery: 'poll', pollUrl: 'https://idp.test/ssf/poll' } },
+    {
+      name: 'wrong push token',
+      err: 'authentication_failed',
+      set: () => t.sign(),
+      headers: { Authorization: 'Bearer nope' },
+      ssf: { pushToken: { env: 'PUSH_TOKEN' } },
+    },
+    {
+      name: 'push to a receiver configured for poll',
+      err: 'access_denied',
+      set: () => t.sign(),
+      ssf: { delivery: 'poll', pollUrl: 'https://idp.test/ssf/poll' },
+    },
   ];
 
   it.each(cases)('$name -> 400 $err, nothing acted on', async ({ err, set, headers, ssf }) => {
@@ -120,7 +155,9 @@ describe('RFC 8935 push: events and their effects', () => {
   it('session-revoked: revokeUser once for the user, 202, audited', async () => {
     const jti = 'jti-revoke-1';
     const iat = Math.floor(Date.now() / 1000) - 5;
-    const res = await push(await t.sign({ jti, iat, events: { [EVENT_TYPES.sessionRevoked]: { initiating_entity: 'admin', reason_admin: { en: 'Signed out everywhere' } } } }));
+    const res = await push(
+      await t.sign({ jti, iat, events: { [EVENT_TYPES.sessionRevoked]: { initiating_entity: 'admin', reason_admin: { en: 'Signed out everywhere' } } } }),
+    );
     expect(res.status).toBe(202);
     expect(await res.text()).toBe('');
     expect(control.calls).toEqual([
@@ -211,8 +248,26 @@ describe('RFC 8935 push: events and their effects', () => {
     const bob = { iss: 'https://idp.test', sub: 'u-bob' };
     const r = makeReceiver({}, { lookupUserByEmail: async (e) => (e === 'bob@acme.example' ? [bob, bob] : []) });
     await push(await t.sign({ sub_id: { format: 'email', email: 'bob@acme.example' } }), {}, r);
-    await push(await t.sign({ sub_id: { format: 'complex', user: { format: 'iss_sub', iss: 'https://idp.test', sub: 'u-carol' }, session: { format: 'opaque', id: 's1' } } }), {}, r);
-    await push(await t.sign({ sub_id: { format: 'aliases', identifiers: [{ format: 'opaque', id: 'x' }, { format: 'email', email: 'bob@acme.example' }] } }), {}, r);
+    await push(
+      await t.sign({
+        sub_id: { format: 'complex', user: { format: 'iss_sub', iss: 'https://idp.test', sub: 'u-carol' }, session: { format: 'opaque', id: 's1' } },
+      }),
+      {},
+      r,
+    );
+    await push(
+      await t.sign({
+        sub_id: {
+          format: 'aliases',
+          identifiers: [
+            { format: 'opaque', id: 'x' },
+            { format: 'email', email: 'bob@acme.example' },
+          ],
+        },
+      }),
+      {},
+      r,
+    );
     await push(await t.sign({ sub_id: undefined, events: { [EVENT_TYPES.sessionRevoked]: { subject: { user: { format: 'iss_sub', ...ALICE } } } } }), {}, r);
     expect(control.calls.map((c) => c.user)).toEqual([bob, { iss: 'https://idp.test', sub: 'u-carol' }, bob, ALICE]);
   });
@@ -222,7 +277,11 @@ describe('RFC 8935 push: events and their effects', () => {
     expect(res.status).toBe(202);
     expect(control.calls).toEqual([]);
     expect(audit.records).toEqual([
-      expect.objectContaining({ type: 'security_event', outcome: { ok: true }, securityEvent: expect.objectContaining({ jti: 'jti-nobody', effect: 'unresolved' }) }),
+      expect.objectContaining({
+        type: 'security_event',
+        outcome: { ok: true },
+        securityEvent: expect.objectContaining({ jti: 'jti-nobody', effect: 'unresolved' }),
+      }),
     ]);
     expect(audit.records[0]!.user).toBeUndefined();
   });
@@ -284,7 +343,9 @@ describe('RFC 8935 push: events and their effects', () => {
     t.down = false;
     control.failNext = 1;
     expect((await push(set)).status).toBe(503);
-    expect(audit.records).toEqual([expect.objectContaining({ outcome: { ok: false, error: 'store_unavailable' }, securityEvent: expect.objectContaining({ jti: 'jti-transient' }) })]);
+    expect(audit.records).toEqual([
+      expect.objectContaining({ outcome: { ok: false, error: 'store_unavailable' }, securityEvent: expect.objectContaining({ jti: 'jti-transient' }) }),
+    ]);
     expect((await push(set)).status).toBe(202);
     expect(control.calls).toHaveLength(1);
     expect(audit.records.at(-1)).toMatchObject({ outcome: { ok: true } });
@@ -301,7 +362,14 @@ describe('RFC 8935 push: events and their effects', () => {
   });
 
   it('without an "ssf" section the route answers 404', async () => {
-    const r = createSsfReceiver({ config: { current: runtimeWith(undefined) }, control, audit, deps: { fetch: t.fetch, now: Date.now }, logger: silentLogger, env: ENV });
+    const r = createSsfReceiver({
+      config: { current: runtimeWith(undefined) },
+      control,
+      audit,
+      deps: { fetch: t.fetch, now: Date.now },
+      logger: silentLogger,
+      env: ENV,
+    });
     expect((await push(await t.sign(), {}, r)).status).toBe(404);
     r.start();
     await r.stop();

@@ -25,7 +25,9 @@ describe('serve wiring', () => {
     try {
       const banner = connectSecurityEvents(env.demo, loadConfigFile(env.configPath), http.listenUrl);
       expect(banner[0]).toMatch(/^Security events \(Shared Signals, push\)/);
-      expect(env.demo.ssf.streams()).toEqual([expect.objectContaining({ aud: 'https://mcp.acme.test', delivery: expect.objectContaining({ endpointUrl: `${http.listenUrl}/ssf/events` }) })]);
+      expect(env.demo.ssf.streams()).toEqual([
+        expect.objectContaining({ aud: 'https://mcp.acme.test', delivery: expect.objectContaining({ endpointUrl: `${http.listenUrl}/ssf/events` }) }),
+      ]);
 
       env.demo.control.setUserActive('alice', false);
       await env.demo.ssf.flush();
@@ -35,7 +37,7 @@ describe('serve wiring', () => {
         [EVENT_TYPES.accountDisabled, 202],
         [EVENT_TYPES.accountEnabled, 202],
       ]);
-     
+
       // The push endpoint refuses a SET without the stream's token.
       const res = await fetch(`${http.listenUrl}/ssf/events`, { method: 'POST', headers: { 'Content-Type': 'application/secevent+jwt' }, body: 'x.y.z' });
       expect(res.status).toBe(400);

@@ -76,7 +76,8 @@ describe.skipIf(skip)('AuthStateCache on PostgreSQL, two instances', () => {
     return i;
   }
 
-  const session = (store: Store) => store.createUserSession({ iss: 'https://idp.example', sub: `u-${randomBytes(4).toString('hex')}`, idToken: 'id-token', idTokenExpiresAt: T0 + 3_600_000 });
+  const session = (store: Store) =>
+    store.createUserSession({ iss: 'https://idp.example', sub: `u-${randomBytes(4).toString('hex')}`, idToken: 'id-token', idTokenExpiresAt: T0 + 3_600_000 });
 
   /** Resolves once `cond` holds, checking between turns of the event loop (a hang guard, not a speed assertion). */
   async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
@@ -124,7 +125,10 @@ describe.skipIf(skip)('AuthStateCache on PostgreSQL, two instances', () => {
     await b.store.revokeUserSession(s.id, clock);
     await b.store.revokeAccessToken('jti-remote', clock + 60_000);
     // Memory reads only (the clock stands still, so the cache stays fresh): they show what a has heard.
-    await until(async () => (await a.store.isAccessTokenRevoked('jti-remote')) && (await a.store.getUserSession(s.id))?.revokedAt === clock, 'a hears of both changes');
+    await until(
+      async () => (await a.store.isAccessTokenRevoked('jti-remote')) && (await a.store.getUserSession(s.id))?.revokedAt === clock,
+      'a hears of both changes',
+    );
     expect(a.cache.stats.feedReads).toBeGreaterThan(reads);
     expect(a.cache.stats.staleReads).toBe(0);
   });

@@ -112,7 +112,12 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         const s = await newSession({ idpRefreshToken: 'rt-1' });
         clock = T0 + 5 * MIN;
         await store.updateUserSessionTokens(s.id, { idToken: 'id-2', idTokenExpiresAt: T0 + 65 * MIN });
-        expect(await store.getUserSession(s.id)).toMatchObject({ idToken: 'id-2', idTokenExpiresAt: T0 + 65 * MIN, idpRefreshToken: 'rt-1', updatedAt: T0 + 5 * MIN });
+        expect(await store.getUserSession(s.id)).toMatchObject({
+          idToken: 'id-2',
+          idTokenExpiresAt: T0 + 65 * MIN,
+          idpRefreshToken: 'rt-1',
+          updatedAt: T0 + 5 * MIN,
+        });
         await store.updateUserSessionTokens(s.id, { idToken: 'id-3', idTokenExpiresAt: T0 + 70 * MIN, idpRefreshToken: 'rt-2' });
         expect(await store.getUserSession(s.id)).toMatchObject({ idToken: 'id-3', idpRefreshToken: 'rt-2', createdAt: T0 });
         clock = T0;
@@ -135,7 +140,16 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         const s = await newSession();
         const rt = await newRefresh({ sessionId: s.id });
         const other = await newRefresh();
-        await store.saveAuthorizationCode({ codeHash: rid('code'), clientId: 'agent-a', redirectUri: 'http://127.0.0.1/cb', codeChallenge: 'c', sessionId: s.id, scopes: [], resource: 'r', expiresAt: T0 + MIN });
+        await store.saveAuthorizationCode({
+          codeHash: rid('code'),
+          clientId: 'agent-a',
+          redirectUri: 'http://127.0.0.1/cb',
+          codeChallenge: 'c',
+          sessionId: s.id,
+          scopes: [],
+          resource: 'r',
+          expiresAt: T0 + MIN,
+        });
         expect(await store.revokeUserSession(s.id, T0 + 7)).toBe(true);
         expect(await store.revokeUserSession(s.id, T0 + 8)).toBe(false);
         expect(await store.revokeUserSession('unknown', T0)).toBe(false);
@@ -163,7 +177,12 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         await store.upsertClient(c);
         expect(await store.getClient(clientId)).toEqual({ ...c, clientSecretHash: undefined });
         await store.upsertClient({ ...c, clientName: 'Agent A2', redirectUris: ['https://agent.example/cb2'], createdAt: T0 + 9, expiresAt: undefined });
-        expect(await store.getClient(clientId)).toMatchObject({ clientName: 'Agent A2', redirectUris: ['https://agent.example/cb2'], createdAt: T0, expiresAt: undefined });
+        expect(await store.getClient(clientId)).toMatchObject({
+          clientName: 'Agent A2',
+          redirectUris: ['https://agent.example/cb2'],
+          createdAt: T0,
+          expiresAt: undefined,
+        });
         expect(await store.deleteClient(clientId)).toBe(true);
         expect(await store.deleteClient(clientId)).toBe(false);
         expect(await store.getClient(clientId)).toBeUndefined();
@@ -171,14 +190,33 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
 
       it('keeps a confidential client secret hash', async () => {
         const clientId = rid('dyn');
-        await store.upsertClient({ clientId, source: 'dynamic', redirectUris: ['https://a/cb'], tokenEndpointAuthMethod: 'client_secret_basic', clientSecretHash: 'sha256:abc', metadata: {}, createdAt: T0 });
-        expect(await store.getClient(clientId)).toMatchObject({ source: 'dynamic', tokenEndpointAuthMethod: 'client_secret_basic', clientSecretHash: 'sha256:abc', metadata: {} });
+        await store.upsertClient({
+          clientId,
+          source: 'dynamic',
+          redirectUris: ['https://a/cb'],
+          tokenEndpointAuthMethod: 'client_secret_basic',
+          clientSecretHash: 'sha256:abc',
+          metadata: {},
+          createdAt: T0,
+        });
+        expect(await store.getClient(clientId)).toMatchObject({
+          source: 'dynamic',
+          tokenEndpointAuthMethod: 'client_secret_basic',
+          clientSecretHash: 'sha256:abc',
+          metadata: {},
+        });
       });
 
       it('saves consent per user and agent; saving again replaces it', async () => {
         const sub = rid('user');
         await store.saveConsent({ iss: 'https://idp.example', sub, clientId: 'agent-a', scopes: ['mcp:tools'], grantedAt: T0 });
-        expect(await store.getConsent('https://idp.example', sub, 'agent-a')).toEqual({ iss: 'https://idp.example', sub, clientId: 'agent-a', scopes: ['mcp:tools'], grantedAt: T0 });
+        expect(await store.getConsent('https://idp.example', sub, 'agent-a')).toEqual({
+          iss: 'https://idp.example',
+          sub,
+          clientId: 'agent-a',
+          scopes: ['mcp:tools'],
+          grantedAt: T0,
+        });
         expect(await store.getConsent('https://idp.example', sub, 'agent-b')).toBeUndefined();
         expect(await store.getConsent('https://other.example', sub, 'agent-a')).toBeUndefined();
         await store.saveConsent({ iss: 'https://idp.example', sub, clientId: 'agent-a', scopes: ['mcp:tools', 'offline_access'], grantedAt: T0 + 1 });
@@ -226,7 +264,16 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
 
       const code = async (expiresAt = T0 + MIN) => {
         const s = await newSession();
-        const c = { codeHash: rid('code'), clientId: 'agent-a', redirectUri: 'http://127.0.0.1:3000/cb', codeChallenge: 'ch', sessionId: s.id, scopes: ['mcp:tools'], resource: 'https://gw.example/mcp', expiresAt };
+        const c = {
+          codeHash: rid('code'),
+          clientId: 'agent-a',
+          redirectUri: 'http://127.0.0.1:3000/cb',
+          codeChallenge: 'ch',
+          sessionId: s.id,
+          scopes: ['mcp:tools'],
+          resource: 'https://gw.example/mcp',
+          expiresAt,
+        };
         await store.saveAuthorizationCode(c);
         return c;
       };
@@ -256,7 +303,11 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
       it('two concurrent redemptions: exactly one wins', async () => {
         for (let i = 0; i < 5; i++) {
           const c = await code();
-          const results = await Promise.all([store.consumeAuthorizationCode(c.codeHash, T0), store.consumeAuthorizationCode(c.codeHash, T0), store.consumeAuthorizationCode(c.codeHash, T0)]);
+          const results = await Promise.all([
+            store.consumeAuthorizationCode(c.codeHash, T0),
+            store.consumeAuthorizationCode(c.codeHash, T0),
+            store.consumeAuthorizationCode(c.codeHash, T0),
+          ]);
           expect(results.filter((r) => r !== undefined)).toHaveLength(1);
         }
       });
@@ -384,7 +435,16 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         const r1 = await newRefresh({ sessionId: mine.id, clientId: agent });
         const r2 = await newRefresh({ sessionId: other.id, clientId: by === 'agent' ? agent : 'agent-z' });
         const rOtherAgent = await newRefresh({ sessionId: other.id, clientId: 'agent-z' });
-        await store.saveAuthorizationCode({ codeHash: rid('code'), clientId: agent, redirectUri: 'r', codeChallenge: 'c', sessionId: mine2.id, scopes: [], resource: 'r', expiresAt: T0 + MIN });
+        await store.saveAuthorizationCode({
+          codeHash: rid('code'),
+          clientId: agent,
+          redirectUri: 'r',
+          codeChallenge: 'c',
+          sessionId: mine2.id,
+          scopes: [],
+          resource: 'r',
+          expiresAt: T0 + MIN,
+        });
         const filter = by === 'user' ? { user: { iss, sub: 'u1' } } : { clientId: agent };
         const result = await store.revokeSessionsOf(filter, T0 + 5);
         // user: both of u1's sessions; agent: every session the agent signed in with (refresh token or pending code).
@@ -418,7 +478,9 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         const del = await store.deleteKillSwitch(key);
         expect(del).toEqual({ previous: { ...state, reason: 'still gone', since: T0 + 1 }, revision: r0 + 3 });
         expect(await store.deleteKillSwitch(key)).toEqual({ revision: r0 + 3 });
-        expect((await store.listKillSwitches()).switches.find((s) => s.reason === 'still gone' && 'user' in s.switch && s.switch.user.sub === sub)).toBeUndefined();
+        expect(
+          (await store.listKillSwitches()).switches.find((s) => s.reason === 'still gone' && 'user' in s.switch && s.switch.user.sub === sub),
+        ).toBeUndefined();
       });
 
       it('a conditional delete lifts only the switch set at that time, not one set again since', async () => {
@@ -436,7 +498,9 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
       it('concurrent changes each get their own revision', async () => {
         const r0 = await store.killSwitchRevision();
         const keys = [1, 2, 3, 4].map(() => rid('agent'));
-        const results = await Promise.all(keys.map((k) => store.putKillSwitch(JSON.stringify(['agent', k]), { switch: { kind: 'agent', clientId: k }, reason: 'r', actor, since: T0 })));
+        const results = await Promise.all(
+          keys.map((k) => store.putKillSwitch(JSON.stringify(['agent', k]), { switch: { kind: 'agent', clientId: k }, reason: 'r', actor, since: T0 })),
+        );
         expect(results.map((r) => r.revision).sort((a, b) => a - b)).toEqual([r0 + 1, r0 + 2, r0 + 3, r0 + 4]);
         for (const k of keys) await store.deleteKillSwitch(JSON.stringify(['agent', k]));
       });
@@ -451,7 +515,11 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
     });
 
     describe('fleet config (tools, resources, upstreams shared by the instances)', () => {
-      const doc = (tools: string[]): FleetConfigDoc => ({ tools: tools.map((name) => ({ name })), resources: { cal: { resource: 'https://cal.example/' } }, upstreams: [] });
+      const doc = (tools: string[]): FleetConfigDoc => ({
+        tools: tools.map((name) => ({ name })),
+        resources: { cal: { resource: 'https://cal.example/' } },
+        upstreams: [],
+      });
 
       it('seeds once; a second seed keeps the first; revision 0 means none', async () => {
         await raw('DELETE FROM fleet_config');
@@ -483,9 +551,11 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
           await expect.poll(() => heard, { timeout: 5_000, interval: 10 }).toBe(expected);
           const same = await store.updateFleetConfig(async () => ({ doc: doc(['a', 'b']), result: undefined }), 'again');
           expect(same).toMatchObject({ changed: false, record: { revision: 2, updatedBy: 'admin edit' } });
-          const refused = await store.updateFleetConfig(async () => {
-            throw new GatewayError('admin_conflict', 'stale');
-          }, 'x').catch((e: unknown) => e);
+          const refused = await store
+            .updateFleetConfig(async () => {
+              throw new GatewayError('admin_conflict', 'stale');
+            }, 'x')
+            .catch((e: unknown) => e);
           expect(refused).toMatchObject({ code: 'admin_conflict' });
           expect(await store.getFleetConfig()).toMatchObject({ revision: 2, doc: doc(['a', 'b']) });
           expect(await store.fleetConfigRevision()).toBe(2); // a round trip: a NOTIFY would have arrived before it
@@ -563,13 +633,20 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
             ['session revoked', () => store.revokeUserSession(b.id, T0), [{ kind: 'session', key: b.id }]],
             ['revoked again: nothing changed, nothing announced', () => store.revokeUserSession(b.id, T0), []],
             ['access token revoked', () => store.revokeAccessToken(jti, T0 + MIN), [{ kind: 'jti', key: jti, expiresAt: T0 + MIN }]],
-            ["a user's sessions revoked", () => store.revokeSessionsOf({ user: { iss: user.iss, sub: user.sub } }, T0), [user.id, twin.id].sort((x, y) => x.localeCompare(y)).map((key) => ({ kind: 'session', key }))],
+            [
+              "a user's sessions revoked",
+              () => store.revokeSessionsOf({ user: { iss: user.iss, sub: user.sub } }, T0),
+              [user.id, twin.id].sort((x, y) => x.localeCompare(y)).map((key) => ({ kind: 'session', key })),
+            ],
           ];
           const expected: unknown[] = [];
           for (const [what, write, announced] of cases) {
             heard.length = 0;
             await write();
-            const got = heard.flat().map((c) => c as { key: string }).sort((x, y) => x.key.localeCompare(y.key));
+            const got = heard
+              .flat()
+              .map((c) => c as { key: string })
+              .sort((x, y) => x.key.localeCompare(y.key));
             expect({ what, announced: got }).toEqual({ what, announced });
             expected.push(...announced);
           }
@@ -596,7 +673,12 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
       const LEASE = 2 * MIN;
       const EXP = T0 + 60 * MIN;
       const row = async (jti: string, iss = ISS) =>
-        (await raw<{ claimed_at: unknown; acted_at: unknown; expires_at: unknown }>('SELECT claimed_at, acted_at, expires_at FROM security_events WHERE iss = $1 AND jti = $2', [iss, jti])).map((r) => ({
+        (
+          await raw<{ claimed_at: unknown; acted_at: unknown; expires_at: unknown }>(
+            'SELECT claimed_at, acted_at, expires_at FROM security_events WHERE iss = $1 AND jti = $2',
+            [iss, jti],
+          )
+        ).map((r) => ({
           claimedAt: Number(r.claimed_at),
           actedAt: r.acted_at === null ? null : Number(r.acted_at),
           expiresAt: Number(r.expires_at),
@@ -654,7 +736,13 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
     describe('signing keys', () => {
       it('rotation keeps the retired key listed with verifyUntil', async () => {
         const before = (await store.listSigningKeys()).length;
-        const oldKey = { kid: rid('kid-old'), alg: 'ES256' as const, privateJwk: { kty: 'EC', crv: 'P-256', x: 'x1', y: 'y1', d: 'secret-d-1' }, publicJwk: { kty: 'EC', crv: 'P-256', x: 'x1', y: 'y1' }, createdAt: T0 + 100 };
+        const oldKey = {
+          kid: rid('kid-old'),
+          alg: 'ES256' as const,
+          privateJwk: { kty: 'EC', crv: 'P-256', x: 'x1', y: 'y1', d: 'secret-d-1' },
+          publicJwk: { kty: 'EC', crv: 'P-256', x: 'x1', y: 'y1' },
+          createdAt: T0 + 100,
+        };
         const newKey = { ...oldKey, kid: rid('kid-new'), privateJwk: { ...oldKey.privateJwk, d: 'secret-d-2' }, createdAt: T0 + 200 };
         await store.addSigningKey(oldKey);
         await store.addSigningKey(newKey);
@@ -686,7 +774,10 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
       it('a ciphertext moved to another row fails instead of decrypting', async () => {
         const victim = await newSession({ idpRefreshToken: 'victim-rt' });
         const attacker = await newSession({ idpRefreshToken: 'attacker-rt' });
-        await raw('UPDATE user_sessions SET idp_refresh_token_enc = (SELECT idp_refresh_token_enc FROM user_sessions WHERE id = $1) WHERE id = $2', [victim.id, attacker.id]);
+        await raw('UPDATE user_sessions SET idp_refresh_token_enc = (SELECT idp_refresh_token_enc FROM user_sessions WHERE id = $1) WHERE id = $2', [
+          victim.id,
+          attacker.id,
+        ]);
         const err = await store.getUserSession(attacker.id).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(GatewayError);
         expect((err as GatewayError).code).toBe('store_unavailable');
@@ -736,7 +827,18 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
         const s = await newSession();
         const reqGone = rid('req');
         const reqKept = rid('req');
-        const base = { clientId: 'a', redirectUri: 'r', codeChallenge: 'c', scopes: [], resource: 'r', idpState: 's', idpNonce: 'n', idpCodeVerifier: 'v', csrf: 'x', createdAt: T0 };
+        const base = {
+          clientId: 'a',
+          redirectUri: 'r',
+          codeChallenge: 'c',
+          scopes: [],
+          resource: 'r',
+          idpState: 's',
+          idpNonce: 'n',
+          idpCodeVerifier: 'v',
+          csrf: 'x',
+          createdAt: T0,
+        };
         await store.saveAuthorizationRequest({ ...base, id: reqGone, expiresAt: at });
         await store.saveAuthorizationRequest({ ...base, id: reqKept, expiresAt: at + 1 });
         const codeBase = { clientId: 'a', redirectUri: 'r', codeChallenge: 'c', sessionId: s.id, scopes: [], resource: 'r' };

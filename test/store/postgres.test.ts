@@ -18,7 +18,7 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   try {
     await c.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL at ${databaseUrl} is unreachable (set XAA_SKIP_POSTGRES=1 to skip these tests): ${(err as Error).message}`);
+    throw new Error(`PostgreSQL at ${databaseUrl} is unreachable (set XAA_SKIP_POSTGRES=1 to skip these tests): ${(err as Error).message}`, { cause: err });
   }
   try {
     return await fn(c);

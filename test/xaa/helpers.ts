@@ -32,11 +32,7 @@ export async function form(req: Request): Promise<Record<string, string>> {
 
 const signingKey = generateKeyPair('ES256');
 
-export async function makeIdJag(
-  claims: JWTPayload = {},
-  header: Record<string, unknown> = { typ: 'oauth-id-jag+jwt' },
-  omit: string[] = [],
-): Promise<string> {
+export async function makeIdJag(claims: JWTPayload = {}, header: Record<string, unknown> = { typ: 'oauth-id-jag+jwt' }, omit: string[] = []): Promise<string> {
   const { privateKey } = await signingKey;
   const payload: JWTPayload = {
     iss: IDP,

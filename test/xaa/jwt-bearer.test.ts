@@ -82,14 +82,29 @@ describe('redeemIdJag: request and client authentication at the AS', () => {
 describe('processJwtBearerResponse (RFC 6749 §5.1)', () => {
   const ctx = { as: AS_META, clientId: 'gw-at-saas', requestedScopes: ['a', 'b'] };
   const deps = { now: () => NOW };
-  const jwtToken = () =>
-    new SignJWT({ exp: NOW / 1000 + 900 }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('k'.repeat(32)));
+  const jwtToken = () => new SignJWT({ exp: NOW / 1000 + 900 }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('k'.repeat(32)));
 
   const cases: { name: string; body: () => Promise<Record<string, unknown>>; want: { expiresAt?: number; scopes: string[]; tokenType: string } }[] = [
-    { name: 'scope granted narrower', body: async () => ({ access_token: TOKEN, token_type: 'Bearer', expires_in: 600, scope: 'a' }), want: { expiresAt: NOW + 600_000, scopes: ['a'], tokenType: 'Bearer' } },
-    { name: 'scope omitted: the requested ones', body: async () => ({ access_token: TOKEN, token_type: 'bearer', expires_in: 60 }), want: { expiresAt: NOW + 60_000, scopes: ['a', 'b'], tokenType: 'Bearer' } },
-    { name: 'no expires_in, opaque token: unknown expiry', body: async () => ({ access_token: TOKEN, token_type: 'Bearer' }), want: { scopes: ['a', 'b'], tokenType: 'Bearer' } },
-    { name: 'no expires_in, JWT token: its exp', body: async () => ({ access_token: await jwtToken(), token_type: 'Bearer' }), want: { expiresAt: NOW + 900_000, scopes: ['a', 'b'], tokenType: 'Bearer' } },
+    {
+      name: 'scope granted narrower',
+      body: async () => ({ access_token: TOKEN, token_type: 'Bearer', expires_in: 600, scope: 'a' }),
+      want: { expiresAt: NOW + 600_000, scopes: ['a'], tokenType: 'Bearer' },
+    },
+    {
+      name: 'scope omitted: the requested ones',
+      body: async () => ({ access_token: TOKEN, token_type: 'bearer', expires_in: 60 }),
+      want: { expiresAt: NOW + 60_000, scopes: ['a', 'b'], tokenType: 'Bearer' },
+    },
+    {
+      name: 'no expires_in, opaque token: unknown expiry',
+      body: async () => ({ access_token: TOKEN, token_type: 'Bearer' }),
+      want: { scopes: ['a', 'b'], tokenType: 'Bearer' },
+    },
+    {
+      name: 'no expires_in, JWT token: its exp',
+      body: async () => ({ access_token: await jwtToken(), token_type: 'Bearer' }),
+      want: { expiresAt: NOW + 900_000, scopes: ['a', 'b'], tokenType: 'Bearer' },
+    },
   ];
   it.each(cases)('$name', async ({ body, want }) => {
     const b = await body();
@@ -106,13 +121,41 @@ describe('processJwtBearerResponse (RFC 6749 §5.1)', () => {
 
 describe('redeemIdJag: error mapping', () => {
   const cases: { name: string; respond: () => Response; code: string; oauthError?: string; status?: number }[] = [
-    { name: 'invalid_grant', respond: () => json({ error: 'invalid_grant', error_description: 'jti replayed' }, 400), code: 'jwt_bearer_failed', oauthError: 'invalid_grant', status: 400 },
+    {
+      name: 'invalid_grant',
+      respond: () => json({ error: 'invalid_grant', error_description: 'jti replayed' }, 400),
+      code: 'jwt_bearer_failed',
+      oauthError: 'invalid_grant',
+      status: 400,
+    },
     { name: 'invalid_scope', respond: () => json({ error: 'invalid_scope' }, 400), code: 'jwt_bearer_failed', oauthError: 'invalid_scope', status: 400 },
-    { name: 'insufficient_user_authentication', respond: () => json({ error: 'insufficient_user_authentication' }, 400), code: 'step_up_required', oauthError: 'insufficient_user_authentication', status: 400 },
-    { name: 'invalid_client 401', respond: () => json({ error: 'invalid_client' }, 401, { 'www-authenticate': 'Basic realm="saas"' }), code: 'jwt_bearer_failed', oauthError: 'invalid_client', status: 401 },
-    { name: '500 with an HTML body', respond: () => new Response('<html>err</html>', { status: 500, headers: { 'content-type': 'text/html' } }), code: 'jwt_bearer_failed', status: 500 },
+    {
+      name: 'insufficient_user_authentication',
+      respond: () => json({ error: 'insufficient_user_authentication' }, 400),
+      code: 'step_up_required',
+      oauthError: 'insufficient_user_authentication',
+      status: 400,
+    },
+    {
+      name: 'invalid_client 401',
+      respond: () => json({ error: 'invalid_client' }, 401, { 'www-authenticate': 'Basic realm="saas"' }),
+      code: 'jwt_bearer_failed',
+      oauthError: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: '500 with an HTML body',
+      respond: () => new Response('<html>err</html>', { status: 500, headers: { 'content-type': 'text/html' } }),
+      code: 'jwt_bearer_failed',
+      status: 500,
+    },
     { name: '503 at the AS', respond: () => new Response('down', { status: 503 }), code: 'jwt_bearer_failed', status: 503 },
-    { name: 'non-JSON success', respond: () => new Response('ok', { status: 200, headers: { 'content-type': 'text/plain' } }), code: 'invalid_token_response', status: 200 },
+    {
+      name: 'non-JSON success',
+      respond: () => new Response('ok', { status: 200, headers: { 'content-type': 'text/plain' } }),
+      code: 'invalid_token_response',
+      status: 200,
+    },
     {
       name: 'AS echoing the assertion',
       respond: () => json({ error: 'invalid_grant', error_description: `cannot use ${ID_JAG}` }, 400),

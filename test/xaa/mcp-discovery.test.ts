@@ -52,7 +52,7 @@ describe('discoverMcpResource (SEP-990)', () => {
     expect(f.requests.map((q) => q.url)).toEqual([MCP, 'https://mcp.saas.example/meta/prm.json', `${AS}/.well-known/oauth-authorization-server`]);
   });
 
-  it('uses the caller\'s WWW-Authenticate without probing', async () => {
+  it("uses the caller's WWW-Authenticate without probing", async () => {
     const f = upstream();
     await discoverMcpResource(MCP, f.deps, { wwwAuthenticate: 'Bearer resource_metadata="https://mcp.saas.example/meta/prm.json"' });
     expect(f.requests[0]!.url).toBe('https://mcp.saas.example/meta/prm.json');

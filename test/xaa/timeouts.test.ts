@@ -45,7 +45,12 @@ async function timed(call: () => Promise<unknown>): Promise<{ error: Awaited<Ret
 describe('a hanging IdP or authorization server', () => {
   const xaa = createXaaPort(defaultDeps, { discoveryTtlMs: 0 });
   const cases: Array<[string, () => Promise<unknown>, string, RegExp]> = [
-    ['IdP metadata discovery (idp.timeoutMs 250)', () => xaa.discover(`${base}/idp-a`, { role: 'idp', timeoutMs: 250 }), 'idp_unreachable', /^Could not reach http:\/\/127\.0\.0\.1:\d+\/idp-a for metadata discovery \(.+\): timed out after 250 ms \(idp\.timeoutMs\)$/],
+    [
+      'IdP metadata discovery (idp.timeoutMs 250)',
+      () => xaa.discover(`${base}/idp-a`, { role: 'idp', timeoutMs: 250 }),
+      'idp_unreachable',
+      /^Could not reach http:\/\/127\.0\.0\.1:\d+\/idp-a for metadata discovery \(.+\): timed out after 250 ms \(idp\.timeoutMs\)$/,
+    ],
     [
       'token exchange at the IdP (idp.timeoutMs 250)',
       () =>
@@ -64,7 +69,8 @@ describe('a hanging IdP or authorization server', () => {
     ],
     [
       "jwt-bearer grant at the resource's AS (timeoutMs 250)",
-      () => xaa.redeemIdJag({ as: { issuer: `${base}/as`, token_endpoint: `${base}/as/token` }, client, idJag: 'eyJ.id.jag', scopes: ['read'], timeoutMs: 250 }),
+      () =>
+        xaa.redeemIdJag({ as: { issuer: `${base}/as`, token_endpoint: `${base}/as/token` }, client, idJag: 'eyJ.id.jag', scopes: ['read'], timeoutMs: 250 }),
       'jwt_bearer_failed',
       /^Could not reach the authorization server http:\/\/127\.0\.0\.1:\d+\/as token endpoint: timed out after 250 ms \(the resource's timeoutMs\)$/,
     ],
@@ -84,7 +90,13 @@ describe('a hanging IdP or authorization server', () => {
       deps: defaultDeps,
       idp: () => ({ issuer: `${base}/idp-c`, client, subjectTokenType: 'urn:ietf:params:oauth:token-type:id_token' }),
     });
-    const target: MintTarget = { user: { iss: `${base}/idp-c`, sub: 'alice' }, resource: 'https://saas.example/api', scopes: ['read'], authorizationServer: `${base}/as-c`, client };
+    const target: MintTarget = {
+      user: { iss: `${base}/idp-c`, sub: 'alice' },
+      resource: 'https://saas.example/api',
+      scopes: ['read'],
+      authorizationServer: `${base}/as-c`,
+      client,
+    };
     const subject: SubjectTokenSource = { getSubjectToken: async () => 'eyJ.subject.token' };
     const { error, ms } = await timed(() => broker.getToken(target, subject));
     expect(error.code).toBe('idp_unreachable');

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { exportJWK, exportPKCS8, generateKeyPair, jwtVerify, decodeProtectedHeader } from 'jose';
-import {
-  buildTokenExchangeParams,
-  processTokenExchangeResponse,
-  requestIdJag,
-  type IdJagRequest,
-  type TokenEndpointClient,
-} from '../../src/xaa/index.js';
+import { exportJWK, exportPKCS8, generateKeyPair, jwtVerify } from 'jose';
+import { buildTokenExchangeParams, processTokenExchangeResponse, requestIdJag, type IdJagRequest, type TokenEndpointClient } from '../../src/xaa/index.js';
 import { AS, IDP, IDP_META, NOW, basicCredentials, caught, econnrefused, exposed, fakeFetch, form, json, makeIdJag } from './helpers.js';
 
 const SUBJECT = 'eyJ.subject-id-token.sig';
@@ -252,10 +246,28 @@ describe('requestIdJag: error mapping', () => {
     oauthError?: string;
     status?: number;
   }[] = [
-    { name: 'invalid_grant', respond: () => json({ error: 'invalid_grant', error_description: 'subject token expired' }, 400), code: 'token_exchange_failed', oauthError: 'invalid_grant', status: 400 },
+    {
+      name: 'invalid_grant',
+      respond: () => json({ error: 'invalid_grant', error_description: 'subject token expired' }, 400),
+      code: 'token_exchange_failed',
+      oauthError: 'invalid_grant',
+      status: 400,
+    },
     { name: 'invalid_target', respond: () => json({ error: 'invalid_target' }, 400), code: 'token_exchange_failed', oauthError: 'invalid_target', status: 400 },
-    { name: 'access_denied', respond: () => json({ error: 'access_denied', error_description: 'policy' }, 403), code: 'token_exchange_failed', oauthError: 'access_denied', status: 403 },
-    { name: 'insufficient_user_authentication', respond: () => json({ error: 'insufficient_user_authentication', error_description: 'MFA required' }, 400), code: 'step_up_required', oauthError: 'insufficient_user_authentication', status: 400 },
+    {
+      name: 'access_denied',
+      respond: () => json({ error: 'access_denied', error_description: 'policy' }, 403),
+      code: 'token_exchange_failed',
+      oauthError: 'access_denied',
+      status: 403,
+    },
+    {
+      name: 'insufficient_user_authentication',
+      respond: () => json({ error: 'insufficient_user_authentication', error_description: 'MFA required' }, 400),
+      code: 'step_up_required',
+      oauthError: 'insufficient_user_authentication',
+      status: 400,
+    },
     {
       name: 'invalid_client 401 with WWW-Authenticate',
       respond: () => json({ error: 'invalid_client' }, 401, { 'www-authenticate': 'Basic realm="idp"' }),
@@ -263,9 +275,25 @@ describe('requestIdJag: error mapping', () => {
       oauthError: 'invalid_client',
       status: 401,
     },
-    { name: 'invalid_client 401 without challenge', respond: () => json({ error: 'invalid_client' }, 401), code: 'token_exchange_failed', oauthError: 'invalid_client', status: 401 },
-    { name: '500 with an HTML body', respond: () => new Response('<html>oops</html>', { status: 500, headers: { 'content-type': 'text/html' } }), code: 'token_exchange_failed', status: 500 },
-    { name: '400 with an HTML body', respond: () => new Response('<html>bad</html>', { status: 400, headers: { 'content-type': 'text/html' } }), code: 'token_exchange_failed', status: 400 },
+    {
+      name: 'invalid_client 401 without challenge',
+      respond: () => json({ error: 'invalid_client' }, 401),
+      code: 'token_exchange_failed',
+      oauthError: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: '500 with an HTML body',
+      respond: () => new Response('<html>oops</html>', { status: 500, headers: { 'content-type': 'text/html' } }),
+      code: 'token_exchange_failed',
+      status: 500,
+    },
+    {
+      name: '400 with an HTML body',
+      respond: () => new Response('<html>bad</html>', { status: 400, headers: { 'content-type': 'text/html' } }),
+      code: 'token_exchange_failed',
+      status: 400,
+    },
     { name: '503 (IdP down)', respond: () => new Response('down', { status: 503 }), code: 'idp_unreachable', status: 503 },
     {
       name: 'IdP echoing the subject token and secret in the description',

@@ -30,7 +30,10 @@ const server = createServer((req, res) => {
     const body = req.method === 'POST' ? await readJson(req) : undefined;
     let transport = typeof sid === 'string' ? sessions.get(sid) : undefined;
     if (!transport) {
-      if (sid !== undefined || !isInitializeRequest(body)) return void res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}');
+      if (sid !== undefined || !isInitializeRequest(body))
+        return void res
+          .writeHead(404, { 'Content-Type': 'application/json' })
+          .end('{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}');
       const t = new StreamableHTTPServerTransport({ sessionIdGenerator: randomUUID, onsessioninitialized: (id) => void sessions.set(id, t) });
       t.onclose = () => void (t.sessionId && sessions.delete(t.sessionId));
       const mcp = new McpServer({ name: 'bench-baseline-2025', version: '1.0.0' });

@@ -16,11 +16,17 @@ const tool = benchTool();
 const handler = createMcpHandler(
   () => {
     const server = new McpServer({ name: 'bench-baseline-2026', version: '1.0.0' });
-    server.registerTool(tool.name, { description: tool.description, inputSchema: z.object({ status: z.enum(['pending', 'approved', 'all']).optional() }) }, tool.call);
+    server.registerTool(
+      tool.name,
+      { description: tool.description, inputSchema: z.object({ status: z.enum(['pending', 'approved', 'all']).optional() }) },
+      tool.call,
+    );
     return server;
   },
   { legacy: 'reject' },
 );
-const server = createAdaptorServer({ fetch: (req: Request) => (new URL(req.url).pathname === '/mcp' ? handler.fetch(req) : new Response('not found', { status: 404 })) }) as Server;
+const server = createAdaptorServer({
+  fetch: (req: Request) => (new URL(req.url).pathname === '/mcp' ? handler.fetch(req) : new Response('not found', { status: 404 })),
+}) as Server;
 server.listen(0, '127.0.0.1', () => process.stdout.write(`listening http://127.0.0.1:${(server.address() as AddressInfo).port}\n`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

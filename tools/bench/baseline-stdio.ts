@@ -12,6 +12,10 @@ import { benchTool } from './baseline-tool.js';
 const tool = benchTool();
 serveStdio(() => {
   const server = new McpServer({ name: 'bench-baseline-stdio', version: '1.0.0' });
-  server.registerTool(tool.name, { description: tool.description, inputSchema: z.object({ status: z.enum(['pending', 'approved', 'all']).optional() }) }, tool.call);
+  server.registerTool(
+    tool.name,
+    { description: tool.description, inputSchema: z.object({ status: z.enum(['pending', 'approved', 'all']).optional() }) },
+    tool.call,
+  );
   return server;
 });

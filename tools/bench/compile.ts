@@ -48,7 +48,7 @@ export async function snapshotGateway(runDir: string): Promise<string> {
       // A build that started meanwhile may have left a partial dist/: copy again once it is done.
       if (distIsCurrent() && existsSync(join(to, 'dist/cli.js'))) return join(to, 'bin/xaa-gateway.js');
     } catch (e) {
-      if (attempt >= 5) throw new Error(`could not copy dist/ for the bench: ${e instanceof Error ? e.message : String(e)}`);
+      if (attempt >= 5) throw new Error(`could not copy dist/ for the bench: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     if (attempt >= 5) throw new Error('dist/ kept changing while the bench copied it (5 attempts)');
   }

@@ -198,7 +198,12 @@ export async function signIn(mcpUrl: string, n: number): Promise<string[]> {
   const redirects = await Promise.all(Array.from({ length: parallel }, () => LoopbackRedirect.start()));
   try {
     const one = async (i: number) => {
-      const provider = new DanceProvider({ redirect: redirects[i % parallel]!, clientName: `Bench Agent ${i + 1}`, username: 'alice', password: 'alice-demo-pass' });
+      const provider = new DanceProvider({
+        redirect: redirects[i % parallel]!,
+        clientName: `Bench Agent ${i + 1}`,
+        username: 'alice',
+        password: 'alice-demo-pass',
+      });
       if ((await auth(provider, { serverUrl: mcpUrl })) !== 'REDIRECT') throw new Error('expected a sign-in redirect');
       if ((await auth(provider, { serverUrl: mcpUrl, authorizationCode: provider.lastCode() })) !== 'AUTHORIZED') throw new Error('the code exchange failed');
       return provider.tokens()!.access_token;

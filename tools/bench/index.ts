@@ -22,7 +22,19 @@ import { createXaaPort } from '../../src/xaa/index.js';
 import { DEMO_SECRETS_DIR, demoConfig } from '../demo/index.js';
 import { ROOT, startEnv } from '../testkit/env.js';
 import { compileBaselines, snapshotGateway } from './compile.js';
-import { connectClients, directClients, ERAS, killStrayServers, signIn, startBaseline, startGateway, TOOL, type Clients, type Era, type ServerChild } from './http.js';
+import {
+  connectClients,
+  directClients,
+  ERAS,
+  killStrayServers,
+  signIn,
+  startBaseline,
+  startGateway,
+  TOOL,
+  type Clients,
+  type Era,
+  type ServerChild,
+} from './http.js';
 import { HTTP_CLIENTS, OVERLOAD_CLIENTS, parseOptions, type BenchOptions } from './options.js';
 import { createScratchDatabase, durabilitySettings } from './postgres.js';
 import { CLOCK_TICKS, cpuTicksOf, filesystemType, memory, settle, type Memory } from './proc.js';
@@ -214,7 +226,10 @@ async function main(): Promise<void> {
     const stdioConfigs = Array.from({ length: opts.stdioAudit === 'shared' ? 1 : stdioMax }, (_, k) => {
       const dir = opts.stdioAudit === 'shared' ? stdioDir : join(stdioDir, String(k + 1));
       mkdirSync(join(dir, 'audit'), { recursive: true });
-      writeFileSync(join(dir, 'mcp.config.json'), JSON.stringify(demoConfig(env.demo.urls, { auditDir: join(dir, 'audit'), secretsDir: DEMO_SECRETS_DIR }), null, 2));
+      writeFileSync(
+        join(dir, 'mcp.config.json'),
+        JSON.stringify(demoConfig(env.demo.urls, { auditDir: join(dir, 'audit'), secretsDir: DEMO_SECRETS_DIR }), null, 2),
+      );
       return join(dir, 'mcp.config.json');
     });
 
@@ -231,7 +246,13 @@ async function main(): Promise<void> {
       startStdioGateways(bin, stdioMax, (k) => stdioConfigs[k % stdioConfigs.length]!, env.credentials('alice'), log),
       startStdioBaselines(stdioMax, script('baseline-stdio.ts'), saas, log),
       db
-        ? startGateway({ ...gatewayOptions, dir: join(runDir, 'serve-pg'), auditSink: 'postgres', instance: INSTANCE_PG, label: 'xaa-gateway serve (PostgreSQL audit sink)' })
+        ? startGateway({
+            ...gatewayOptions,
+            dir: join(runDir, 'serve-pg'),
+            auditSink: 'postgres',
+            instance: INSTANCE_PG,
+            label: 'xaa-gateway serve (PostgreSQL audit sink)',
+          })
         : Promise.resolve(undefined),
     ] as const);
     for (const r of started) {
@@ -256,7 +277,7 @@ async function main(): Promise<void> {
       { child: plain2025, label: 'plain SDK 2025-11-25' },
     ];
     // What the file sink does is the gateway's (docs/audit.md, "Durability"); the bench only says where it writes.
-    const sink = 'file sink as the gateway configures it (docs/audit.md: the decision record fsync\'d before the call)';
+    const sink = "file sink as the gateway configures it (docs/audit.md: the decision record fsync'd before the call)";
     audit.push({ gateway: 'serve', sink, dir: gateway.auditDir, filesystem: filesystemType(gateway.auditDir) });
     if (gatewayPg && db) {
       // Where the database keeps its WAL decides what a commit costs; the data directory is only readable for a local server.
@@ -270,7 +291,9 @@ async function main(): Promise<void> {
         filesystem: `${fs}; server fsync ${d.fsync}, synchronous_commit ${d.synchronousCommit}`,
       });
       if (d.fsync === 'off' || d.synchronousCommit === 'off') {
-        log(`WARNING: the database has fsync ${d.fsync}, synchronous_commit ${d.synchronousCommit}: its commits are not flushed, so the PostgreSQL sink's figures are not what a durable server costs.`);
+        log(
+          `WARNING: the database has fsync ${d.fsync}, synchronous_commit ${d.synchronousCommit}: its commits are not flushed, so the PostgreSQL sink's figures are not what a durable server costs.`,
+        );
       }
     }
     audit.push({
@@ -279,7 +302,9 @@ async function main(): Promise<void> {
       dir: opts.stdioAudit === 'shared' ? join(stdioDir, 'audit') : join(stdioDir, '<k>', 'audit'),
       filesystem: filesystemType(join(stdioConfigs[0]!, '..', 'audit')),
     });
-    for (const a of audit) if (a.filesystem.startsWith('tmpfs')) log(`WARNING: the ${a.gateway} audit (${a.dir}) is on tmpfs: a flush costs nothing there (set BENCH_DIR to a directory on disk).`);
+    for (const a of audit)
+      if (a.filesystem.startsWith('tmpfs'))
+        log(`WARNING: the ${a.gateway} audit (${a.dir}) is on tmpfs: a flush costs nothing there (set BENCH_DIR to a directory on disk).`);
     if (!opts.stdioClients.includes(50)) {
       notMeasured.push(`stdio at 50 clients (BENCH_STDIO_CLIENTS=${opts.stdioClients.join(',')}${opts.quick ? ', QUICK mode' : ''})`);
     }
@@ -343,7 +368,12 @@ async function main(): Promise<void> {
 
     log(`Memory per 2025 session: ${opts.sessions} extra sessions on serve and on the plain 2025 server...`);
     const gwPerSession = await perSessionKiB(gateway.pid, opts.sessions, () => connectClients('2025-11-25', mcpUrl, opts.sessions, extraTokens), settleMs);
-    const plainPerSession = await perSessionKiB(plain2025.pid, opts.sessions, () => connectClients('2025-11-25', `${plain2025.origin}/mcp`, opts.sessions), settleMs);
+    const plainPerSession = await perSessionKiB(
+      plain2025.pid,
+      opts.sessions,
+      () => connectClients('2025-11-25', `${plain2025.origin}/mcp`, opts.sessions),
+      settleMs,
+    );
 
     for (const t of targets) {
       for (const c of t.clientCounts) {
@@ -365,7 +395,9 @@ async function main(): Promise<void> {
           const sum = summarize(s, CLOCK_TICKS);
           const refused = sum.refused ? `, ${sum.refused} x 503` : '';
           const other = sum.otherErrors ? `, ${sum.otherErrors} errors (${sum.firstOtherError})` : '';
-          log(`  ${id.padEnd(34)} p50 ${sum.p50.toFixed(2).padStart(7)} ms  p99 ${sum.p99.toFixed(2).padStart(8)} ms  ${sum.rps.toFixed(0).padStart(5)} calls/s${sum.cpuUsPerCall === undefined ? '' : `  ${sum.cpuUsPerCall.toFixed(0)} µs CPU/call`}${refused}${other}`);
+          log(
+            `  ${id.padEnd(34)} p50 ${sum.p50.toFixed(2).padStart(7)} ms  p99 ${sum.p99.toFixed(2).padStart(8)} ms  ${sum.rps.toFixed(0).padStart(5)} calls/s${sum.cpuUsPerCall === undefined ? '' : `  ${sum.cpuUsPerCall.toFixed(0)} µs CPU/call`}${refused}${other}`,
+          );
         }
       }
       log(`  (${((Date.now() - roundsStart) / 1000).toFixed(0)} s so far)`);
@@ -415,7 +447,10 @@ async function main(): Promise<void> {
       summary: summarize(x.sample!, CLOCK_TICKS),
     }))
     // Table order: transport, era (the direct GET last), clients, then gateway before plain.
-    .sort((a, b) => a.transport.localeCompare(b.transport) || eraRank(a.era) - eraRank(b.era) || a.clients - b.clients || PATHS.indexOf(a.path) - PATHS.indexOf(b.path));
+    .sort(
+      (a, b) =>
+        a.transport.localeCompare(b.transport) || eraRank(a.era) - eraRank(b.era) || a.clients - b.clients || PATHS.indexOf(a.path) - PATHS.indexOf(b.path),
+    );
   const result: BenchResult = {
     version: 1,
     startedAt: startedAt.toISOString(),

@@ -22,7 +22,7 @@ async function withAdmin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>):
     await c.connect();
   } catch (e) {
     const where = new URL(adminUrl);
-    throw new Error(`PostgreSQL at ${where.host}${where.pathname} is unreachable (BENCH_DATABASE_URL): ${(e as Error).message}`);
+    throw new Error(`PostgreSQL at ${where.host}${where.pathname} is unreachable (BENCH_DATABASE_URL): ${(e as Error).message}`, { cause: e });
   }
   try {
     return await fn(c);
@@ -59,7 +59,11 @@ export async function durabilitySettings(url: string): Promise<{ fsync: string; 
   try {
     return await withAdmin(url, async (c) => {
       const dataDirectory = await show(c, 'data_directory');
-      return { fsync: (await show(c, 'fsync')) ?? 'unknown', synchronousCommit: (await show(c, 'synchronous_commit')) ?? 'unknown', ...(dataDirectory ? { dataDirectory } : {}) };
+      return {
+        fsync: (await show(c, 'fsync')) ?? 'unknown',
+        synchronousCommit: (await show(c, 'synchronous_commit')) ?? 'unknown',
+        ...(dataDirectory ? { dataDirectory } : {}),
+      };
     });
   } catch {
     return { fsync: 'unknown', synchronousCommit: 'unknown' };

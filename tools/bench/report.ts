@@ -71,8 +71,7 @@ export interface BenchResult {
   checks: Check[];
 }
 
-export const cellId = (transport: Transport, path: PathName, clients: number, era?: Era) =>
-  `${transport}${era ? ` ${era}` : ''} ${path} c=${clients}`;
+export const cellId = (transport: Transport, path: PathName, clients: number, era?: Era) => `${transport}${era ? ` ${era}` : ''} ${path} c=${clients}`;
 
 /** A ratio as a percentage, to one decimal: 79.6% must not print as a passing-looking 80%. */
 const pct = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
@@ -153,13 +152,19 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
     const peak = peaks.reduce((a, b) => (b.rps > a.rps ? b : a));
     const ratio = over.rps / peak.rps;
     checks.push({
-      check: '200 clients: calls/s vs the gateway\'s peak',
+      check: "200 clients: calls/s vs the gateway's peak",
       path: `HTTP ${era}`,
       measured: `${pct(ratio)} (${over.rps.toFixed(0)} vs ${peak.rps.toFixed(0)} at ${peak.c})`,
       limit: '≥ 90%',
       pass: ratio >= 0.9,
     });
-    checks.push({ check: '200 clients: p99 of successful calls', path: `HTTP ${era}`, measured: `${ms(over.p99)} ms`, limit: '< 1000 ms', pass: over.p99 < 1000 });
+    checks.push({
+      check: '200 clients: p99 of successful calls',
+      path: `HTTP ${era}`,
+      measured: `${ms(over.p99)} ms`,
+      limit: '< 1000 ms',
+      pass: over.p99 < 1000,
+    });
     const allWithRetryAfter = over.refused === over.refusedWithRetryAfter;
     // With no refusal, the excess was queued, not refused: that passes only if the queue stayed short (p99 < 1 s).
     const excessHandled = over.refused > 0 || over.p99 < 1000;
@@ -184,7 +189,9 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
       const b = cell(cellId('http', 'plain', k.clients, era));
       if (pgMode && g && b) checks.push(compareCheck(k.check, path, k.compare, g, b));
       else {
-        const note = pgMode ? 'n/a: no PostgreSQL-sink cells in this run' : 'n/a: this run used the embedded PGlite store (BENCH_STORE=postgres for this check)';
+        const note = pgMode
+          ? 'n/a: no PostgreSQL-sink cells in this run'
+          : 'n/a: this run used the embedded PGlite store (BENCH_STORE=postgres for this check)';
         checks.push({ check: k.check, path, measured: '–', limit: k.compare.limit, pass: null, note });
       }
     }
@@ -209,7 +216,11 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
 }
 
 function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map((h) => (/^(path|transport|protocol|server|check|limit|verdict|measured)$/.test(h) ? '---' : '--:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((h) => (/^(path|transport|protocol|server|check|limit|verdict|measured)$/.test(h) ? '---' : '--:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 export function renderMarkdown(r: BenchResult): string {
@@ -222,16 +233,35 @@ export function renderMarkdown(r: BenchResult): string {
     ...(r.commit.uncommittedBench ? [`${r.commit.uncommittedBench} under tools/bench/`] : []),
   ];
   out.push(`- commit ${r.commit.head}${dirty.length ? ` + ${dirty.join(', ')}` : ''}; Node ${r.node}`);
-  out.push(`- ${r.machine.cpus} CPUs, ${r.machine.memGiB} GiB; load average (1/5/15 min) ${load(r.machine.loadAvgStart)} at start, ${load(r.machine.loadAvgEnd)} at end; ${r.durationSeconds.toFixed(0)} s`);
+  out.push(
+    `- ${r.machine.cpus} CPUs, ${r.machine.memGiB} GiB; load average (1/5/15 min) ${load(r.machine.loadAvgStart)} at start, ${load(r.machine.loadAvgEnd)} at end; ${r.durationSeconds.toFixed(0)} s`,
+  );
   out.push(`- store: ${r.store.mode === 'postgres' ? `PostgreSQL, scratch database ${r.store.where}` : `embedded PGlite (${r.store.where})`}`);
   for (const a of r.audit) out.push(`- audit (${a.gateway}): ${a.sink}, ${a.dir} on ${a.filesystem}`);
-  out.push(`- ${r.rounds} interleaved round(s); calls per cell and round: ${Object.entries(r.callsPerCell).map(([c, n]) => `${n} at ${c} client${c === '1' ? '' : 's'}`).join(', ')}`);
+  out.push(
+    `- ${r.rounds} interleaved round(s); calls per cell and round: ${Object.entries(r.callsPerCell)
+      .map(([c, n]) => `${n} at ${c} client${c === '1' ? '' : 's'}`)
+      .join(', ')}`,
+  );
   out.push('');
   out.push('### Calls');
   out.push('');
   out.push(
     table(
-      ['transport', 'protocol', 'path', 'clients', 'calls ok', 'p50 ms', 'p99 ms', 'calls/s', '503 (with Retry-After)', 'other errors', 'server CPU µs/call', 'bench CPU %'],
+      [
+        'transport',
+        'protocol',
+        'path',
+        'clients',
+        'calls ok',
+        'p50 ms',
+        'p99 ms',
+        'calls/s',
+        '503 (with Retry-After)',
+        'other errors',
+        'server CPU µs/call',
+        'bench CPU %',
+      ],
       r.cells.map((c) => [
         c.transport,
         c.era ?? (c.transport === 'stdio' ? '2025-11-25' : '–'),

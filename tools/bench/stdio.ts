@@ -31,7 +31,7 @@ async function startOne(label: string, args: string[], env: Record<string, strin
     await client.connect(transport);
   } catch (e) {
     await client.close().catch(() => {});
-    throw new Error(`${label}: ${e instanceof Error ? e.message : String(e)}\n${stderr}`);
+    throw new Error(`${label}: ${e instanceof Error ? e.message : String(e)}\n${stderr}`, { cause: e });
   }
   const pid = transport.pid;
   if (pid === null) throw new Error(`${label}: no process id after connecting`);
@@ -53,7 +53,9 @@ async function startMany(label: string, n: number, spawn: Spawn, log: (s: string
   const close = async () => void (await Promise.all(started.map((s) => s.close())));
   try {
     for (let i = 0; i < n; i += 4) {
-      started.push(...(await Promise.all(Array.from({ length: Math.min(4, n - i) }, (_, j) => startOne(`${label} #${i + j + 1}`, spawn.args(i + j), spawn.env)))));
+      started.push(
+        ...(await Promise.all(Array.from({ length: Math.min(4, n - i) }, (_, j) => startOne(`${label} #${i + j + 1}`, spawn.args(i + j), spawn.env)))),
+      );
       if (n > 4) log(`  ${label}: ${started.length}/${n} processes`);
     }
   } catch (e) {
@@ -73,7 +75,13 @@ const childEnv = (extra: Record<string, string> = {}): Record<string, string> =>
  * `xaa-gateway stdio` processes of one user (`bin`: the run's copy of the built gateway); process
  * k reads `configPath(k)` (one config for all: one shared audit directory).
  */
-export function startStdioGateways(bin: string, n: number, configPath: (k: number) => string, credentialsPath: string, log: (s: string) => void): Promise<StdioProcesses> {
+export function startStdioGateways(
+  bin: string,
+  n: number,
+  configPath: (k: number) => string,
+  credentialsPath: string,
+  log: (s: string) => void,
+): Promise<StdioProcesses> {
   return startMany('xaa-gateway stdio', n, { args: (k) => [bin, '--config', configPath(k), '--credentials', credentialsPath, 'stdio'], env: childEnv() }, log);
 }
 

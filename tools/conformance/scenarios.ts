@@ -37,9 +37,9 @@ const NO_COMPLETION = 'completion/complete completes prompt and resource-templat
 const NO_LOGGING =
   'logging is an optional server capability the gateway does not declare: what it does is recorded in its audit log, and it does not forward upstream log messages to the agent';
 const NO_SERVER_REQUESTS =
-  'needs the server to send sampling/elicitation requests to the client; the gateway never does (its tools are HTTP operations and upstream tools called for the user with a brokered token) and it does not relay an upstream\'s server-to-client requests to the agent';
+  "needs the server to send sampling/elicitation requests to the client; the gateway never does (its tools are HTTP operations and upstream tools called for the user with a brokered token) and it does not relay an upstream's server-to-client requests to the agent";
 const NO_MRTR =
-  'needs a tool that answers with InputRequiredResult (SEP-2322 multi-round-trip: elicitation, sampling, roots). The gateway\'s tools never ask the agent for input, and the gateway does not relay an upstream\'s input requests (it would carry the upstream\'s requestState and the user\'s answers across the brokered-token boundary), so it never returns input_required';
+  "needs a tool that answers with InputRequiredResult (SEP-2322 multi-round-trip: elicitation, sampling, roots). The gateway's tools never ask the agent for input, and the gateway does not relay an upstream's input requests (it would carry the upstream's requestState and the user's answers across the brokered-token boundary), so it never returns input_required";
 const EXTENSION_TASKS = 'extension io.modelcontextprotocol/tasks (SEP-2663), optional by definition; the gateway does not declare it';
 const EXTENSION_SKILLS = 'extension io.modelcontextprotocol/skills (SEP-2640), served over resources; the gateway declares neither';
 
@@ -86,7 +86,11 @@ export const SERVER_SCENARIOS: ServerScenario[] = [
   { name: 'elicitation-sep1034-defaults', revisions: Y25, notApplicable: NO_SERVER_REQUESTS },
   { name: 'elicitation-sep1330-enums', revisions: Y25, notApplicable: NO_SERVER_REQUESTS },
   { name: 'completion-complete', revisions: BOTH, notApplicable: NO_COMPLETION },
-  ...['resources-list', 'resources-read-text', 'resources-read-binary', 'resources-templates-read'].map((name) => ({ name, revisions: BOTH, notApplicable: NO_RESOURCES })),
+  ...['resources-list', 'resources-read-text', 'resources-read-binary', 'resources-templates-read'].map((name) => ({
+    name,
+    revisions: BOTH,
+    notApplicable: NO_RESOURCES,
+  })),
   ...['resources-subscribe', 'resources-unsubscribe'].map((name) => ({ name, revisions: Y25, notApplicable: NO_RESOURCES })),
   { name: 'sep-2164-resource-not-found', revisions: Y26, notApplicable: NO_RESOURCES },
   ...['prompts-list', 'prompts-get-simple', 'prompts-get-with-args', 'prompts-get-embedded-resource', 'prompts-get-with-image'].map((name) => ({

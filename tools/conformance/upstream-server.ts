@@ -86,12 +86,14 @@ export async function startConformanceUpstream(demo: DemoEnterprise): Promise<Co
   let dynamicTool = false;
 
   const handler = createMcpHandler(() => {
-    const server = new McpServer(
-      { name: 'xaa-conformance-upstream', version: '1.0.0' },
-      { capabilities: { tools: { listChanged: true }, logging: {} } },
-    );
+    const server = new McpServer({ name: 'xaa-conformance-upstream', version: '1.0.0' }, { capabilities: { tools: { listChanged: true }, logging: {} } });
     // Counts each call, then runs the tool; without a schema the tool takes no arguments.
-    const tool = (name: string, description: string, run: (args: any, ctx: any) => Promise<CallToolResult | InputRequiredResult>, inputSchema: unknown = z.object({})) =>
+    const tool = (
+      name: string,
+      description: string,
+      run: (args: any, ctx: any) => Promise<CallToolResult | InputRequiredResult>,
+      inputSchema: unknown = z.object({}),
+    ) =>
       server.registerTool(name, { description, inputSchema: inputSchema as never }, (async (args: unknown, c: unknown) => {
         calls.set(name, (calls.get(name) ?? 0) + 1);
         return run(args, c);
@@ -107,11 +109,17 @@ export async function startConformanceUpstream(demo: DemoEnterprise): Promise<Co
       content: [
         { type: 'text', text: 'Multiple content types test:' },
         { type: 'image', data: PNG, mimeType: 'image/png' },
-        { type: 'resource', resource: { uri: 'test://mixed-content-resource', mimeType: 'application/json', text: JSON.stringify({ test: 'data', value: 123 }) } },
+        {
+          type: 'resource',
+          resource: { uri: 'test://mixed-content-resource', mimeType: 'application/json', text: JSON.stringify({ test: 'data', value: 123 }) },
+        },
       ],
     }));
     // A tool execution error (isError: true), not a protocol error: MCP "Error Handling".
-    tool('test_error_handling', 'Fails as a tool error', async () => ({ isError: true, content: [{ type: 'text', text: 'This tool intentionally returns an error for testing' }] }));
+    tool('test_error_handling', 'Fails as a tool error', async () => ({
+      isError: true,
+      content: [{ type: 'text', text: 'This tool intentionally returns an error for testing' }],
+    }));
     tool('test_tool_with_progress', 'Reports progress 0, 50, 100 when the request carries a progressToken', async (_args: unknown, c: any) => {
       const progressToken = c.mcpReq._meta?.progressToken;
       if (progressToken !== undefined) {
@@ -129,7 +137,12 @@ export async function startConformanceUpstream(demo: DemoEnterprise): Promise<Co
       }
       return text('Tool with logging executed successfully');
     });
-    tool('json_schema_2020_12_tool', 'Tool with JSON Schema 2020-12 features (SEP-1613, SEP-2106)', async (args: unknown) => text(`called with ${JSON.stringify(args)}`), fromJsonSchema(JSON_SCHEMA_2020_12 as never));
+    tool(
+      'json_schema_2020_12_tool',
+      'Tool with JSON Schema 2020-12 features (SEP-1613, SEP-2106)',
+      async (args: unknown) => text(`called with ${JSON.stringify(args)}`),
+      fromJsonSchema(JSON_SCHEMA_2020_12 as never),
+    );
     tool('test_reconnection', 'Answers after a pause (SEP-1699 polling probe)', async () => {
       await sleep(100);
       return text('Reconnection test completed successfully.');
@@ -142,14 +155,20 @@ export async function startConformanceUpstream(demo: DemoEnterprise): Promise<Co
       fromJsonSchema({ type: 'object', properties: { region: { type: 'string', 'x-mcp-header': 'Region' }, level: { type: 'integer' } } } as never),
     );
     // SEP-2575 server-stateless diagnostics.
-    tool('test_missing_capability', 'Needs the client sampling capability (MRTR createMessage)', async (_args: unknown, c: any): Promise<CallToolResult | InputRequiredResult> => {
-      if (c.mcpReq.inputResponses?.['llm_answer'] === undefined) {
-        return inputRequired({
-          inputRequests: { llm_answer: inputRequired.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: 'Reply: pong' } }], maxTokens: 16 }) },
-        });
-      }
-      return text('sampling round-trip complete');
-    });
+    tool(
+      'test_missing_capability',
+      'Needs the client sampling capability (MRTR createMessage)',
+      async (_args: unknown, c: any): Promise<CallToolResult | InputRequiredResult> => {
+        if (c.mcpReq.inputResponses?.['llm_answer'] === undefined) {
+          return inputRequired({
+            inputRequests: {
+              llm_answer: inputRequired.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: 'Reply: pong' } }], maxTokens: 16 }),
+            },
+          });
+        }
+        return text('sampling round-trip complete');
+      },
+    );
     tool('test_streaming_elicitation', 'A plain result: the response stream carries no server-to-client requests', async () => text('result frames only'));
     tool('test_logging_tool', 'Logs through the request-scoped channel (sent only when _meta logLevel is set)', async (_args: unknown, c: any) => {
       await c.mcpReq.log('info', 'test_logging_tool ran');
@@ -171,7 +190,12 @@ export async function startConformanceUpstream(demo: DemoEnterprise): Promise<Co
     if (req.method === 'POST' && pathname === '/token') return handleOAuth(() => jwtBearerToken(ctx, req));
     // RFC 9728 §3.1: metadata at the well-known path + the resource's path.
     if (req.method === 'GET' && pathname === `/.well-known/oauth-protected-resource${MCP_PATH}`) {
-      return Response.json({ resource: listener.origin + MCP_PATH, authorization_servers: [listener.origin], scopes_supported: [UPSTREAM_SCOPE], bearer_methods_supported: ['header'] });
+      return Response.json({
+        resource: listener.origin + MCP_PATH,
+        authorization_servers: [listener.origin],
+        scopes_supported: [UPSTREAM_SCOPE],
+        bearer_methods_supported: ['header'],
+      });
     }
     if (pathname !== MCP_PATH) return new Response('not found', { status: 404 });
     const verified = await verifyBearer(ctx, req, MCP_PATH);

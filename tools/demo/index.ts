@@ -30,14 +30,10 @@ export const DEMO_USERS: ReadonlyArray<{ username: string; password: string; ema
   ({ username, password, email, name, note }) => ({ username, password, email, name, note }),
 );
 
-export async function startDemoEnterprise(
-  opts: { ports?: Partial<DemoPorts> | 'random'; host?: '127.0.0.1' } = {},
-): Promise<DemoEnterprise> {
+export async function startDemoEnterprise(opts: { ports?: Partial<DemoPorts> | 'random'; host?: '127.0.0.1' } = {}): Promise<DemoEnterprise> {
   const host = opts.host ?? '127.0.0.1';
   const ports: DemoPorts =
-    opts.ports === 'random'
-      ? { idp: 0, calendar: 0, expenses: 0, crm: 0, chat: 0, payroll: 0 }
-      : { ...DEFAULT_DEMO_PORTS, ...(opts.ports ?? {}) };
+    opts.ports === 'random' ? { idp: 0, calendar: 0, expenses: 0, crm: 0, chat: 0, payroll: 0 } : { ...DEFAULT_DEMO_PORTS, ...(opts.ports ?? {}) };
 
   const listeners: Listener[] = [];
   const stop = async () => {

@@ -3,12 +3,7 @@
  * POST the form (hidden fields + username/password), and return the redirect Location (the
  * client's redirect_uri with ?code=&state=) without following it.
  */
-export async function completeDemoLogin(
-  authorizeUrl: string,
-  username: string,
-  password: string,
-  fetchImpl: typeof fetch = fetch,
-): Promise<string> {
+export async function completeDemoLogin(authorizeUrl: string, username: string, password: string, fetchImpl: typeof fetch = fetch): Promise<string> {
   const page = await fetchImpl(authorizeUrl, { redirect: 'manual' });
   if (page.status === 302 || page.status === 303) {
     // An invalid request that the IdP could redirect (e.g. missing PKCE) comes back as an error redirect.

@@ -83,9 +83,7 @@ export function safeEqual(a: string, b: string): boolean {
 export type SecretMethod = 'client_secret_basic' | 'client_secret_post';
 
 /** How a client registered to authenticate: a shared secret (by the listed methods) or a public key. */
-export type RegisteredClientAuth =
-  | { method: SecretMethod; secret: string; alsoAccept?: SecretMethod[] }
-  | { method: 'private_key_jwt'; publicJwk: JWK };
+export type RegisteredClientAuth = { method: SecretMethod; secret: string; alsoAccept?: SecretMethod[] } | { method: 'private_key_jwt'; publicJwk: JWK };
 
 function acceptsSecret(reg: RegisteredClientAuth | undefined, method: SecretMethod): reg is Extract<RegisteredClientAuth, { secret: string }> {
   return !!reg && reg.method !== 'private_key_jwt' && (reg.method === method || !!reg.alsoAccept?.includes(method));

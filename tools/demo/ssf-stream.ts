@@ -13,7 +13,11 @@ export function connectSecurityEvents(demo: DemoEnterprise, runtime: RuntimeConf
   if (s.delivery === 'push') {
     demo.ssf.createStream({
       aud: s.audiences[0]!,
-      delivery: { method: 'push', endpointUrl: `${gatewayListenUrl}${SSF_PUSH_PATH}`, ...(s.pushToken ? { authorizationHeader: `Bearer ${s.pushToken}` } : {}) },
+      delivery: {
+        method: 'push',
+        endpointUrl: `${gatewayListenUrl}${SSF_PUSH_PATH}`,
+        ...(s.pushToken ? { authorizationHeader: `Bearer ${s.pushToken}` } : {}),
+      },
     });
   }
   const curl = `curl -X POST -H "Authorization: Bearer $(cat tools/demo/secrets/idp-admin-token)" ${demo.urls.idp}/control`;

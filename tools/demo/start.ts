@@ -33,17 +33,24 @@ export async function runDemo(opts: {
     demo = await startDemoEnterprise({ ports: DEFAULT_DEMO_PORTS });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`a demo port (${Object.values(DEFAULT_DEMO_PORTS).join(', ')}) is already in use; is the demo already running in another terminal?`);
+      throw new Error(`a demo port (${Object.values(DEFAULT_DEMO_PORTS).join(', ')}) is already in use; is the demo already running in another terminal?`, {
+        cause: e,
+      });
     }
     throw e;
   }
   let gateway: HttpServer;
   try {
-    gateway = await runServe({ configPath, handleSignals: false, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}), ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}) });
+    gateway = await runServe({
+      configPath,
+      handleSignals: false,
+      ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
+      ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}),
+    });
   } catch (e) {
     await demo.stop();
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`the gateway port (server.port in ${configPath}) is already in use; is the demo already running in another terminal?`);
+      throw new Error(`the gateway port (server.port in ${configPath}) is already in use; is the demo already running in another terminal?`, { cause: e });
     }
     throw e;
   }
@@ -59,8 +66,12 @@ export async function runDemo(opts: {
   log('  Give an MCP client only that URL; it registers itself, you sign in at the IdP as a demo user and allow it:');
   log(`     Claude Code:    claude mcp add --transport http xaa-gateway ${gateway.mcpUrl}`);
   log(`     MCP Inspector:  npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL: ${gateway.mcpUrl})`);
-  log(`  Admin console: ${new URL('/admin', gateway.mcpUrl).href}  (sign in as alice, a member of ${runtime.config.admin?.group ? `"${runtime.config.admin.group}"` : 'the admin group'}): tools, kill switches, sessions, audit`);
-  log(`  Admin CLI:     XAA_ADMIN_TOKEN=$(cat ${resolve(import.meta.dirname, 'secrets/gateway-admin-token')}) ${gw} admin --url ${new URL(gateway.mcpUrl).origin} switches list`);
+  log(
+    `  Admin console: ${new URL('/admin', gateway.mcpUrl).href}  (sign in as alice, a member of ${runtime.config.admin?.group ? `"${runtime.config.admin.group}"` : 'the admin group'}): tools, kill switches, sessions, audit`,
+  );
+  log(
+    `  Admin CLI:     XAA_ADMIN_TOKEN=$(cat ${resolve(import.meta.dirname, 'secrets/gateway-admin-token')}) ${gw} admin --url ${new URL(gateway.mcpUrl).origin} switches list`,
+  );
   log('');
   log('Local gateway (stdio, the user signed in on this machine):');
   log('1. Sign in as a demo user, in another terminal (a browser opens the IdP page; --no-browser prints the URL):');
@@ -83,7 +94,11 @@ export async function runDemo(opts: {
     await gateway.shutdown('demo stopping');
     await demo.stop();
   };
-  const onSignal = () => void stop().then(() => process.exit(0), () => process.exit(1));
+  const onSignal = () =>
+    void stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return { demo, gateway, stop };

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 export async function readAuditRecords(dir: string): Promise<Record<string, any>[]> {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => /^audit-\d{4}-\d\d-\d\d(\..+)?\.jsonl$/.test(f)).sort();
+    files = readdirSync(dir)
+      .filter((f) => /^audit-\d{4}-\d\d-\d\d(\..+)?\.jsonl$/.test(f))
+      .sort();
   } catch {
     return [];
   }
@@ -19,5 +21,8 @@ export async function readAuditRecords(dir: string): Promise<Record<string, any>
       .map((l) => JSON.parse(l) as Record<string, any>),
   );
   // Stable: records of one chain keep their order.
-  return all.map((r, i) => [r, i] as const).sort(([a, i], [b, j]) => (a.time < b.time ? -1 : a.time > b.time ? 1 : i - j)).map(([r]) => r);
+  return all
+    .map((r, i) => [r, i] as const)
+    .sort(([a, i], [b, j]) => (a.time < b.time ? -1 : a.time > b.time ? 1 : i - j))
+    .map(([r]) => r);
 }

@@ -56,7 +56,7 @@ async function withLock<T>(fn: () => T): Promise<T> {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       // A holder that died (or has not written its pid yet and is checked again next turn).
       if (existsSync(join(LOCK, 'pid')) && !holderAlive()) rmSync(LOCK, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`another build of ${ROOT} held ${LOCK} for ${LOCK_WAIT_MS / 1000} s`);
+      if (Date.now() > deadline) throw new Error(`another build of ${ROOT} held ${LOCK} for ${LOCK_WAIT_MS / 1000} s`, { cause: e });
       await sleep(250);
     }
   }

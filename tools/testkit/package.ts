@@ -32,6 +32,9 @@ export async function packAndInstall(work: string): Promise<InstalledPackage> {
   const install = join(work, 'install');
   mkdirSync(install);
   writeFileSync(join(install, 'package.json'), JSON.stringify({ name: 'xaa-package-test', private: true }));
-  await run(NPM, ['install', tarball, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: install, maxBuffer: 16 * 1024 * 1024 });
+  await run(NPM, ['install', tarball, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: install,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return { tarball, packed: info.files.map((f) => f.path).sort(), install, bin: join(install, 'node_modules/.bin/xaa-gateway') };
 }

@@ -54,6 +54,8 @@ export default async function setup(): Promise<void> {
     if (!why) continue;
     if (ci) throw new Error(`${s.name} at ${s.url} is unreachable (${why}): CI runs the ${s.name} suites, start it (see the README's Development section)`);
     process.env[s.skipVar] = '1';
-    process.stderr.write(`\n!!! ${s.name} at ${s.url} is unreachable (${why}): its test suites are SKIPPED. Start it to run them; CI=true makes them mandatory. !!!\n\n`);
+    process.stderr.write(
+      `\n!!! ${s.name} at ${s.url} is unreachable (${why}): its test suites are SKIPPED. Start it to run them; CI=true makes them mandatory. !!!\n\n`,
+    );
   }
 }

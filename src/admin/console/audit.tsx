@@ -27,7 +27,13 @@ export interface AuditPageView {
   csrf?: string;
 }
 
-const RANGE_LABEL: Record<keyof typeof RANGES, string> = { '1h': 'Last hour', '24h': 'Last 24 hours', '7d': 'Last 7 days', '30d': 'Last 30 days', all: 'Everything' };
+const RANGE_LABEL: Record<keyof typeof RANGES, string> = {
+  '1h': 'Last hour',
+  '24h': 'Last 24 hours',
+  '7d': 'Last 7 days',
+  '30d': 'Last 30 days',
+  all: 'Everything',
+};
 
 const W = 960;
 const H = 220;
@@ -53,7 +59,8 @@ const LEGEND = [
   ['denied', 'denied'],
 ] as const;
 
-const bucketTitle = (b: Bucket, bucketMs: number) => `${utc(b.start)} – ${utc(b.start + bucketMs).slice(11)}: ${b.ok} ok, ${b.error} errors, ${b.denied} denied`;
+const bucketTitle = (b: Bucket, bucketMs: number) =>
+  `${utc(b.start)} – ${utc(b.start + bucketMs).slice(11)}: ${b.ok} ok, ${b.error} errors, ${b.denied} denied`;
 
 export const Chart: FC<{ v: AuditView }> = ({ v }) => {
   const n = v.buckets.length;
@@ -97,7 +104,11 @@ export const Chart: FC<{ v: AuditView }> = ({ v }) => {
           );
         })}
         {tickIdx.map((i, k) => (
-          <text x={(PAD.left + i * slot + slot / 2).toFixed(1)} y={H - 8} text-anchor={k === 0 && ticks > 1 ? 'start' : k === ticks - 1 && ticks > 1 ? 'end' : 'middle'}>
+          <text
+            x={(PAD.left + i * slot + slot / 2).toFixed(1)}
+            y={H - 8}
+            text-anchor={k === 0 && ticks > 1 ? 'start' : k === ticks - 1 && ticks > 1 ? 'end' : 'middle'}
+          >
             {tickLabel(v.buckets[i]!.start, v.bucketMs, v.end - v.start)}
           </text>
         ))}
@@ -158,7 +169,12 @@ function detail(r: AuditRecord): string {
 
 const VerifyPanel: FC<{ v?: VerifyState }> = ({ v }) => {
   if (!v) return <p class="muted">Not verified since the console started.</p>;
-  if (v.error) return <div class="verify broken" role="alert">Verification could not run: {v.error}</div>;
+  if (v.error)
+    return (
+      <div class="verify broken" role="alert">
+        Verification could not run: {v.error}
+      </div>
+    );
   const r = v.result!;
   return r.ok ? (
     <div class="verify ok" role="status" data-verify="ok">
@@ -167,7 +183,12 @@ const VerifyPanel: FC<{ v?: VerifyState }> = ({ v }) => {
         <ul class="small">
           {r.chains.map((c) => (
             <li data-instance={c.instance}>
-              {c.instance || 'unnamed chain'}: {c.count} records{c.head ? <>, head seq {c.head.seq}, hash <code>{c.head.hash.slice(0, 16)}…</code></> : null}
+              {c.instance || 'unnamed chain'}: {c.count} records
+              {c.head ? (
+                <>
+                  , head seq {c.head.seq}, hash <code>{c.head.hash.slice(0, 16)}…</code>
+                </>
+              ) : null}
             </li>
           ))}
         </ul>
@@ -185,7 +206,13 @@ const VerifyPanel: FC<{ v?: VerifyState }> = ({ v }) => {
   ) : (
     <div class="verify broken" role="alert" data-verify="broken">
       <strong>Chain broken</strong>
-      {r.broken.instance ? <> in the chain of <code>{r.broken.instance}</code></> : null} at <code>{r.broken.file}</code> {r.broken.file === 'audit_records' ? 'seq' : 'line'} {r.broken.line}
+      {r.broken.instance ? (
+        <>
+          {' '}
+          in the chain of <code>{r.broken.instance}</code>
+        </>
+      ) : null}{' '}
+      at <code>{r.broken.file}</code> {r.broken.file === 'audit_records' ? 'seq' : 'line'} {r.broken.line}
       {r.broken.seq !== undefined ? ` (seq ${r.broken.seq})` : ''}: {r.broken.reason}. {r.count} records before it verify. Checked {utc(v.at)}.
     </div>
   );
@@ -243,7 +270,13 @@ export const AuditBody: FC<{ v: AuditPageView }> = ({ v }) => {
           </div>
           <div>
             <label for="f-from">From (UTC)</label>
-            <input id="f-from" type="datetime-local" name="from" value={q.from?.toISOString().slice(0, 16) ?? ''} aria-invalid={problem('from') ? 'true' : undefined} />
+            <input
+              id="f-from"
+              type="datetime-local"
+              name="from"
+              value={q.from?.toISOString().slice(0, 16) ?? ''}
+              aria-invalid={problem('from') ? 'true' : undefined}
+            />
           </div>
           <div>
             <label for="f-to">To (UTC)</label>

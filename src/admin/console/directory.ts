@@ -40,7 +40,12 @@ export async function recentAudit(auditDir: string | AuditSource, lines = RECENT
   return out;
 }
 
-export async function knownAgents(opts: Pick<AdminOptions, 'config' | 'store'>, sessions: SessionView[], switches: SwitchState[], recent: AuditRecord[]): Promise<KnownAgent[]> {
+export async function knownAgents(
+  opts: Pick<AdminOptions, 'config' | 'store'>,
+  sessions: SessionView[],
+  switches: SwitchState[],
+  recent: AuditRecord[],
+): Promise<KnownAgent[]> {
   const byId = new Map<string, KnownAgent>();
   const add = (clientId: string | undefined, name?: string, seen?: string) => {
     if (!clientId) return;
@@ -55,7 +60,10 @@ export async function knownAgents(opts: Pick<AdminOptions, 'config' | 'store'>, 
   for (const r of recent) add(r.agent?.clientId, r.agent?.name, r.time);
   for (const a of byId.values()) {
     if (!a.name) {
-      const name = await opts.store.getClient(a.clientId).then((c) => c?.clientName, () => undefined);
+      const name = await opts.store.getClient(a.clientId).then(
+        (c) => c?.clientName,
+        () => undefined,
+      );
       if (name) a.name = name;
     }
   }

@@ -29,7 +29,10 @@ export async function updateConfigItem(
   change: { op: 'replace' | 'patch'; body: unknown },
 ): Promise<UpdateResult> {
   try {
-    const { version, revision } = await applyConfigChange({ editor, audit: opts.audit }, { actor, kind, op: change.op, name, body: change.body, version: expected });
+    const { version, revision } = await applyConfigChange(
+      { editor, audit: opts.audit },
+      { actor, kind, op: change.op, name, body: change.body, version: expected },
+    );
     return { ok: true, version, ...(revision !== undefined ? { revision } : {}) };
   } catch (e) {
     if (isGatewayError(e, 'admin_invalid')) {

@@ -23,7 +23,10 @@ export interface Flash {
 export function redirectWithFlash(config: ConfigStore, to: string, flash: Flash): Response {
   const value = Buffer.from(JSON.stringify({ kind: flash.kind, text: flash.text.slice(0, MAX_TEXT) })).toString('base64url');
   const res = new Response(null, { status: 303, headers: { Location: safeReturnTo(to), 'Cache-Control': 'no-store' } });
-  res.headers.append('Set-Cookie', generateCookie(cookieName(config, FLASH_COOKIE), value, { path: '/', httpOnly: true, secure: secureCookies(config), sameSite: 'Lax', maxAge: FLASH_TTL_S }));
+  res.headers.append(
+    'Set-Cookie',
+    generateCookie(cookieName(config, FLASH_COOKIE), value, { path: '/', httpOnly: true, secure: secureCookies(config), sameSite: 'Lax', maxAge: FLASH_TTL_S }),
+  );
   return res;
 }
 
@@ -35,7 +38,8 @@ export function takeFlash(c: Context, config: ConfigStore): { flash?: Flash; cle
   const clear = generateCookie(name, '', { path: '/', httpOnly: true, secure: secureCookies(config), sameSite: 'Lax', maxAge: 0 });
   try {
     const v = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<Flash>;
-    if ((v.kind === 'ok' || v.kind === 'error' || v.kind === 'warn') && typeof v.text === 'string') return { flash: { kind: v.kind, text: v.text.slice(0, MAX_TEXT) }, clear };
+    if ((v.kind === 'ok' || v.kind === 'error' || v.kind === 'warn') && typeof v.text === 'string')
+      return { flash: { kind: v.kind, text: v.text.slice(0, MAX_TEXT) }, clear };
   } catch {
     // a malformed cookie is the same as none
   }

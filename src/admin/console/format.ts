@@ -13,7 +13,8 @@ export function relative(ms: number, now: number): string {
   const s = Math.round((now - ms) / 1000);
   const abs = Math.abs(s);
   if (abs < 5) return 'just now';
-  const [n, unit] = abs < 60 ? [abs, 's'] : abs < 3600 ? [Math.floor(abs / 60), 'min'] : abs < 86_400 ? [Math.floor(abs / 3600), 'h'] : [Math.floor(abs / 86_400), 'd'];
+  const [n, unit] =
+    abs < 60 ? [abs, 's'] : abs < 3600 ? [Math.floor(abs / 60), 'min'] : abs < 86_400 ? [Math.floor(abs / 3600), 'h'] : [Math.floor(abs / 86_400), 'd'];
   return s >= 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`;
 }
 

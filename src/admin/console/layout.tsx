@@ -196,7 +196,12 @@ export async function renderHtml(status: number, page: Child, headers: Record<st
 }
 
 /** A page of one message: what happened, a detail in small print, and where to go. */
-const Notice: FC<{ title: string; message: string; note?: string; link: { href: string; text: string; primary?: boolean } }> = ({ title, message, note, link }) => (
+const Notice: FC<{ title: string; message: string; note?: string; link: { href: string; text: string; primary?: boolean } }> = ({
+  title,
+  message,
+  note,
+  link,
+}) => (
   <section class="card">
     <h1>{title}</h1>
     <p>{message}</p>

@@ -82,7 +82,8 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
     return res;
   }
 
-  const notFoundPage = (c: Context<AdminEnv>, message: string) => page(c, 404, 'Not found', 'tools', <ErrorBody status={404} title="Not found" message={message} />);
+  const notFoundPage = (c: Context<AdminEnv>, message: string) =>
+    page(c, 404, 'Not found', 'tools', <ErrorBody status={404} title="Not found" message={message} />);
 
   async function formOf(c: Context): Promise<Record<string, string>> {
     const body = await c.req.parseBody();
@@ -155,10 +156,21 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
    * Saves one tool through updateConfigItem (`replace`: the whole tool; `patch`: a merge patch of
    * it); a refusal re-renders the form with what was typed.
    */
-  async function saveTool(c: Context<AdminEnv>, submitted: 'fields' | 'json', f: Record<string, string>, change: { op: 'replace' | 'patch'; body: unknown }, typed: Partial<ToolEditView>) {
+  async function saveTool(
+    c: Context<AdminEnv>,
+    submitted: 'fields' | 'json',
+    f: Record<string, string>,
+    change: { op: 'replace' | 'patch'; body: unknown },
+    typed: Partial<ToolEditView>,
+  ) {
     const name = c.req.param('name')!;
     const version = f.version ?? '';
-    if (!/^[0-9a-f]{64}$/.test(version)) return editPage(c, name, 400, { ...typed, submitted, issues: new Map([['', [{ path: '(form)', message: 'the form has no config version; reload the page and try again' }]]]) });
+    if (!/^[0-9a-f]{64}$/.test(version))
+      return editPage(c, name, 400, {
+        ...typed,
+        submitted,
+        issues: new Map([['', [{ path: '(form)', message: 'the form has no config version; reload the page and try again' }]]]),
+      });
     const conflict = (message: string) => editPage(c, name, 409, { ...typed, submitted, version, conflict: message });
     const current = await editor.read();
     // A stale form is a conflict whatever it holds (the editor checks again under its lock).
@@ -174,7 +186,11 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
       const where = r.revision !== undefined ? ` on every instance (shared store, revision ${r.revision})` : '';
       return redirect('/admin/tools', {
         kind: inForce ? 'ok' : 'warn',
-        text: inForce ? `Saved tool "${name}": in force from the next call${where}.` : r.revision !== undefined ? `Saved tool "${name}" as revision ${r.revision} of the shared store, but it is not in force on this instance: see its log.` : `Saved tool "${name}", but the file changed again right after; what is on disk will be in force.`,
+        text: inForce
+          ? `Saved tool "${name}": in force from the next call${where}.`
+          : r.revision !== undefined
+            ? `Saved tool "${name}" as revision ${r.revision} of the shared store, but it is not in force on this instance: see its log.`
+            : `Saved tool "${name}", but the file changed again right after; what is on disk will be in force.`,
       });
     }
     if (r.kind === 'not_found') return notFoundPage(c, r.message);
@@ -356,7 +372,7 @@ export function createConsole(opts: AdminOptions, auth: AdminAuth, editor: Confi
     );
   });
 
-  app.post('/audit/verify', guard, async (c) => {
+  app.post('/audit/verify', guard, async () => {
     const at = opts.deps.now();
     try {
       const result = await verifyAuditDir(auditSource());

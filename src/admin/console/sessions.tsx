@@ -10,8 +10,8 @@ export const SessionsBody: FC<{ sessions: SessionView[]; now: number; csrf?: str
   <>
     <h1>Sessions</h1>
     <p class="lead">
-      Each row is one sign-in of a user at the IdP through the gateway, with the agents holding grants in it. Revoking signs it out: its refresh tokens stop working, its MCP
-      streams close, and the user's cached downstream tokens are dropped.
+      Each row is one sign-in of a user at the IdP through the gateway, with the agents holding grants in it. Revoking signs it out: its refresh tokens stop
+      working, its MCP streams close, and the user's cached downstream tokens are dropped.
     </p>
     <section class="card" aria-labelledby="sess-h">
       <h2 id="sess-h">Signed in ({sessions.length})</h2>

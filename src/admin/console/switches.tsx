@@ -65,7 +65,13 @@ const DoButton: FC<PropsWithChildren<{ op: 'set' | 'lift'; target: string; form?
 );
 
 /** Lifts the switch on `target` when it is set, sets it when not; `what` names it for screen readers. */
-const Toggle: FC<{ set: boolean; target: string; what?: string; enable?: string; disable?: string }> = ({ set, target, what, enable = 'Enable', disable = 'Disable' }) =>
+const Toggle: FC<{ set: boolean; target: string; what?: string; enable?: string; disable?: string }> = ({
+  set,
+  target,
+  what,
+  enable = 'Enable',
+  disable = 'Disable',
+}) =>
   set ? (
     <DoButton op="lift" target={target} label={what && `Enable ${what}`}>
       {enable}
@@ -83,12 +89,13 @@ export const SwitchesBody: FC<{ v: SwitchesView }> = ({ v }) => {
   return (
     <>
       <h1>Kill switches</h1>
-      <p class="lead">A switch refuses the matching tool calls from the next call on, drops cached downstream tokens it covers and, for users and agents, signs their sessions out. Every change is audited.</p>
+      <p class="lead">
+        A switch refuses the matching tool calls from the next call on, drops cached downstream tokens it covers and, for users and agents, signs their sessions
+        out. Every change is audited.
+      </p>
 
       <section class={`card${all ? ' readonly-on' : ''}`} id="readonly" aria-labelledby="ro-h">
-        <h2 id="ro-h">
-          Global read-only switch {all ? <span class="badge off">ON: every tool call is refused</span> : <span class="badge on">off</span>}
-        </h2>
+        <h2 id="ro-h">Global read-only switch {all ? <span class="badge off">ON: every tool call is refused</span> : <span class="badge on">off</span>}</h2>
         {all ? (
           <p>
             Set <Since s={all} now={v.now} />: <em>{all.reason}</em>
@@ -170,7 +177,8 @@ export const SwitchesBody: FC<{ v: SwitchesView }> = ({ v }) => {
       <section class="card" id="connections" aria-labelledby="conn-h">
         <h2 id="conn-h">Agents and their connections</h2>
         <p class="muted small">
-          A connection is one agent's access to one resource. Green: allowed; red: its kill switch is set. Agents are those registered in the config, signed in, or seen in the audit log recently.
+          A connection is one agent's access to one resource. Green: allowed; red: its kill switch is set. Agents are those registered in the config, signed in,
+          or seen in the audit log recently.
         </p>
         {v.agents.length ? (
           <Table head={['Agent', 'Agent switch', 'Connections (click to toggle)', 'Reason']} scroll>

@@ -84,7 +84,8 @@ export const ToolsBody: FC<{ v: ToolsView }> = ({ v }) => (
     )}
     {v.fleet && v.fleet.revisionInForce !== v.fleet.revision ? (
       <div class="flash warn" role="status">
-        This instance has revision {v.fleet.revisionInForce} in force, not the store's revision {v.fleet.revision} (it follows within a second; if not, see its log).
+        This instance has revision {v.fleet.revisionInForce} in force, not the store's revision {v.fleet.revision} (it follows within a second; if not, see its
+        log).
       </div>
     ) : null}
     {!v.fleet && v.pendingOnDisk ? (
@@ -220,9 +221,18 @@ interface FieldAria {
  * One labelled control of the mapping form with its hint and the errors of the last submit.
  * `control` gets the aria attributes that mark it invalid and point it at its errors and hint.
  */
-const Field: FC<{ id: string; label: string; hint?: string; issues?: ConfigIssue[]; control: (aria: FieldAria) => Child }> = ({ id, label, hint, issues, control }) => {
+const Field: FC<{ id: string; label: string; hint?: string; issues?: ConfigIssue[]; control: (aria: FieldAria) => Child }> = ({
+  id,
+  label,
+  hint,
+  issues,
+  control,
+}) => {
   const error = issues?.length ? `${id}-error` : undefined;
-  const aria: FieldAria = { 'aria-invalid': error ? 'true' : undefined, 'aria-describedby': [error, hint ? `${id}-hint` : undefined].filter(Boolean).join(' ') || undefined };
+  const aria: FieldAria = {
+    'aria-invalid': error ? 'true' : undefined,
+    'aria-describedby': [error, hint ? `${id}-hint` : undefined].filter(Boolean).join(' ') || undefined,
+  };
   return (
     <div class="field">
       <label for={id}>{label}</label>
@@ -269,7 +279,8 @@ export const ToolEditBody: FC<{ v: ToolEditView }> = ({ v }) => {
       <p class="lead">
         {v.revision !== undefined ? (
           <>
-            <code>{v.path}</code> of the fleet config in the shared store, revision {v.revision}. Saved changes apply to the next call on every instance; connected clients are told the tool list changed.
+            <code>{v.path}</code> of the fleet config in the shared store, revision {v.revision}. Saved changes apply to the next call on every instance;
+            connected clients are told the tool list changed.
           </>
         ) : (
           <>
@@ -279,8 +290,8 @@ export const ToolEditBody: FC<{ v: ToolEditView }> = ({ v }) => {
       </p>
       {v.conflict ? (
         <div class="flash error" role="alert">
-          This tool was changed by someone else (another admin{v.revision !== undefined ? ', through any instance' : ' or a hand edit of the file'}) since you opened it: nothing was saved.{' '}
-          <a href={action}>Reload</a> to see the current version, then make your change again.
+          This tool was changed by someone else (another admin{v.revision !== undefined ? ', through any instance' : ' or a hand edit of the file'}) since you
+          opened it: nothing was saved. <a href={action}>Reload</a> to see the current version, then make your change again.
         </div>
       ) : null}
       <div class="grid2">
@@ -311,7 +322,12 @@ export const ToolEditBody: FC<{ v: ToolEditView }> = ({ v }) => {
               issues={err('scopes')}
               control={(aria) => <input id="scopes" name="scopes" type="text" class="wide mono" value={v.form.scopes} {...aria} />}
             />
-            <Field id="title" label="Title" issues={err('title')} control={(aria) => <input id="title" name="title" type="text" class="wide" value={v.form.title} {...aria} />} />
+            <Field
+              id="title"
+              label="Title"
+              issues={err('title')}
+              control={(aria) => <input id="title" name="title" type="text" class="wide" value={v.form.title} {...aria} />}
+            />
             <Field
               id="description"
               label="Description"
@@ -325,7 +341,8 @@ export const ToolEditBody: FC<{ v: ToolEditView }> = ({ v }) => {
             />
             <div class="field">
               <label class="check">
-                <input type="checkbox" name="enabled" value="on" checked={v.form.enabled} /> Enabled <span class="muted small">(unchecked: every call is refused and audited)</span>
+                <input type="checkbox" name="enabled" value="on" checked={v.form.enabled} /> Enabled{' '}
+                <span class="muted small">(unchecked: every call is refused and audited)</span>
               </label>
               <FieldErrors id="enabled-error" issues={err('enabled')} />
             </div>

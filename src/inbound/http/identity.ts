@@ -90,6 +90,7 @@ export class HttpIdentity implements InboundIdentity {
 /** GatewayAuthExtra from an SDK AuthInfo, or undefined when it is not one the HTTP front door built. */
 export function authExtra(authInfo: unknown): GatewayAuthExtra | undefined {
   const extra = (authInfo as { extra?: Partial<GatewayAuthExtra> } | undefined)?.extra;
-  if (!extra || typeof extra.sid !== 'string' || typeof extra.sub !== 'string' || typeof extra.idpIss !== 'string' || typeof extra.jti !== 'string') return undefined;
+  if (!extra || typeof extra.sid !== 'string' || typeof extra.sub !== 'string' || typeof extra.idpIss !== 'string' || typeof extra.jti !== 'string')
+    return undefined;
   return extra as GatewayAuthExtra;
 }

@@ -159,7 +159,14 @@ export class AccessTokenService {
     const { signing, all } = await this.#keyring(true);
     return all
       .filter((k) => !k.verifyUntil || k.verifyUntil > now)
-      .map((k) => ({ kid: k.kid, alg: k.alg, createdAt: k.createdAt, retiredAt: k.retiredAt ?? null, verifyUntil: k.verifyUntil ?? null, signing: k.kid === signing.kid }));
+      .map((k) => ({
+        kid: k.kid,
+        alg: k.alg,
+        createdAt: k.createdAt,
+        retiredAt: k.retiredAt ?? null,
+        verifyUntil: k.verifyUntil ?? null,
+        signing: k.kid === signing.kid,
+      }));
   }
 
   /** RFC 7517 JWK Set of every key that may still verify. */

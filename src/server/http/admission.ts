@@ -167,7 +167,8 @@ export class Admission implements AdmissionStats {
     if (elapsed < SAMPLE_MS) return;
     this.#sampledAt = now;
     // Only a window with a queue says how fast slots free up under load (idle windows would read as slow).
-    if (this.#queue.length > 0 || this.#wanted) this.#rate = this.#rate === 0 ? this.#completed / elapsed : 0.5 * this.#rate + 0.5 * (this.#completed / elapsed);
+    if (this.#queue.length > 0 || this.#wanted)
+      this.#rate = this.#rate === 0 ? this.#completed / elapsed : 0.5 * this.#rate + 0.5 * (this.#completed / elapsed);
     this.#completed = 0;
     const s = this.settings();
     if (s.minConcurrentRequests === s.maxConcurrentRequests) return;

@@ -25,7 +25,10 @@ export function jsonRpcError(status: number, code: number, message: string, head
  * WWW-Authenticate parsers in MCP clients would otherwise misread it.
  */
 export function challengeText(s: string): string {
-  return s.replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '').slice(0, 200);
+  return s
+    .replace(/"/g, "'")
+    .replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '')
+    .slice(0, 200);
 }
 
 export interface Challenge {
@@ -47,7 +50,9 @@ export function bearerChallenge(c: Challenge): string {
 
 /** 401 (no or bad token) and 403 (insufficient scope) with the challenge and an OAuth error body. */
 export function bearerRefusal(status: 401 | 403, c: Challenge): Response {
-  const body = c.error ? { error: c.error, ...(c.description ? { error_description: challengeText(c.description) } : {}) } : { error: 'unauthorized', error_description: 'a bearer token is required' };
+  const body = c.error
+    ? { error: c.error, ...(c.description ? { error_description: challengeText(c.description) } : {}) }
+    : { error: 'unauthorized', error_description: 'a bearer token is required' };
   return new Response(JSON.stringify(body), {
     status,
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'WWW-Authenticate': bearerChallenge(c) },
@@ -56,6 +61,7 @@ export function bearerRefusal(status: 401 | 403, c: Challenge): Response {
 
 /** A failure that is not the caller's fault (store down, internal): 503/500 without details. */
 export function unavailable(err: GatewayError): Response {
-  if (err.code === 'store_unavailable') return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway cannot reach its store; try again shortly', { 'Retry-After': '5' });
+  if (err.code === 'store_unavailable')
+    return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway cannot reach its store; try again shortly', { 'Retry-After': '5' });
   return jsonRpcError(500, JSONRPC_SERVER_ERROR, 'Internal error');
 }

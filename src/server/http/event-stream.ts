@@ -74,7 +74,13 @@ export interface EventStream {
  * 2025-11-25, and with `retry` alone for older ones (an empty `data` breaks their parsers). Event
  * ids are `<tag>.<n>`, so a reconnecting client's Last-Event-ID tells which tools revision it saw.
  */
-export function openEventStream(opts: { protocolVersion: string; eventTag: string; headers?: Record<string, string>; retryMs?: number; keepAliveMs?: number }): EventStream {
+export function openEventStream(opts: {
+  protocolVersion: string;
+  eventTag: string;
+  headers?: Record<string, string>;
+  retryMs?: number;
+  keepAliveMs?: number;
+}): EventStream {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let open = true;
   let seq = 0;

@@ -34,7 +34,13 @@ function bounded<T>(p: Promise<T>, what: string): Promise<T> {
  * writable directory, and the sink's own check writes and fsyncs there (a full or read-only disk, a
  * failing device, a lock it cannot take).
  */
-export async function readiness(opts: { config: ConfigStore; store: Store; draining: boolean; audit?: Pick<AuditSink, 'check'>; auditInDatabase?: boolean }): Promise<Readiness> {
+export async function readiness(opts: {
+  config: ConfigStore;
+  store: Store;
+  draining: boolean;
+  audit?: Pick<AuditSink, 'check'>;
+  auditInDatabase?: boolean;
+}): Promise<Readiness> {
   const checks: Readiness['checks'] = {};
   if (opts.draining) checks.draining = 'shutting down';
   checks.config = opts.config.current.config.server ? 'ok' : 'the config has no "server" section';
@@ -71,7 +77,13 @@ export async function readiness(opts: { config: ConfigStore; store: Store; drain
   // and this instance serves correctly; taking it out of the balancer would only shift load, and a
   // PostgreSQL restart would take every instance out at once.
   const listen = opts.store.listenStatus?.();
-  if (listen) checks.notifications = listen.up ? 'ok' : `degraded: LISTEN connection down${listen.lastError ? ` (${listen.lastError})` : ''}, reconnecting; changes from other instances arrive by the poll`.slice(0, 240);
+  if (listen)
+    checks.notifications = listen.up
+      ? 'ok'
+      : `degraded: LISTEN connection down${listen.lastError ? ` (${listen.lastError})` : ''}, reconnecting; changes from other instances arrive by the poll`.slice(
+          0,
+          240,
+        );
   const failing = (Object.keys(checks) as ReadinessCheck[]).find((k) => k !== 'notifications' && checks[k] !== 'ok');
   return { ready: !failing, checks, ...(failing ? { failing } : {}) };
 }
@@ -94,10 +106,26 @@ async function checkPages(render: () => Promise<void>): Promise<string> {
 }
 
 async function renderEveryPage(): Promise<void> {
-  const client = { clientId: 'https://agent.example/readyz', source: 'dynamic', clientName: 'readyz', redirectUris: ['http://127.0.0.1/cb'], tokenEndpointAuthMethod: 'none', metadata: {}, createdAt: 0 } as const;
+  const client = {
+    clientId: 'https://agent.example/readyz',
+    source: 'dynamic',
+    clientName: 'readyz',
+    redirectUris: ['http://127.0.0.1/cb'],
+    tokenEndpointAuthMethod: 'none',
+    metadata: {},
+    createdAt: 0,
+  } as const;
   const pages = [
     await errorPage(400, 'readyz', 'readyz'),
-    await consentPage({ client: { ...client, redirectUris: [...client.redirectUris] }, redirectUri: 'http://127.0.0.1/cb', user: { sub: 'readyz' }, enterprise: 'readyz', requestId: 'readyz', csrf: 'readyz', scopes: [] }),
+    await consentPage({
+      client: { ...client, redirectUris: [...client.redirectUris] },
+      redirectUri: 'http://127.0.0.1/cb',
+      user: { sub: 'readyz' },
+      enterprise: 'readyz',
+      requestId: 'readyz',
+      csrf: 'readyz',
+      scopes: [],
+    }),
     await renderHtml(200, jsx(ConsoleLayout, { title: 'readyz' }, 'readyz'), {}),
   ];
   for (const page of pages) {

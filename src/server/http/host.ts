@@ -36,7 +36,12 @@ export function hostGuard(allowed: () => string[], opts: { loopbackAndIpLiterals
       if (hostname !== undefined && (hostname === 'localhost' || isIP(hostname.replace(/^\[|\]$/g, '')) !== 0)) return next();
     }
     const verdict = validateHostHeader(host, allowed());
-    if (!verdict.ok) return jsonRpcError(403, JSONRPC_SERVER_ERROR, `Forbidden: ${verdict.message.slice(0, 200)}; clients must use the host of server.publicUrl (or one in server.allowedHosts)`);
+    if (!verdict.ok)
+      return jsonRpcError(
+        403,
+        JSONRPC_SERVER_ERROR,
+        `Forbidden: ${verdict.message.slice(0, 200)}; clients must use the host of server.publicUrl (or one in server.allowedHosts)`,
+      );
     await next();
   };
 }

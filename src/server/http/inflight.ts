@@ -7,7 +7,8 @@ import type { Context } from 'hono';
  * stream pipe through JavaScript per response.
  */
 export function whenResponseDone(c: Context, done: () => void): void {
-  const outgoing = (c.env as { outgoing?: { once(event: 'close', fn: () => void): unknown; writableFinished?: boolean; destroyed?: boolean } } | undefined)?.outgoing;
+  const outgoing = (c.env as { outgoing?: { once(event: 'close', fn: () => void): unknown; writableFinished?: boolean; destroyed?: boolean } } | undefined)
+    ?.outgoing;
   if (outgoing && typeof outgoing.once === 'function') {
     if (outgoing.writableFinished || outgoing.destroyed) done();
     else outgoing.once('close', done);

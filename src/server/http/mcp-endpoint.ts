@@ -1,4 +1,12 @@
-import { createMcpHandler, InMemoryServerEventBus, isJsonContentType, isLegacyRequest, type AuthInfo, type McpHttpHandler, type ServerEventBus } from '@modelcontextprotocol/server';
+import {
+  createMcpHandler,
+  InMemoryServerEventBus,
+  isJsonContentType,
+  isLegacyRequest,
+  type AuthInfo,
+  type McpHttpHandler,
+  type ServerEventBus,
+} from '@modelcontextprotocol/server';
 import type { Deps } from '../../deps.js';
 import type { AgentIdentity } from '../../inbound/identity.js';
 import { authExtra } from '../../inbound/http/identity.js';

@@ -27,7 +27,11 @@ export function originGuard(allowed: () => Set<string>): MiddlewareHandler {
   return async (c, next) => {
     const origin = c.req.header('Origin');
     if (origin !== undefined && !allowed().has(origin)) {
-      return jsonRpcError(403, JSONRPC_SERVER_ERROR, `Forbidden: Origin ${JSON.stringify(origin).slice(1, -1).slice(0, 200)} is not allowed; add it to server.allowedOrigins`);
+      return jsonRpcError(
+        403,
+        JSONRPC_SERVER_ERROR,
+        `Forbidden: Origin ${JSON.stringify(origin).slice(1, -1).slice(0, 200)} is not allowed; add it to server.allowedOrigins`,
+      );
     }
     await next();
   };

@@ -54,7 +54,8 @@ export function paramHeaderProblem(declarations: ParamHeaderDeclaration[], args:
     const decoded = decodeParamHeader(raw.trim());
     if (decoded === undefined) return `the ${header} header carries an invalid Base64 value`;
     const numeric = (decl.type === 'integer' || decl.type === 'number') && typeof body === 'number' && DECIMAL.test(decoded);
-    if (numeric ? Number(decoded) !== body : decoded !== text) return `the ${header} header decodes to ${JSON.stringify(decoded)} but the body carries ${where}=${JSON.stringify(body)}`;
+    if (numeric ? Number(decoded) !== body : decoded !== text)
+      return `the ${header} header decodes to ${JSON.stringify(decoded)} but the body carries ${where}=${JSON.stringify(body)}`;
   }
   return undefined;
 }

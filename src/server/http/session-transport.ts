@@ -1,4 +1,12 @@
-import { isJSONRPCErrorResponse, isJSONRPCResultResponse, type AuthInfo, type JSONRPCMessage, type JSONRPCRequest, type RequestId, type Transport } from '@modelcontextprotocol/server';
+import {
+  isJSONRPCErrorResponse,
+  isJSONRPCResultResponse,
+  type AuthInfo,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type RequestId,
+  type Transport,
+} from '@modelcontextprotocol/server';
 
 /**
  * The in-process transport of a 2025 session's warm server: one SDK Server per cached session,

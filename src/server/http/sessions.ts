@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { isJSONRPCRequest, WebStandardStreamableHTTPServerTransport, type AuthInfo, type JSONRPCRequest, type Server, type ServerEventBus } from '@modelcontextprotocol/server';
+import {
+  isJSONRPCRequest,
+  WebStandardStreamableHTTPServerTransport,
+  type AuthInfo,
+  type JSONRPCRequest,
+  type Server,
+  type ServerEventBus,
+} from '@modelcontextprotocol/server';
 import type { Deps } from '../../deps.js';
 import type { GatewayAuthExtra } from '../../inbound/http/types.js';
 import type { Logger } from '../../log.js';
@@ -80,7 +87,8 @@ export class McpSessions {
     this.#maxSessions = opts.maxSessions ?? 10_000;
     this.#unsubscribe = opts.bus.subscribe((event) => {
       if (event.kind !== 'tools_list_changed') return;
-      for (const s of this.#cache.values()) (s.stream as { send?: (m: unknown) => boolean } | undefined)?.send?.({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+      for (const s of this.#cache.values())
+        (s.stream as { send?: (m: unknown) => boolean } | undefined)?.send?.({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
     });
   }
 
@@ -91,7 +99,13 @@ export class McpSessions {
 
   /** Session ids and owners cached here, with their GET streams held here and whether a warm server serves them (admin views, tests). */
   list(): Array<{ id: string; owner: SessionOwner; lastSeen: number; streams: number; warm: boolean }> {
-    return [...this.#cache.values()].map((s) => ({ id: s.record.id, owner: s.record.owner, lastSeen: s.lastSeen, streams: s.stream ? 1 : 0, warm: s.warm !== undefined }));
+    return [...this.#cache.values()].map((s) => ({
+      id: s.record.id,
+      owner: s.record.owner,
+      lastSeen: s.lastSeen,
+      streams: s.stream ? 1 : 0,
+      warm: s.warm !== undefined,
+    }));
   }
 
   /** One 2025-era request (classified by the SDK's isLegacyRequest); `body` is the parsed POST body. */
@@ -114,7 +128,11 @@ export class McpSessions {
     // version; a client speaking another one on this session is refused. No header: the negotiated one.
     const header = req.headers.get('mcp-protocol-version');
     if (header !== null && header !== record.protocolVersion) {
-      return jsonRpcError(400, JSONRPC_SERVER_ERROR, `Bad Request: MCP-Protocol-Version ${header.slice(0, 40)} differs from the version this session negotiated (${record.protocolVersion})`);
+      return jsonRpcError(
+        400,
+        JSONRPC_SERVER_ERROR,
+        `Bad Request: MCP-Protocol-Version ${header.slice(0, 40)} differs from the version this session negotiated (${record.protocolVersion})`,
+      );
     }
     session.lastSeen = this.opts.deps.now();
     session.touched = true;
@@ -123,7 +141,8 @@ export class McpSessions {
     if (Array.isArray(body) && !batchesAllowed(record.protocolVersion)) {
       return jsonRpcError(400, JSONRPC_INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not supported in protocol version ${record.protocolVersion}`);
     }
-    if ((Array.isArray(body) ? body : [body]).some(isInitialize)) return jsonRpcError(400, JSONRPC_INVALID_REQUEST, 'Invalid Request: Server already initialized');
+    if ((Array.isArray(body) ? body : [body]).some(isInitialize))
+      return jsonRpcError(400, JSONRPC_INVALID_REQUEST, 'Invalid Request: Server already initialized');
     const plain = plainRequest(req, body);
     const res = plain ? await this.#serveWarm(req, plain, bearer, session) : await this.#serve(req, body, bearer, record.owner, record);
     res.headers.set('mcp-session-id', record.id);
@@ -149,7 +168,10 @@ export class McpSessions {
       this.#cache.set(id, session);
     }
     if (!sameOwner(session.record.owner, owner)) {
-      this.opts.logger.warn('MCP session id presented by another user or client; refused as unknown', { clientId: owner.clientId, ownerClientId: session.record.owner.clientId });
+      this.opts.logger.warn('MCP session id presented by another user or client; refused as unknown', {
+        clientId: owner.clientId,
+        ownerClientId: session.record.owner.clientId,
+      });
       return undefined;
     }
     return session;
@@ -202,7 +224,13 @@ export class McpSessions {
     });
     for (const gone of ended) {
       // Logged here, not only by #evict: the evicted session may be cached on another instance, or on none.
-      this.opts.logger.info('MCP session evicted', { session: gone, maxPerSignIn: this.#maxPerOwner, sub: owner.sub, clientId: owner.clientId, newSession: record.id });
+      this.opts.logger.info('MCP session evicted', {
+        session: gone,
+        maxPerSignIn: this.#maxPerOwner,
+        sub: owner.sub,
+        clientId: owner.clientId,
+        newSession: record.id,
+      });
       this.#evict(gone, why, { logged: true });
     }
     this.opts.logger.info('MCP session opened', { session: record.id, protocolVersion, sub: owner.sub, clientId: owner.clientId });
@@ -215,7 +243,15 @@ export class McpSessions {
    * request that asked for progress (`_meta.progressToken`), whose relayed notifications/progress
    * need the per-request SSE stream (MCP "Progress"); the server closes when that stream ends.
    */
-  async #serve(req: Request, body: unknown, bearer: VerifiedBearer, owner: SessionOwner, record?: McpSessionRecord, clientName = record?.clientName, server = this.opts.serverFor({ record, owner, ...(clientName ? { clientName } : {}) })): Promise<Response> {
+  async #serve(
+    req: Request,
+    body: unknown,
+    bearer: VerifiedBearer,
+    owner: SessionOwner,
+    record?: McpSessionRecord,
+    clientName = record?.clientName,
+    server = this.opts.serverFor({ record, owner, ...(clientName ? { clientName } : {}) }),
+  ): Promise<Response> {
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !wantsProgress(body) });
     await server.connect(transport);
     let streaming = false;
@@ -283,7 +319,12 @@ export class McpSessions {
     if (seen !== undefined && seen !== revision) stream.send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
     const handle = { close: (reason?: string) => stream.close(reason), send: (m: unknown) => stream.send(m) };
     session.stream = handle;
-    const unregister = this.opts.streams.add({ owner: session.record.owner, tokenExp: bearer.claims.exp, sessionId: session.record.id, close: () => stream.close() });
+    const unregister = this.opts.streams.add({
+      owner: session.record.owner,
+      tokenExp: bearer.claims.exp,
+      sessionId: session.record.id,
+      close: () => stream.close(),
+    });
     void stream.closed.then(() => {
       unregister();
       if (session.stream === handle) delete session.stream;
@@ -309,14 +350,22 @@ export class McpSessions {
   authInfo(bearer: VerifiedBearer, clientName: string | undefined): AuthInfo {
     const { claims } = bearer;
     const extra: GatewayAuthExtra = { sid: claims.sid, sub: claims.sub, idpIss: claims.idp_iss, jti: claims.jti, ...(clientName ? { clientName } : {}) };
-    return { token: bearer.token, clientId: claims.client_id, scopes: bearer.scopes, expiresAt: claims.exp, resource: new URL(this.opts.resource()), extra: { ...extra } };
+    return {
+      token: bearer.token,
+      clientId: claims.client_id,
+      scopes: bearer.scopes,
+      expiresAt: claims.exp,
+      resource: new URL(this.opts.resource()),
+      extra: { ...extra },
+    };
   }
 
   /** Ends the sessions of a user sign-in and/or a client, on every instance (sign-out, admin action). */
   async closeWhere(filter: { sid?: string; sub?: string; clientId?: string }, why = 'closed by the gateway'): Promise<number> {
     if (!filter.sid && !filter.sub && !filter.clientId) return 0;
     const ended = await this.opts.records.endWhere(filter, this.opts.deps.now(), why);
-    const matches = (o: SessionOwner) => (!filter.sid || o.sid === filter.sid) && (!filter.sub || o.sub === filter.sub) && (!filter.clientId || o.clientId === filter.clientId);
+    const matches = (o: SessionOwner) =>
+      (!filter.sid || o.sid === filter.sid) && (!filter.sub || o.sub === filter.sub) && (!filter.clientId || o.clientId === filter.clientId);
     const local = [...this.#cache.values()].filter((s) => matches(s.record.owner)).map((s) => s.record.id);
     for (const id of new Set([...ended, ...local])) this.#evict(id, why);
     return new Set([...ended, ...local]).size;
@@ -375,7 +424,13 @@ export class McpSessions {
   async closeAll(): Promise<void> {
     this.#unsubscribe();
     const touched = [...this.#cache.values()].filter((s) => s.touched);
-    if (touched.length) await this.opts.records.touch(touched.map((s) => s.record.id), Math.max(...touched.map((s) => s.lastSeen))).catch(() => {});
+    if (touched.length)
+      await this.opts.records
+        .touch(
+          touched.map((s) => s.record.id),
+          Math.max(...touched.map((s) => s.lastSeen)),
+        )
+        .catch(() => {});
     for (const s of this.#cache.values()) {
       this.#cool(s);
       s.stream?.close();
@@ -403,5 +458,7 @@ function plainRequest(req: Request, body: unknown): JSONRPCRequest | undefined {
 /** A request (or a batch member) carrying `_meta.progressToken`. */
 function wantsProgress(body: unknown): boolean {
   const msgs = Array.isArray(body) ? body : [body];
-  return msgs.some((m) => typeof m === 'object' && m !== null && (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken !== undefined);
+  return msgs.some(
+    (m) => typeof m === 'object' && m !== null && (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken !== undefined,
+  );
 }

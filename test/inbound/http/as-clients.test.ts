@@ -2,7 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_SCOPE } from '../../../src/inbound/http/as/index.js';
 import { cacheLifetimeSeconds } from '../../../src/inbound/http/as/cimd.js';
 import { addressProblem } from '../../../src/inbound/http/as/ssrf.js';
-import { authorizeUrl, Browser, pageText, pkce, postToken, signIn, startAs, startDocServer, startShared, type AsServer, type DocServer, type Shared } from './as-harness.js';
+import {
+  authorizeUrl,
+  Browser,
+  pageText,
+  pkce,
+  postToken,
+  signIn,
+  startAs,
+  startDocServer,
+  startShared,
+  type AsServer,
+  type DocServer,
+  type Shared,
+} from './as-harness.js';
 
 /** RFC 8414 metadata, JWKS, RFC 7591 registration and Client ID Metadata Documents. */
 let shared: Shared;
@@ -67,7 +80,11 @@ const register = (body: unknown, origin = as.origin, contentType = 'application/
 
 describe('RFC 7591 dynamic registration', () => {
   it('a public client (default auth method none): 201 with its metadata, no secret', async () => {
-    const res = await register({ client_name: 'Claude Code', redirect_uris: ['http://localhost:54212/callback'], grant_types: ['authorization_code', 'refresh_token'] });
+    const res = await register({
+      client_name: 'Claude Code',
+      redirect_uris: ['http://localhost:54212/callback'],
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
     expect(res.status).toBe(201);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const body = (await res.json()) as Record<string, unknown>;
@@ -81,11 +98,19 @@ describe('RFC 7591 dynamic registration', () => {
     expect(body.client_id).toMatch(/^dyn_/);
     expect(typeof body.client_id_issued_at).toBe('number');
     expect(body.client_secret).toBeUndefined();
-    expect(await shared.store.getClient(body.client_id as string)).toMatchObject({ source: 'dynamic', clientName: 'Claude Code', tokenEndpointAuthMethod: 'none' });
+    expect(await shared.store.getClient(body.client_id as string)).toMatchObject({
+      source: 'dynamic',
+      clientName: 'Claude Code',
+      tokenEndpointAuthMethod: 'none',
+    });
   });
 
   it('a confidential client gets a secret once; the store keeps only its hash; custom schemes and https are accepted', async () => {
-    const res = await register({ client_name: 'Cursor', redirect_uris: ['cursor://anysphere.cursor-retrieval/oauth/callback', 'https://app.example/cb'], token_endpoint_auth_method: 'client_secret_post' });
+    const res = await register({
+      client_name: 'Cursor',
+      redirect_uris: ['cursor://anysphere.cursor-retrieval/oauth/callback', 'https://app.example/cb'],
+      token_endpoint_auth_method: 'client_secret_post',
+    });
     expect(res.status).toBe(201);
     const body = (await res.json()) as Record<string, any>;
     expect(body.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -102,8 +127,18 @@ describe('RFC 7591 dynamic registration', () => {
     ['a fragment', { redirect_uris: ['https://app.example/cb#x'] }, 'invalid_redirect_uri', /fragment/],
     ['javascript: scheme', { redirect_uris: ['javascript:alert(1)'] }, 'invalid_redirect_uri', /not allowed/],
     ['a relative URI', { redirect_uris: ['/cb'] }, 'invalid_redirect_uri', /absolute/],
-    ['auth method private_key_jwt', { redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'private_key_jwt' }, 'invalid_client_metadata', /token_endpoint_auth_method/],
-    ['grant type client_credentials', { redirect_uris: ['https://a.example/cb'], grant_types: ['client_credentials'] }, 'invalid_client_metadata', /not supported/],
+    [
+      'auth method private_key_jwt',
+      { redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'private_key_jwt' },
+      'invalid_client_metadata',
+      /token_endpoint_auth_method/,
+    ],
+    [
+      'grant type client_credentials',
+      { redirect_uris: ['https://a.example/cb'], grant_types: ['client_credentials'] },
+      'invalid_client_metadata',
+      /not supported/,
+    ],
     ['response type token', { redirect_uris: ['https://a.example/cb'], response_types: ['token'] }, 'invalid_client_metadata', /code/],
     ['client_name not a string', { redirect_uris: ['https://a.example/cb'], client_name: 42 }, 'invalid_client_metadata', /client_name/],
     ['a JSON array', [], 'invalid_client_metadata', /JSON object/],
@@ -140,12 +175,42 @@ describe('RFC 7591 dynamic registration', () => {
   });
 
   it.each([
-    ['native with an https redirect URI', { application_type: 'native', redirect_uris: ['https://app.example/cb'] }, 'invalid_redirect_uri', 'redirect_uris[0] is not allowed for a native client: use a loopback http URI (127.0.0.1, [::1] or localhost) or a private-use scheme (OpenID Connect Registration §2, RFC 8252 §7); register https redirect URIs as application_type "web"'],
-    ['native with a mixed set', { application_type: 'native', redirect_uris: ['http://127.0.0.1:7001/cb', 'https://app.example/cb'] }, 'invalid_redirect_uri', 'redirect_uris[1] is not allowed for a native client: use a loopback http URI (127.0.0.1, [::1] or localhost) or a private-use scheme (OpenID Connect Registration §2, RFC 8252 §7); register https redirect URIs as application_type "web"'],
-    ['web with a loopback http redirect URI', { application_type: 'web', redirect_uris: ['http://127.0.0.1:7001/cb'] }, 'invalid_redirect_uri', 'redirect_uris[0] is not allowed for a web client: use https (OpenID Connect Registration §2); an app on the user\'s computer registers as application_type "native"'],
-    ['web with a private-use scheme', { application_type: 'web', redirect_uris: ['com.example.app:/cb'] }, 'invalid_redirect_uri', 'redirect_uris[0] is not allowed for a web client: use https (OpenID Connect Registration §2); an app on the user\'s computer registers as application_type "native"'],
-    ['an unknown application_type', { application_type: 'desktop', redirect_uris: ['http://127.0.0.1:7001/cb'] }, 'invalid_client_metadata', 'application_type must be "web" or "native"'],
-    ['a non-string application_type', { application_type: 1, redirect_uris: ['http://127.0.0.1:7001/cb'] }, 'invalid_client_metadata', 'application_type must be "web" or "native"'],
+    [
+      'native with an https redirect URI',
+      { application_type: 'native', redirect_uris: ['https://app.example/cb'] },
+      'invalid_redirect_uri',
+      'redirect_uris[0] is not allowed for a native client: use a loopback http URI (127.0.0.1, [::1] or localhost) or a private-use scheme (OpenID Connect Registration §2, RFC 8252 §7); register https redirect URIs as application_type "web"',
+    ],
+    [
+      'native with a mixed set',
+      { application_type: 'native', redirect_uris: ['http://127.0.0.1:7001/cb', 'https://app.example/cb'] },
+      'invalid_redirect_uri',
+      'redirect_uris[1] is not allowed for a native client: use a loopback http URI (127.0.0.1, [::1] or localhost) or a private-use scheme (OpenID Connect Registration §2, RFC 8252 §7); register https redirect URIs as application_type "web"',
+    ],
+    [
+      'web with a loopback http redirect URI',
+      { application_type: 'web', redirect_uris: ['http://127.0.0.1:7001/cb'] },
+      'invalid_redirect_uri',
+      'redirect_uris[0] is not allowed for a web client: use https (OpenID Connect Registration §2); an app on the user\'s computer registers as application_type "native"',
+    ],
+    [
+      'web with a private-use scheme',
+      { application_type: 'web', redirect_uris: ['com.example.app:/cb'] },
+      'invalid_redirect_uri',
+      'redirect_uris[0] is not allowed for a web client: use https (OpenID Connect Registration §2); an app on the user\'s computer registers as application_type "native"',
+    ],
+    [
+      'an unknown application_type',
+      { application_type: 'desktop', redirect_uris: ['http://127.0.0.1:7001/cb'] },
+      'invalid_client_metadata',
+      'application_type must be "web" or "native"',
+    ],
+    [
+      'a non-string application_type',
+      { application_type: 1, redirect_uris: ['http://127.0.0.1:7001/cb'] },
+      'invalid_client_metadata',
+      'application_type must be "web" or "native"',
+    ],
   ])('%s -> 400 %s', async (_name, body, error, description) => {
     const res = await register(body);
     expect(res.status).toBe(400);
@@ -165,7 +230,14 @@ describe('RFC 7591 dynamic registration', () => {
 });
 
 describe('Client ID Metadata Documents', () => {
-  const doc = (clientId: string, extra: Record<string, unknown> = {}) => JSON.stringify({ client_id: clientId, client_name: 'Doc Agent', redirect_uris: ['http://127.0.0.1:6111/cb'], token_endpoint_auth_method: 'none', ...extra });
+  const doc = (clientId: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      client_id: clientId,
+      client_name: 'Doc Agent',
+      redirect_uris: ['http://127.0.0.1:6111/cb'],
+      token_endpoint_auth_method: 'none',
+      ...extra,
+    });
 
   it('fetched from its URL (loopback allowed: publicUrl is loopback), cached per Cache-Control, marked unverified; full code flow works', async () => {
     const clientId = `${docs.origin}/agents/ok.json`;
@@ -184,7 +256,13 @@ describe('Client ID Metadata Documents', () => {
     expect(stored!.expiresAt! - stored!.createdAt).toBe(5 * 60_000);
     const allow = await browser.postForm(`${as.origin}/oauth/consent`, { request_id: r.requestId, csrf: r.csrf, decision: 'allow' });
     const code = new URL(allow.headers.get('location')!).searchParams.get('code')!;
-    const tok = await postToken(as, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1:6111/cb', client_id: clientId });
+    const tok = await postToken(as, {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: 'http://127.0.0.1:6111/cb',
+      client_id: clientId,
+    });
     expect(tok.status, JSON.stringify(tok.body)).toBe(200);
     expect((await as.tokens.verify(tok.body.access_token)).client_id).toBe(clientId);
     // One fetch for /authorize, none for the callback, consent and token (cached).
@@ -196,7 +274,11 @@ describe('Client ID Metadata Documents', () => {
     ['oversized (> 64 KiB)', (id: string) => ({ body: doc(id, { padding: 'x'.repeat(70 * 1024) }) }), /larger than 65536 bytes/],
     ['no redirect_uris', (id: string) => ({ body: JSON.stringify({ client_id: id, client_name: 'x' }) }), /redirect_uris/],
     ['a shared-secret auth method', (id: string) => ({ body: doc(id, { token_endpoint_auth_method: 'client_secret_basic' }) }), /shared secret/],
-    ['a redirect (not followed)', () => ({ status: 302, body: '', headers: { Location: 'http://169.254.169.254/latest' } }), /HTTP 302 \(redirects are not followed\)/],
+    [
+      'a redirect (not followed)',
+      () => ({ status: 302, body: '', headers: { Location: 'http://169.254.169.254/latest' } }),
+      /HTTP 302 \(redirects are not followed\)/,
+    ],
     ['not JSON', () => ({ body: '<html>', headers: { 'Content-Type': 'text/html' } }), /not application\/json/],
     ['a 404', null, /HTTP 404/],
   ])('%s -> HTML 400 at /authorize, no redirect', async (name, serve, reason) => {
@@ -219,7 +301,12 @@ describe('Client ID Metadata Documents', () => {
   });
 
   it.each([
-    ['native with an https redirect URI', { application_type: 'native', redirect_uris: ['https://app.example/cb'] }, 'https://app.example/cb', /redirect_uris\[0\] is not allowed for a native client/],
+    [
+      'native with an https redirect URI',
+      { application_type: 'native', redirect_uris: ['https://app.example/cb'] },
+      'https://app.example/cb',
+      /redirect_uris\[0\] is not allowed for a native client/,
+    ],
     ['web with a loopback redirect URI', { application_type: 'web' }, 'http://127.0.0.1:6111/cb', /redirect_uris\[0\] is not allowed for a web client/],
     ['an unknown application_type', { application_type: 'tv' }, 'http://127.0.0.1:6111/cb', /application_type must be "web" or "native"/],
   ])('a document with %s -> HTML 400 at /authorize, not stored', async (name, extra, redirectUri, reason) => {
@@ -244,15 +331,25 @@ describe('Client ID Metadata Documents', () => {
   // A gateway with a public publicUrl: client-chosen URLs must be https and public; nothing is fetched otherwise.
   it.each([
     ['http (not https)', (o: string) => `${o}/agents/remote.json`, /must be an https URL/],
-    ['https to a loopback IP', (o: string) => `${o.replace('http:', 'https:')}/agents/ok.json`, /127\.0\.0\.1 is a private, loopback, link-local or reserved address/],
-    ['https to a name that resolves to loopback', (o: string) => `${o.replace('http://127.0.0.1', 'https://localhost')}/agents/ok.json`, /resolves to .*(loopback|reserved)/],
+    [
+      'https to a loopback IP',
+      (o: string) => `${o.replace('http:', 'https:')}/agents/ok.json`,
+      /127\.0\.0\.1 is a private, loopback, link-local or reserved address/,
+    ],
+    [
+      'https to a name that resolves to loopback',
+      (o: string) => `${o.replace('http://127.0.0.1', 'https://localhost')}/agents/ok.json`,
+      /resolves to .*(loopback|reserved)/,
+    ],
     ['https to a private IP', () => 'https://10.1.2.3/client.json', /10\.1\.2\.3 is a private/],
     ['https to the cloud metadata address', () => 'https://169.254.169.254/latest/meta-data', /169\.254\.169\.254 is a private/],
     ['https to an IPv6 ULA', () => 'https://[fd00::1]/client.json', /fd00::1 is a private/],
     ['no path', () => 'https://example.com/', /must have a path/],
   ])('%s -> refused without fetching', async (_name, url, reason) => {
     const before = docs.connections;
-    const res = await remote.app.request(authorizeUrl({ origin: 'https://gateway.example' }, { clientId: url(docs.origin), redirectUri: 'http://127.0.0.1:6111/cb', challenge: pkce().challenge }));
+    const res = await remote.app.request(
+      authorizeUrl({ origin: 'https://gateway.example' }, { clientId: url(docs.origin), redirectUri: 'http://127.0.0.1:6111/cb', challenge: pkce().challenge }),
+    );
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
     expect(pageText(await res.text())).toMatch(reason);

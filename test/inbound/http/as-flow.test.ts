@@ -59,7 +59,9 @@ describe('/authorize refusals', () => {
     ['redirect_uri host differs', { clientId: PUBLIC_CLIENT.clientId, redirectUri: 'https://evil.example/callback' }, /redirect_uri is not one/],
     ['redirect_uri missing', { clientId: PUBLIC_CLIENT.clientId, redirectUri: '' }, /no redirect_uri/],
   ])('%s -> HTML 400, no Location', async (_name, p, message) => {
-    const res = await fetch(authorizeUrl(as, { ...p, challenge: pkce().challenge, extra: p.redirectUri ? {} : { redirect_uri: undefined } }), { redirect: 'manual' });
+    const res = await fetch(authorizeUrl(as, { ...p, challenge: pkce().challenge, extra: p.redirectUri ? {} : { redirect_uri: undefined } }), {
+      redirect: 'manual',
+    });
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
@@ -134,7 +136,7 @@ describe('the full flow: authorize -> IdP -> consent -> code -> token -> refresh
     if (outcome.kind !== 'consent') return;
     // The consent page names the agent, where it returns and who is signed in.
     const text = pageText(outcome.html);
-    expect(text).toContain('Allow Claude (pre-registered) to use your organization\'s tools as you?');
+    expect(text).toContain("Allow Claude (pre-registered) to use your organization's tools as you?");
     expect(text).toContain('Client ID claude-desktop');
     expect(text).toContain('Returns to an app on this computer (127.0.0.1:33418)');
     expect(text).toContain('Signed in as alice@acme.example (Alice Anders)');
@@ -142,7 +144,11 @@ describe('the full flow: authorize -> IdP -> consent -> code -> token -> refresh
     expect(text).not.toMatch(/Not verified/);
     expect(text).toMatch(/call the gateway's tools as you/);
 
-    const allow = await browser.postForm(`${as.origin}/oauth/consent`, { request_id: outcome.requestId, csrf: outcome.csrf, decision: 'allow' }, { Origin: as.origin });
+    const allow = await browser.postForm(
+      `${as.origin}/oauth/consent`,
+      { request_id: outcome.requestId, csrf: outcome.csrf, decision: 'allow' },
+      { Origin: as.origin },
+    );
     expect(allow.status).toBe(303);
     const back = new URL(allow.headers.get('location')!);
     expect(`${back.origin}${back.pathname}`).toBe(PUBLIC_CLIENT.redirectUri);
@@ -153,20 +159,40 @@ describe('the full flow: authorize -> IdP -> consent -> code -> token -> refresh
     // The binding cookie is cleared once the request is finished.
     expect(browser.cookies.size).toBe(0);
 
-    const tok = await postToken(as, { grant_type: 'authorization_code', code, redirect_uri: PUBLIC_CLIENT.redirectUri, code_verifier: verifier, client_id: PUBLIC_CLIENT.clientId, resource: `${as.origin}/mcp` });
+    const tok = await postToken(as, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: PUBLIC_CLIENT.redirectUri,
+      code_verifier: verifier,
+      client_id: PUBLIC_CLIENT.clientId,
+      resource: `${as.origin}/mcp`,
+    });
     expect(tok.status, JSON.stringify(tok.body)).toBe(200);
     expect(tok.headers.get('cache-control')).toBe('no-store');
     expect(tok.body).toMatchObject({ token_type: 'Bearer', expires_in: 600, scope: 'mcp:tools' });
     expect(tok.body.refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const claims = await as.tokens.verify(tok.body.access_token);
-    expect(claims).toMatchObject({ iss: as.origin, aud: `${as.origin}/mcp`, sub: 'u-alice', idp_iss: shared.demo.urls.idp, client_id: 'claude-desktop', scope: 'mcp:tools' });
+    expect(claims).toMatchObject({
+      iss: as.origin,
+      aud: `${as.origin}/mcp`,
+      sub: 'u-alice',
+      idp_iss: shared.demo.urls.idp,
+      client_id: 'claude-desktop',
+      scope: 'mcp:tools',
+    });
     const session = await shared.store.getUserSession(claims.sid);
     expect(session).toMatchObject({ sub: 'u-alice', email: 'alice@acme.example', name: 'Alice Anders' });
     expect(session!.idpRefreshToken).toBeTruthy();
     expect(session!.idTokenExpiresAt).toBeGreaterThan(Date.now());
 
     // Replaying the code: invalid_grant (the replay's consequences are tested below).
-    const replay = await postToken(as, { grant_type: 'authorization_code', code: 'x'.repeat(43), redirect_uri: PUBLIC_CLIENT.redirectUri, code_verifier: verifier, client_id: PUBLIC_CLIENT.clientId });
+    const replay = await postToken(as, {
+      grant_type: 'authorization_code',
+      code: 'x'.repeat(43),
+      redirect_uri: PUBLIC_CLIENT.redirectUri,
+      code_verifier: verifier,
+      client_id: PUBLIC_CLIENT.clientId,
+    });
     expect([replay.status, replay.body.error]).toEqual([400, 'invalid_grant']);
 
     // Refresh: rotation.
@@ -176,7 +202,11 @@ describe('the full flow: authorize -> IdP -> consent -> code -> token -> refresh
     expect((await as.tokens.verify(r1.body.access_token)).sid).toBe(claims.sid);
 
     // Refresh bound to its client: another client gets invalid_grant and changes nothing.
-    const other = await postToken(as, { grant_type: 'refresh_token', refresh_token: r1.body.refresh_token }, { Authorization: basic(CONFIDENTIAL_CLIENT.clientId, CONFIDENTIAL_SECRET) });
+    const other = await postToken(
+      as,
+      { grant_type: 'refresh_token', refresh_token: r1.body.refresh_token },
+      { Authorization: basic(CONFIDENTIAL_CLIENT.clientId, CONFIDENTIAL_SECRET) },
+    );
     expect([other.status, other.body.error]).toEqual([400, 'invalid_grant']);
 
     // Reuse of the rotated token: invalid_grant, and the whole family dies (the newest token too).
@@ -203,7 +233,12 @@ describe('the full flow: authorize -> IdP -> consent -> code -> token -> refresh
     expect(again.location.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(again.location.searchParams.get('iss')).toBe(as.origin);
     // Consent is per (user, agent): the confidential client still asks bob.
-    const otherAgent = await signIn(new Browser(), as, { clientId: CONFIDENTIAL_CLIENT.clientId, redirectUri: CONFIDENTIAL_CLIENT.redirectUri, challenge: pkce().challenge, user: 'bob' });
+    const otherAgent = await signIn(new Browser(), as, {
+      clientId: CONFIDENTIAL_CLIENT.clientId,
+      redirectUri: CONFIDENTIAL_CLIENT.redirectUri,
+      challenge: pkce().challenge,
+      user: 'bob',
+    });
     expect(otherAgent.kind).toBe('consent');
   });
 });
@@ -212,8 +247,18 @@ describe('consent form protections', () => {
   it.each([
     ['no CSRF token', (r: { requestId: string; csrf: string }) => ({ request_id: r.requestId, decision: 'allow' }), {}, false],
     ['a wrong CSRF token', (r: { requestId: string; csrf: string }) => ({ request_id: r.requestId, csrf: 'x'.repeat(43), decision: 'allow' }), {}, false],
-    ['a foreign Origin', (r: { requestId: string; csrf: string }) => ({ request_id: r.requestId, csrf: r.csrf, decision: 'allow' }), { Origin: 'https://evil.example' }, false],
-    ['the right token from another browser (no binding cookie)', (r: { requestId: string; csrf: string }) => ({ request_id: r.requestId, csrf: r.csrf, decision: 'allow' }), {}, true],
+    [
+      'a foreign Origin',
+      (r: { requestId: string; csrf: string }) => ({ request_id: r.requestId, csrf: r.csrf, decision: 'allow' }),
+      { Origin: 'https://evil.example' },
+      false,
+    ],
+    [
+      'the right token from another browser (no binding cookie)',
+      (r: { requestId: string; csrf: string }) => ({ request_id: r.requestId, csrf: r.csrf, decision: 'allow' }),
+      {},
+      true,
+    ],
   ])('POST with %s -> 403, no code', async (_name, form, headers, otherBrowser) => {
     const browser = new Browser();
     const r = await signIn(browser, as, { ...(await freshClient()), challenge: pkce().challenge });
@@ -226,7 +271,12 @@ describe('consent form protections', () => {
 
   it('Deny -> redirect with access_denied, state and iss', async () => {
     const browser = new Browser();
-    const r = await signIn(browser, as, { clientId: CONFIDENTIAL_CLIENT.clientId, redirectUri: CONFIDENTIAL_CLIENT.redirectUri, challenge: pkce().challenge, state: 'st-deny' });
+    const r = await signIn(browser, as, {
+      clientId: CONFIDENTIAL_CLIENT.clientId,
+      redirectUri: CONFIDENTIAL_CLIENT.redirectUri,
+      challenge: pkce().challenge,
+      state: 'st-deny',
+    });
     if (r.kind !== 'consent') throw new Error('expected consent');
     const res = await browser.postForm(`${as.origin}/oauth/consent`, { request_id: r.requestId, csrf: r.csrf, decision: 'deny' });
     expect(res.status).toBe(303);
@@ -276,10 +326,17 @@ async function codeFor(client: { clientId: string; redirectUri: string }, user =
 
 describe('/token', () => {
   const pubToken = (code: string, verifier: string, extra: Record<string, string> = {}) =>
-    postToken(as, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: PUBLIC_CLIENT.redirectUri, client_id: PUBLIC_CLIENT.clientId, ...extra });
+    postToken(as, {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: PUBLIC_CLIENT.redirectUri,
+      client_id: PUBLIC_CLIENT.clientId,
+      ...extra,
+    });
 
   it.each([
-    ['PKCE verifier mismatch', (v: string) => ({ code_verifier: pkce().verifier }), 400, 'invalid_grant'],
+    ['PKCE verifier mismatch', (_v: string) => ({ code_verifier: pkce().verifier }), 400, 'invalid_grant'],
     ['redirect_uri mismatch', () => ({ redirect_uri: 'http://127.0.0.1:33418/other' }), 400, 'invalid_grant'],
     ['wrong resource', () => ({ resource: 'https://other.example/mcp' }), 400, 'invalid_target'],
     ['another client', () => ({ client_id: 'nobody' }), 401, 'invalid_client'],
@@ -300,7 +357,11 @@ describe('/token', () => {
     expect(first.status).toBe(200);
     const { sid } = await as.tokens.verify(first.body.access_token);
     const replay = await pubToken(code, verifier);
-    expect([replay.status, replay.body.error, replay.body.error_description]).toEqual([400, 'invalid_grant', 'the authorization code was already used; the tokens issued from it are now revoked']);
+    expect([replay.status, replay.body.error, replay.body.error_description]).toEqual([
+      400,
+      'invalid_grant',
+      'the authorization code was already used; the tokens issued from it are now revoked',
+    ]);
     expect((await shared.store.getUserSession(sid))?.revokedAt).toBeTypeOf('number');
     const refresh = await postToken(as, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token, client_id: PUBLIC_CLIENT.clientId });
     expect([refresh.status, refresh.body.error]).toEqual([400, 'invalid_grant']);
@@ -326,24 +387,50 @@ describe('/token', () => {
 
   it('confidential client: HTTP Basic or client_secret_post; a wrong secret -> 401 with a Basic challenge', async () => {
     const a = await codeFor(CONFIDENTIAL_CLIENT);
-    const ok = await postToken(as, { grant_type: 'authorization_code', code: a.code, code_verifier: a.verifier, redirect_uri: CONFIDENTIAL_CLIENT.redirectUri }, { Authorization: basic(CONFIDENTIAL_CLIENT.clientId, CONFIDENTIAL_SECRET) });
+    const ok = await postToken(
+      as,
+      { grant_type: 'authorization_code', code: a.code, code_verifier: a.verifier, redirect_uri: CONFIDENTIAL_CLIENT.redirectUri },
+      { Authorization: basic(CONFIDENTIAL_CLIENT.clientId, CONFIDENTIAL_SECRET) },
+    );
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
     expect((await as.tokens.verify(ok.body.access_token)).client_id).toBe(CONFIDENTIAL_CLIENT.clientId);
     const b = await codeFor(CONFIDENTIAL_CLIENT);
-    const post = await postToken(as, { grant_type: 'authorization_code', code: b.code, code_verifier: b.verifier, redirect_uri: CONFIDENTIAL_CLIENT.redirectUri, client_id: CONFIDENTIAL_CLIENT.clientId, client_secret: CONFIDENTIAL_SECRET });
+    const post = await postToken(as, {
+      grant_type: 'authorization_code',
+      code: b.code,
+      code_verifier: b.verifier,
+      redirect_uri: CONFIDENTIAL_CLIENT.redirectUri,
+      client_id: CONFIDENTIAL_CLIENT.clientId,
+      client_secret: CONFIDENTIAL_SECRET,
+    });
     expect(post.status).toBe(200);
     const c = await codeFor(CONFIDENTIAL_CLIENT);
-    const wrong = await postToken(as, { grant_type: 'authorization_code', code: c.code, code_verifier: c.verifier, redirect_uri: CONFIDENTIAL_CLIENT.redirectUri }, { Authorization: basic(CONFIDENTIAL_CLIENT.clientId, 'wrong') });
+    const wrong = await postToken(
+      as,
+      { grant_type: 'authorization_code', code: c.code, code_verifier: c.verifier, redirect_uri: CONFIDENTIAL_CLIENT.redirectUri },
+      { Authorization: basic(CONFIDENTIAL_CLIENT.clientId, 'wrong') },
+    );
     expect([wrong.status, wrong.body.error]).toEqual([401, 'invalid_client']);
     expect(wrong.headers.get('www-authenticate')).toMatch(/^Basic /);
-    const none = await postToken(as, { grant_type: 'authorization_code', code: c.code, code_verifier: c.verifier, redirect_uri: CONFIDENTIAL_CLIENT.redirectUri, client_id: CONFIDENTIAL_CLIENT.clientId });
+    const none = await postToken(as, {
+      grant_type: 'authorization_code',
+      code: c.code,
+      code_verifier: c.verifier,
+      redirect_uri: CONFIDENTIAL_CLIENT.redirectUri,
+      client_id: CONFIDENTIAL_CLIENT.clientId,
+    });
     expect([none.status, none.body.error]).toEqual([401, 'invalid_client']);
   });
 
   it('refresh may narrow scope, never widen it', async () => {
     const { code, verifier } = await codeFor(PUBLIC_CLIENT);
     const tok = await pubToken(code, verifier);
-    const wider = await postToken(as, { grant_type: 'refresh_token', refresh_token: tok.body.refresh_token, client_id: PUBLIC_CLIENT.clientId, scope: 'mcp:tools admin' });
+    const wider = await postToken(as, {
+      grant_type: 'refresh_token',
+      refresh_token: tok.body.refresh_token,
+      client_id: PUBLIC_CLIENT.clientId,
+      scope: 'mcp:tools admin',
+    });
     expect([wider.status, wider.body.error]).toEqual([400, 'invalid_scope']);
   });
 });
@@ -351,9 +438,19 @@ describe('/token', () => {
 describe('/revoke (RFC 7009)', () => {
   it('revokes access tokens (by jti) and refresh token families; unknown tokens get 200', async () => {
     const { code, verifier } = await codeFor(PUBLIC_CLIENT);
-    const tok = await postToken(as, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: PUBLIC_CLIENT.redirectUri, client_id: PUBLIC_CLIENT.clientId });
+    const tok = await postToken(as, {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: PUBLIC_CLIENT.redirectUri,
+      client_id: PUBLIC_CLIENT.clientId,
+    });
     const revoke = (form: Record<string, string>, headers: Record<string, string> = {}) =>
-      fetch(`${as.origin}/revoke`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form) });
+      fetch(`${as.origin}/revoke`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams(form),
+      });
 
     // Another client cannot revoke them: 200, nothing changes.
     expect((await revoke({ token: tok.body.access_token }, { Authorization: basic(CONFIDENTIAL_CLIENT.clientId, CONFIDENTIAL_SECRET) })).status).toBe(200);

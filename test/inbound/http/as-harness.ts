@@ -60,12 +60,17 @@ export interface AsServer {
 /** Loopback listener whose handler is set once the origin (and so publicUrl) is known; env carries the socket. */
 async function listenLoopback(): Promise<{ origin: string; server: Server; setApp(app: Hono): void }> {
   let app: Hono | undefined;
-  const server = createAdaptorServer({ fetch: (req: Request, env: unknown) => (app ? app.fetch(req, env) : new Response('starting', { status: 503 })) }) as Server;
+  const server = createAdaptorServer({
+    fetch: (req: Request, env: unknown) => (app ? app.fetch(req, env) : new Response('starting', { status: 503 })),
+  }) as Server;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, setApp: (a) => (app = a) };
 }
 
-export async function startAs(shared: Shared, opts: { server?: Partial<ServerInput>; publicUrl?: string; name?: string; sharedLimits?: SharedLimits } = {}): Promise<AsServer> {
+export async function startAs(
+  shared: Shared,
+  opts: { server?: Partial<ServerInput>; publicUrl?: string; name?: string; sharedLimits?: SharedLimits } = {},
+): Promise<AsServer> {
   const l = await listenLoopback();
   const publicUrl = opts.publicUrl ?? l.origin;
   const secretFile = join(shared.dir, 'conf-secret');
@@ -77,7 +82,12 @@ export async function startAs(shared: Shared, opts: { server?: Partial<ServerInp
     dataDir: join(shared.dir, 'store'),
     clients: [
       { clientId: PUBLIC_CLIENT.clientId, clientName: PUBLIC_CLIENT.name, redirectUris: [PUBLIC_CLIENT.redirectUri] },
-      { clientId: CONFIDENTIAL_CLIENT.clientId, clientName: CONFIDENTIAL_CLIENT.name, redirectUris: [CONFIDENTIAL_CLIENT.redirectUri], clientSecret: { file: secretFile } },
+      {
+        clientId: CONFIDENTIAL_CLIENT.clientId,
+        clientName: CONFIDENTIAL_CLIENT.name,
+        redirectUris: [CONFIDENTIAL_CLIENT.redirectUri],
+        clientSecret: { file: secretFile },
+      },
     ],
     ...opts.server,
   };
@@ -86,8 +96,21 @@ export async function startAs(shared: Shared, opts: { server?: Partial<ServerInp
   const runtime = buildRuntimeConfig(cfg, path, 'v1', { ...process.env, XAA_AS_TEST_KEY: randomBytes(32).toString('base64') });
   const config = new ConfigStore(runtime);
   const issuer = publicUrl.replace(/\/$/, '');
-  const tokens = new AccessTokenService({ store: shared.store, deps: defaultDeps, issuer, resource: `${issuer}/mcp`, ttlSeconds: () => runtime.config.server!.accessTokenTtlSeconds });
-  const app = createAuthorizationServer({ config, store: shared.store, tokens, deps: defaultDeps, logger: silentLogger, ...(opts.sharedLimits ? { sharedLimits: opts.sharedLimits } : {}) });
+  const tokens = new AccessTokenService({
+    store: shared.store,
+    deps: defaultDeps,
+    issuer,
+    resource: `${issuer}/mcp`,
+    ttlSeconds: () => runtime.config.server!.accessTokenTtlSeconds,
+  });
+  const app = createAuthorizationServer({
+    config,
+    store: shared.store,
+    tokens,
+    deps: defaultDeps,
+    logger: silentLogger,
+    ...(opts.sharedLimits ? { sharedLimits: opts.sharedLimits } : {}),
+  });
   l.setApp(app);
   return {
     origin: l.origin,
@@ -166,9 +189,7 @@ export function authorizeUrl(as: { origin: string }, p: AuthorizeParams): string
 
 export const password = (user: string) => DEMO_USERS.find((u) => u.username === user)!.password;
 
-export type SignInOutcome =
-  | { kind: 'consent'; consentUrl: string; html: string; requestId: string; csrf: string }
-  | { kind: 'redirect'; location: URL };
+export type SignInOutcome = { kind: 'consent'; consentUrl: string; html: string; requestId: string; csrf: string } | { kind: 'redirect'; location: URL };
 
 /** /authorize -> IdP login page -> gateway callback; stops at the consent page or the redirect to the client. */
 export async function signIn(browser: Browser, as: { origin: string }, p: AuthorizeParams & { user?: string }): Promise<SignInOutcome> {

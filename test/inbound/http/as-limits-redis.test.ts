@@ -12,7 +12,11 @@ import { startAs, startShared, type AsServer, type Shared } from './as-harness.j
 const REDIS_URL = process.env.XAA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const LIMITS = { register: { windowSeconds: 60, perAddress: 3, perClient: 100 } } as never;
 const register = (as: AsServer) =>
-  fetch(`${as.origin}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }) });
+  fetch(`${as.origin}/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }),
+  });
 
 describe.skipIf(process.env.XAA_SKIP_REDIS === '1')('rate limits shared through Redis', () => {
   let shared: Shared;

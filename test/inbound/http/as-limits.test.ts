@@ -30,7 +30,8 @@ afterAll(async () => {
 
 describe('rate limits', () => {
   it('/authorize: per client, then per address -> 429 HTML with Retry-After', async () => {
-    const go = (client: { clientId: string; redirectUri: string }) => fetch(authorizeUrl(as, { ...client, challenge: pkce().challenge }), { redirect: 'manual' });
+    const go = (client: { clientId: string; redirectUri: string }) =>
+      fetch(authorizeUrl(as, { ...client, challenge: pkce().challenge }), { redirect: 'manual' });
     expect((await go(PUBLIC_CLIENT)).status).toBe(302);
     expect((await go(PUBLIC_CLIENT)).status).toBe(302);
     const perClient = await go(PUBLIC_CLIENT);
@@ -47,7 +48,14 @@ describe('rate limits', () => {
   });
 
   it('/token: per client -> 429 JSON temporarily_unavailable with Retry-After; other clients go on', async () => {
-    const bad = (clientId: string) => postToken(as, { grant_type: 'authorization_code', code: 'nope', code_verifier: pkce().verifier, redirect_uri: 'https://x.example/cb', client_id: clientId });
+    const bad = (clientId: string) =>
+      postToken(as, {
+        grant_type: 'authorization_code',
+        code: 'nope',
+        code_verifier: pkce().verifier,
+        redirect_uri: 'https://x.example/cb',
+        client_id: clientId,
+      });
     expect((await bad(PUBLIC_CLIENT.clientId)).status).toBe(400);
     expect((await bad(PUBLIC_CLIENT.clientId)).status).toBe(400);
     const limited = await bad(PUBLIC_CLIENT.clientId);
@@ -59,7 +67,12 @@ describe('rate limits', () => {
   });
 
   it('/register: per address -> 429 with Retry-After', async () => {
-    const reg = () => fetch(`${as.origin}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }) });
+    const reg = () =>
+      fetch(`${as.origin}/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }),
+      });
     expect((await reg()).status).toBe(201);
     expect((await reg()).status).toBe(201);
     const limited = await reg();
@@ -71,7 +84,11 @@ describe('rate limits', () => {
 
 describe('behind a reverse proxy (server.trustProxyHops)', () => {
   const reg = (xff: string) =>
-    fetch(`${proxied.origin}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': xff }, body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }) });
+    fetch(`${proxied.origin}/register`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': xff },
+      body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }),
+    });
 
   it('limits per forwarded client address, the last hop the proxy appended; a forged left part changes nothing', async () => {
     expect((await reg('203.0.113.7')).status).toBe(201);

@@ -26,14 +26,94 @@ describe('decideGrant: union with what was consented, consent only for what is n
   it.each([
     // requested, consented, client registered refresh_token, granted, refresh, toConsent, alreadyAllowed, consentAfter
     ['first sign-in, no refresh', ['files:read'], [], false, ['files:read'], false, ['files:read'], [], ['files:read']],
-    ['first sign-in, refresh by grant_types', ['files:read'], [], true, ['files:read'], true, ['files:read', 'offline_access'], [], ['files:read', 'offline_access']],
-    ['first sign-in, offline_access asked', ['files:read', 'offline_access'], [], false, ['files:read', 'offline_access'], true, ['files:read', 'offline_access'], [], ['files:read', 'offline_access']],
-    ['step-up asking only the challenged scope keeps the old one', ['files:write'], ['files:read'], false, ['files:read', 'files:write'], false, ['files:write'], ['files:read'], ['files:read', 'files:write']],
-    ['step-up asking the union: same grant', ['files:read', 'files:write'], ['files:read'], false, ['files:read', 'files:write'], false, ['files:write'], ['files:read'], ['files:read', 'files:write']],
-    ['nothing new: no consent page', ['files:read'], ['files:read', 'files:write'], false, ['files:read', 'files:write'], false, [], ['files:read', 'files:write'], ['files:read', 'files:write']],
-    ['offline_access is not carried over from an earlier consent', ['files:read'], ['files:read', 'offline_access'], false, ['files:read'], false, [], ['files:read'], ['files:read', 'offline_access']],
-    ['offline_access consented before: asked again, no page', ['files:read', 'offline_access'], ['files:read', 'offline_access'], false, ['files:read', 'offline_access'], true, [], ['files:read', 'offline_access'], ['files:read', 'offline_access']],
-    ['a consented scope the resource no longer has is not granted', ['files:read'], ['files:read', 'retired'], false, ['files:read'], false, [], ['files:read'], ['files:read', 'retired']],
+    [
+      'first sign-in, refresh by grant_types',
+      ['files:read'],
+      [],
+      true,
+      ['files:read'],
+      true,
+      ['files:read', 'offline_access'],
+      [],
+      ['files:read', 'offline_access'],
+    ],
+    [
+      'first sign-in, offline_access asked',
+      ['files:read', 'offline_access'],
+      [],
+      false,
+      ['files:read', 'offline_access'],
+      true,
+      ['files:read', 'offline_access'],
+      [],
+      ['files:read', 'offline_access'],
+    ],
+    [
+      'step-up asking only the challenged scope keeps the old one',
+      ['files:write'],
+      ['files:read'],
+      false,
+      ['files:read', 'files:write'],
+      false,
+      ['files:write'],
+      ['files:read'],
+      ['files:read', 'files:write'],
+    ],
+    [
+      'step-up asking the union: same grant',
+      ['files:read', 'files:write'],
+      ['files:read'],
+      false,
+      ['files:read', 'files:write'],
+      false,
+      ['files:write'],
+      ['files:read'],
+      ['files:read', 'files:write'],
+    ],
+    [
+      'nothing new: no consent page',
+      ['files:read'],
+      ['files:read', 'files:write'],
+      false,
+      ['files:read', 'files:write'],
+      false,
+      [],
+      ['files:read', 'files:write'],
+      ['files:read', 'files:write'],
+    ],
+    [
+      'offline_access is not carried over from an earlier consent',
+      ['files:read'],
+      ['files:read', 'offline_access'],
+      false,
+      ['files:read'],
+      false,
+      [],
+      ['files:read'],
+      ['files:read', 'offline_access'],
+    ],
+    [
+      'offline_access consented before: asked again, no page',
+      ['files:read', 'offline_access'],
+      ['files:read', 'offline_access'],
+      false,
+      ['files:read', 'offline_access'],
+      true,
+      [],
+      ['files:read', 'offline_access'],
+      ['files:read', 'offline_access'],
+    ],
+    [
+      'a consented scope the resource no longer has is not granted',
+      ['files:read'],
+      ['files:read', 'retired'],
+      false,
+      ['files:read'],
+      false,
+      [],
+      ['files:read'],
+      ['files:read', 'retired'],
+    ],
   ])('%s', (_name, requested, consented, clientRefreshGrant, granted, refresh, toConsent, alreadyAllowed, consentAfter) => {
     expect(decideGrant({ requested, consented, clientRefreshGrant, resourceScopes: R })).toEqual({ granted, refresh, toConsent, alreadyAllowed, consentAfter });
   });
@@ -56,7 +136,12 @@ async function registerClient(grantTypes?: string[]): Promise<{ clientId: string
   const res = await fetch(`${as.origin}/register`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ client_name: 'Step-up Agent', application_type: 'native', redirect_uris: [redirectUri], ...(grantTypes ? { grant_types: grantTypes } : {}) }),
+    body: JSON.stringify({
+      client_name: 'Step-up Agent',
+      application_type: 'native',
+      redirect_uris: [redirectUri],
+      ...(grantTypes ? { grant_types: grantTypes } : {}),
+    }),
   });
   expect(res.status).toBe(201);
   return { clientId: ((await res.json()) as { client_id: string }).client_id, redirectUri };
@@ -88,7 +173,13 @@ async function authorizeRound(client: { clientId: string; redirectUri: string },
     location = r.location;
   }
   expect(location.searchParams.get('iss')).toBe(as.origin);
-  const tok = await postToken(as, { grant_type: 'authorization_code', code: location.searchParams.get('code')!, code_verifier: verifier, redirect_uri: client.redirectUri, client_id: client.clientId });
+  const tok = await postToken(as, {
+    grant_type: 'authorization_code',
+    code: location.searchParams.get('code')!,
+    code_verifier: verifier,
+    redirect_uri: client.redirectUri,
+    client_id: client.clientId,
+  });
   return { asked, already, status: tok.status, body: tok.body };
 }
 
@@ -122,7 +213,12 @@ describe('step-up and offline_access over HTTP', () => {
     // Refresh keeps working, and may narrow to the resource scope.
     const refreshed = await postToken(as, { grant_type: 'refresh_token', refresh_token: second.body.refresh_token, client_id: client.clientId });
     expect([refreshed.status, refreshed.body.scope]).toEqual([200, 'mcp:tools offline_access']);
-    const narrowed = await postToken(as, { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token, client_id: client.clientId, scope: 'mcp:tools' });
+    const narrowed = await postToken(as, {
+      grant_type: 'refresh_token',
+      refresh_token: refreshed.body.refresh_token,
+      client_id: client.clientId,
+      scope: 'mcp:tools',
+    });
     expect([narrowed.status, narrowed.body.scope]).toEqual([200, 'mcp:tools']);
     expect((await as.tokens.verify(narrowed.body.access_token)).scope).toBe('mcp:tools');
 
@@ -137,13 +233,19 @@ describe('step-up and offline_access over HTTP', () => {
 
     // Consent is per user: bob is asked for both.
     const bob = await authorizeRound(client, 'mcp:tools offline_access', 'bob');
-    expect(bob.asked?.map((t) => [TOOLS.test(t), STAY.test(t)])).toEqual([[true, false], [false, true]]);
+    expect(bob.asked?.map((t) => [TOOLS.test(t), STAY.test(t)])).toEqual([
+      [true, false],
+      [false, true],
+    ]);
   });
 
   it('a client that registered the refresh_token grant gets a refresh token without offline_access, and is told so on the consent page', async () => {
     const client = await registerClient(['authorization_code', 'refresh_token']);
     const first = await authorizeRound(client, undefined);
-    expect(first.asked?.map((t) => [TOOLS.test(t), STAY.test(t)])).toEqual([[true, false], [false, true]]);
+    expect(first.asked?.map((t) => [TOOLS.test(t), STAY.test(t)])).toEqual([
+      [true, false],
+      [false, true],
+    ]);
     expect([first.status, first.body.scope]).toEqual([200, 'mcp:tools']);
     expect(first.body.refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const refreshed = await postToken(as, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token, client_id: client.clientId });
@@ -157,7 +259,9 @@ describe('step-up and offline_access over HTTP', () => {
     const { createServer } = await import('node:http');
     let clientId = '';
     const server = createServer((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ client_id: clientId, client_name: 'Doc Agent', redirect_uris: ['http://127.0.0.1:5601/cb'] }));
+      res
+        .writeHead(200, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify({ client_id: clientId, client_name: 'Doc Agent', redirect_uris: ['http://127.0.0.1:5601/cb'] }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
@@ -187,6 +291,11 @@ describe('iss (RFC 9207) on every redirect back to the client', () => {
     expect(res.status).toBe(302);
     const loc = new URL(res.headers.get('location')!);
     expect(`${loc.origin}${loc.pathname}`).toBe(client.redirectUri);
-    expect(Object.fromEntries(loc.searchParams)).toEqual({ error: 'access_denied', error_description: 'sign-in at the identity provider failed: access_denied', state: 'st-idp', iss: as.origin });
+    expect(Object.fromEntries(loc.searchParams)).toEqual({
+      error: 'access_denied',
+      error_description: 'sign-in at the identity provider failed: access_denied',
+      state: 'st-idp',
+      iss: as.origin,
+    });
   });
 });

@@ -34,7 +34,8 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 const kidOf = (token: string) => decodeProtectedHeader(token).kid;
-const jwksKids = async (origin: string) => ((await (await fetch(`${origin}/jwks`)).json()) as { keys: Array<{ kid: string; d?: unknown }> }).keys.map((k) => k.kid);
+const jwksKids = async (origin: string) =>
+  ((await (await fetch(`${origin}/jwks`)).json()) as { keys: Array<{ kid: string; d?: unknown }> }).keys.map((k) => k.kid);
 const unretired = (keys: SigningKey[]) => keys.filter((k) => k.retiredAt === undefined).map((k) => k.kid);
 
 describe('rotation (AccessTokenService over the store)', () => {
@@ -134,7 +135,8 @@ describe('rotation (AccessTokenService over the store)', () => {
 
     // A burst of made-up kids within the floor: refused without touching the store.
     const [hd, pl, sig] = fresh.split('.') as [string, string, string];
-    const forged = (i: number) => `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(hd, 'base64url').toString()), kid: `nope-${i}` })).toString('base64url')}.${pl}.${sig}`;
+    const forged = (i: number) =>
+      `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(hd, 'base64url').toString()), kid: `nope-${i}` })).toString('base64url')}.${pl}.${sig}`;
     for (let i = 0; i < 20; i++) await expect(mine.verify(forged(i))).rejects.toThrow(/unknown signing key/);
     expect(reads).toBe(before + 1);
     clock += UNKNOWN_KID_RELOAD_MS;
@@ -226,7 +228,9 @@ describe.skipIf(process.env.XAA_SKIP_POSTGRES === '1')('PostgreSQL: instances ro
 
   it('the first key is made once; a due key is rotated once; concurrent manual rotations leave one signing key', async () => {
     for (let i = 0; i < 2; i++) stores.push(await openStore({ databaseUrl, dataDir: '/nonexistent-unused', schema, encryptionKey: ENCRYPTION_KEY }));
-    const services = stores.flatMap((store) => [1, 2].map(() => new AccessTokenService({ store, deps, issuer: 'https://gw.example', resource: 'https://gw.example/mcp', ttlSeconds: () => 600 })));
+    const services = stores.flatMap((store) =>
+      [1, 2].map(() => new AccessTokenService({ store, deps, issuer: 'https://gw.example', resource: 'https://gw.example/mcp', ttlSeconds: () => 600 })),
+    );
     clock = Date.now();
 
     const first = await Promise.all(services.map((s) => s.jwks()));

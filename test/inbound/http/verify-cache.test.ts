@@ -20,8 +20,16 @@ let tokens: AccessTokenService;
 
 beforeAll(async () => {
   // PostgreSQL where the machine has it; else the embedded store (tools/testkit/services.ts).
-  const where = process.env.XAA_SKIP_POSTGRES === '1' ? { dataDir: mkdtempSync(join(tmpdir(), 'xaa-verify-cache-')) } : { databaseUrl: process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', dataDir: '/unused' };
-  store = await openStore({ ...where, schema: `verify_cache_${randomBytes(5).toString('hex')}`, encryptionKey: randomBytes(32).toString('base64'), now: () => clock });
+  const where =
+    process.env.XAA_SKIP_POSTGRES === '1'
+      ? { dataDir: mkdtempSync(join(tmpdir(), 'xaa-verify-cache-')) }
+      : { databaseUrl: process.env.XAA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', dataDir: '/unused' };
+  store = await openStore({
+    ...where,
+    schema: `verify_cache_${randomBytes(5).toString('hex')}`,
+    encryptionKey: randomBytes(32).toString('base64'),
+    now: () => clock,
+  });
   tokens = new AccessTokenService({ store, deps: { now: () => clock }, issuer: ISSUER, resource: RESOURCE, ttlSeconds: () => 600 });
 });
 afterAll(async () => {
@@ -31,23 +39,48 @@ afterAll(async () => {
 });
 
 async function issued() {
-  const session = await store.createUserSession({ iss: 'https://idp.example', sub: `u-${randomBytes(3).toString('hex')}`, idToken: 'x', idTokenExpiresAt: clock + 3_600_000 });
+  const session = await store.createUserSession({
+    iss: 'https://idp.example',
+    sub: `u-${randomBytes(3).toString('hex')}`,
+    idToken: 'x',
+    idTokenExpiresAt: clock + 3_600_000,
+  });
   const { token, claims } = await tokens.issue({ sub: session.sub, idp_iss: session.iss, client_id: 'agent', sid: session.id, scope: 'mcp:tools' });
   return { token, claims, session };
 }
 
-const refusal = (p: Promise<unknown>) => p.then(() => 'accepted', (e: unknown) => (e instanceof GatewayError ? `${e.code}: ${e.message}` : String(e)));
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => 'accepted',
+    (e: unknown) => (e instanceof GatewayError ? `${e.code}: ${e.message}` : String(e)),
+  );
 
 describe('a token verified once, used again', () => {
   it.each([
     ['unchanged: accepted', async () => ({}), 'accepted'],
-    ['its session signed out meanwhile', async ({ session }: Awaited<ReturnType<typeof issued>>) => void (await store.revokeUserSession(session.id, clock)), 'invalid_token: session signed out'],
-    ['its jti revoked meanwhile', async ({ claims }: Awaited<ReturnType<typeof issued>>) => void (await store.revokeAccessToken(claims.jti, claims.exp * 1000)), 'invalid_token: token revoked'],
-    ['past exp + 30 s of skew', async ({ claims }: Awaited<ReturnType<typeof issued>>) => void (clock = (claims.exp + 30) * 1000), 'invalid_token: token expired'],
-    ['its key retired and past verifyUntil', async () => {
-      const r = await tokens.rotate();
-      clock = r.verifyUntil;
-    }, 'invalid_token: unknown signing key'],
+    [
+      'its session signed out meanwhile',
+      async ({ session }: Awaited<ReturnType<typeof issued>>) => void (await store.revokeUserSession(session.id, clock)),
+      'invalid_token: session signed out',
+    ],
+    [
+      'its jti revoked meanwhile',
+      async ({ claims }: Awaited<ReturnType<typeof issued>>) => void (await store.revokeAccessToken(claims.jti, claims.exp * 1000)),
+      'invalid_token: token revoked',
+    ],
+    [
+      'past exp + 30 s of skew',
+      async ({ claims }: Awaited<ReturnType<typeof issued>>) => void (clock = (claims.exp + 30) * 1000),
+      'invalid_token: token expired',
+    ],
+    [
+      'its key retired and past verifyUntil',
+      async () => {
+        const r = await tokens.rotate();
+        clock = r.verifyUntil;
+      },
+      'invalid_token: unknown signing key',
+    ],
   ])('%s', async (_what, change, expected) => {
     const start = clock;
     const t = await issued();

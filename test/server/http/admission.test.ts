@@ -7,7 +7,12 @@ import { Admission, overloadedResponse, type OverloadSettings } from '../../../s
  * to the event loop's load (clock and utilization injected: nothing here depends on real time).
  */
 
-const fixed = (n: number, queue: number, waitMs = 10_000): OverloadSettings => ({ maxConcurrentRequests: n, minConcurrentRequests: n, maxQueuedRequests: queue, maxQueueWaitMs: waitMs });
+const fixed = (n: number, queue: number, waitMs = 10_000): OverloadSettings => ({
+  maxConcurrentRequests: n,
+  minConcurrentRequests: n,
+  maxQueuedRequests: queue,
+  maxQueueWaitMs: waitMs,
+});
 
 type Slot = ReturnType<Admission['acquire']>;
 const isRelease = (s: unknown): s is () => void => typeof s === 'function';
@@ -23,7 +28,12 @@ describe('Admission: slots and the queue', () => {
     const queued = a.acquire();
     expect(queued).toBeInstanceOf(Promise);
     expect(a.acquire()).toBe('queue_full');
-    expect({ inProgress: a.inProgress, queued: a.queued, limit: a.limit, rejected: a.rejected }).toEqual({ inProgress: 2, queued: 1, limit: 2, rejected: { queue_full: 1, queue_timeout: 0, queue_wait: 0 } });
+    expect({ inProgress: a.inProgress, queued: a.queued, limit: a.limit, rejected: a.rejected }).toEqual({
+      inProgress: 2,
+      queued: 1,
+      limit: 2,
+      rejected: { queue_full: 1, queue_timeout: 0, queue_wait: 0 },
+    });
   });
 
   it('hands freed slots to waiters first come, first served; a release counts once', async () => {
@@ -55,7 +65,7 @@ describe('Admission: slots and the queue', () => {
   it('a waiter whose wait runs out is refused (queue_timeout) and leaves the queue', async () => {
     vi.useFakeTimers();
     const a = new Admission(() => fixed(1, 10, 500));
-    a.acquire();
+    void a.acquire();
     const waiter = a.acquire() as Promise<Slot>;
     vi.advanceTimersByTime(500);
     expect(await waiter).toBe('queue_timeout');
@@ -70,7 +80,11 @@ describe('Admission: slots and the queue', () => {
     gone.abort();
     expect(await waiter).toBe('aborted');
     first();
-    expect({ inProgress: a.inProgress, queued: a.queued, rejected: a.rejected }).toEqual({ inProgress: 0, queued: 0, rejected: { queue_full: 0, queue_timeout: 0, queue_wait: 0 } });
+    expect({ inProgress: a.inProgress, queued: a.queued, rejected: a.rejected }).toEqual({
+      inProgress: 0,
+      queued: 0,
+      rejected: { queue_full: 0, queue_timeout: 0, queue_wait: 0 },
+    });
   });
 
   it('a newcomer who could not expect a slot within maxQueueWaitMs at the measured rate is refused at once (queue_wait)', () => {
@@ -78,7 +92,7 @@ describe('Admission: slots and the queue', () => {
     // 2 slots, a queue of 100, 1 s of wait at most; utilization low (the limit is fixed anyway).
     const a = new Admission(() => fixed(2, 100, 1000), { now: () => now, utilization: () => 0 });
     const r1 = a.acquire() as () => void;
-    a.acquire();
+    void a.acquire();
     void a.acquire(); // queued: no rate is known yet, so only the wait limit applies
     now += 100;
     r1(); // one completion in a 100 ms window with a queue: 0.01 per ms; the waiter takes the slot
@@ -92,7 +106,7 @@ describe('Admission: slots and the queue', () => {
 
   it('maxQueuedRequests 0: no queue, refused at once', () => {
     const a = new Admission(() => fixed(1, 0));
-    a.acquire();
+    void a.acquire();
     expect(a.acquire()).toBe('queue_full');
   });
 
@@ -113,15 +127,28 @@ describe('Admission: the limit adapts to the event loop (min..max)', () => {
   // Each row: the utilization of successive 100 ms samples, whether requests wanted more slots in each,
   // and the limit after each sample. min 4, max 20.
   const table: Array<[string, number[], boolean[], number[]]> = [
-    ['starts at min; grows by a quarter while the loop has headroom and requests wait', [0.2, 0.2, 0.2, 0.2, 0.2, 0.2], [true, true, true, true, true, true], [5, 7, 9, 12, 15, 19]],
+    [
+      'starts at min; grows by a quarter while the loop has headroom and requests wait',
+      [0.2, 0.2, 0.2, 0.2, 0.2, 0.2],
+      [true, true, true, true, true, true],
+      [5, 7, 9, 12, 15, 19],
+    ],
     ['stops at max', [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], [true, true, true, true, true, true, true, true], [5, 7, 9, 12, 15, 19, 20, 20]],
     ['does not grow without demand', [0.2, 0.2], [false, false], [4, 4]],
-    ['shrinks by a quarter while the loop is saturated, never below min', [0.2, 0.2, 0.2, 0.2, 0.95, 0.95, 0.95, 0.99], [true, true, true, true, true, true, true, true], [5, 7, 9, 12, 9, 6, 4, 4]],
+    [
+      'shrinks by a quarter while the loop is saturated, never below min',
+      [0.2, 0.2, 0.2, 0.2, 0.95, 0.95, 0.95, 0.99],
+      [true, true, true, true, true, true, true, true],
+      [5, 7, 9, 12, 9, 6, 4, 4],
+    ],
   ];
   it.each(table)('%s', (_label, utilization, wanted, limits) => {
     let now = 0;
     let u = 0;
-    const a = new Admission(() => ({ maxConcurrentRequests: 20, minConcurrentRequests: 4, maxQueuedRequests: 1000, maxQueueWaitMs: 60_000 }), { now: () => now, utilization: () => u });
+    const a = new Admission(() => ({ maxConcurrentRequests: 20, minConcurrentRequests: 4, maxQueuedRequests: 1000, maxQueueWaitMs: 60_000 }), {
+      now: () => now,
+      utilization: () => u,
+    });
     const held: Array<() => void> = [];
     const seen: number[] = [];
     for (let i = 0; i < utilization.length; i++) {
@@ -146,7 +173,7 @@ describe('Admission: the limit adapts to the event loop (min..max)', () => {
     const a = new Admission(() => fixed(3, 10), { now: () => now, utilization: () => 1 });
     for (let i = 0; i < 5; i++) {
       now += 100;
-      a.acquire();
+      void a.acquire();
     }
     expect(a.limit).toBe(3);
     expect(a.inProgress).toBe(3);
@@ -180,9 +207,9 @@ describe('the 503 and the metrics', () => {
     const metrics = new Metrics();
     const a = new Admission(() => fixed(1, 1));
     metrics.trackAdmission(a);
-    a.acquire();
     void a.acquire();
-    a.acquire();
+    void a.acquire();
+    void a.acquire();
     metrics.rateLimited('tools.perUser');
     const text = await metrics.text();
     for (const line of [

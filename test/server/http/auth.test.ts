@@ -34,7 +34,19 @@ afterAll(() => h?.close());
 const now = () => Math.floor(Date.now() / 1000);
 
 function claims(over: Record<string, unknown> = {}) {
-  return { iss: h.origin, aud: `${h.origin}/mcp`, sub: alice.sub, idp_iss: alice.iss, client_id: AGENT_A.clientId, sid: alice.id, scope: 'mcp:tools', jti: crypto.randomUUID(), iat: now(), exp: now() + 300, ...over };
+  return {
+    iss: h.origin,
+    aud: `${h.origin}/mcp`,
+    sub: alice.sub,
+    idp_iss: alice.iss,
+    client_id: AGENT_A.clientId,
+    sid: alice.id,
+    scope: 'mcp:tools',
+    jti: crypto.randomUUID(),
+    iat: now(),
+    exp: now() + 300,
+    ...over,
+  };
 }
 
 async function sign(payload: Record<string, unknown>, opts: { jwk?: JWK; kid?: string; typ?: string } = {}): Promise<string> {
@@ -54,7 +66,11 @@ const HOSTILE: Array<{ name: string; header: () => Promise<string>; description:
   {
     name: 'HS256 signed with the public key as the secret',
     header: async () => {
-      const secret = new TextEncoder().encode(createPublicKey({ key: key.publicJwk as JWK & { kty: string }, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString());
+      const secret = new TextEncoder().encode(
+        createPublicKey({ key: key.publicJwk as JWK & { kty: string }, format: 'jwk' })
+          .export({ format: 'pem', type: 'spki' })
+          .toString(),
+      );
       return `Bearer ${await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: key.kid, typ: 'at+jwt' }).sign(secret)}`;
     },
     description: 'unsupported alg HS256',
@@ -87,14 +103,22 @@ const HOSTILE: Array<{ name: string; header: () => Promise<string>; description:
   },
   { name: 'expired', header: async () => `Bearer ${await sign(claims({ iat: now() - 3600, exp: now() - 1800 }))}`, description: 'token expired' },
   { name: 'nbf in the future', header: async () => `Bearer ${await sign(claims({ nbf: now() + 3600 }))}`, description: "claim 'nbf' is not accepted" },
-  { name: 'wrong aud', header: async () => `Bearer ${await sign(claims({ aud: 'https://attacker.example/mcp' }))}`, description: "claim 'aud' is not accepted" },
+  {
+    name: 'wrong aud',
+    header: async () => `Bearer ${await sign(claims({ aud: 'https://attacker.example/mcp' }))}`,
+    description: "claim 'aud' is not accepted",
+  },
   { name: 'wrong iss', header: async () => `Bearer ${await sign(claims({ iss: 'https://attacker.example' }))}`, description: "claim 'iss' is not accepted" },
   {
     name: 'a token for another resource (the demo CRM API)',
     header: async () => `Bearer ${await sign(claims({ aud: `${h.env.demo.urls.crm}/api` }))}`,
     description: "claim 'aud' is not accepted",
   },
-  { name: 'not an access token (typ JWT, e.g. an ID token shape)', header: async () => `Bearer ${await sign(claims(), { typ: 'JWT' })}`, description: 'not an access token (typ)' },
+  {
+    name: 'not an access token (typ JWT, e.g. an ID token shape)',
+    header: async () => `Bearer ${await sign(claims(), { typ: 'JWT' })}`,
+    description: 'not an access token (typ)',
+  },
   {
     name: 'revoked token',
     header: async () => {
@@ -130,15 +154,27 @@ const HOSTILE: Array<{ name: string; header: () => Promise<string>; description:
 
 function snapshot() {
   const s = h.env.demo.stats;
-  return { audit: h.sink.records.length, exchanges: s.tokenExchanges, grants: { ...s.jwtBearerGrants }, api: { ...s.apiCalls }, sessions: h.http.sessions.size };
+  return {
+    audit: h.sink.records.length,
+    exchanges: s.tokenExchanges,
+    grants: { ...s.jwtBearerGrants },
+    api: { ...s.apiCalls },
+    sessions: h.http.sessions.size,
+  };
 }
 
 describe('hostile tokens at /mcp', () => {
   it.each(HOSTILE)('$name -> 401 invalid_token, nothing called', async ({ header, description }) => {
     const before = snapshot();
-    const res = await post(h.mcpUrl, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: { date: '2026-12-05' } } }, { ...protocolHeaders, Authorization: await header() });
+    const res = await post(
+      h.mcpUrl,
+      { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: { date: '2026-12-05' } } },
+      { ...protocolHeaders, Authorization: await header() },
+    );
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe(`Bearer error="invalid_token", error_description="${description}", resource_metadata="${h.resourceMetadataUrl}", scope="mcp:tools"`);
+    expect(res.headers.get('www-authenticate')).toBe(
+      `Bearer error="invalid_token", error_description="${description}", resource_metadata="${h.resourceMetadataUrl}", scope="mcp:tools"`,
+    );
     expect(await res.json()).toEqual({ error: 'invalid_token', error_description: description });
     // And the same token cannot open a session either.
     const init = await post(h.mcpUrl, initializeBody(), { Authorization: await header() });
@@ -168,10 +204,16 @@ describe('hostile tokens at /mcp', () => {
   it('a token without the mcp:tools scope -> 403 insufficient_scope naming the scope', async () => {
     const before = snapshot();
     const token = await h.token(alice, AGENT_A, 'profile');
-    const res = await post(h.mcpUrl, { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: { date: '2026-12-05' } } }, { ...protocolHeaders, Authorization: `Bearer ${token}` });
+    const res = await post(
+      h.mcpUrl,
+      { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: { date: '2026-12-05' } } },
+      { ...protocolHeaders, Authorization: `Bearer ${token}` },
+    );
     expect(res.status).toBe(403);
     const description = "this token lacks the scope mcp:tools; authorize again with scope 'mcp:tools'";
-    expect(res.headers.get('www-authenticate')).toBe(`Bearer error="insufficient_scope", error_description="${description}", resource_metadata="${h.resourceMetadataUrl}", scope="mcp:tools"`);
+    expect(res.headers.get('www-authenticate')).toBe(
+      `Bearer error="insufficient_scope", error_description="${description}", resource_metadata="${h.resourceMetadataUrl}", scope="mcp:tools"`,
+    );
     expect(await res.json()).toEqual({ error: 'insufficient_scope', error_description: description });
     expect(snapshot()).toEqual(before);
   });

@@ -32,9 +32,17 @@ const BAD_ARGS = { name: 'calendar_create_meeting', arguments: { title: 'x', sta
 const BAD_ARGS_MESSAGE = 'invalid arguments for tool "calendar_create_meeting": /durationMinutes must be integer';
 
 /** A 2026-07-28 request as the SDK v2 client sends it: envelope in _meta, and the standard headers. */
-function modern(id: number, method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}): { body: unknown; headers: Record<string, string> } {
+function modern(
+  id: number,
+  method: string,
+  params: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): { body: unknown; headers: Record<string, string> } {
   const name: Record<string, string> = typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {};
-  return { body: { jsonrpc: '2.0', id, method, params: { ...params, _meta: ENVELOPE } }, headers: { 'MCP-Protocol-Version': MODERN, 'Mcp-Method': method, ...name, ...headers } };
+  return {
+    body: { jsonrpc: '2.0', id, method, params: { ...params, _meta: ENVELOPE } },
+    headers: { 'MCP-Protocol-Version': MODERN, 'Mcp-Method': method, ...name, ...headers },
+  };
 }
 
 async function v2Client(token: string, opts: ConstructorParameters<typeof ClientV2>[1] = {}): Promise<ClientV2> {
@@ -132,13 +140,20 @@ describe('2026-07-28 on the wire: the standard headers and the era rules', () =>
 
   it('an unsupported revision in the envelope -> 400 / -32022 naming the supported ones', async () => {
     const body = { jsonrpc: '2.0', id: 4, method: 'tools/list', params: { _meta: { ...ENVELOPE, 'io.modelcontextprotocol/protocolVersion': '2027-01-01' } } };
-    const res = await post(h.mcpUrl, body, { 'MCP-Protocol-Version': '2027-01-01', 'Mcp-Method': 'tools/list', Authorization: `Bearer ${await h.token(alice)}` });
+    const res = await post(h.mcpUrl, body, {
+      'MCP-Protocol-Version': '2027-01-01',
+      'Mcp-Method': 'tools/list',
+      Authorization: `Bearer ${await h.token(alice)}`,
+    });
     expect(res.status).toBe(400);
     expect((await res.json()).error).toMatchObject({ code: -32022, data: { supported: [MODERN], requested: '2027-01-01' } });
   });
 
   it.each(['GET', 'DELETE'])('%s without a 2025 session -> 405', async (method) => {
-    const res = await fetch(h.mcpUrl, { method, headers: { Accept: 'text/event-stream', 'MCP-Protocol-Version': MODERN, Authorization: `Bearer ${await h.token(alice)}` } });
+    const res = await fetch(h.mcpUrl, {
+      method,
+      headers: { Accept: 'text/event-stream', 'MCP-Protocol-Version': MODERN, Authorization: `Bearer ${await h.token(alice)}` },
+    });
     expect(res.status).toBe(405);
     expect((await res.json()).error.code).toBe(-32000);
   });
@@ -158,7 +173,13 @@ describe('2026-07-28 on the wire: the standard headers and the era rules', () =>
     const res = await fetch(h.mcpUrl, {
       method: 'POST',
       signal: controller.signal,
-      headers: { 'Content-Type': 'application/json', Accept: ACCEPT, 'MCP-Protocol-Version': MODERN, 'Mcp-Method': 'subscriptions/listen', Authorization: `Bearer ${await h.token(alice)}` },
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: ACCEPT,
+        'MCP-Protocol-Version': MODERN,
+        'Mcp-Method': 'subscriptions/listen',
+        Authorization: `Bearer ${await h.token(alice)}`,
+      },
       body: JSON.stringify(body),
     });
     expect(res.status).toBe(200);
@@ -180,7 +201,11 @@ describe('2025 revisions: the session rules', () => {
     const s = await openSession(h.mcpUrl, await h.token(alice), '2025-06-18');
     const res = await post(h.mcpUrl, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { ...s.headers, 'MCP-Protocol-Version': '2025-11-25' });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad Request: MCP-Protocol-Version 2025-11-25 differs from the version this session negotiated (2025-06-18)' } });
+    expect(await res.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32000, message: 'Bad Request: MCP-Protocol-Version 2025-11-25 differs from the version this session negotiated (2025-06-18)' },
+    });
     // Without the header, the negotiated version applies.
     const { 'MCP-Protocol-Version': _, ...noHeader } = s.headers;
     expect((await post(h.mcpUrl, { jsonrpc: '2.0', id: 3, method: 'tools/list' }, noHeader)).status).toBe(200);
@@ -194,7 +219,11 @@ describe('2025 revisions: the session rules', () => {
     const s = await openSession(h.mcpUrl, await h.token(alice), version);
     const res = await post(h.mcpUrl, batch, s.headers);
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}` } });
+    expect(await res.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32600, message: `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}` },
+    });
   });
 
   it('a JSON-RPC batch on a 2025-03-26 session is answered', async () => {
@@ -224,8 +253,16 @@ describe('2025 revisions: the session rules', () => {
 
   it('malformed params -> -32602 naming the field (not a -32603 or a zod dump)', async () => {
     const s = await openSession(h.mcpUrl, await h.token(alice));
-    const res = await post(h.mcpUrl, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: 'date=2026-12-05' } }, s.headers);
-    expect(await rpcMessage(res)).toEqual({ jsonrpc: '2.0', id: 9, error: { code: -32602, message: 'Invalid params: "arguments" must be an object (got a string)' } });
+    const res = await post(
+      h.mcpUrl,
+      { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: 'date=2026-12-05' } },
+      s.headers,
+    );
+    expect(await rpcMessage(res)).toEqual({
+      jsonrpc: '2.0',
+      id: 9,
+      error: { code: -32602, message: 'Invalid params: "arguments" must be an object (got a string)' },
+    });
   });
 
   it('the SDK v1 client sees a single "MCP error -32602:" prefix', async () => {
@@ -233,7 +270,9 @@ describe('2025 revisions: the session rules', () => {
     const client = new ClientV1({ name: 'v1-test-agent', version: '1.0.0' });
     await client.connect(transport);
     try {
-      await expect(client.callTool({ name: 'no_such_tool', arguments: {} })).rejects.toThrow(/^MCP error -32602: unknown tool "no_such_tool"; call tools\/list for the tools this gateway offers$/);
+      await expect(client.callTool({ name: 'no_such_tool', arguments: {} })).rejects.toThrow(
+        /^MCP error -32602: unknown tool "no_such_tool"; call tools\/list for the tools this gateway offers$/,
+      );
     } finally {
       await client.close();
     }
@@ -256,14 +295,21 @@ describe('2025 revisions: the session rules', () => {
     });
     h.config.reload();
     const next = await readUntil(reader, 'list_changed');
-    expect(next).toMatch(new RegExp(`^id: ${h.config.current.hash.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}|^id: [^\\n]+\\nevent: message\\ndata: \\{"jsonrpc":"2.0","method":"notifications/tools/list_changed"\\}\\n\\n$`));
+    expect(next).toMatch(
+      new RegExp(
+        `^id: ${h.config.current.hash.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}|^id: [^\\n]+\\nevent: message\\ndata: \\{"jsonrpc":"2.0","method":"notifications/tools/list_changed"\\}\\n\\n$`,
+      ),
+    );
     controller.abort();
   });
 
   it('a GET stream reopened with a Last-Event-ID from an older tools revision is told about the change at once', async () => {
     const s = await openSession(h.mcpUrl, await h.token(alice));
     const controller = new AbortController();
-    const res = await fetch(h.mcpUrl, { headers: { ...s.headers, Accept: 'text/event-stream', 'Last-Event-ID': 'an-older-revision.4' }, signal: controller.signal });
+    const res = await fetch(h.mcpUrl, {
+      headers: { ...s.headers, Accept: 'text/event-stream', 'Last-Event-ID': 'an-older-revision.4' },
+      signal: controller.signal,
+    });
     const reader = res.body!.getReader();
     const got = await readUntil(reader, 'list_changed');
     expect(got).toContain('data: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}');
@@ -285,12 +331,23 @@ describe('Host (DNS rebinding) on /mcp and /metrics', () => {
   ])('%s with Host %s -> %i', async (path, host, status) => {
     const app = h.extraApp({ metrics: { metrics: new Metrics(), tokens: () => ['scrape-token'] } });
     const hostHeader = host === 'publicUrl' ? new URL(h.origin).host : host;
-    const headers = { Host: hostHeader, 'Content-Type': 'application/json', Accept: ACCEPT, ...(path === '/metrics' ? { Authorization: 'Bearer scrape-token' } : {}) };
-    const res = await app.app.fetch(new Request(`${h.origin}${path}`, { method: path === '/mcp' ? 'POST' : 'GET', headers, body: path === '/mcp' ? JSON.stringify(initializeBody()) : null }));
+    const headers = {
+      Host: hostHeader,
+      'Content-Type': 'application/json',
+      Accept: ACCEPT,
+      ...(path === '/metrics' ? { Authorization: 'Bearer scrape-token' } : {}),
+    };
+    const res = await app.app.fetch(
+      new Request(`${h.origin}${path}`, { method: path === '/mcp' ? 'POST' : 'GET', headers, body: path === '/mcp' ? JSON.stringify(initializeBody()) : null }),
+    );
     expect(res.status).toBe(status);
     if (status === 403) {
       const hostname = new URL(`http://${hostHeader}`).hostname;
-      expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32000, message: `Forbidden: Invalid Host: ${hostname}; clients must use the host of server.publicUrl (or one in server.allowedHosts)` } });
+      expect(await res.json()).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: `Forbidden: Invalid Host: ${hostname}; clients must use the host of server.publicUrl (or one in server.allowedHosts)` },
+      });
     }
   });
 });
@@ -300,7 +357,11 @@ describe('sign-in hints over HTTP', () => {
     const bob = await h.signIn('bob');
     const s = await openSession(h.mcpUrl, await h.token(bob));
     h.env.demo.control.revokeUserSessions('bob');
-    const res = await post(h.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'chat_post_message', arguments: { channel: 'general', text: 'hi' } } }, s.headers);
+    const res = await post(
+      h.mcpUrl,
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'chat_post_message', arguments: { channel: 'general', text: 'hi' } } },
+      s.headers,
+    );
     const msg = await rpcMessage(res);
     expect(msg.result.isError).toBe(true);
     const shown = msg.result.content[0].text as string;

@@ -47,7 +47,9 @@ export class MemorySink implements AuditSink {
 /** Loopback listener whose handler is set once the origin (and so publicUrl) is known. */
 export async function listenLoopback(): Promise<{ origin: string; server: Server; setApp(app: Hono): void; close(): Promise<void> }> {
   let app: Hono | undefined;
-  const server = createAdaptorServer({ fetch: (req: Request, env: unknown) => (app ? app.fetch(req, env) : new Response('starting', { status: 503 })) }) as Server;
+  const server = createAdaptorServer({
+    fetch: (req: Request, env: unknown) => (app ? app.fetch(req, env) : new Response('starting', { status: 503 })),
+  }) as Server;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -136,7 +138,15 @@ export async function startHarness(opts: { deps?: Deps } = {}): Promise<Harness>
   listener.setApp(http.app);
   const extras: HttpApp[] = [];
   for (const a of [AGENT_A, AGENT_B]) {
-    await store.upsertClient({ clientId: a.clientId, source: 'dynamic', clientName: a.clientName, redirectUris: ['http://127.0.0.1:1/callback'], tokenEndpointAuthMethod: 'none', metadata: {}, createdAt: Date.now() });
+    await store.upsertClient({
+      clientId: a.clientId,
+      source: 'dynamic',
+      clientName: a.clientName,
+      redirectUris: ['http://127.0.0.1:1/callback'],
+      tokenEndpointAuthMethod: 'none',
+      metadata: {},
+      createdAt: Date.now(),
+    });
   }
   return {
     env,
@@ -180,7 +190,11 @@ export function initializeBody(protocolVersion = '2025-11-25', id = 1) {
 }
 
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: ACCEPT, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: ACCEPT, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 
 /** The first JSON-RPC message of a response, whether sent as JSON or as an SSE stream. */
@@ -198,7 +212,11 @@ export async function rpcMessage(res: Response): Promise<any> {
 }
 
 /** initialize + notifications/initialized; returns the session id and the negotiated version. */
-export async function openSession(mcpUrl: string, token: string, protocolVersion = '2025-11-25'): Promise<{ sessionId: string; result: any; headers: Record<string, string> }> {
+export async function openSession(
+  mcpUrl: string,
+  token: string,
+  protocolVersion = '2025-11-25',
+): Promise<{ sessionId: string; result: any; headers: Record<string, string> }> {
   const res = await post(mcpUrl, initializeBody(protocolVersion), { Authorization: `Bearer ${token}` });
   if (res.status !== 200) throw new Error(`initialize: ${res.status} ${await res.text()}`);
   const sessionId = res.headers.get('mcp-session-id')!;

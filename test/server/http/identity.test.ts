@@ -28,7 +28,12 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const authInfo = (s: Pick<UserSession, 'id' | 'sub' | 'iss'>) => ({ token: 't', clientId: 'agent-a', scopes: ['mcp:tools'], extra: { sid: s.id, sub: s.sub, idpIss: s.iss, jti: 'j' } });
+const authInfo = (s: Pick<UserSession, 'id' | 'sub' | 'iss'>) => ({
+  token: 't',
+  clientId: 'agent-a',
+  scopes: ['mcp:tools'],
+  extra: { sid: s.id, sub: s.sub, idpIss: s.iss, jti: 'j' },
+});
 
 describe('HttpIdentity', () => {
   it('resolves the user of the session named by the token', async () => {
@@ -38,8 +43,16 @@ describe('HttpIdentity', () => {
 
   it.each([
     ['no authInfo', () => undefined, 'not signed in: reconnect the MCP client to sign in again'],
-    ['an unknown session', () => authInfo({ ...alice, id: 'no-such-session' }), 'your gateway session has ended (signed out or revoked); reconnect the MCP client to sign in again'],
-    ['a token whose sub is not the session\'s', () => authInfo({ ...alice, sub: 'u-bob' }), 'your gateway session does not match your access token; reconnect the MCP client to sign in again'],
+    [
+      'an unknown session',
+      () => authInfo({ ...alice, id: 'no-such-session' }),
+      'your gateway session has ended (signed out or revoked); reconnect the MCP client to sign in again',
+    ],
+    [
+      "a token whose sub is not the session's",
+      () => authInfo({ ...alice, sub: 'u-bob' }),
+      'your gateway session does not match your access token; reconnect the MCP client to sign in again',
+    ],
   ])('%s -> not_signed_in', async (_, info, message) => {
     const err = await identity.resolve({ authInfo: info() }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GatewayError);
@@ -54,7 +67,11 @@ describe('HttpIdentity', () => {
   });
 
   it('a store that cannot be read -> store_unavailable', async () => {
-    const broken = { getUserSession: async () => { throw new Error('connection refused'); } } as unknown as Store;
+    const broken = {
+      getUserSession: async () => {
+        throw new Error('connection refused');
+      },
+    } as unknown as Store;
     const id = new HttpIdentity({ store: broken, config: h.config, deps: defaultDeps });
     await expect(id.resolve({ authInfo: authInfo(alice) })).rejects.toMatchObject({ code: 'store_unavailable' });
   });

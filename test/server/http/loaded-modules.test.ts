@@ -40,7 +40,10 @@ async function packagesLoadedBy(engine: 'pglite' | 'postgres', db?: TestDatabase
   const trace = join(hooksDir, `${engine}.txt`);
   writeFileSync(trace, '');
   const register = join(hooksDir, `register-${engine}.mjs`);
-  writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(hooksDir, 'hooks.mjs')).href)}, { data: { file: ${JSON.stringify(trace)} } });\n`);
+  writeFileSync(
+    register,
+    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(hooksDir, 'hooks.mjs')).href)}, { data: { file: ${JSON.stringify(trace)} } });\n`,
+  );
   const port = await freePort();
   const publicUrl = writeServeConfig(env, port);
   const served = await spawnServe({
@@ -48,7 +51,13 @@ async function packagesLoadedBy(engine: 'pglite' | 'postgres', db?: TestDatabase
     configPath: env.configPath,
     port,
     cwd: process.cwd(),
-    env: { NODE_EXTRA_CA_CERTS: CIMD_CA_FILE, OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', REDIS_URL: '', ...(db ? { DATABASE_URL: db.url } : {}) },
+    env: {
+      NODE_EXTRA_CA_CERTS: CIMD_CA_FILE,
+      OTEL_EXPORTER_OTLP_ENDPOINT: '',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
+      REDIS_URL: '',
+      ...(db ? { DATABASE_URL: db.url } : {}),
+    },
   });
   try {
     // A request through the whole front door (metadata, readiness with its store check).

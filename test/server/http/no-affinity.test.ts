@@ -52,7 +52,13 @@ async function startInstance(name: string, listener: Awaited<ReturnType<typeof l
   const store = await openStore({ databaseUrl, schema, dataDir: '/nonexistent-unused', encryptionKey: ENCRYPTION_KEY });
   const tokens = new AccessTokenService({ store, deps: defaultDeps, issuer: publicUrl, resource: `${publicUrl}/mcp`, ttlSeconds: () => 600 });
   const sink = new MemorySink();
-  const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps: defaultDeps }), audit: sink, deps: defaultDeps, logger: silentLogger });
+  const gateway = new Gateway({
+    config,
+    identity: new HttpIdentity({ store, config, deps: defaultDeps }),
+    audit: sink,
+    deps: defaultDeps,
+    logger: silentLogger,
+  });
   const http = createHttpApp({ config, gateway, store, tokens, deps: defaultDeps, logger: silentLogger });
   listener.setApp(http.app);
   let closed = false;
@@ -95,7 +101,15 @@ beforeAll(async () => {
   b = await startInstance('B', lb);
   alive = [a, b];
   for (const agent of [AGENT_A, AGENT_B]) {
-    await a.store.upsertClient({ clientId: agent.clientId, source: 'dynamic', clientName: agent.clientName, redirectUris: ['http://127.0.0.1:1/callback'], tokenEndpointAuthMethod: 'none', metadata: {}, createdAt: Date.now() });
+    await a.store.upsertClient({
+      clientId: agent.clientId,
+      source: 'dynamic',
+      clientName: agent.clientName,
+      redirectUris: ['http://127.0.0.1:1/callback'],
+      tokenEndpointAuthMethod: 'none',
+      metadata: {},
+      createdAt: Date.now(),
+    });
   }
   alice = await signInSession(env, a.store, 'alice');
   bob = await signInSession(env, a.store, 'bob');
@@ -119,7 +133,10 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
   it('a v1 SDK client in round robin: initialized on A, served by both, carries on on B after A is gone, notified on B', async () => {
     turn = 0;
     alive = [a, b];
-    const transport = new TransportV1(new URL(`${a.origin}/mcp`), { fetch: roundRobin, requestInit: { headers: { Authorization: `Bearer ${await token(alice)}` } } });
+    const transport = new TransportV1(new URL(`${a.origin}/mcp`), {
+      fetch: roundRobin,
+      requestInit: { headers: { Authorization: `Bearer ${await token(alice)}` } },
+    });
     const client = new ClientV1({ name: 'round-robin-agent', version: '1.0.0' });
     let notified = 0;
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => void notified++);
@@ -128,7 +145,10 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
       const sessionId = transport.sessionId!;
       expect(sessionId).toMatch(/^[0-9a-f-]{36}$/);
       const call = async (i: number) => {
-        const result = (await client.callTool({ name: 'calendar_free_slots', arguments: { date: `2026-12-${String(10 + i).padStart(2, '0')}` } })) as CallToolResult;
+        const result = (await client.callTool({
+          name: 'calendar_free_slots',
+          arguments: { date: `2026-12-${String(10 + i).padStart(2, '0')}` },
+        })) as CallToolResult;
         expect(result.isError ?? false, text(result)).toBe(false);
       };
       for (let i = 0; i < 6; i++) await call(i);
@@ -138,7 +158,8 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
       expect(decisions(a.sink).length).toBeGreaterThan(0);
       expect(decisions(b.sink).length).toBeGreaterThan(0);
       expect(decisions(a.sink).length + decisions(b.sink).length).toBe(6);
-      for (const r of [...decisions(a.sink), ...decisions(b.sink)]) expect(r).toMatchObject({ user: { sub: 'u-alice' }, agent: { clientId: AGENT_A.clientId, name: AGENT_A.clientName } });
+      for (const r of [...decisions(a.sink), ...decisions(b.sink)])
+        expect(r).toMatchObject({ user: { sub: 'u-alice' }, agent: { clientId: AGENT_A.clientId, name: AGENT_A.clientName } });
       // Both instances know the session (B read it from the store once).
       expect(a.http.sessions.list().map((s) => s.id)).toContain(sessionId);
       expect(b.http.sessions.list().map((s) => s.id)).toContain(sessionId);
@@ -164,7 +185,11 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
   }, 60_000);
 
   it("a session id first seen by B with another user's token -> 404; its owner -> 200; DELETE on B ends it", async () => {
-    const init = await post(`${b.origin}/mcp`, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }, { Authorization: `Bearer ${await token(alice)}` });
+    const init = await post(
+      `${b.origin}/mcp`,
+      { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } },
+      { Authorization: `Bearer ${await token(alice)}` },
+    );
     expect(init.status).toBe(200);
     await init.text();
     const id = init.headers.get('mcp-session-id')!;
@@ -173,7 +198,11 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
     const c = await startInstance('C', lc);
     try {
       const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
-      const as = async (session: UserSession, agent = AGENT_A) => ({ 'Mcp-Session-Id': id, 'MCP-Protocol-Version': '2025-11-25', Authorization: `Bearer ${await token(session, agent)}` });
+      const as = async (session: UserSession, agent = AGENT_A) => ({
+        'Mcp-Session-Id': id,
+        'MCP-Protocol-Version': '2025-11-25',
+        Authorization: `Bearer ${await token(session, agent)}`,
+      });
       expect((await post(`${c.origin}/mcp`, list, await as(bob))).status).toBe(404);
       expect((await post(`${c.origin}/mcp`, list, await as(alice, AGENT_B))).status).toBe(404);
       expect((await post(`${c.origin}/mcp`, list, await as(alice))).status).toBe(200);
@@ -184,7 +213,11 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
       await b.http.sessions.sweep();
       const onB = await post(`${b.origin}/mcp`, list, await as(alice));
       expect(onB.status).toBe(404);
-      expect(await onB.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found: deleted by the client (HTTP DELETE)' } });
+      expect(await onB.json()).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32001, message: 'Session not found: deleted by the client (HTTP DELETE)' },
+      });
       // Anyone else still learns nothing.
       const other = await post(`${b.origin}/mcp`, list, await as(bob));
       expect(await other.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } });
@@ -200,7 +233,9 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
     const c = await startInstance('C', lc);
     alive = [b, c];
     const client = new ClientV2({ name: 'modern-round-robin', version: '2.0.0' }, { versionNegotiation: { mode: 'auto' } });
-    await client.connect(new TransportV2(new URL(`${b.origin}/mcp`), { fetch: roundRobin, requestInit: { headers: { Authorization: `Bearer ${await token(bob, AGENT_B)}` } } }));
+    await client.connect(
+      new TransportV2(new URL(`${b.origin}/mcp`), { fetch: roundRobin, requestInit: { headers: { Authorization: `Bearer ${await token(bob, AGENT_B)}` } } }),
+    );
     try {
       expect(client.getProtocolEra()).toBe('modern');
       for (let i = 0; i < 4; i++) {

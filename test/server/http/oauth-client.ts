@@ -68,7 +68,10 @@ export class Browser {
    * page, and stops once the browser is sent to `isClientRedirect` (which it then loads, so the
    * client's loopback listener receives the code).
    */
-  async authorize(start: URL, opts: { username: string; password: string; decision?: 'allow' | 'deny'; isClientRedirect(u: URL): boolean }): Promise<SignInResult> {
+  async authorize(
+    start: URL,
+    opts: { username: string; password: string; decision?: 'allow' | 'deny'; isClientRedirect(u: URL): boolean },
+  ): Promise<SignInResult> {
     const result: SignInResult = { pages: [], trail: this.trail, cookiesLeft: [] };
     let url = start;
     let res = await this.request(url);
@@ -170,12 +173,11 @@ export class LoopbackRedirect {
   ) {}
 
   static async start(): Promise<LoopbackRedirect> {
-    let self: LoopbackRedirect | undefined;
     const server = createHttpServer((req, res) => {
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
       if (u.pathname !== '/callback') return void res.writeHead(404).end();
       const p = u.searchParams;
-      self!.received.push({
+      self.received.push({
         ...(p.get('code') ? { code: p.get('code')! } : {}),
         ...(p.get('state') ? { state: p.get('state')! } : {}),
         ...(p.get('iss') ? { iss: p.get('iss')! } : {}),
@@ -184,7 +186,7 @@ export class LoopbackRedirect {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('Signed in. You can close this window.');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    self = new LoopbackRedirect(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`);
+    const self = new LoopbackRedirect(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`);
     return self;
   }
 
@@ -319,7 +321,11 @@ export class DanceProvider implements OAuthClientProvider {
   async redirectToAuthorization(authorizationUrl: URL): Promise<void> {
     const browser = new Browser();
     const before = this.opts.redirect.received.length;
-    const result = await browser.authorize(authorizationUrl, { username: this.opts.username, password: this.opts.password, isClientRedirect: this.opts.redirect.isMine });
+    const result = await browser.authorize(authorizationUrl, {
+      username: this.opts.username,
+      password: this.opts.password,
+      isClientRedirect: this.opts.redirect.isMine,
+    });
     this.signIns.push(result);
     const response = this.opts.redirect.received[before];
     if (!response?.code) throw new Error(`no authorization code reached the redirect URI: ${JSON.stringify(response)}\n${result.trail.join('\n')}`);

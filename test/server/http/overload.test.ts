@@ -101,7 +101,8 @@ afterAll(async () => {
 });
 
 let nextId = 100;
-const call = (date: string) => post(h.mcpUrl, { jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: SLOW, arguments: { date } } }, session.headers);
+const call = (date: string) =>
+  post(h.mcpUrl, { jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: SLOW, arguments: { date } } }, session.headers);
 
 describe('/mcp under overload', () => {
   it('held streams take no slot; the slots fill, the queue fills, then 503 + Retry-After; the queue drains in arrival order', async () => {
@@ -112,14 +113,24 @@ describe('/mcp under overload', () => {
     const listen = await fetch(h.mcpUrl, {
       method: 'POST',
       signal: streams.signal,
-      headers: { 'Content-Type': 'application/json', Accept: ACCEPT, 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'subscriptions/listen', Authorization: session.headers.Authorization! },
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: ACCEPT,
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': 'subscriptions/listen',
+        Authorization: session.headers.Authorization!,
+      },
       body: JSON.stringify({
         jsonrpc: '2.0',
         id: 1,
         method: 'subscriptions/listen',
         params: {
           notifications: { toolsListChanged: true },
-          _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'overload-test', version: '1' } },
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+            'io.modelcontextprotocol/clientInfo': { name: 'overload-test', version: '1' },
+          },
         },
       }),
     });
@@ -163,12 +174,23 @@ describe('/mcp under overload', () => {
     await gate.arrivals(4);
     expect(gate.arrived).toEqual(['2026-01-01', '2026-01-02', '2026-01-03', '2026-01-04']);
     gate.releaseAll();
-    const results = await Promise.all([...running, queued3, queued4].map(async (r) => {
-      const res = await r;
-      return [res.status, (await rpcMessage(res)).result.isError ?? false];
-    }));
-    expect(results).toEqual([[200, false], [200, false], [200, false], [200, false]]);
-    expect({ inProgress: h.http.admission.inProgress, queued: h.http.admission.queued, rejected: h.http.admission.rejected }).toEqual({ inProgress: 0, queued: 0, rejected: { queue_full: 2, queue_timeout: 0, queue_wait: 0 } });
+    const results = await Promise.all(
+      [...running, queued3, queued4].map(async (r) => {
+        const res = await r;
+        return [res.status, (await rpcMessage(res)).result.isError ?? false];
+      }),
+    );
+    expect(results).toEqual([
+      [200, false],
+      [200, false],
+      [200, false],
+      [200, false],
+    ]);
+    expect({ inProgress: h.http.admission.inProgress, queued: h.http.admission.queued, rejected: h.http.admission.rejected }).toEqual({
+      inProgress: 0,
+      queued: 0,
+      rejected: { queue_full: 2, queue_timeout: 0, queue_wait: 0 },
+    });
     streams.abort();
   });
 

@@ -19,7 +19,9 @@ const b64 = (s: string) => `=?base64?${Buffer.from(s, 'utf8').toString('base64')
 
 function call(args: unknown, headers: Record<string, string>, name = 'tool') {
   const req = new Request('http://gw.test/mcp', { method: 'POST', headers });
-  return paramHeaderRejection(req, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: args } }, async (tool) => (tool === 'tool' ? SCHEMA : undefined));
+  return paramHeaderRejection(req, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: args } }, async (tool) =>
+    tool === 'tool' ? SCHEMA : undefined,
+  );
 }
 
 describe('SEP-2243 Mcp-Param-* headers', () => {
@@ -35,7 +37,10 @@ describe('SEP-2243 Mcp-Param-* headers', () => {
   it.each([
     ['a non-token header name', { type: 'object', properties: { a: { type: 'string', 'x-mcp-header': 'Bad Name' } } }],
     ['an object-typed property', { type: 'object', properties: { a: { type: 'object', 'x-mcp-header': 'A' } } }],
-    ['a name declared twice (case-insensitively)', { type: 'object', properties: { a: { type: 'string', 'x-mcp-header': 'A' }, b: { type: 'string', 'x-mcp-header': 'a' } } }],
+    [
+      'a name declared twice (case-insensitively)',
+      { type: 'object', properties: { a: { type: 'string', 'x-mcp-header': 'A' }, b: { type: 'string', 'x-mcp-header': 'a' } } },
+    ],
   ])('an invalid declaration (%s) makes the tool invalid: nothing is checked', (_, schema) => {
     expect(paramHeaderDeclarations(schema)).toEqual([]);
   });
@@ -64,8 +69,18 @@ describe('SEP-2243 Mcp-Param-* headers', () => {
     ['undeclared argument needs no header', { plain: 'x' }, {}, undefined],
     ['header missing', { region: 'eu' }, {}, 'the body carries region="eu" but the Mcp-Param-Region header is absent'],
     ['header differs', { region: 'eu' }, { 'Mcp-Param-Region': 'us' }, 'the Mcp-Param-Region header decodes to "us" but the body carries region="eu"'],
-    ['Base64 without padding', { region: 'Hello' }, { 'Mcp-Param-Region': '=?base64?SGVsbG8?=' }, 'the Mcp-Param-Region header carries an invalid Base64 value'],
-    ['Base64 with bad characters', { region: 'Hello' }, { 'Mcp-Param-Region': '=?base64?SGVs!!!bG8=?=' }, 'the Mcp-Param-Region header carries an invalid Base64 value'],
+    [
+      'Base64 without padding',
+      { region: 'Hello' },
+      { 'Mcp-Param-Region': '=?base64?SGVsbG8?=' },
+      'the Mcp-Param-Region header carries an invalid Base64 value',
+    ],
+    [
+      'Base64 with bad characters',
+      { region: 'Hello' },
+      { 'Mcp-Param-Region': '=?base64?SGVs!!!bG8=?=' },
+      'the Mcp-Param-Region header carries an invalid Base64 value',
+    ],
     ['integer differs', { level: 42 }, { 'Mcp-Param-Level': '43' }, 'the Mcp-Param-Level header decodes to "43" but the body carries level=42'],
     ['boolean case differs', { dry: false }, { 'Mcp-Param-Dry': 'False' }, 'the Mcp-Param-Dry header decodes to "False" but the body carries dry=false'],
   ])('%s', async (_, args, headers, problem) => {
@@ -75,7 +90,11 @@ describe('SEP-2243 Mcp-Param-* headers', () => {
       return;
     }
     expect(res?.status).toBe(400);
-    expect(await res!.json()).toEqual({ jsonrpc: '2.0', id: 7, error: { code: HEADER_MISMATCH, message: `Bad Request: the request headers and body disagree: ${problem}` } });
+    expect(await res!.json()).toEqual({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: HEADER_MISMATCH, message: `Bad Request: the request headers and body disagree: ${problem}` },
+    });
   });
 
   it.each([

@@ -123,7 +123,8 @@ for (const engine of ENGINES) {
       const calls = async () => (await gw!.audit()).filter((r) => r.type === 'tool_call');
       await expect.poll(async () => (await calls()).length, { timeout: 5_000 }).toBe(6);
       const records = await calls();
-      for (const r of records) expect(r).toMatchObject({ user: { sub: ALICE.sub, email: ALICE.email }, agent: { clientId, name: AGENT_NAME }, tool: CALL.name });
+      for (const r of records)
+        expect(r).toMatchObject({ user: { sub: ALICE.sub, email: ALICE.email }, agent: { clientId, name: AGENT_NAME }, tool: CALL.name });
       const source = gw.auditSource();
       try {
         expect(await verifyAuditDir(source, { keys: await env.auditKeys() })).toMatchObject({ ok: true, chains: [{ count: expect.any(Number) }] });

@@ -15,7 +15,10 @@ beforeAll(async () => {
 afterAll(() => env?.close());
 
 function runCli(args: string[], extraEnv: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, '--config', env.configPath, ...args], { env: { ...process.env, XAA_LOG_LEVEL: 'info', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, '--config', env.configPath, ...args], {
+    env: { ...process.env, XAA_LOG_LEVEL: 'info', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -30,7 +33,9 @@ describe('xaa-gateway serve', () => {
       delete c.server;
       delete c.ssf;
     });
-    await expect(runServe({ configPath: env.configPath, handleSignals: false })).rejects.toThrow(/"server" is missing; `xaa-gateway serve` needs at least server\.publicUrl/);
+    await expect(runServe({ configPath: env.configPath, handleSignals: false })).rejects.toThrow(
+      /"server" is missing; `xaa-gateway serve` needs at least server\.publicUrl/,
+    );
     const cli = runCli(['serve']);
     expect(await cli.exited).toBe(2);
     expect(cli.stderr()).toMatch(/server\.publicUrl/);
@@ -40,7 +45,8 @@ describe('xaa-gateway serve', () => {
     const publicUrl = 'https://mcp.acme.test';
     env.writeConfig((c) => (c.server = { ...serverSection(publicUrl, env.dir), dataDir: 'data/store' }));
     // With REDIS_URL (the machine's Redis) rate limits are shared; the connection closes on SIGTERM.
-    const redisUrl: Record<string, string> = process.env.XAA_SKIP_REDIS === '1' ? {} : { REDIS_URL: process.env.XAA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' };
+    const redisUrl: Record<string, string> =
+      process.env.XAA_SKIP_REDIS === '1' ? {} : { REDIS_URL: process.env.XAA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' };
     const cli = runCli(['serve', '--port', '0', '--host', '127.0.0.1'], redisUrl);
     await expect.poll(() => cli.stdout(), { timeout: 110_000 }).toMatch(/listening on/);
     const m = /^MCP endpoint: (\S+) {2}\(listening on (\S+)\)$/m.exec(cli.stdout())!;
@@ -57,7 +63,15 @@ describe('xaa-gateway serve', () => {
     expect(unauth.status).toBe(401);
     expect(unauth.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`);
     // A rate-limited endpoint answers through the Redis-backed limiter.
-    expect((await fetch(`${listen}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }) })).status).toBe(201);
+    expect(
+      (
+        await fetch(`${listen}/register`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ redirect_uris: ['https://a.example/cb'] }),
+        })
+      ).status,
+    ).toBe(201);
     // server.dataDir is relative to the config file, like audit.dir.
     expect(existsSync(join(env.dir, 'data/store'))).toBe(true);
 

@@ -41,7 +41,9 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   try {
     await c.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL at ${ADMIN_DATABASE_URL} is unreachable (set XAA_SKIP_POSTGRES=1 to skip these tests): ${(err as Error).message}`);
+    throw new Error(`PostgreSQL at ${ADMIN_DATABASE_URL} is unreachable (set XAA_SKIP_POSTGRES=1 to skip these tests): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   try {
     return await fn(c);
@@ -112,7 +114,11 @@ export async function startServedGateway(env: Env, opts: { port: number; databas
     configPath: env.configPath,
     port: opts.port,
     cwd: process.cwd(),
-    env: { NODE_EXTRA_CA_CERTS: CIMD_CA_FILE, ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}), ...(opts.instance ? { XAA_INSTANCE_ID: opts.instance } : {}) },
+    env: {
+      NODE_EXTRA_CA_CERTS: CIMD_CA_FILE,
+      ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
+      ...(opts.instance ? { XAA_INSTANCE_ID: opts.instance } : {}),
+    },
   });
   const auditSource = (): AuditSource => (opts.databaseUrl ? new PgAuditSource({ databaseUrl: opts.databaseUrl }) : new FileAuditSource(env.auditDir));
   return {

@@ -30,7 +30,11 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 async function send(body: unknown, headers: Record<string, string>, method = 'POST'): Promise<Response> {
-  return app.app.request(h.mcpUrl, { method, headers: { 'Content-Type': 'application/json', Accept: ACCEPT, ...headers }, ...(method === 'POST' ? { body: JSON.stringify(body) } : {}) });
+  return app.app.request(h.mcpUrl, {
+    method,
+    headers: { 'Content-Type': 'application/json', Accept: ACCEPT, ...headers },
+    ...(method === 'POST' ? { body: JSON.stringify(body) } : {}),
+  });
 }
 
 async function open(token: string): Promise<Record<string, string>> {
@@ -41,7 +45,8 @@ async function open(token: string): Promise<Record<string, string>> {
 }
 
 const list = { jsonrpc: '2.0', id: 7, method: 'tools/list' };
-const EVICTED = 'closed because this sign-in opened more than 2 sessions with this client (server.sessions.maxPerSignIn); the least recently used one ends. Initialize a new session';
+const EVICTED =
+  'closed because this sign-in opened more than 2 sessions with this client (server.sessions.maxPerSignIn); the least recently used one ends. Initialize a new session';
 
 describe('server.sessions.maxPerSignIn', () => {
   it('the third session of a sign-in and client ends the least recently used; its next request says why', async () => {
@@ -60,18 +65,31 @@ describe('server.sessions.maxPerSignIn', () => {
     const frames = await stream.text();
     expect(frames.trimEnd().split('\n\n').at(-1)).toBe(`: closed: ${EVICTED}`);
     expect(logs.filter((l) => l.msg === 'MCP session evicted')).toEqual([
-      { level: 'info', msg: 'MCP session evicted', fields: { session: first['Mcp-Session-Id'], maxPerSignIn: 2, sub: alice.sub, clientId: 'agent-a', newSession: third['Mcp-Session-Id'] } },
+      {
+        level: 'info',
+        msg: 'MCP session evicted',
+        fields: { session: first['Mcp-Session-Id'], maxPerSignIn: 2, sub: alice.sub, clientId: 'agent-a', newSession: third['Mcp-Session-Id'] },
+      },
     ]);
 
     const table = [
       { who: 'the evicted session', headers: first, status: 404, message: `Session not found: ${EVICTED}` },
       { who: 'a kept session', headers: second, status: 200 },
-      { who: "another user presenting the evicted id", headers: { ...first, Authorization: `Bearer ${await h.token(bob)}` }, status: 404, message: 'Session not found' },
+      {
+        who: 'another user presenting the evicted id',
+        headers: { ...first, Authorization: `Bearer ${await h.token(bob)}` },
+        status: 404,
+        message: 'Session not found',
+      },
     ];
     for (const row of table) {
       const res = await send(list, row.headers);
       const body = (await res.json()) as { error?: { code: number; message: string } };
-      expect({ who: row.who, status: res.status, ...(row.message ? { error: body.error } : {}) }).toEqual({ who: row.who, status: row.status, ...(row.message ? { error: { code: -32001, message: row.message } } : {}) });
+      expect({ who: row.who, status: res.status, ...(row.message ? { error: body.error } : {}) }).toEqual({
+        who: row.who,
+        status: row.status,
+        ...(row.message ? { error: { code: -32001, message: row.message } } : {}),
+      });
     }
   });
 

@@ -31,7 +31,10 @@ describe('SessionTransport', () => {
     await t.close();
     await t.close();
     const error = { code: -32000, message: 'Session closed while the request was in progress' };
-    expect(await Promise.all([a, b])).toEqual([{ jsonrpc: '2.0', id: 'a', error }, { jsonrpc: '2.0', id: 'b', error }]);
+    expect(await Promise.all([a, b])).toEqual([
+      { jsonrpc: '2.0', id: 'a', error },
+      { jsonrpc: '2.0', id: 'b', error },
+    ]);
     expect(await t.request({ jsonrpc: '2.0', id: 'c', method: 'tools/list' }, extra)).toEqual({ jsonrpc: '2.0', id: 'c', error });
     expect(closed).toBe(1);
   });

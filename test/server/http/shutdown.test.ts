@@ -69,16 +69,51 @@ async function startServer(name: string, drainTimeoutMs: number) {
   const store = await openStore({ dataDir: join(env.dir, `store-${name}`), encryptionKey: ENCRYPTION_KEY });
   const tokens = new AccessTokenService({ store, deps, issuer: PUBLIC_URL, resource: `${PUBLIC_URL}/mcp`, ttlSeconds: () => 600 });
   const gateway = new Gateway({ config, identity: new HttpIdentity({ store, config, deps }), audit, deps, logger: silentLogger });
-  const server = await serveHttp({ config, gateway, store, tokens, deps, logger: silentLogger, audit, host: '127.0.0.1', port: 0, handleSignals: false, drainTimeoutMs });
-  await store.upsertClient({ clientId: AGENT_A.clientId, source: 'dynamic', clientName: AGENT_A.clientName, redirectUris: ['http://127.0.0.1:1/cb'], tokenEndpointAuthMethod: 'none', metadata: {}, createdAt: Date.now() });
+  const server = await serveHttp({
+    config,
+    gateway,
+    store,
+    tokens,
+    deps,
+    logger: silentLogger,
+    audit,
+    host: '127.0.0.1',
+    port: 0,
+    handleSignals: false,
+    drainTimeoutMs,
+  });
+  await store.upsertClient({
+    clientId: AGENT_A.clientId,
+    source: 'dynamic',
+    clientName: AGENT_A.clientName,
+    redirectUris: ['http://127.0.0.1:1/cb'],
+    tokenEndpointAuthMethod: 'none',
+    metadata: {},
+    createdAt: Date.now(),
+  });
   if (!session) {
     const creds = (await readCredentials(await env.signIn('alice', 'alice-demo-pass')))!;
-    session = { iss: creds.issuer, sub: creds.sub, idToken: creds.idToken, idTokenExpiresAt: creds.idTokenExpiresAt, idpRefreshToken: creds.refreshToken } as never;
+    session = {
+      iss: creds.issuer,
+      sub: creds.sub,
+      idToken: creds.idToken,
+      idTokenExpiresAt: creds.idTokenExpiresAt,
+      idpRefreshToken: creds.refreshToken,
+    } as never;
   }
-  const s = await store.createUserSession({ iss: session!.iss, sub: session!.sub, idToken: session!.idToken, idTokenExpiresAt: session!.idTokenExpiresAt, ...(session!.idpRefreshToken ? { idpRefreshToken: session!.idpRefreshToken } : {}) });
+  const s = await store.createUserSession({
+    iss: session!.iss,
+    sub: session!.sub,
+    idToken: session!.idToken,
+    idTokenExpiresAt: session!.idTokenExpiresAt,
+    ...(session!.idpRefreshToken ? { idpRefreshToken: session!.idpRefreshToken } : {}),
+  });
   const token = (await tokens.issue({ sub: s.sub, idp_iss: s.iss, client_id: AGENT_A.clientId, sid: s.id, scope: 'mcp:tools' })).token;
   // As the reverse proxy forwards it: to the listen address, with the public Host (checked at /mcp).
-  const transport = new StreamableHTTPClientTransport(new URL(`${server.listenUrl}/mcp`), { fetch: fetchAsHost(PUBLIC_HOST), requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.listenUrl}/mcp`), {
+    fetch: fetchAsHost(PUBLIC_HOST),
+    requestInit: { headers: { Authorization: `Bearer ${token}` } },
+  });
   const client = new Client({ name: 'shutdown-test', version: '1' }, { capabilities: {} });
   await client.connect(transport);
   return { server, gate, client, token, store, auditDir };
@@ -98,11 +133,19 @@ describe('graceful shutdown', () => {
     const shutdown = server.shutdown('test');
     expect(server.http.draining).toBe(true);
 
-    const refused = await fetchAsHost(PUBLIC_HOST)(`${server.listenUrl}/mcp`, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: ACCEPT, Authorization: `Bearer ${token}` }, body: JSON.stringify(initializeBody()) });
+    const refused = await fetchAsHost(PUBLIC_HOST)(`${server.listenUrl}/mcp`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: ACCEPT, Authorization: `Bearer ${token}` },
+      body: JSON.stringify(initializeBody()),
+    });
     expect(refused.status).toBe(503);
     expect(refused.headers.get('connection')).toBe('close');
     expect(refused.headers.get('retry-after')).toBe('5');
-    expect(await refused.json()).toEqual({ jsonrpc: '2.0', error: { code: -32000, message: 'Service unavailable: the gateway is shutting down; retry shortly' }, id: null });
+    expect(await refused.json()).toEqual({
+      jsonrpc: '2.0',
+      error: { code: -32000, message: 'Service unavailable: the gateway is shutting down; retry shortly' },
+      id: null,
+    });
     const ready = await fetch(`${server.listenUrl}/readyz`);
     expect(ready.status).toBe(503);
     expect((await ready.json()).failing).toBe('draining');
@@ -144,4 +187,3 @@ describe('graceful shutdown with a bound', () => {
     gate.release();
   });
 });
-

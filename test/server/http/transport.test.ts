@@ -15,7 +15,20 @@ import { connect, createServer as createNetServer, type AddressInfo, type Server
 import pg from 'pg';
 import { openPgAuditLog } from '../../../src/audit/pg-log.js';
 import { AuditSigningKey } from '../../../src/audit/signing-key.js';
-import { ACCEPT, AGENT_A, AGENT_B, ALLOWED_ORIGIN, ENCRYPTION_KEY, MAX_BODY, initializeBody, openSession, post, rpcMessage, startHarness, type Harness } from './harness.js';
+import {
+  ACCEPT,
+  AGENT_A,
+  AGENT_B,
+  ALLOWED_ORIGIN,
+  ENCRYPTION_KEY,
+  MAX_BODY,
+  initializeBody,
+  openSession,
+  post,
+  rpcMessage,
+  startHarness,
+  type Harness,
+} from './harness.js';
 
 let h: Harness;
 let alice: UserSession;
@@ -117,7 +130,7 @@ describe('protocol versions', () => {
   });
 });
 
-describe('2025 sessions: plain JSON requests on the session\'s warm server', () => {
+describe("2025 sessions: plain JSON requests on the session's warm server", () => {
   it('one server per session on this instance: concurrent calls each get their own answer, audited; DELETE closes it', async () => {
     const s = await openSession(h.mcpUrl, await h.token(alice));
     expect(h.http.sessions.list().find((x) => x.id === s.sessionId)?.warm).toBe(false);
@@ -130,7 +143,11 @@ describe('2025 sessions: plain JSON requests on the session\'s warm server', () 
     const dates = ['2026-12-01', '2026-12-02', '2026-12-03', '2026-12-04', '2026-12-05'];
     const answers = await Promise.all(
       dates.map(async (date, i) => {
-        const res = await post(h.mcpUrl, { jsonrpc: '2.0', id: 100 + i, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: { date } } }, s.headers);
+        const res = await post(
+          h.mcpUrl,
+          { jsonrpc: '2.0', id: 100 + i, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: { date } } },
+          s.headers,
+        );
         const msg = await res.json();
         return [res.status, msg.id, msg.result.isError ?? false, (msg.result.content[0].text as string).includes(date)];
       }),
@@ -143,7 +160,11 @@ describe('2025 sessions: plain JSON requests on the session\'s warm server', () 
     // without text/event-stream in Accept.
     const notRpc = await post(h.mcpUrl, { jsonrpc: '2.0', id: 7 }, s.headers);
     expect([notRpc.status, (await notRpc.json()).error.code]).toEqual([400, -32600]);
-    const jsonOnly = await fetch(h.mcpUrl, { method: 'POST', headers: { ...s.headers, 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/list' }) });
+    const jsonOnly = await fetch(h.mcpUrl, {
+      method: 'POST',
+      headers: { ...s.headers, 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/list' }),
+    });
     expect(jsonOnly.status).toBe(406);
 
     expect((await fetch(h.mcpUrl, { method: 'DELETE', headers: s.headers })).status).toBe(200);
@@ -171,7 +192,11 @@ describe('sessions are bound to the user and client that opened them', () => {
     expect(del.status).toBe(404);
     expect({ audit: h.sink.records.length, api: h.env.demo.stats.apiCalls.calendar }).toEqual(before);
     // alice, with a fresh token of the same sign-in and client, still has her session.
-    const mine = await post(h.mcpUrl, { jsonrpc: '2.0', id: 4, method: 'tools/list' }, { ...s.headers, Authorization: `Bearer ${await h.token(alice, AGENT_A)}` });
+    const mine = await post(
+      h.mcpUrl,
+      { jsonrpc: '2.0', id: 4, method: 'tools/list' },
+      { ...s.headers, Authorization: `Bearer ${await h.token(alice, AGENT_A)}` },
+    );
     expect(mine.status).toBe(200);
   });
 
@@ -183,7 +208,7 @@ describe('sessions are bound to the user and client that opened them', () => {
     expect(after.status).toBe(404);
   });
 
-  it("sessions of a signed-out gateway session are closed by the sweep, their held stream included", async () => {
+  it('sessions of a signed-out gateway session are closed by the sweep, their held stream included', async () => {
     const again = await h.signIn('alice'); // a second sign-in of alice's: its own gateway session
     const s = await openSession(h.mcpUrl, await h.token(again));
     const stream = await fetch(h.mcpUrl, { headers: { ...s.headers, Accept: 'text/event-stream' } });
@@ -200,7 +225,13 @@ describe('sessions are bound to the user and client that opened them', () => {
     let now = Date.now();
     const app = h.extraApp({ deps: { ...h.deps, now: () => now }, sessions: { idleMs: 60_000 } });
     const token = await h.token(alice);
-    const init = await app.app.fetch(new Request(h.mcpUrl, { method: 'POST', headers: { Authorization: `Bearer ${token}`, Accept: ACCEPT, 'Content-Type': 'application/json' }, body: JSON.stringify(initializeBody()) }));
+    const init = await app.app.fetch(
+      new Request(h.mcpUrl, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, Accept: ACCEPT, 'Content-Type': 'application/json' },
+        body: JSON.stringify(initializeBody()),
+      }),
+    );
     expect(init.status).toBe(200);
     await init.text();
     expect(app.sessions.size).toBe(1);
@@ -216,11 +247,16 @@ describe('sessions are bound to the user and client that opened them', () => {
     let now = Date.now();
     const app = h.extraApp({ deps: { ...h.deps, now: () => now } });
     const token = await h.token(alice);
-    const send = (init: RequestInit & { headers?: Record<string, string> }) => app.app.fetch(new Request(h.mcpUrl, { ...init, headers: { Authorization: `Bearer ${token}`, ...init.headers } }));
+    const send = (init: RequestInit & { headers?: Record<string, string> }) =>
+      app.app.fetch(new Request(h.mcpUrl, { ...init, headers: { Authorization: `Bearer ${token}`, ...init.headers } }));
     const init = await send({ method: 'POST', headers: { Accept: ACCEPT, 'Content-Type': 'application/json' }, body: JSON.stringify(initializeBody()) });
     await init.text();
     const sid = { 'Mcp-Session-Id': init.headers.get('mcp-session-id')!, 'MCP-Protocol-Version': '2025-11-25' };
-    await send({ method: 'POST', headers: { ...sid, Accept: ACCEPT, 'Content-Type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    await send({
+      method: 'POST',
+      headers: { ...sid, Accept: ACCEPT, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
     const stream = await send({ method: 'GET', headers: { ...sid, Accept: 'text/event-stream' } });
     expect(stream.status).toBe(200);
     expect(app.sessions.list()[0]!.streams).toBe(1);
@@ -240,7 +276,11 @@ describe('sessions are bound to the user and client that opened them', () => {
 });
 
 describe('Origin (DNS rebinding guard)', () => {
-  const forbidden = (origin: string) => ({ jsonrpc: '2.0', error: { code: -32000, message: `Forbidden: Origin ${origin} is not allowed; add it to server.allowedOrigins` }, id: null });
+  const forbidden = (origin: string) => ({
+    jsonrpc: '2.0',
+    error: { code: -32000, message: `Forbidden: Origin ${origin} is not allowed; add it to server.allowedOrigins` },
+    id: null,
+  });
 
   it.each(['https://evil.example', 'null', 'http://127.0.0.1.nip.io', 'http://localhost:1'])('Origin %s -> 403 before anything else', async (origin) => {
     const before = h.http.sessions.size;
@@ -269,7 +309,14 @@ describe('Origin (DNS rebinding guard)', () => {
     expect(res.status).toBe(401);
     expect(res.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
     expect(res.headers.get('access-control-expose-headers')).toMatch(/WWW-Authenticate/i);
-    const pre = await fetch(h.mcpUrl, { method: 'OPTIONS', headers: { Origin: ALLOWED_ORIGIN, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id' } });
+    const pre = await fetch(h.mcpUrl, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: ALLOWED_ORIGIN,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id',
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
   });
@@ -282,12 +329,21 @@ describe('Origin (DNS rebinding guard)', () => {
 });
 
 describe('request body limit (server.maxBodyBytes)', () => {
-  const tooLarge = { jsonrpc: '2.0', error: { code: -32000, message: `Payload too large: request bodies are limited to ${MAX_BODY} bytes (server.maxBodyBytes)` }, id: null };
+  const tooLarge = {
+    jsonrpc: '2.0',
+    error: { code: -32000, message: `Payload too large: request bodies are limited to ${MAX_BODY} bytes (server.maxBodyBytes)` },
+    id: null,
+  };
 
   it('a declared Content-Length over the limit -> 413, nothing called', async () => {
     const s = await openSession(h.mcpUrl, await h.token(alice));
     const before = { audit: h.sink.records.length, api: { ...h.env.demo.stats.apiCalls } };
-    const body = { jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'calendar_free_slots', arguments: { date: '2026-12-05', pad: 'x'.repeat(MAX_BODY) } } };
+    const body = {
+      jsonrpc: '2.0',
+      id: 6,
+      method: 'tools/call',
+      params: { name: 'calendar_free_slots', arguments: { date: '2026-12-05', pad: 'x'.repeat(MAX_BODY) } },
+    };
     const res = await post(h.mcpUrl, body, s.headers);
     expect(res.status).toBe(413);
     expect(await res.json()).toEqual(tooLarge);
@@ -304,7 +360,12 @@ describe('request body limit (server.maxBodyBytes)', () => {
         else controller.close();
       },
     });
-    const res = await fetch(h.mcpUrl, { method: 'POST', headers: { ...s.headers, 'Content-Type': 'application/json', Accept: ACCEPT }, body: stream, duplex: 'half' } as RequestInit);
+    const res = await fetch(h.mcpUrl, {
+      method: 'POST',
+      headers: { ...s.headers, 'Content-Type': 'application/json', Accept: ACCEPT },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     expect(res.status).toBe(413);
     expect(await res.json()).toEqual(tooLarge);
   });
@@ -345,9 +406,21 @@ describe('health and readiness', () => {
   // The audit sink's own check writes and fsyncs in its directory: /readyz fails while a record could
   // not be written (calls are refused then: fail closed), and recovers without a call having to succeed.
   const auditFaults: Array<[string, (fs: FaultyFs) => void, RegExp]> = [
-    ['a full disk (ENOSPC on write)', (fs) => (fs.failWrite = { error: osError('ENOSPC', 'no space left on device, write'), mode: 'all' }), /^cannot write: cannot write in \S+: ENOSPC: no space left on device, write$/],
-    ['a read-only file system (EROFS on open)', (fs) => (fs.failOpen = osError('EROFS', "read-only file system, open '.write-probe'")), /^cannot write: cannot write in \S+: EROFS: read-only file system/],
-    ['a failing device (EIO on fsync)', (fs) => (fs.failSync = osError('EIO', 'i/o error, fsync')), /^cannot write: cannot write in \S+: EIO: i\/o error, fsync$/],
+    [
+      'a full disk (ENOSPC on write)',
+      (fs) => (fs.failWrite = { error: osError('ENOSPC', 'no space left on device, write'), mode: 'all' }),
+      /^cannot write: cannot write in \S+: ENOSPC: no space left on device, write$/,
+    ],
+    [
+      'a read-only file system (EROFS on open)',
+      (fs) => (fs.failOpen = osError('EROFS', "read-only file system, open '.write-probe'")),
+      /^cannot write: cannot write in \S+: EROFS: read-only file system/,
+    ],
+    [
+      'a failing device (EIO on fsync)',
+      (fs) => (fs.failSync = osError('EIO', 'i/o error, fsync')),
+      /^cannot write: cannot write in \S+: EIO: i\/o error, fsync$/,
+    ],
   ];
   it.each(auditFaults)('/readyz -> 503 naming the audit check on %s, 200 once it is gone', async (_label, fault, message) => {
     const fs = faultyFs();
@@ -371,35 +444,45 @@ describe('health and readiness', () => {
   });
 
   // The PostgreSQL sink through a TCP relay this test can cut: the database unreachable, then back.
-  it.skipIf(process.env.XAA_SKIP_POSTGRES === '1')('/readyz -> 503 naming the audit check while the audit database is unreachable (calls fail closed), 200 once it answers', async () => {
-    const relay = await tcpRelay(5432);
-    const schema = `readyz_${randomBytes(5).toString('hex')}`;
-    const databaseUrl = `postgres://postgres@127.0.0.1:${relay.port}/test`;
-    const audit = await openPgAuditLog({ now: () => Date.now() }, { databaseUrl, schema, instance: 'readyz', queryTimeoutMs: 1000 });
-    try {
-      const app = h.extraApp({ audit, auditInDatabase: true });
-      const ok = await app.app.fetch(new Request(`${h.origin}/readyz`));
-      expect([ok.status, (await ok.json()).checks.audit]).toEqual([200, 'ok']);
-      await relay.stop();
-      const res = await app.app.fetch(new Request(`${h.origin}/readyz`));
-      expect(res.status).toBe(503);
-      const body = await res.json();
-      expect(body).toMatchObject({ status: 'not_ready', failing: 'audit', checks: { config: 'ok', store: 'ok' } });
-      expect(body.checks.audit).toMatch(new RegExp(`^cannot write: cannot reach the audit table in postgres://127\\.0\\.0\\.1:${relay.port}/test \\(schema ${schema}\\): .*(ECONNREFUSED|Connection terminated|timeout)`));
-      await expect(audit.append({ type: 'tool_call', phase: 'decision', traceId: 't-down' })).rejects.toMatchObject({ code: 'audit_unavailable', message: expect.stringMatching(/^cannot write the audit table in postgres:\/\/127\.0\.0\.1:\d+\/test/) });
-      await relay.start();
-      const again = await app.app.fetch(new Request(`${h.origin}/readyz`));
-      expect([again.status, (await again.json()).checks.audit]).toEqual([200, 'ok']);
-      expect(await audit.append({ type: 'tool_call', phase: 'decision', traceId: 't-up' })).toMatchObject({ seq: 1, instance: 'readyz' });
-    } finally {
-      await audit.close();
-      await relay.stop();
-      const c = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
-    }
-  });
+  it.skipIf(process.env.XAA_SKIP_POSTGRES === '1')(
+    '/readyz -> 503 naming the audit check while the audit database is unreachable (calls fail closed), 200 once it answers',
+    async () => {
+      const relay = await tcpRelay(5432);
+      const schema = `readyz_${randomBytes(5).toString('hex')}`;
+      const databaseUrl = `postgres://postgres@127.0.0.1:${relay.port}/test`;
+      const audit = await openPgAuditLog({ now: () => Date.now() }, { databaseUrl, schema, instance: 'readyz', queryTimeoutMs: 1000 });
+      try {
+        const app = h.extraApp({ audit, auditInDatabase: true });
+        const ok = await app.app.fetch(new Request(`${h.origin}/readyz`));
+        expect([ok.status, (await ok.json()).checks.audit]).toEqual([200, 'ok']);
+        await relay.stop();
+        const res = await app.app.fetch(new Request(`${h.origin}/readyz`));
+        expect(res.status).toBe(503);
+        const body = await res.json();
+        expect(body).toMatchObject({ status: 'not_ready', failing: 'audit', checks: { config: 'ok', store: 'ok' } });
+        expect(body.checks.audit).toMatch(
+          new RegExp(
+            `^cannot write: cannot reach the audit table in postgres://127\\.0\\.0\\.1:${relay.port}/test \\(schema ${schema}\\): .*(ECONNREFUSED|Connection terminated|timeout)`,
+          ),
+        );
+        await expect(audit.append({ type: 'tool_call', phase: 'decision', traceId: 't-down' })).rejects.toMatchObject({
+          code: 'audit_unavailable',
+          message: expect.stringMatching(/^cannot write the audit table in postgres:\/\/127\.0\.0\.1:\d+\/test/),
+        });
+        await relay.start();
+        const again = await app.app.fetch(new Request(`${h.origin}/readyz`));
+        expect([again.status, (await again.json()).checks.audit]).toEqual([200, 'ok']);
+        expect(await audit.append({ type: 'tool_call', phase: 'decision', traceId: 't-up' })).toMatchObject({ seq: 1, instance: 'readyz' });
+      } finally {
+        await audit.close();
+        await relay.stop();
+        const c = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await c.end();
+      }
+    },
+  );
 
   it('/.well-known/xaa-audit-keys serves the audit public keys (JWKS, no private part); absent without them', async () => {
     const key = await AuditSigningKey.load(join(mkdtempSync(join(tmpdir(), 'xaa-audit-keys-')), 'audit-signing-key.json'));

@@ -24,7 +24,14 @@ describe('serve after a crash mid-call', () => {
   it('writes an "outcome unknown" record for the decision left without outcome, and logs it', async () => {
     // The previous run of this instance (XAA_INSTANCE_ID gw-1): its own chain.
     const crashed = await openAuditLog(env.auditDir, defaultDeps, { instance: 'gw-1' });
-    const call = { type: 'tool_call', traceId: 'crashed-call', user: { iss: env.demo.urls.idp, sub: 'u-alice' }, agent: { clientId: 'agent-x', name: 'Agent X' }, tool: 'calendar_free_slots', resource: 'calendar' };
+    const call = {
+      type: 'tool_call',
+      traceId: 'crashed-call',
+      user: { iss: env.demo.urls.idp, sub: 'u-alice' },
+      agent: { clientId: 'agent-x', name: 'Agent X' },
+      tool: 'calendar_free_slots',
+      resource: 'calendar',
+    };
     await crashed.append({ ...call, phase: 'decision', decision: 'allow', reason: 'allowed', downstream: { method: 'GET', url: 'http://127.0.0.1:1/slots' } });
     await crashed.close();
 
@@ -34,8 +41,17 @@ describe('serve after a crash mid-call', () => {
       ['decision', undefined],
       ['outcome', { ok: false, error: 'outcome_unknown' }],
     ]);
-    expect(records[1]).toMatchObject({ user: call.user, agent: call.agent, tool: call.tool, downstream: { method: 'GET', url: 'http://127.0.0.1:1/slots' }, decisionSeq: records[0]!.seq });
-    const warning = gw.stderr().split('\n').find((l) => l.includes('outcome unknown'));
+    expect(records[1]).toMatchObject({
+      user: call.user,
+      agent: call.agent,
+      tool: call.tool,
+      downstream: { method: 'GET', url: 'http://127.0.0.1:1/slots' },
+      decisionSeq: records[0]!.seq,
+    });
+    const warning = gw
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('outcome unknown'));
     expect(warning, gw.stderr()).toBeDefined();
     expect(JSON.parse(warning!)).toMatchObject({ level: 'warn', calls: 1, traceIds: ['crashed-call'] });
     expect(await gw.stop()).toBe(0);

@@ -54,8 +54,7 @@ export async function authorizePost(ctx: IdpContext, req: Request): Promise<Resp
   if (!checked.ok) return checked.response;
   const username = form.get('username') ?? '';
   const user = ctx.state.users.get(username);
-  const again = (error: string) =>
-    html(renderLoginPage({ request: form, clientId: checked.clientId, error, username }), 401);
+  const again = (error: string) => html(renderLoginPage({ request: form, clientId: checked.clientId, error, username }), 401);
   if (!user || !safeEqual(form.get('password') ?? '', user.password)) return again('Wrong username or password.');
   if (!user.active) return again('This account is deactivated. Contact your administrator.');
 

@@ -56,11 +56,14 @@ export async function createIdpContext(urls: DemoUrls, state: DemoState, jtis: J
   const kid = `idp-${randomBytes(6).toString('hex')}`;
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
   const clients = new Map(
-    SEED_IDP_CLIENTS.map((c) => [c.clientId, {
+    SEED_IDP_CLIENTS.map((c) => [
+      c.clientId,
+      {
         ...c,
         // The IdP takes either way of sending the secret (its metadata lists both).
         auth: { method: 'client_secret_basic' as const, secret: readDemoSecret(c.secretFile), alsoAccept: ['client_secret_post' as const] },
-      }]),
+      },
+    ]),
   );
   const apps = Object.values(APP_DEFINITIONS).map((d) => ({
     name: d.name,

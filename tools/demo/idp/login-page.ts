@@ -1,7 +1,6 @@
 /** The IdP's sign-in page. The authorization request travels in hidden fields, so the page is stateless. */
 
-const esc = (s: string) =>
-  s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
+const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
 export function renderLoginPage(opts: { request: URLSearchParams; clientId: string; error?: string; username?: string }): string {
   const hidden = [...opts.request]

@@ -71,7 +71,10 @@ export function createSsfRoutes(ctx: IdpContext, transmitter: DemoTransmitter): 
     const d = parsed.data.delivery;
     const stream = transmitter.createStream({
       aud: parsed.data.aud,
-      delivery: d.method === PUSH_METHOD ? { method: 'push', endpointUrl: d.endpoint_url, ...(d.authorization_header ? { authorizationHeader: d.authorization_header } : {}) } : { method: 'poll' },
+      delivery:
+        d.method === PUSH_METHOD
+          ? { method: 'push', endpointUrl: d.endpoint_url, ...(d.authorization_header ? { authorizationHeader: d.authorization_header } : {}) }
+          : { method: 'poll' },
       ...(parsed.data.events_requested ? { eventsRequested: parsed.data.events_requested } : {}),
     });
     return c.json(streamJson(ctx.issuer, stream), 201);

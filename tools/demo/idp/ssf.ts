@@ -62,7 +62,11 @@ export class DemoTransmitter implements DemoSsf {
     const streamId = randomToken(12);
     const delivery: DemoSsfStream['delivery'] =
       input.delivery.method === 'push'
-        ? { method: PUSH_METHOD, endpointUrl: input.delivery.endpointUrl, ...(input.delivery.authorizationHeader ? { authorizationHeader: input.delivery.authorizationHeader } : {}) }
+        ? {
+            method: PUSH_METHOD,
+            endpointUrl: input.delivery.endpointUrl,
+            ...(input.delivery.authorizationHeader ? { authorizationHeader: input.delivery.authorizationHeader } : {}),
+          }
         : { method: POLL_METHOD, endpointUrl: `${this.issuer}/ssf/poll/${streamId}` };
     const stream: Stream = {
       streamId,
@@ -196,7 +200,11 @@ async function push(
     try {
       const res = await fetch(d.endpointUrl, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/secevent+jwt', Accept: 'application/json', ...(d.authorizationHeader ? { Authorization: d.authorizationHeader } : {}) },
+        headers: {
+          'Content-Type': 'application/secevent+jwt',
+          Accept: 'application/json',
+          ...(d.authorizationHeader ? { Authorization: d.authorizationHeader } : {}),
+        },
         body: set,
         signal: AbortSignal.timeout(10_000),
       });

@@ -23,8 +23,7 @@ export async function verifyBearer(ctx: SaasContext, req: Request, resourcePath:
   const token = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header ?? '')?.[1];
   // RFC 6750 §3.1: without any credentials the challenge carries no error code.
   if (!header) return { ok: false, response: challenge(`Bearer ${meta}`) };
-  const invalid = (why: string) =>
-    ({ ok: false, response: challenge(`Bearer error="invalid_token", error_description="${why}", ${meta}`) }) as const;
+  const invalid = (why: string) => ({ ok: false, response: challenge(`Bearer error="invalid_token", error_description="${why}", ${meta}`) }) as const;
   if (!token) return invalid('malformed Authorization header');
   try {
     const { payload } = await jwtVerify(token, ctx.verifyKey, {

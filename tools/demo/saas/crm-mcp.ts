@@ -64,7 +64,10 @@ function buildServer(auth: AccessClaims): McpServer {
 /** A tools/call that needs a scope the token lacks gets 403 insufficient_scope (MCP authorization, scope challenge). */
 async function scopeChallenge(req: Request, auth: AccessClaims): Promise<Response | undefined> {
   if (req.method !== 'POST') return undefined;
-  const body = (await req.clone().json().catch(() => undefined)) as unknown;
+  const body = (await req
+    .clone()
+    .json()
+    .catch(() => undefined)) as unknown;
   for (const msg of Array.isArray(body) ? body : [body]) {
     const m = msg as { method?: unknown; params?: { name?: unknown } } | undefined;
     if (m?.method !== 'tools/call' || typeof m.params?.name !== 'string') continue;

@@ -125,7 +125,11 @@ export async function idpCallback(ctx: AsContext, c: Context): Promise<Response>
   if (req.sessionId) return errorPage(400, 'Already signed in', 'This sign-in was already completed. Go back to the app you came from.');
   const idpError = params.get('error');
   if (idpError) {
-    const error = PASSED_IDP_ERRORS.has(idpError) ? idpError : idpError === 'login_required' || idpError === 'consent_required' ? 'access_denied' : 'server_error';
+    const error = PASSED_IDP_ERRORS.has(idpError)
+      ? idpError
+      : idpError === 'login_required' || idpError === 'consent_required'
+        ? 'access_denied'
+        : 'server_error';
     return failRequest(ctx, req, error, `sign-in at the identity provider failed: ${idpError}`);
   }
   const currentUrl = new URL(`${ctx.issuer()}${IDP_CALLBACK_PATH}`);
@@ -162,7 +166,10 @@ export async function idpCallback(ctx: AsContext, c: Context): Promise<Response>
   const decided = await decideFor(ctx, req, session);
   if (decided instanceof Response) return decided;
   if (!decided.decision.toConsent.length) return issueCode(ctx, { ...req, scopes: decided.decision.granted, sessionId: session.id }, session);
-  return new Response(null, { status: 303, headers: { Location: `${CONSENT_PATH}?request=${encodeURIComponent(req.id)}`, ...NO_STORE, 'Referrer-Policy': 'no-referrer' } });
+  return new Response(null, {
+    status: 303,
+    headers: { Location: `${CONSENT_PATH}?request=${encodeURIComponent(req.id)}`, ...NO_STORE, 'Referrer-Policy': 'no-referrer' },
+  });
 }
 
 /**
@@ -177,7 +184,11 @@ export async function loadBoundRequest(ctx: AsContext, c: Context, id: string | 
   }
   const cookie = getRequestCookie(c, ctx.server().publicUrl, req.id);
   if (!cookie || !safeEqual(cookie, req.csrf)) {
-    return errorPage(403, 'This sign-in belongs to another browser', 'This sign-in was not started in this browser, so it cannot be completed here. Start again from your agent.');
+    return errorPage(
+      403,
+      'This sign-in belongs to another browser',
+      'This sign-in was not started in this browser, so it cannot be completed here. Start again from your agent.',
+    );
   }
   return req;
 }

@@ -91,10 +91,12 @@ export async function fetchClientMetadata(clientId: string, opts: CimdFetchOptio
     }
   }
   const method = d.token_endpoint_auth_method ?? 'none';
-  if (typeof method === 'string' && SHARED_SECRET_METHODS.has(method)) throw refuse(`token_endpoint_auth_method "${method}" needs a shared secret, which a metadata document cannot have`);
+  if (typeof method === 'string' && SHARED_SECRET_METHODS.has(method))
+    throw refuse(`token_endpoint_auth_method "${method}" needs a shared secret, which a metadata document cannot have`);
   if (method !== 'none') throw refuse(`token_endpoint_auth_method "${String(method)}" is not supported (use "none" with PKCE)`);
   if ('client_secret' in d) throw refuse('a metadata document must not contain a client_secret');
-  if (d.client_name !== undefined && (typeof d.client_name !== 'string' || d.client_name.length > 200)) throw refuse('"client_name" must be a string of at most 200 characters');
+  if (d.client_name !== undefined && (typeof d.client_name !== 'string' || d.client_name.length > 200))
+    throw refuse('"client_name" must be a string of at most 200 characters');
   const ttl = cacheLifetimeSeconds(String(res.headers['cache-control'] ?? ''));
   return {
     clientId,
@@ -102,7 +104,20 @@ export async function fetchClientMetadata(clientId: string, opts: CimdFetchOptio
     ...(typeof d.client_name === 'string' && d.client_name.trim() ? { clientName: d.client_name.trim() } : {}),
     redirectUris: d.redirect_uris as string[],
     tokenEndpointAuthMethod: 'none',
-    metadata: pick(d, ['client_id', 'client_name', 'client_uri', 'logo_uri', 'redirect_uris', 'application_type', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'software_id', 'software_version']),
+    metadata: pick(d, [
+      'client_id',
+      'client_name',
+      'client_uri',
+      'logo_uri',
+      'redirect_uris',
+      'application_type',
+      'grant_types',
+      'response_types',
+      'token_endpoint_auth_method',
+      'scope',
+      'software_id',
+      'software_version',
+    ]),
     createdAt: opts.now,
     expiresAt: opts.now + ttl * 1000,
   };

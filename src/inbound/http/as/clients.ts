@@ -94,15 +94,20 @@ export class ClientRegistry {
       const colon = decoded.indexOf(':');
       if (!m || colon < 0) throw invalidClient('malformed Authorization header; use HTTP Basic with client_id:client_secret');
       try {
-        basic = { id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')) };
+        basic = {
+          id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
+          secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
+        };
       } catch {
         throw invalidClient('malformed Authorization header (bad percent-encoding)');
       }
     }
     const formId = form.get('client_id') ?? undefined;
     const formSecret = form.get('client_secret') ?? undefined;
-    if (basic && formSecret !== undefined) throw oauthError('invalid_request', 'use one client authentication method: HTTP Basic or client_secret in the body, not both');
-    if (basic && formId !== undefined && formId !== basic.id) throw oauthError('invalid_request', 'client_id in the body differs from the one in the Authorization header');
+    if (basic && formSecret !== undefined)
+      throw oauthError('invalid_request', 'use one client authentication method: HTTP Basic or client_secret in the body, not both');
+    if (basic && formId !== undefined && formId !== basic.id)
+      throw oauthError('invalid_request', 'client_id in the body differs from the one in the Authorization header');
     const clientId = basic?.id ?? formId;
     if (!clientId) throw invalidClient('client authentication required: send client_id (public clients) or HTTP Basic credentials');
     let client: RegisteredClient | undefined;

@@ -33,7 +33,8 @@ export async function consentGet(ctx: AsContext, c: Context): Promise<Response> 
  * and held in this browser's cookie; a foreign Origin is refused outright.
  */
 export async function consentPost(ctx: AsContext, c: Context): Promise<Response> {
-  const forbidden = () => errorPage(403, 'This form could not be verified', 'The consent form was not submitted from this browser\'s sign-in page. Start again from your agent.');
+  const forbidden = () =>
+    errorPage(403, 'This form could not be verified', "The consent form was not submitted from this browser's sign-in page. Start again from your agent.");
   const origin = c.req.header('origin');
   // Browsers send "null" with Referrer-Policy no-referrer; the CSRF token is the real check.
   if (origin && origin !== 'null' && origin !== new URL(ctx.issuer()).origin) return forbidden();

@@ -90,7 +90,10 @@ export function createContext(opts: AuthorizationServerOptions, parts: { clients
       // de-facto X-Forwarded-For): the Nth entry from the right is the one no client can forge.
       const hops = opts.config.current.config.server?.trustProxyHops ?? 0;
       if (hops > 0) {
-        const chain = (c.req.header('x-forwarded-for') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const chain = (c.req.header('x-forwarded-for') ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         const forwarded = chain[chain.length - hops];
         if (forwarded) return forwarded;
       }

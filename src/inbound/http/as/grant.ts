@@ -41,7 +41,12 @@ export async function failRequest(ctx: AsContext, req: AuthorizationRequest, err
  * What this request is granted, given what the user already allowed the agent (scopes.ts:
  * decideGrant); the error redirect instead when the client is no longer registered.
  */
-export async function decideFor(ctx: AsContext, req: AuthorizationRequest, session: UserSession, status: 302 | 303 = 302): Promise<{ decision: GrantDecision; client: RegisteredClient } | Response> {
+export async function decideFor(
+  ctx: AsContext,
+  req: AuthorizationRequest,
+  session: UserSession,
+  status: 302 | 303 = 302,
+): Promise<{ decision: GrantDecision; client: RegisteredClient } | Response> {
   const client = await ctx.clients.find(req.clientId).catch(() => undefined);
   if (!client) return failRequest(ctx, req, 'unauthorized_client', 'the client is no longer registered', status);
   const consent = await ctx.store.getConsent(session.iss, session.sub, req.clientId);

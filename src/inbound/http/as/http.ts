@@ -12,7 +12,6 @@ export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
 }
 
-
 /** An OAuth protocol error (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 7009 §2.2.1). */
 export function oauthError(error: string, description: string, status = 400): GatewayError {
   return new GatewayError('oauth_request', description, { oauthError: error, oauthErrorDescription: description, status });
@@ -71,4 +70,3 @@ export function assertNoRepeats(params: URLSearchParams): void {
     seen.add(key);
   }
 }
-

@@ -66,12 +66,19 @@ export function createAuthorizationServer(opts: AuthorizationServerOptions): Hon
     return handler(ctx, c);
   };
   // Public, credential-free endpoints may be called from browser-based MCP clients.
-  const open = cors({ origin: '*', allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version'], maxAge: 600 });
+  const open = cors({
+    origin: '*',
+    allowMethods: ['GET', 'POST', 'OPTIONS'],
+    allowHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version'],
+    maxAge: 600,
+  });
   for (const path of ['/.well-known/oauth-authorization-server', '/jwks', '/token', '/register', '/revoke']) app.use(path, open);
 
   // Cacheable for a few minutes: a key rotation keeps the old key verifying far longer (tokens.ts).
   app.get('/.well-known/oauth-authorization-server', (c) => c.json(authorizationServerMetadata(ctx), 200, { 'Cache-Control': 'public, max-age=300' }));
-  app.get('/jwks', async (c) => c.body(JSON.stringify(await ctx.tokens.jwks()), 200, { 'Cache-Control': 'public, max-age=300', 'Content-Type': 'application/jwk-set+json' }));
+  app.get('/jwks', async (c) =>
+    c.body(JSON.stringify(await ctx.tokens.jwks()), 200, { 'Cache-Control': 'public, max-age=300', 'Content-Type': 'application/jwk-set+json' }),
+  );
   app.post('/register', FORM_LIMIT, run(register));
   app.get('/authorize', run(authorize));
   app.get(IDP_CALLBACK_PATH, run(idpCallback));

@@ -132,9 +132,7 @@ export function consentPage(v: ConsentView): Promise<Response> {
         Allow <strong>{name}</strong> to use {v.enterprise}'s tools as you?
       </h1>
       {source.verified ? null : (
-        <p class="warn">
-          {source.text}. Its name is chosen by the agent itself. Allow it only if you started this connection just now.
-        </p>
+        <p class="warn">{source.text}. Its name is chosen by the agent itself. Allow it only if you started this connection just now.</p>
       )}
       <dl>
         <dt>Agent</dt>

@@ -16,12 +16,17 @@ export async function register(ctx: AsContext, c: Context): Promise<Response> {
   try {
     if (!ctx.server().dynamicRegistration) {
       return jsonResponse(
-        { error: 'invalid_request', error_description: 'dynamic client registration is turned off on this gateway (server.dynamicRegistration); ask the administrator to register your client, or use a Client ID Metadata Document' },
+        {
+          error: 'invalid_request',
+          error_description:
+            'dynamic client registration is turned off on this gateway (server.dynamicRegistration); ask the administrator to register your client, or use a Client ID Metadata Document',
+        },
         404,
       );
     }
     await ctx.limits.consume('register', { address: ctx.address(c) });
-    if (!/^application\/json\b/i.test(c.req.header('content-type') ?? '')) throw oauthError('invalid_client_metadata', 'send the client metadata as application/json');
+    if (!/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
+      throw oauthError('invalid_client_metadata', 'send the client metadata as application/json');
     const text = await c.req.text();
     if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw oauthError('invalid_client_metadata', `client metadata is larger than ${MAX_BODY_BYTES} bytes`);
     let body: unknown;
@@ -85,7 +90,8 @@ function validate(m: Record<string, unknown>, now: number): RegisteredClient {
   const optionalUrl = (key: 'client_uri' | 'logo_uri') => {
     const v = m[key];
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !URL.canParse(v) || new URL(v).protocol !== 'https:') throw oauthError('invalid_client_metadata', `${key} must be an https URL`);
+    if (typeof v !== 'string' || !URL.canParse(v) || new URL(v).protocol !== 'https:')
+      throw oauthError('invalid_client_metadata', `${key} must be an https URL`);
     return v;
   };
   const clientUri = optionalUrl('client_uri');

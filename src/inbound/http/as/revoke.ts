@@ -38,8 +38,11 @@ export async function revoke(ctx: AsContext, c: Context): Promise<Response> {
       return true;
     };
     // The hint only orders the search (RFC 7009 §2.1).
-    if (hint === 'access_token') (await tryAccess()) || (await tryRefresh());
-    else (await tryRefresh()) || (await tryAccess());
+    if (hint === 'access_token') {
+      if (!(await tryAccess())) await tryRefresh();
+    } else if (!(await tryRefresh())) {
+      await tryAccess();
+    }
     return new Response(null, { status: 200, headers: NO_STORE });
   } catch (e) {
     return tokenEndpointError(ctx, c, e);

@@ -36,7 +36,9 @@ export function tokenEndpointError(ctx: AsContext, c: Context, e: unknown): Resp
   if (!isGatewayError(e, 'oauth_request') && !isGatewayError(e, 'rate_limited')) ctx.logger.error('token endpoint failure', { error: e });
   // RFC 6749 §5.2: a client that tried HTTP Basic gets the matching challenge with invalid_client.
   const challenge: Record<string, string> =
-    isGatewayError(e, 'oauth_request') && e.oauthError === 'invalid_client' && c.req.header('authorization') ? { 'WWW-Authenticate': 'Basic realm="xaa-gateway"' } : {};
+    isGatewayError(e, 'oauth_request') && e.oauthError === 'invalid_client' && c.req.header('authorization')
+      ? { 'WWW-Authenticate': 'Basic realm="xaa-gateway"' }
+      : {};
   return oauthErrorResponse(e, challenge);
 }
 
@@ -74,7 +76,8 @@ async function authorizationCodeGrant(ctx: AsContext, client: RegisteredClient, 
     throw oauthError('invalid_grant', 'the authorization code is invalid, expired or already used');
   }
   if (record.clientId !== client.clientId) throw oauthError('invalid_grant', 'the authorization code was issued to another client');
-  if (redirectUri !== null && redirectUri !== record.redirectUri) throw oauthError('invalid_grant', 'redirect_uri differs from the one of the authorization request');
+  if (redirectUri !== null && redirectUri !== record.redirectUri)
+    throw oauthError('invalid_grant', 'redirect_uri differs from the one of the authorization request');
   if (!safeEqual(createHash('sha256').update(verifier).digest('base64url'), record.codeChallenge)) {
     throw oauthError('invalid_grant', 'code_verifier does not match the code_challenge (PKCE)');
   }
@@ -109,7 +112,10 @@ async function refreshTokenGrant(ctx: AsContext, client: RegisteredClient, form:
       await ctx.store.revokeUserSession(current.sessionId, now);
       ctx.logger.warn('refresh token reused: its family and its session are revoked', { clientId: client.clientId, sid: current.sessionId });
     }
-    throw oauthError('invalid_grant', rotated.reason === 'reused' ? 'the refresh token was already used; every token of its grant is now revoked' : `the refresh token is ${rotated.reason}`);
+    throw oauthError(
+      'invalid_grant',
+      rotated.reason === 'reused' ? 'the refresh token was already used; every token of its grant is now revoked' : `the refresh token is ${rotated.reason}`,
+    );
   }
   return issueTokens(ctx, client, session, scopes, current.resource, { refreshToken: next });
 }
@@ -133,7 +139,7 @@ function narrowScopes(requested: string | null, granted: readonly string[]): str
 
 async function liveSession(ctx: AsContext, sessionId: string): Promise<UserSession> {
   const session = await ctx.store.getUserSession(sessionId);
-  if (!session || session.revokedAt) throw oauthError('invalid_grant', 'the user\'s session has ended; sign in again');
+  if (!session || session.revokedAt) throw oauthError('invalid_grant', "the user's session has ended; sign in again");
   return session;
 }
 

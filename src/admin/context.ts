@@ -5,7 +5,7 @@ import type { ConfigStore, ServerConfig } from '../config/index.js';
 import type { ControlService } from '../control/service.js';
 import type { Actor } from '../domain/control.js';
 import type { Deps } from '../deps.js';
-import { GatewayError, type ErrorCode } from '../errors.js';
+import { ERROR_CODES, ERROR_TABLE, GatewayError, type ErrorCode } from '../errors.js';
 import type { AccessTokenService } from '../inbound/http/tokens.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
@@ -50,15 +50,13 @@ export function adminCsrfToken(c: Context): string | undefined {
   return (c as Context<AdminEnv>).get('adminCsrf');
 }
 
-export const HTTP_STATUS: Partial<Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 428 | 503>> = {
-  admin_unauthorized: 401,
-  admin_forbidden: 403,
-  admin_not_found: 404,
-  admin_conflict: 409,
-  admin_invalid: 400,
-  audit_unavailable: 503,
-  store_unavailable: 503,
-};
+/**
+ * The admin API's status for each code it shows as is (the error table's, for the codes on the admin
+ * surface); any other code is an internal failure: 500 with nothing but "see the gateway log".
+ */
+export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = Object.fromEntries(
+  ERROR_CODES.filter((code) => code !== 'internal' && ERROR_TABLE[code].surfaces.includes('admin')).map((code) => [code, ERROR_TABLE[code].status]),
+);
 
 /** The JSON error body of the admin API: `{ error: <code>, message, ...extra }`. */
 export function adminError(

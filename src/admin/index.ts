@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { toGatewayError } from '../errors.js';
+import { payloadTooLarge, toGatewayError } from '../errors.js';
 import { createAdminApi } from './api.js';
 import { createAdminAuth, type AdminAuth } from './auth.js';
 import { ConfigEditor } from './config-editor.js';
@@ -36,7 +36,10 @@ export function createAdminRouter(opts: AdminOptions): AdminRouter {
   app.use('*', (c, next) =>
     bodyLimit({
       maxSize: serverOf(opts.config).maxBodyBytes,
-      onError: () => adminError('admin_invalid', `request bodies are limited to ${serverOf(opts.config).maxBodyBytes} bytes (server.maxBodyBytes)`, 413),
+      onError: () => {
+        const err = payloadTooLarge(serverOf(opts.config).maxBodyBytes);
+        return adminError(err.code, err.message);
+      },
     })(c, next),
   );
   mountAdminLogin(app, opts, auth);

@@ -8,7 +8,7 @@ import type { AuditJwks } from '../audit/signing-key.js';
 import type { AuditSink } from '../audit/types.js';
 import type { ConfigStore, ServerConfig } from '../config/index.js';
 import type { Deps } from '../deps.js';
-import { GatewayError, toGatewayError } from '../errors.js';
+import { GatewayError, payloadTooLarge, toGatewayError } from '../errors.js';
 import type { AccessTokenService } from '../inbound/http/tokens.js';
 import type { Logger } from '../log.js';
 import { metricsRoute, type MetricsRouteOptions } from '../observability/index.js';
@@ -17,7 +17,7 @@ import type { Gateway } from '../gateway/index.js';
 import { Admission, admissionControl, type AdmissionStats } from './http/admission.js';
 import { bearerAuth, type BearerEnv } from './http/auth.js';
 import { bodyLimitCheap } from './http/body-limit.js';
-import { JSONRPC_SERVER_ERROR, jsonRpcError } from './http/errors.js';
+import { JSONRPC_SERVER_ERROR, jsonRpcError, jsonRpcRefusal } from './http/errors.js';
 import { readiness } from './http/health.js';
 import { allowedHostnames, hostGuard } from './http/host.js';
 import { InFlight, whenResponseDone } from './http/inflight.js';
@@ -140,10 +140,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   app.use('*', async (c, next) => {
     if (c.req.path === '/healthz' || c.req.path === '/readyz') return next();
     if (draining) {
-      return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway is shutting down; retry shortly', {
-        Connection: 'close',
-        'Retry-After': '5',
-      });
+      return jsonRpcRefusal(new GatewayError('shutting_down', 'Service unavailable: the gateway is shutting down; retry shortly'), { Connection: 'close' });
     }
     const end = inflight.begin();
     try {
@@ -222,7 +219,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     MCP_PATH,
     bodyLimitCheap(
       () => server().maxBodyBytes,
-      () => jsonRpcError(413, JSONRPC_SERVER_ERROR, `Payload too large: request bodies are limited to ${server().maxBodyBytes} bytes (server.maxBodyBytes)`),
+      () => jsonRpcRefusal(payloadTooLarge(server().maxBodyBytes)),
     ),
   );
   app.on(['GET', 'POST', 'DELETE'], MCP_PATH, async (c) => {
@@ -239,9 +236,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   app.onError((e, c) => {
     const err = toGatewayError(e);
     opts.logger.error('HTTP request failed', { path: c.req.path, method: c.req.method, code: err.code, error: err.message });
-    if (err.code === 'store_unavailable')
-      return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway cannot reach its store; try again shortly', { 'Retry-After': '5' });
-    return jsonRpcError(500, JSONRPC_SERVER_ERROR, 'Internal error');
+    return jsonRpcRefusal(err.code === 'store_unavailable' ? err : new GatewayError('internal', err.message));
   });
 
   return {

@@ -1,5 +1,5 @@
 import { safeEqual } from '../security.js';
-import { toGatewayError } from '../errors.js';
+import { ERROR_TABLE, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { SET_MEDIA_TYPE, type SetErrorCode } from './constants.js';
 import { setError, setErrorBody, setErrorCode } from './errors.js';
@@ -39,11 +39,12 @@ export async function handlePush(req: Request, ctx: PushContext): Promise<Respon
     if (code) {
       const body = setErrorBody(toGatewayError(e));
       ctx.logger.warn('pushed SET refused', { err: body.err, description: body.description });
-      return json(400, body);
+      return json(ERROR_TABLE.security_event_invalid.status, body);
     }
     const err = toGatewayError(e);
     ctx.logger.error('pushed SET not taken now; the transmitter should retry', { code: err.code, error: err.message });
-    return json(503, { description: 'the SET could not be processed now; deliver it again later' }, { 'Retry-After': '30' });
+    const busy = ERROR_TABLE.security_event_busy;
+    return json(busy.status, { description: 'the SET could not be processed now; deliver it again later' }, { 'Retry-After': String(busy.retryAfterSeconds) });
   }
 }
 

@@ -25,7 +25,7 @@ function failureCode(peer: TokenEndpointPeer) {
 }
 
 /** An OAuth error response (RFC 6749 §5.2, RFC 8693 §2.2.2). */
-export function oauthErrorResponse(peer: TokenEndpointPeer, error: string, description: string | undefined, status: number): GatewayError {
+export function tokenEndpointError(peer: TokenEndpointPeer, error: string, description: string | undefined, status: number): GatewayError {
   const safeError = redact(error, peer.secrets);
   const safeDescription = description === undefined ? undefined : redact(description, peer.secrets);
   const what = `${safeError}${safeDescription ? ` (${safeDescription})` : ''}`;
@@ -63,12 +63,12 @@ export function tokenRequestFailure(peer: TokenEndpointPeer, e: unknown): Gatewa
 export async function tokenResponseFailure(peer: TokenEndpointPeer, response: Response, e: unknown): Promise<GatewayError> {
   if (e instanceof GatewayError) return e;
   if (e instanceof oauth.ResponseBodyError) {
-    return oauthErrorResponse(peer, e.error, e.error_description, e.status);
+    return tokenEndpointError(peer, e.error, e.error_description, e.status);
   }
   if (e instanceof oauth.WWWAuthenticateChallengeError) {
     // e.g. 401 invalid_client with `WWW-Authenticate: Basic`: the OAuth error is still in the body.
     const body = await readOAuthErrorBody(e.response);
-    if (body) return oauthErrorResponse(peer, body.error, body.error_description, e.status);
+    if (body) return tokenEndpointError(peer, body.error, body.error_description, e.status);
     return statusFailure(peer, e.status);
   }
   if (response.status !== 200) return statusFailure(peer, response.status);

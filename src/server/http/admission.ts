@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { MiddlewareHandler } from 'hono';
 import type { OverloadConfig } from '../../config/schema.js';
-import { JSONRPC_SERVER_ERROR, jsonRpcError } from './errors.js';
+import { GatewayError } from '../../errors.js';
+import { jsonRpcRefusal } from './errors.js';
 import { whenResponseDone } from './inflight.js';
 
 /**
@@ -194,11 +195,12 @@ export function overloadedResponse(reason: Refusal, stats: AdmissionStats, s: Ov
       : reason === 'queue_wait'
         ? `${stats.queued} queued ahead: no slot expected within ${s.maxQueueWaitMs} ms`
         : `no slot within ${s.maxQueueWaitMs} ms; ${stats.inProgress} requests in progress`;
-  return jsonRpcError(
-    503,
-    JSONRPC_SERVER_ERROR,
-    `Service unavailable: the gateway is overloaded (${why}); retry after ${retry} s. Limits: server.overload.maxConcurrentRequests (${s.maxConcurrentRequests}), server.overload.maxQueuedRequests (${s.maxQueuedRequests}), server.overload.maxQueueWaitMs (${s.maxQueueWaitMs})`,
-    { 'Retry-After': String(retry) },
+  return jsonRpcRefusal(
+    new GatewayError(
+      'overloaded',
+      `Service unavailable: the gateway is overloaded (${why}); retry after ${retry} s. Limits: server.overload.maxConcurrentRequests (${s.maxConcurrentRequests}), server.overload.maxQueuedRequests (${s.maxQueuedRequests}), server.overload.maxQueueWaitMs (${s.maxQueueWaitMs})`,
+      { details: { retryAfterSeconds: retry, reason } },
+    ),
   );
 }
 

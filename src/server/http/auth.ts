@@ -32,8 +32,8 @@ export function bearerAuth(opts: { tokens: AccessTokenService; urls: () => Gatew
   return async (c, next) => {
     const resourceMetadata = opts.urls().resourceMetadata;
     const header = c.req.header('Authorization');
-    if (header === undefined) return bearerRefusal(401, { resourceMetadata, scopes: MCP_REQUIRED_SCOPES });
-    const invalid = (description: string) => bearerRefusal(401, { resourceMetadata, scopes: MCP_REQUIRED_SCOPES, error: 'invalid_token', description });
+    if (header === undefined) return bearerRefusal({ resourceMetadata, scopes: MCP_REQUIRED_SCOPES });
+    const invalid = (description: string) => bearerRefusal({ resourceMetadata, scopes: MCP_REQUIRED_SCOPES, error: 'invalid_token', description });
     const m = BEARER.exec(header);
     if (!m) return invalid('malformed Authorization header; expected "Bearer <token>"');
     const token = m[1]!;
@@ -50,7 +50,7 @@ export function bearerAuth(opts: { tokens: AccessTokenService; urls: () => Gatew
     const scopes = (claims.scope ?? '').split(' ').filter(Boolean);
     const missing = MCP_REQUIRED_SCOPES.filter((s) => !scopes.includes(s));
     if (missing.length) {
-      return bearerRefusal(403, {
+      return bearerRefusal({
         resourceMetadata,
         scopes: MCP_REQUIRED_SCOPES,
         error: 'insufficient_scope',

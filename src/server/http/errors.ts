@@ -1,4 +1,4 @@
-import type { GatewayError } from '../../errors.js';
+import { ERROR_TABLE, GatewayError, JSONRPC, retryAfterOf } from '../../errors.js';
 
 /**
  * The one place that turns refusals at the HTTP front door into responses: OAuth bearer challenges
@@ -6,10 +6,10 @@ import type { GatewayError } from '../../errors.js';
  */
 
 /** JSON-RPC error codes the SDK transport uses for transport-level refusals. */
-export const JSONRPC_SERVER_ERROR = -32000;
+export const JSONRPC_SERVER_ERROR = JSONRPC.serverError;
 export const JSONRPC_SESSION_NOT_FOUND = -32001;
-export const JSONRPC_PARSE_ERROR = -32700;
-export const JSONRPC_INVALID_REQUEST = -32600;
+export const JSONRPC_PARSE_ERROR = JSONRPC.parseError;
+export const JSONRPC_INVALID_REQUEST = JSONRPC.invalidRequest;
 
 /** A JSON-RPC error without an id (MCP Streamable HTTP: transport errors carry no request id). */
 export function jsonRpcError(status: number, code: number, message: string, headers: Record<string, string> = {}): Response {
@@ -48,8 +48,12 @@ export function bearerChallenge(c: Challenge): string {
   return `Bearer ${params.join(', ')}`;
 }
 
-/** 401 (no or bad token) and 403 (insufficient scope) with the challenge and an OAuth error body. */
-export function bearerRefusal(status: 401 | 403, c: Challenge): Response {
+/**
+ * The challenge with an OAuth error body, at the error table's status: 401 without a token or with a
+ * bad one (invalid_token), 403 for insufficient_scope (RFC 6750 §3.1).
+ */
+export function bearerRefusal(c: Challenge): Response {
+  const status = c.error ? ERROR_TABLE[c.error].status : ERROR_TABLE.invalid_token.status;
   const body = c.error
     ? { error: c.error, ...(c.description ? { error_description: challengeText(c.description) } : {}) }
     : { error: 'unauthorized', error_description: 'a bearer token is required' };
@@ -59,9 +63,19 @@ export function bearerRefusal(status: 401 | 403, c: Challenge): Response {
   });
 }
 
-/** A failure that is not the caller's fault (store down, internal): 503/500 without details. */
+/**
+ * A GatewayError as the /mcp front door refuses with it: the error table's status and JSON-RPC code,
+ * its Retry-After, and the message (which says what to fix). Only codes whose message is meant for
+ * the caller are shown; anything else (internal) is a bare 500.
+ */
+export function jsonRpcRefusal(err: GatewayError, headers: Record<string, string> = {}): Response {
+  const spec = ERROR_TABLE[err.code];
+  if (!spec.surfaces.includes('jsonrpc')) return jsonRpcRefusal(new GatewayError('internal', err.message), headers);
+  const retry = retryAfterOf(err);
+  return jsonRpcError(spec.status, spec.jsonRpc, spec.shown ?? err.message, { ...(retry === undefined ? {} : { 'Retry-After': String(retry) }), ...headers });
+}
+
+/** A failure that is not the caller's fault (store down, internal): 503 with Retry-After, or a 500 without details. */
 export function unavailable(err: GatewayError): Response {
-  if (err.code === 'store_unavailable')
-    return jsonRpcError(503, JSONRPC_SERVER_ERROR, 'Service unavailable: the gateway cannot reach its store; try again shortly', { 'Retry-After': '5' });
-  return jsonRpcError(500, JSONRPC_SERVER_ERROR, 'Internal error');
+  return jsonRpcRefusal(err);
 }

@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
 import { validateHostHeader } from '@modelcontextprotocol/server';
-import { JSONRPC_SERVER_ERROR, jsonRpcError } from './errors.js';
+import { GatewayError } from '../../errors.js';
+import { jsonRpcRefusal } from './errors.js';
 
 /**
  * DNS rebinding guard on `Host` (MCP Streamable HTTP, Security Warning; the SDK's
@@ -37,10 +38,11 @@ export function hostGuard(allowed: () => string[], opts: { loopbackAndIpLiterals
     }
     const verdict = validateHostHeader(host, allowed());
     if (!verdict.ok)
-      return jsonRpcError(
-        403,
-        JSONRPC_SERVER_ERROR,
-        `Forbidden: ${verdict.message.slice(0, 200)}; clients must use the host of server.publicUrl (or one in server.allowedHosts)`,
+      return jsonRpcRefusal(
+        new GatewayError(
+          'forbidden_host',
+          `Forbidden: ${verdict.message.slice(0, 200)}; clients must use the host of server.publicUrl (or one in server.allowedHosts)`,
+        ),
       );
     await next();
   };

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../../log.js';
-import { JSONRPC_SERVER_ERROR, jsonRpcError } from './errors.js';
+import { GatewayError } from '../../errors.js';
+import { jsonRpcRefusal } from './errors.js';
 
 /**
  * Browser origins allowed at /mcp: publicUrl's origin plus `server.allowedOrigins`, normalized the
@@ -27,11 +28,8 @@ export function originGuard(allowed: () => Set<string>): MiddlewareHandler {
   return async (c, next) => {
     const origin = c.req.header('Origin');
     if (origin !== undefined && !allowed().has(origin)) {
-      return jsonRpcError(
-        403,
-        JSONRPC_SERVER_ERROR,
-        `Forbidden: Origin ${JSON.stringify(origin).slice(1, -1).slice(0, 200)} is not allowed; add it to server.allowedOrigins`,
-      );
+      const shown = JSON.stringify(origin).slice(1, -1).slice(0, 200);
+      return jsonRpcRefusal(new GatewayError('forbidden_origin', `Forbidden: Origin ${shown} is not allowed; add it to server.allowedOrigins`));
     }
     await next();
   };

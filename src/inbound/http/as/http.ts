@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
-import { GatewayError } from '../../../errors.js';
+import { ERROR_TABLE, GatewayError, retryAfterOf, toGatewayError } from '../../../errors.js';
 
 /** 32 random bytes, base64url: codes, refresh tokens, client secrets, request ids, CSRF tokens. */
 export function randomToken(bytes = 32): string {
@@ -27,18 +27,25 @@ export function jsonResponse(body: unknown, status = 200, headers: Record<string
   });
 }
 
-/** JSON error body for a GatewayError('oauth_request'); anything else is a server_error that tells nothing. */
+/**
+ * The OAuth error body (RFC 6749 §5.2) of a GatewayError, by the error table: `oauth_request` with
+ * its own error and status, the other codes on the OAuth surface with the table's (and Retry-After);
+ * anything else is a server_error that tells nothing.
+ */
 export function oauthErrorResponse(e: unknown, extraHeaders: Record<string, string> = {}): Response {
-  if (e instanceof GatewayError && e.code === 'oauth_request' && e.oauthError) {
-    return jsonResponse({ error: e.oauthError, error_description: e.oauthErrorDescription ?? e.message }, e.status ?? 400, extraHeaders);
+  const err = toGatewayError(e);
+  if (err.code === 'oauth_request' && err.oauthError) {
+    return jsonResponse({ error: err.oauthError, error_description: err.oauthErrorDescription ?? err.message }, err.status ?? 400, extraHeaders);
   }
-  if (e instanceof GatewayError && e.code === 'rate_limited') {
-    return jsonResponse({ error: 'temporarily_unavailable', error_description: e.message }, 429, {
-      'Retry-After': String(e.details?.retryAfterSeconds ?? 60),
-      ...extraHeaders,
-    });
+  const spec = ERROR_TABLE[err.code];
+  if (!spec.surfaces.includes('oauth') || err.code === 'internal' || !spec.oauth) {
+    return jsonResponse({ error: 'server_error', error_description: 'the authorization server failed; try again' }, 500, extraHeaders);
   }
-  return jsonResponse({ error: 'server_error', error_description: 'the authorization server failed; try again' }, 500, extraHeaders);
+  const retry = retryAfterOf(err);
+  return jsonResponse({ error: spec.oauth, error_description: spec.shown ?? err.message }, spec.status, {
+    ...(retry === undefined ? {} : { 'Retry-After': String(retry) }),
+    ...extraHeaders,
+  });
 }
 
 /**

@@ -1,12 +1,13 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
+import { payloadTooLarge } from '../../../errors.js';
 import { isLoopbackHttp } from '../../../security.js';
 import { authorize, CONSENT_PATH, IDP_CALLBACK_PATH, idpCallback } from './authorize.js';
 import { ClientRegistry } from './clients.js';
 import { consentGet, consentPost } from './consent.js';
 import { createContext, type AsContext, type AuthorizationServerOptions } from './context.js';
-import { jsonResponse, NO_STORE } from './http.js';
+import { jsonResponse, NO_STORE, oauthErrorResponse } from './http.js';
 import { authorizationServerMetadata } from './metadata.js';
 import { errorPage } from './pages.js';
 import { RateLimits } from './rate-limit.js';
@@ -21,7 +22,9 @@ export { REQUEST_COOKIE_BASE, requestCookieName } from './cookies.js';
 export { CODE_TTL_MS, REQUEST_TTL_MS } from './grant.js';
 export { CIMD_MAX_BYTES, CIMD_TIMEOUT_MS } from './cimd.js';
 
-const FORM_LIMIT = bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ error: 'invalid_request', error_description: 'request body too large' }, 413) });
+/** OAuth requests are small forms: a fixed limit, not server.maxBodyBytes. */
+const FORM_MAX_BYTES = 16 * 1024;
+const FORM_LIMIT = bodyLimit({ maxSize: FORM_MAX_BYTES, onError: () => oauthErrorResponse(payloadTooLarge(FORM_MAX_BYTES, undefined)) });
 
 /**
  * The gateway's OAuth 2.1 authorization server for MCP clients (MCP authorization 2025-06-18 /

@@ -181,7 +181,7 @@ if (!availability.run && availability.required) {
       });
       expect(reg.status).toBe(201);
       clientId = ((await reg.json()) as { client_id: string }).client_id;
-    }, 60_000);
+    });
     afterAll(async () => {
       await browser?.close();
       await callback?.close();

@@ -161,7 +161,7 @@ beforeAll(async () => {
   });
   // Start-up includes the embedded store's first open, slow on a busy machine: a generous bound.
   gateway = await spawnServe({ command: [process.execPath, BIN], configPath: env.configPath, port, cwd: env.dir, startTimeoutMs: 90_000 });
-}, 120_000);
+});
 
 afterAll(async () => {
   await gateway?.stop();

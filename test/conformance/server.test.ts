@@ -29,7 +29,7 @@ let gw: ConformanceGateway;
 
 beforeAll(async () => {
   gw = await startConformanceGateway();
-}, 180_000);
+});
 
 afterAll(async () => {
   const exit = await gw?.close();

@@ -18,7 +18,7 @@ beforeAll(async () => {
   await env.signIn('alice', 'alice-demo-pass');
   await env.signIn('bob', 'bob-demo-pass');
   [alice, bob] = await Promise.all([startStdioGateway(env, 'alice'), startStdioGateway(env, 'bob')]);
-}, 60_000);
+});
 
 afterAll(async () => {
   await Promise.all([alice?.close(), bob?.close()]);

@@ -32,7 +32,7 @@ describe.skipIf(process.env.XAA_SKIP_POSTGRES === '1' || process.env.XAA_SKIP_RE
     beforeAll(async () => {
       fleet = await startFleet();
       redirect = await LoopbackRedirect.start();
-    }, 120_000);
+    });
 
     afterAll(async () => {
       if (table.length)
@@ -47,7 +47,7 @@ describe.skipIf(process.env.XAA_SKIP_POSTGRES === '1' || process.env.XAA_SKIP_RE
         );
       await redirect?.close();
       await fleet?.close();
-    }, 60_000);
+    });
 
     async function signIn(): Promise<{ provider: DanceProvider; token: string; sid: string }> {
       const provider = new DanceProvider({ redirect, clientName: 'Fleet Revocation Agent', username: 'alice', password: 'alice-demo-pass' });

@@ -15,7 +15,7 @@ let env: Env;
 beforeAll(async () => {
   env = await startEnv();
   await env.signIn('alice', 'alice-demo-pass');
-}, 60_000);
+});
 afterAll(() => env?.close());
 
 interface Wire {
@@ -238,7 +238,7 @@ describe('the stdio transport survives bad input', () => {
     } finally {
       await wire.close();
     }
-  }, 60_000);
+  });
 
   it('stdin closing ends the gateway', async () => {
     const wire = await legacySession('alice', '2025-11-25');

@@ -62,7 +62,7 @@ function manualTimers() {
  * Lets real I/O (WebCrypto, fetch) settle. Bounded by time, not by a count of event-loop turns: on a
  * loaded machine the signature checks can take longer than any fixed number of turns.
  */
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(cond: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
   expect(cond()).toBe(true);

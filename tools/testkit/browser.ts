@@ -58,13 +58,14 @@ export async function launchBrowser(suite: string): Promise<TestBrowser> {
       args: ARGS,
       viewport: { width: 1024, height: 768 },
       locale: 'en-US',
-      timeout: 20_000,
+      // Hang guards: a loaded machine (a second test run beside this one) can be slow to start Chromium and render.
+      timeout: 120_000,
     });
   } catch (e) {
     rmSync(profile, { recursive: true, force: true });
     throw e;
   }
-  context.setDefaultTimeout(10_000);
+  context.setDefaultTimeout(60_000);
   return {
     context,
     newPage: () => context.newPage(),

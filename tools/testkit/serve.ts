@@ -47,7 +47,7 @@ export async function spawnServe(opts: {
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const timeoutMs = opts.startTimeoutMs ?? 120_000;
+  const timeoutMs = opts.startTimeoutMs ?? 300_000;
   const started = await new Promise<RegExpExecArray | Error>((resolve) => {
     const timer = setTimeout(() => resolve(new Error(`no "MCP endpoint" line within ${timeoutMs} ms`)), timeoutMs);
     const onData = () => {

@@ -113,7 +113,7 @@ beforeAll(async () => {
   }
   alice = await signInSession(env, a.store, 'alice');
   bob = await signInSession(env, a.store, 'bob');
-}, 60_000);
+});
 
 afterAll(async () => {
   if (skip) return;
@@ -182,7 +182,7 @@ describe.skipIf(skip)('2025 sessions need no affinity (PostgreSQL)', () => {
     } finally {
       await client.close();
     }
-  }, 60_000);
+  });
 
   it("a session id first seen by B with another user's token -> 404; its owner -> 200; DELETE on B ends it", async () => {
     const init = await post(

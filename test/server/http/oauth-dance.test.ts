@@ -66,7 +66,7 @@ for (const engine of ENGINES) {
         token_endpoint_auth_method: 'none',
       }));
       gw = await startServedGateway(env, { port, ...(db ? { databaseUrl: db.url } : {}) });
-    }, 60_000);
+    });
 
     afterAll(async () => {
       const exit = await gw?.stop();

@@ -64,7 +64,7 @@ async function startGate(): Promise<Gate> {
 }
 
 /** Readiness of state that has no event of its own (the limiter's queue): checked every few ms, with a hang guard. */
-async function until(what: string, cond: () => boolean, guardMs = 30_000): Promise<void> {
+async function until(what: string, cond: () => boolean, guardMs = 120_000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
     if (Date.now() - start > guardMs) throw new Error(`timed out waiting for ${what}`);

@@ -42,7 +42,7 @@ for (const engine of ENGINES) {
       port = await freePort();
       writeServeConfig(env, port);
       redirect = await LoopbackRedirect.start();
-    }, 30_000);
+    });
 
     afterAll(async () => {
       await gw?.stop();
@@ -141,6 +141,6 @@ for (const engine of ENGINES) {
       } finally {
         await store.close();
       }
-    }, 90_000);
+    });
   });
 }

@@ -15,7 +15,7 @@ describe('serve after a crash mid-call', () => {
   beforeAll(async () => {
     env = await startEnv();
     writeServeConfig(env, await freePort());
-  }, 30_000);
+  });
   afterAll(async () => {
     await gw?.stop();
     await env?.close();
@@ -57,5 +57,5 @@ describe('serve after a crash mid-call', () => {
     expect(await gw.stop()).toBe(0);
     gw = undefined;
     expect(await verifyAuditDir(env.auditDir, { keys: await env.auditKeys() })).toMatchObject({ ok: true });
-  }, 90_000);
+  });
 });

@@ -14,7 +14,7 @@ export interface Logger {
 }
 
 const SECRET_KEY = /token|secret|assertion|password|authorization|id_jag|idjag|cookie|private/i;
-/** Fingerprints and jtis are safe to log by design (DESIGN.md), and so are token *types*. */
+/** Fingerprints and jtis are safe to log by design (docs/security.md), and so are token *types*. */
 const SAFE_KEY = /fingerprint|jti|type/i;
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 

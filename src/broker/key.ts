@@ -1,4 +1,4 @@
-/** Whose token, for which resource, with which scopes: the cache key (DESIGN.md "Caching"). */
+/** Whose token, for which resource, with which scopes: the cache key (docs/architecture.md, the broker step). */
 export interface TokenKeyParts {
   user: { iss: string; sub: string };
   /** Resource URI (RFC 8707): the token's audience. */

@@ -7,7 +7,7 @@ import { GatewayError } from '../errors.js';
  * arguments (pure), then send it with the brokered access token and read the answer under the
  * operation's time and size limits. Mapping the answer to an MCP result is tool-result.ts.
  *
- * The destination always comes from the config (DESIGN: no SSRF): arguments only fill URL-encoded
+ * The destination always comes from the config (docs/security.md: no SSRF): arguments only fill URL-encoded
  * path parameters, the query and the JSON body, and the final URL's origin is asserted to be the
  * template's. The token is only ever sent to that origin.
  */

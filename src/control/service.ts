@@ -1,17 +1,21 @@
-import { randomUUID } from 'node:crypto';
-import { ADMIN_ACTION_EVENT_TYPE, type AdminActionEvent, type AuditSink } from '../audit/types.js';
-import type { DroppedToken, TokenBroker } from '../broker/index.js';
+import type { AuditSink } from '../audit/types.js';
+import type { TokenBroker } from '../broker/index.js';
 import type { ConfigStore } from '../config/index.js';
 import type { Deps } from '../deps.js';
-import { GatewayError, toGatewayError } from '../errors.js';
+import { toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Store, UserSession } from '../store/types.js';
-import { createXaaPort } from '../xaa/port.js';
+import type { Store } from '../store/types.js';
 import type { AuthorizationServerMetadata } from '../xaa/types.js';
-import { revokeDownstreamTokens } from './revocation.js';
+import { recordAdminAction, switchTargets, type AdminActionInput } from './admin-action.js';
+import { Revoker } from './revoker.js';
+import { listSessionViews, sessionUser, type SessionView } from './session-view.js';
 import type { SwitchSnapshot } from './snapshot.js';
 import { describeSwitch, switchKey } from './switches.js';
 import type { Actor, KillSwitch, RevocationSummary, SecurityControl, SwitchState, UserRef } from '../domain/control.js';
+
+// Split out of this file; exported from here as before.
+export { recordAdminAction, type AdminActionInput } from './admin-action.js';
+export type { SessionAgentView, SessionView } from './session-view.js';
 
 export interface ControlServiceOptions {
   store: Store;
@@ -41,27 +45,6 @@ export interface SetSwitchResult {
   revoked: RevocationSummary;
 }
 
-export interface SessionAgentView {
-  clientId: string;
-  clientName?: string;
-  scopes: string[];
-  /** When this agent got its grant in the session, its newest refresh, and when the grant ends (epoch ms). */
-  since: number;
-  lastRefreshAt: number;
-  expiresAt: number;
-}
-
-/** A signed-in user (one gateway session = one IdP sign-in through one agent) and the agents holding grants in it. */
-export interface SessionView {
-  id: string;
-  user: { iss: string; sub: string; email?: string; name?: string };
-  signedInAt: number;
-  lastActiveAt: number;
-  agents: SessionAgentView[];
-}
-
-const NO_REVOCATION: RevocationSummary = { downstreamTokens: 0, sessions: 0, refreshTokens: 0 };
-
 /**
  * Kill switches and session revocation, in force on the next call: the switch is written to the
  * store, then applied to the in-memory snapshot before the caller gets an answer, so the next
@@ -75,9 +58,7 @@ const NO_REVOCATION: RevocationSummary = { downstreamTokens: 0, sessions: 0, ref
  * that gives access back is audited first and refused when the record cannot be written.
  */
 export class ControlService implements SecurityControl {
-  readonly #discover: (issuer: string) => Promise<AuthorizationServerMetadata>;
-  readonly #pending = new Set<Promise<unknown>>();
-  readonly #revokedListeners = new Set<(sessionIds: string[]) => void | Promise<void>>();
+  readonly #revoker: Revoker;
   #timer?: NodeJS.Timeout;
   #refreshing?: Promise<void>;
   /** A change was announced while a refresh was already reading: read once more after it. */
@@ -85,7 +66,7 @@ export class ControlService implements SecurityControl {
   #unsubscribe?: Promise<(() => Promise<void>) | undefined>;
 
   constructor(private readonly opts: ControlServiceOptions) {
-    this.#discover = opts.discover ?? ((issuer) => createXaaPort(opts.deps).discover(issuer));
+    this.#revoker = new Revoker(opts);
   }
 
   get snapshot(): SwitchSnapshot {
@@ -123,7 +104,7 @@ export class ControlService implements SecurityControl {
         const { revision, switches } = await this.opts.store.listKillSwitches();
         const added = this.opts.snapshot.replace(switches, revision);
         // Set elsewhere: drop what this instance cached for it (sessions were revoked by the setter).
-        if (added && !force) for (const s of added) this.#track(this.#purgeLocal(s.switch));
+        if (added && !force) for (const s of added) this.#revoker.purgeLocalInBackground(s.switch);
       } finally {
         this.#refreshing = undefined;
         if (this.#refreshAgain) {
@@ -157,14 +138,13 @@ export class ControlService implements SecurityControl {
   }
 
   /** Resolves once the background work started so far (downstream revocations) has settled. */
-  async idle(): Promise<void> {
-    while (this.#pending.size) await Promise.allSettled([...this.#pending]);
+  idle(): Promise<void> {
+    return this.#revoker.idle();
   }
 
   /** Called with the ids of user sessions revoked here (serve closes their MCP sessions). */
   onSessionsRevoked(listener: (sessionIds: string[]) => void | Promise<void>): () => void {
-    this.#revokedListeners.add(listener);
-    return () => this.#revokedListeners.delete(listener);
+    return this.#revoker.onSessionsRevoked(listener);
   }
 
   listSwitches(): SwitchState[] {
@@ -181,10 +161,10 @@ export class ControlService implements SecurityControl {
     const { previous, revision } = await this.opts.store.putKillSwitch(switchKey(s), state);
     this.opts.snapshot.put(state, revision); // in force from here on, before anything else is awaited
     this.opts.logger.warn('kill switch set', { switch: describeSwitch(s), reason });
-    const revoked = await this.#revokeFor(s);
+    const revoked = await this.#revoker.revokeFor(s);
     await this.#audit(
       {
-        ...targets(s),
+        ...switchTargets(s),
         actor,
         action: 'switch.set',
         target: { switch: s, label: describeSwitch(s) },
@@ -207,7 +187,7 @@ export class ControlService implements SecurityControl {
       return undefined;
     }
     await this.#audit(
-      { ...targets(s), actor, action: 'switch.lift', target: { switch: s, label: describeSwitch(s) }, reason, before: current, after: null },
+      { ...switchTargets(s), actor, action: 'switch.lift', target: { switch: s, label: describeSwitch(s) }, reason, before: current, after: null },
       true,
     );
     // Only the switch we read and recorded: if it was set again in between (another admin or
@@ -217,7 +197,7 @@ export class ControlService implements SecurityControl {
       const now = (await this.opts.store.listKillSwitches()).switches.find((x) => switchKey(x.switch) === key);
       await this.#audit(
         {
-          ...targets(s),
+          ...switchTargets(s),
           actor,
           action: 'switch.lift_superseded',
           target: { switch: s, label: describeSwitch(s) },
@@ -253,43 +233,14 @@ export class ControlService implements SecurityControl {
   /** Revokes the user's gateway sessions, refresh tokens and cached downstream tokens without blocking them. */
   async revokeUser(user: UserRef, reason: string, actor: Actor): Promise<RevocationSummary> {
     const s: KillSwitch = { kind: 'user', user: { iss: user.iss, sub: user.sub } };
-    const revoked = await this.#revokeFor(s);
-    await this.#audit({ ...targets(s), actor, action: 'user.revoke', target: { user: s.user }, reason, effect: revoked }, false);
+    const revoked = await this.#revoker.revokeFor(s);
+    await this.#audit({ ...switchTargets(s), actor, action: 'user.revoke', target: { user: s.user }, reason, effect: revoked }, false);
     return revoked;
   }
 
   /** Active gateway sessions with the agents holding live grants in them, oldest first. */
-  async listSessions(): Promise<SessionView[]> {
-    const [sessions, families] = await Promise.all([
-      this.opts.store.listUserSessions({ activeOnly: true }),
-      this.opts.store.listRefreshFamilies({ activeOnly: true }),
-    ]);
-    const names = new Map<string, string | undefined>();
-    for (const clientId of new Set(families.map((f) => f.clientId))) {
-      names.set(
-        clientId,
-        await this.opts.store.getClient(clientId).then(
-          (c) => c?.clientName,
-          () => undefined,
-        ),
-      );
-    }
-    const bySession = new Map<string, typeof families>();
-    for (const f of families) bySession.set(f.sessionId, [...(bySession.get(f.sessionId) ?? []), f]);
-    return sessions.map((s) => ({
-      ...sessionUser(s),
-      agents: (bySession.get(s.id) ?? []).map((f) => {
-        const name = names.get(f.clientId);
-        return {
-          clientId: f.clientId,
-          ...(name ? { clientName: name } : {}),
-          scopes: f.scopes,
-          since: f.createdAt,
-          lastRefreshAt: f.lastIssuedAt,
-          expiresAt: f.expiresAt,
-        };
-      }),
-    }));
+  listSessions(): Promise<SessionView[]> {
+    return listSessionViews(this.opts.store);
   }
 
   /** Signs one session out (its refresh tokens die with it) and drops its user's cached downstream tokens. */
@@ -300,8 +251,8 @@ export class ControlService implements SecurityControl {
     const revokedNow = await this.opts.store.revokeUserSession(id, this.opts.deps.now());
     const user = { iss: session.iss, sub: session.sub };
     const dropped = this.opts.broker.drop({ user });
-    this.#revokeDownstream(dropped);
-    await this.#notifyRevoked(revokedNow ? [id] : []);
+    this.#revoker.revokeDownstream(dropped);
+    await this.#revoker.notifyRevoked(revokedNow ? [id] : []);
     const revoked: RevocationSummary = { downstreamTokens: dropped.length, sessions: revokedNow ? 1 : 0, refreshTokens };
     const view: SessionView = { ...sessionUser(session), agents: [] };
     await this.#audit(
@@ -311,108 +262,9 @@ export class ControlService implements SecurityControl {
     return { session: view, revoked };
   }
 
-  // ---------------------------------------------------------------------------------------------
-
-  /** What a switch revokes besides denying: cached tokens here, and sessions in the store. */
-  async #revokeFor(s: KillSwitch): Promise<RevocationSummary> {
-    const dropped = this.#dropLocal(s);
-    this.#revokeDownstream(dropped);
-    const now = this.opts.deps.now();
-    let sessions = { sessionIds: [] as string[], refreshTokens: 0 };
-    if (s.kind === 'user') {
-      sessions = await this.opts.store.revokeSessionsOf({ user: s.user }, now);
-      // A disabled admin loses the console too.
-      await this.opts.store.revokeAdminSessionsOf(s.user, now);
-    } else if (s.kind === 'agent') {
-      sessions = await this.opts.store.revokeSessionsOf({ clientId: s.clientId }, now);
-    }
-    await this.#notifyRevoked(sessions.sessionIds);
-    return { ...NO_REVOCATION, downstreamTokens: dropped.length, sessions: sessions.sessionIds.length, refreshTokens: sessions.refreshTokens };
-  }
-
-  async #purgeLocal(s: KillSwitch): Promise<void> {
-    this.#revokeDownstream(this.#dropLocal(s));
-  }
-
-  #dropLocal(s: KillSwitch): DroppedToken[] {
-    switch (s.kind) {
-      case 'user':
-        return this.opts.broker.drop({ user: s.user });
-      case 'resource':
-        return this.#resourceUris(s.name).flatMap((resource) => this.opts.broker.drop({ resource }));
-      case 'all':
-        return this.opts.broker.drop({});
-      case 'agent':
-      case 'connection':
-        // Cached tokens are keyed by user + resource + scopes, not by agent: another agent of the
-        // same user may share one. The switch denies every call of this agent before the cache is
-        // consulted, so no token of the cache can reach it; dropping shared tokens would only
-        // punish the other agents.
-        return [];
-    }
-  }
-
-  /** A switch names a config resource or an upstream: the resource URIs (token audiences) behind that name. */
-  #resourceUris(name: string): string[] {
-    const { config } = this.opts.config.current;
-    const uris: string[] = [];
-    const r = config.resources[name];
-    if (r) uris.push(r.resource);
-    // SEP-990: an upstream's RFC 9728 `resource` equals its URL (checked at discovery).
-    const u = config.upstreams.find((x) => x.name === name);
-    if (u) uris.push(u.url);
-    return uris;
-  }
-
-  #revokeDownstream(dropped: DroppedToken[]): void {
-    if (!dropped.length) return;
-    // Fire and forget: never blocks the switch; each request has its own timeout.
-    this.#track(
-      revokeDownstreamTokens(dropped, { deps: this.opts.deps, logger: this.opts.logger, discover: this.#discover, timeoutMs: this.opts.revocationTimeoutMs }),
-    );
-  }
-
-  #track(p: Promise<unknown>): void {
-    const tracked = p
-      .catch((e: unknown) => this.opts.logger.warn('background revocation failed', { error: toGatewayError(e).message }))
-      .finally(() => this.#pending.delete(tracked));
-    this.#pending.add(tracked);
-  }
-
-  async #notifyRevoked(ids: string[]): Promise<void> {
-    if (!ids.length) return;
-    for (const l of this.#revokedListeners) {
-      try {
-        await l(ids);
-      } catch (e) {
-        this.opts.logger.warn('closing revoked sessions failed', { error: toGatewayError(e).message });
-      }
-    }
-  }
-
   /** Appends an admin_action record; `failClosed` rethrows (the caller then refuses the action). */
   async #audit(event: AdminActionInput, failClosed: boolean): Promise<void> {
     await recordAdminAction(this.opts.audit, event, failClosed ? undefined : this.opts.logger);
-  }
-}
-
-/** An admin_action record before the audit fields are added. */
-export type AdminActionInput = Pick<AdminActionEvent, 'actor' | 'action' | 'target'> &
-  Partial<Pick<AdminActionEvent, 'before' | 'after' | 'reason' | 'user' | 'agent' | 'resource'>> & { [extra: string]: unknown };
-
-/**
- * Appends one admin_action record. With a logger, a failure is logged and swallowed (the action
- * already happened); without one it is thrown as audit_unavailable (the caller must not act).
- */
-export async function recordAdminAction(audit: AuditSink, event: AdminActionInput, logFailureTo?: Logger): Promise<void> {
-  const record: AdminActionEvent = { type: ADMIN_ACTION_EVENT_TYPE, phase: 'outcome', traceId: randomUUID(), ...event };
-  try {
-    await audit.append(record);
-  } catch (e) {
-    const message = toGatewayError(e).message;
-    if (!logFailureTo)
-      throw new GatewayError('audit_unavailable', `the audit log cannot record this admin action, so it was not made: ${message}`, { cause: e });
-    logFailureTo.error('audit log unavailable: admin action applied but not recorded', { action: event.action, error: message });
   }
 }
 
@@ -426,28 +278,4 @@ export async function recordAdminAction(audit: AuditSink, event: AdminActionInpu
 function isNewerThan(state: SwitchState, eventTime: number): boolean {
   const setAt = state.actor.kind === 'security_event' && typeof state.actor.iat === 'number' ? state.actor.iat * 1000 : state.since;
   return Math.floor(eventTime / 1000) < Math.floor(setAt / 1000);
-}
-
-function targets(s: KillSwitch): Pick<AdminActionEvent, 'user' | 'agent' | 'resource'> {
-  switch (s.kind) {
-    case 'user':
-      return { user: { iss: s.user.iss, sub: s.user.sub } };
-    case 'agent':
-      return { agent: { clientId: s.clientId } };
-    case 'connection':
-      return { agent: { clientId: s.clientId }, resource: s.resource };
-    case 'resource':
-      return { resource: s.name };
-    case 'all':
-      return {};
-  }
-}
-
-function sessionUser(s: UserSession): Omit<SessionView, 'agents'> {
-  return {
-    id: s.id,
-    user: { iss: s.iss, sub: s.sub, ...(s.email ? { email: s.email } : {}), ...(s.name ? { name: s.name } : {}) },
-    signedInAt: s.createdAt,
-    lastActiveAt: s.updatedAt,
-  };
 }

@@ -1,22 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import {
-  isJSONRPCRequest,
-  WebStandardStreamableHTTPServerTransport,
-  type AuthInfo,
-  type JSONRPCRequest,
-  type Server,
-  type ServerEventBus,
-} from '@modelcontextprotocol/server';
+import type { AuthInfo, JSONRPCRequest, Server, ServerEventBus } from '@modelcontextprotocol/server';
 import type { Deps } from '../../deps.js';
-import type { GatewayAuthExtra } from '../../inbound/http/types.js';
 import type { Logger } from '../../log.js';
 import type { McpSessionOwner, McpSessionRecord, McpSessionStore } from '../../store/mcp-sessions.js';
 import type { Store } from '../../store/types.js';
 import { batchesAllowed } from '../mcp/versions.js';
 import type { VerifiedBearer } from './auth.js';
 import { JSONRPC_INVALID_REQUEST, JSONRPC_SERVER_ERROR, JSONRPC_SESSION_NOT_FOUND, jsonRpcError } from './errors.js';
-import { eventTagOf, HeldStreams, openEventStream } from './event-stream.js';
-import { SessionTransport } from './session-transport.js';
+import type { HeldStreams } from './event-stream.js';
+import { cool, SessionCache, type CachedSession } from './session-cache.js';
+import { isInitialize, plainRequest, serveOnWarm, serveStateless, sessionAuthInfo, warmUp } from './session-serve.js';
+import { listen } from './session-stream.js';
 
 /** Who opened an MCP session: the gateway session (user sign-in) and the OAuth client (agent). */
 export type SessionOwner = McpSessionOwner;
@@ -45,17 +39,6 @@ export interface McpSessionsOptions {
   maxSessions?: number;
 }
 
-interface CachedSession {
-  record: McpSessionRecord;
-  lastSeen: number;
-  /** Used since the last sweep wrote last_seen to the store. */
-  touched: boolean;
-  /** The GET stream held on this instance (one per session here; a new GET replaces it). */
-  stream?: { close(reason?: string): void };
-  /** The session's server on this instance, connected once, for its plain JSON requests (#serveWarm). */
-  warm?: { server: Server; transport: SessionTransport; ready: Promise<void> };
-}
-
 const sameOwner = (a: SessionOwner, b: SessionOwner) => a.sid === b.sid && a.sub === b.sub && a.idpIss === b.idpIss && a.clientId === b.clientId;
 const SESSION_NOT_FOUND = (why?: string) => jsonRpcError(404, JSONRPC_SESSION_NOT_FOUND, why ? `Session not found: ${why}` : 'Session not found');
 /** Ended records stay this long (an id is not reused, and late requests get 404 not a fresh session). */
@@ -74,17 +57,16 @@ const KEEP_ENDED_MS = 24 * 60 * 60_000;
  * (on any instance), when idle, when their sign-in is revoked, or when their owner opens too many.
  */
 export class McpSessions {
-  readonly #cache = new Map<string, CachedSession>();
+  readonly #cache: SessionCache;
   readonly #idleMs: number;
   readonly #maxPerOwner: number;
-  readonly #maxSessions: number;
   readonly #unsubscribe: () => void;
   #sweeping = false;
 
   constructor(private readonly opts: McpSessionsOptions) {
     this.#idleMs = opts.idleMs ?? 30 * 60_000;
     this.#maxPerOwner = opts.maxPerOwner ?? 16;
-    this.#maxSessions = opts.maxSessions ?? 10_000;
+    this.#cache = new SessionCache(opts.maxSessions ?? 10_000);
     this.#unsubscribe = opts.bus.subscribe((event) => {
       if (event.kind !== 'tools_list_changed') return;
       for (const s of this.#cache.values())
@@ -137,7 +119,7 @@ export class McpSessions {
     session.lastSeen = this.opts.deps.now();
     session.touched = true;
     if (req.method === 'DELETE') return this.#delete(session);
-    if (req.method === 'GET') return this.#listen(req, session, bearer);
+    if (req.method === 'GET') return listen(req, session, bearer, this.opts);
     if (Array.isArray(body) && !batchesAllowed(record.protocolVersion)) {
       return jsonRpcError(400, JSONRPC_INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not supported in protocol version ${record.protocolVersion}`);
     }
@@ -154,7 +136,7 @@ export class McpSessions {
    * `{ ended }` when the owner's session ended for a reason its client should read.
    */
   async #find(id: string, owner: SessionOwner): Promise<CachedSession | { ended: string } | undefined> {
-    let session = this.#cache.get(id);
+    let session = this.#cache.use(id);
     if (!session) {
       const record = await this.opts.records.get(id);
       const now = this.opts.deps.now();
@@ -162,10 +144,6 @@ export class McpSessions {
       if (!record || record.endedAt !== undefined || record.lastSeen + this.#idleMs <= now) return undefined;
       session = { record, lastSeen: record.lastSeen, touched: false };
       this.#remember(session);
-    } else {
-      // LRU order: a used session moves to the end.
-      this.#cache.delete(id);
-      this.#cache.set(id, session);
     }
     if (!sameOwner(session.record.owner, owner)) {
       this.opts.logger.warn('MCP session id presented by another user or client; refused as unknown', {
@@ -178,16 +156,8 @@ export class McpSessions {
   }
 
   #remember(session: CachedSession): void {
-    this.#cache.set(session.record.id, session);
-    if (this.#cache.size <= this.#maxSessions) return;
-    // Dropping a cached record ends nothing: the store still has it.
-    for (const [id, s] of this.#cache) {
-      if (s.stream) continue;
-      this.#cache.delete(id);
-      this.#cool(s);
-      if (s.touched) void this.opts.records.touch([id], s.lastSeen).catch(() => {});
-      break;
-    }
+    const dropped = this.#cache.add(session);
+    if (dropped?.touched) void this.opts.records.touch([dropped.record.id], dropped.lastSeen).catch(() => {});
   }
 
   async #initialize(req: Request, body: unknown, bearer: VerifiedBearer, owner: SessionOwner): Promise<Response> {
@@ -238,11 +208,7 @@ export class McpSessions {
     return res;
   }
 
-  /**
-   * One POST, answered by a fresh server over the SDK's stateless transport: in JSON mode, except a
-   * request that asked for progress (`_meta.progressToken`), whose relayed notifications/progress
-   * need the per-request SSE stream (MCP "Progress"); the server closes when that stream ends.
-   */
+  /** One POST, answered by a fresh server (the session's, unless `server` is given) over the SDK's stateless transport (serveStateless). */
   async #serve(
     req: Request,
     body: unknown,
@@ -252,23 +218,7 @@ export class McpSessions {
     clientName = record?.clientName,
     server = this.opts.serverFor({ record, owner, ...(clientName ? { clientName } : {}) }),
   ): Promise<Response> {
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !wantsProgress(body) });
-    await server.connect(transport);
-    let streaming = false;
-    try {
-      const res = await transport.handleRequest(req, { authInfo: this.authInfo(bearer, clientName), parsedBody: body });
-      if (res.body && (res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-        streaming = true;
-        const close = () => void server.close().catch(() => {});
-        const body = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: close }));
-        void req.signal?.addEventListener('abort', close, { once: true });
-        return new Response(body, { status: res.status, statusText: res.statusText, headers: new Headers(res.headers) });
-      }
-      // A JSON or 202 response is complete once returned; copy it so headers can be added.
-      return new Response(res.body ? await res.arrayBuffer() : null, { status: res.status, statusText: res.statusText, headers: new Headers(res.headers) });
-    } finally {
-      if (!streaming) await server.close().catch(() => {});
-    }
+    return serveStateless(server, req, body, () => this.authInfo(bearer, clientName));
   }
 
   /**
@@ -288,49 +238,11 @@ export class McpSessions {
     }
     // A request id still in progress on this session (a client reusing ids): served on its own.
     if (warm.transport.busy(message.id)) return this.#serve(req, message, bearer, record.owner, record);
-    const response = await warm.transport.request(message, { authInfo: this.authInfo(bearer, record.clientName), request: req });
-    return new Response(JSON.stringify(response), { status: 200, headers: { 'Content-Type': 'application/json' } });
+    return serveOnWarm(warm, message, req, this.authInfo(bearer, record.clientName));
   }
 
   #warmUp(record: McpSessionRecord): NonNullable<CachedSession['warm']> {
-    const server = this.opts.serverFor({ record, owner: record.owner, ...(record.clientName ? { clientName: record.clientName } : {}) });
-    const transport = new SessionTransport();
-    return { server, transport, ready: server.connect(transport) };
-  }
-
-  /** The session's warm server is closed (its requests in progress are answered with an error). */
-  #cool(session: CachedSession | undefined): void {
-    const warm = session?.warm;
-    if (!warm) return;
-    delete session.warm;
-    void warm.server.close().catch(() => {});
-  }
-
-  #listen(req: Request, session: CachedSession, bearer: VerifiedBearer): Response {
-    if (!(req.headers.get('accept') ?? '').includes('text/event-stream')) {
-      return jsonRpcError(406, JSONRPC_SERVER_ERROR, 'Not Acceptable: Client must accept text/event-stream');
-    }
-    session.stream?.close(); // one GET stream per session here: a reconnecting client replaces its old one
-    const revision = this.opts.toolsRevision();
-    const stream = openEventStream({ protocolVersion: session.record.protocolVersion, eventTag: revision, headers: { 'mcp-session-id': session.record.id } });
-    // A client that reconnects (perhaps to another instance after this one died) having seen an older
-    // tools revision missed a change: tell it now rather than replaying events nobody kept.
-    const seen = eventTagOf(req.headers.get('last-event-id'));
-    if (seen !== undefined && seen !== revision) stream.send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
-    const handle = { close: (reason?: string) => stream.close(reason), send: (m: unknown) => stream.send(m) };
-    session.stream = handle;
-    const unregister = this.opts.streams.add({
-      owner: session.record.owner,
-      tokenExp: bearer.claims.exp,
-      sessionId: session.record.id,
-      close: () => stream.close(),
-    });
-    void stream.closed.then(() => {
-      unregister();
-      if (session.stream === handle) delete session.stream;
-      session.lastSeen = this.opts.deps.now();
-    });
-    return stream.response;
+    return warmUp(this.opts.serverFor({ record, owner: record.owner, ...(record.clientName ? { clientName: record.clientName } : {}) }));
   }
 
   async #delete(session: CachedSession): Promise<Response> {
@@ -340,24 +252,13 @@ export class McpSessions {
   }
 
   #evict(id: string, why: string, opts: { logged?: boolean } = {}): void {
-    const s = this.#cache.get(id);
-    this.#cache.delete(id);
-    this.#cool(s);
+    const s = this.#cache.drop(id);
     s?.stream?.close(why);
     if (s && !opts.logged) this.opts.logger.info('MCP session closed', { session: id, why, sub: s.record.owner.sub, clientId: s.record.owner.clientId });
   }
 
   authInfo(bearer: VerifiedBearer, clientName: string | undefined): AuthInfo {
-    const { claims } = bearer;
-    const extra: GatewayAuthExtra = { sid: claims.sid, sub: claims.sub, idpIss: claims.idp_iss, jti: claims.jti, ...(clientName ? { clientName } : {}) };
-    return {
-      token: bearer.token,
-      clientId: claims.client_id,
-      scopes: bearer.scopes,
-      expiresAt: claims.exp,
-      resource: new URL(this.opts.resource()),
-      extra: { ...extra },
-    };
+    return sessionAuthInfo(bearer, clientName, () => this.opts.resource());
   }
 
   /** Ends the sessions of a user sign-in and/or a client, on every instance (sign-out, admin action). */
@@ -381,7 +282,7 @@ export class McpSessions {
     this.#sweeping = true;
     try {
       const now = this.opts.deps.now();
-      const touched = [...this.#cache.values()].filter((s) => s.touched);
+      const touched = this.#cache.touched();
       if (touched.length) {
         // last_seen is one value per batch: the newest use among them (idle expiry has minutes of slack).
         await this.opts.records.touch(
@@ -392,8 +293,7 @@ export class McpSessions {
       }
       for (const s of [...this.#cache.values()]) {
         if (!s.stream && now - s.lastSeen >= this.#idleMs) {
-          this.#cache.delete(s.record.id);
-          this.#cool(s);
+          this.#cache.drop(s.record.id);
           this.opts.logger.debug('MCP session idle: dropped from this instance', { session: s.record.id });
         }
       }
@@ -423,7 +323,7 @@ export class McpSessions {
   /** Shutdown: ends the GET streams held here and writes last_seen. Sessions live on (other instances serve them). */
   async closeAll(): Promise<void> {
     this.#unsubscribe();
-    const touched = [...this.#cache.values()].filter((s) => s.touched);
+    const touched = this.#cache.touched();
     if (touched.length)
       await this.opts.records
         .touch(
@@ -432,33 +332,9 @@ export class McpSessions {
         )
         .catch(() => {});
     for (const s of this.#cache.values()) {
-      this.#cool(s);
+      cool(s);
       s.stream?.close();
     }
     this.#cache.clear();
   }
-}
-
-function isInitialize(body: unknown): boolean {
-  return typeof body === 'object' && body !== null && !Array.isArray(body) && (body as { method?: unknown }).method === 'initialize';
-}
-
-/**
- * The common 2025 request: one JSON-RPC request in a POST (not a batch, not a notification or a
- * response) without a progress token, from a client that accepts a JSON answer. Anything else is left
- * to the SDK's Streamable HTTP transport (#serve), which also gives every refusal its exact answer
- * (406 without both media types in Accept, -32700 for a malformed message...).
- */
-function plainRequest(req: Request, body: unknown): JSONRPCRequest | undefined {
-  if (req.method !== 'POST' || Array.isArray(body) || !isJSONRPCRequest(body) || wantsProgress(body)) return undefined;
-  const accept = req.headers.get('accept') ?? '';
-  return accept.includes('application/json') && accept.includes('text/event-stream') ? body : undefined;
-}
-
-/** A request (or a batch member) carrying `_meta.progressToken`. */
-function wantsProgress(body: unknown): boolean {
-  const msgs = Array.isArray(body) ? body : [body];
-  return msgs.some(
-    (m) => typeof m === 'object' && m !== null && (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken !== undefined,
-  );
 }

@@ -36,6 +36,7 @@ export interface AuthStateStats {
   sessionMisses: number;
   /** Reads that went to the store because the feed was not fresh. */
   staleReads: number;
+  /** Feed reads done: a page of the change feed applied, or a full reload in place. */
   feedReads: number;
   feedErrors: number;
 }
@@ -194,7 +195,6 @@ export class AuthStateCache {
   async #reload(): Promise<void> {
     const began = this.opts.now();
     const { head } = await this.store.authChangesSince(Number.MAX_SAFE_INTEGER, 1);
-    this.stats.feedReads++;
     const revoked = await this.store.listRevokedAccessTokens(began);
     this.#sessions.clear();
     this.#revoked.clear();
@@ -203,6 +203,9 @@ export class AuthStateCache {
     this.#seq = head;
     this.#history = [{ at: began, seq: Math.max(0, head - FEED_PAGE) }];
     this.#syncedAt = began;
+    // Counted once its state is in place: its second read (the revoked jtis) can carry a change committed
+    // after the first, so counting at the first would let a reload deliver a change it was counted before.
+    this.stats.feedReads++;
     // Changes committed between the head read and now are read again by the next sync (idempotent).
   }
 }

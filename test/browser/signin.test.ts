@@ -172,8 +172,12 @@ if (!availability.run && availability.required) {
     let callback: Callback;
     let clientId: string;
 
+    /** Kept so that afterAll stops whatever a failed or timed-out beforeAll started anyway (a gateway left running otherwise). */
+    let starting: [Promise<Target>, Promise<TestBrowser>, Promise<Callback>] | undefined;
+
     beforeAll(async () => {
-      [h, browser, callback] = await Promise.all([start(), launchBrowser(suite), startCallback()]);
+      starting = [start(), launchBrowser(suite), startCallback()];
+      [h, browser, callback] = await Promise.all(starting);
       const reg = await fetch(`${h.origin}/register`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -183,9 +187,11 @@ if (!availability.run && availability.required) {
       clientId = ((await reg.json()) as { client_id: string }).client_id;
     });
     afterAll(async () => {
-      await browser?.close();
-      await callback?.close();
-      await h?.close();
+      const [target, b, cb] = await Promise.allSettled(starting ?? []);
+      const value = <T>(r: PromiseSettledResult<T> | undefined) => (r?.status === 'fulfilled' ? r.value : undefined);
+      await value(b)?.close();
+      await value(cb)?.close();
+      await value(target)?.close();
     });
 
     /** Fails the test on any Content-Security-Policy report: a blocked stylesheet would render the pages unstyled. */

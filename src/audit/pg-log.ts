@@ -43,6 +43,9 @@ const INSERT_ROUND = `INSERT INTO audit_records (instance, seq, time, record, ha
 /** A round found the chain's head moved (another live writer with this name, a commit lost in a database crash). */
 class HeadMoved extends Error {}
 
+/** Attempts of one round against a moving head before it fails (audit_unavailable): far more than two writers need. */
+const HEAD_MOVED_ATTEMPTS = 8;
+
 /**
  * The fleet's audit sink: each instance appends its hash chain to `audit_records` in PostgreSQL. Appends
  * are group-committed like the file sink's: whatever queues while one INSERT commits goes out in the next,
@@ -247,7 +250,11 @@ export class PgAuditLog implements CheckpointingSink {
     }
   }
 
-  /** Seal the round after the head and insert it; once more after re-reading a head that moved. */
+  /**
+   * Seal the round after the head and insert it; again after re-reading a head that moved. A second
+   * live writer with the same name can win the race more than once in a row (each attempt, one of the
+   * two commits), so a few attempts, each after a fresh head; one warning per round.
+   */
   async #commit(round: Pending[]): Promise<AuditRecord[]> {
     for (let attempt = 0; ; attempt++) {
       if (this.#needsHead) await this.#loadHead();
@@ -273,10 +280,11 @@ export class PgAuditLog implements CheckpointingSink {
         this.#head = { seq, hash };
         return records;
       } catch (e) {
-        if (!(e instanceof HeadMoved) || attempt > 0) throw e;
-        this.#warn(
-          `audit chain "${this.instance}" in ${this.where}: its head moved under this writer (another live instance uses the name "${this.instance}", or a commit was lost in a database crash); continuing after seq ${this.#head.seq}`,
-        );
+        if (!(e instanceof HeadMoved) || attempt >= HEAD_MOVED_ATTEMPTS - 1) throw e;
+        if (attempt === 0)
+          this.#warn(
+            `audit chain "${this.instance}" in ${this.where}: its head moved under this writer (another live instance uses the name "${this.instance}", or a commit was lost in a database crash); continuing after seq ${this.#head.seq}`,
+          );
         this.#needsHead = true;
       }
     }

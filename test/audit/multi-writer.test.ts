@@ -127,7 +127,7 @@ describe('FileAuditLog: several writers on one directory', () => {
     const dir = await tempDir();
     const pid = await deadPid();
     await writeFile(join(dir, 'audit.lock'), JSON.stringify({ pid, host: hostname(), id: 'crashed' }));
-    const log = await openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { lock: { timeoutMs: 1000 } });
+    const log = await openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { lock: { timeoutMs: 30_000 } });
     expect(await log.append(ev(1))).toMatchObject({ seq: 1 });
     await log.close();
     expect(await readdir(dir)).toEqual([FILE]);
@@ -138,7 +138,7 @@ describe('FileAuditLog: several writers on one directory', () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'audit.lock'), JSON.stringify({ pid: process.pid, host: hostname(), id: 'old' }));
     // The lock clock runs 61 s ahead: the file looks untouched for 61 s, past the 60 s bound.
-    const log = await openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { lock: { timeoutMs: 1000, staleMs: 60_000, now: () => Date.now() + 61_000 } });
+    const log = await openAuditLog(dir, clock(`${DAY}T10:00:00Z`), { lock: { timeoutMs: 30_000, staleMs: 60_000, now: () => Date.now() + 61_000 } });
     expect(await log.append(ev(1))).toMatchObject({ seq: 1 });
     await log.close();
   });

@@ -4,7 +4,7 @@ import { GATEWAY_SCOPE, SUPPORTED_SCOPES } from '../../inbound/http/as/index.js'
 import type { AccessTokenService } from '../../inbound/http/tokens.js';
 import type { GatewayAccessTokenClaims } from '../../inbound/http/types.js';
 import type { Logger } from '../../log.js';
-import { bearerRefusal, unavailable } from './errors.js';
+import { bearerRefusal, jsonRpcRefusal } from './errors.js';
 import type { GatewayUrls } from './urls.js';
 
 /** Scopes a token must carry to use /mcp. The set the gateway knows is SUPPORTED_SCOPES (the AS's scopes.ts). */
@@ -45,7 +45,7 @@ export function bearerAuth(opts: { tokens: AccessTokenService; urls: () => Gatew
       // Not a verdict on the token: the store (revocations, sessions) could not be asked.
       const err = toGatewayError(e, 'store_unavailable');
       opts.logger.error('bearer token could not be checked', { error: err.message, code: err.code });
-      return unavailable(err);
+      return jsonRpcRefusal(err);
     }
     const scopes = (claims.scope ?? '').split(' ').filter(Boolean);
     const missing = MCP_REQUIRED_SCOPES.filter((s) => !scopes.includes(s));

@@ -74,8 +74,3 @@ export function jsonRpcRefusal(err: GatewayError, headers: Record<string, string
   const retry = retryAfterOf(err);
   return jsonRpcError(spec.status, spec.jsonRpc, spec.shown ?? err.message, { ...(retry === undefined ? {} : { 'Retry-After': String(retry) }), ...headers });
 }
-
-/** A failure that is not the caller's fault (store down, internal): 503 with Retry-After, or a 500 without details. */
-export function unavailable(err: GatewayError): Response {
-  return jsonRpcRefusal(err);
-}

@@ -1,7 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -11,7 +9,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserAvailability, launchBrowser, type TestBrowser } from '../../tools/testkit/browser.js';
 import { BIN, startEnv, text } from '../../tools/testkit/env.js';
-import { packAndInstall } from '../../tools/testkit/package.js';
+import { sharedPackage } from '../../tools/testkit/package.js';
 import { spawnServe } from '../../tools/testkit/serve.js';
 import { startHarness } from '../server/http/harness.js';
 import { freePort, writeServeConfig } from '../server/http/served-gateway.js';
@@ -95,17 +93,7 @@ const TARGETS: { name: string; suite: string; start(): Promise<Target> }[] = [
   {
     name: '`xaa-gateway serve` of the installed npm package, started from /',
     suite: 'signin-installed-package',
-    start: () =>
-      servedFromRoot(async () => {
-        const work = mkdtempSync(join(tmpdir(), 'xaa-signin-package-'));
-        const cleanup = () => rmSync(work, { recursive: true, force: true });
-        try {
-          return { command: [(await packAndInstall(work)).bin], cleanup };
-        } catch (e) {
-          cleanup();
-          throw e;
-        }
-      }),
+    start: () => servedFromRoot(async () => ({ command: [(await sharedPackage()).bin] })),
   },
 ];
 

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SECRETS_DIR } from '../../tools/demo/index.js';
 import { ROOT, startEnv, type Env } from '../../tools/testkit/env.js';
-import { packAndInstall } from '../../tools/testkit/package.js';
+import { sharedPackage } from '../../tools/testkit/package.js';
 import { spawnServe, type SpawnedServe } from '../../tools/testkit/serve.js';
 import { Browser } from '../server/http/oauth-client.js';
 import { freePort, writeServeConfig } from '../server/http/served-gateway.js';
@@ -46,7 +46,7 @@ describe('the npm package, installed elsewhere and run from /', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'xaa-package-'));
-    ({ tarball, packed, install, bin: installedBin } = await packAndInstall(work));
+    ({ tarball, packed, install, bin: installedBin } = await sharedPackage());
     env = await startEnv();
   }, 300_000);
 

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ROOT } from './env.js';
 
@@ -37,4 +38,41 @@ export async function packAndInstall(work: string): Promise<InstalledPackage> {
     maxBuffer: 16 * 1024 * 1024,
   });
   return { tarball, packed: info.files.map((f) => f.path).sort(), install, bin: join(install, 'node_modules/.bin/xaa-gateway') };
+}
+
+/**
+ * The package packed and installed once per test run, shared by the test files that need it (the package
+ * suite, the browser sign-in): read it, never write under it. The first caller builds it under the run's
+ * directory (XAA_TEST_RUN_DIR, made by globalSetup) while holding a lock directory; the others wait for
+ * its result, a file naming the package or the error that stopped it.
+ */
+export async function sharedPackage(): Promise<InstalledPackage> {
+  const runDir = process.env.XAA_TEST_RUN_DIR;
+  if (!runDir) throw new Error('XAA_TEST_RUN_DIR is not set: run the tests through vitest (tools/testkit/run-dir.ts is a globalSetup)');
+  const work = join(runDir, 'package');
+  const result = join(runDir, 'package.json');
+  try {
+    mkdirSync(work);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return waitForResult(result);
+  }
+  let outcome: { ok: InstalledPackage } | { error: string };
+  try {
+    outcome = { ok: await packAndInstall(work) };
+  } catch (e) {
+    outcome = { error: (e as Error).message };
+  }
+  writeFileSync(`${result}.tmp`, JSON.stringify(outcome));
+  renameSync(`${result}.tmp`, result);
+  if ('error' in outcome) throw new Error(outcome.error);
+  return outcome.ok;
+}
+
+async function waitForResult(result: string): Promise<InstalledPackage> {
+  // No deadline of its own: the builder's npm runs under vitest's hook timeout, a hang guard.
+  while (!existsSync(result)) await sleep(250);
+  const outcome = JSON.parse(readFileSync(result, 'utf8')) as { ok: InstalledPackage } | { error: string };
+  if ('error' in outcome) throw new Error(`packing the shared package failed in another test file: ${outcome.error}`);
+  return outcome.ok;
 }

@@ -61,9 +61,10 @@ export async function openPglite(dataDir: string, schema: string): Promise<Sql> 
 
 /**
  * XAA_PGLITE_TEMPLATE (a development knob, docs/development.md): a directory holding a cluster that
- * this PGlite version initialized and that nothing has opened since. A fresh store copies it (about
- * 0.2 s) instead of running initdb in a child (about 3 s of CPU): the test suite makes one per run and
- * opens some 40 fresh stores. Only a directory without a cluster is filled.
+ * this PGlite version initialized, closed cleanly, with no store key in it (its tables may exist: the
+ * migrations apply what is missing). A fresh store copies it (under a second) instead of running initdb
+ * in a child (about 3 s of CPU): the test suite makes one per run and opens some 40 fresh stores. Only
+ * a directory without a cluster is filled.
  */
 async function copyTemplate(template: string, dataDir: string): Promise<void> {
   if (!existsSync(join(template, 'PG_VERSION'))) {

@@ -32,6 +32,8 @@ beforeAll(async () => {
   url = server.listenUrl;
 });
 afterAll(async () => {
+  // The worker runs other test files next (isolate: false): the real variable the CLI reads goes.
+  delete process.env.XAA_ADMIN_TOKEN;
   await server?.shutdown('test done');
   await env?.close();
 });

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS, openStore } from '../../src/store/index.js';
 import { openPglite } from '../../src/store/pglite.js';
 
 /**
@@ -30,11 +31,20 @@ async function roundTrip(dir: string): Promise<unknown[]> {
 }
 
 describe('a fresh embedded store', () => {
-  it('without a template: initdb runs in a child process and the cluster serves queries', async () => {
+  it('without a template: initdb runs in a child process, and a store on the new cluster applies every migration in order', async () => {
     delete process.env.XAA_PGLITE_TEMPLATE;
     const dir = join(base, 'initdb');
-    expect(await roundTrip(dir)).toEqual([{ n: 7 }]);
+    const store = await openStore({ dataDir: dir, encryptionKey: 'ab'.repeat(32) });
+    await store.close();
     expect(existsSync(join(dir, 'PG_VERSION'))).toBe(true);
+    const sql = await openPglite(dir, 'public');
+    try {
+      const rows = (await sql.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
+      expect(rows.map((r) => [Number(r.version), r.name])).toEqual(MIGRATIONS.map((m) => [m.version, m.name]));
+    } finally {
+      await sql.close();
+    }
+    expect(await roundTrip(dir)).toEqual([{ n: 7 }]);
   });
 
   it.runIf(template)('with XAA_PGLITE_TEMPLATE: the template is copied, and left as it was', async () => {

@@ -52,9 +52,12 @@ describe('the scenario table covers the suite', () => {
   });
 });
 
-describe('conformance server scenarios through the gateway', () => {
+// Scenarios run up to five at a time (vitest's maxConcurrency), against the one gateway: each is a CLI
+// process of its own, mostly starting up and waiting on the gateway, and one after another they held a
+// worker for half a minute. Each test reads its own run's checks; the upstream call counts only grow.
+describe.concurrent('conformance server scenarios through the gateway', () => {
   for (const { scenario, revision } of applicableRuns()) {
-    it(`${scenario.name} @ ${revision}`, { timeout: 90_000 }, async () => {
+    it(`${scenario.name} @ ${revision}`, { timeout: 90_000 }, async ({ expect }) => {
       const tool = UPSTREAM_TOOL[scenario.name];
       const before = tool ? (gw.upstream.calls.get(tool) ?? 0) : 0;
       const run = await runConformance(['server', '--url', gw.mcpUrl, '--scenario', scenario.name, '--spec-version', revision, '--timeout', '30000'], {

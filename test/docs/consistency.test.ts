@@ -87,6 +87,9 @@ describe('the docs name only what exists', () => {
     const all = [...new Set(DOCS.flatMap((f) => commands(text(f))))].sort();
     const unknown: string[] = [];
     const topLevel = execFileSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+    // One `<command> --help` per command, however many of its subcommands the docs name.
+    const helps = new Map<string, string>();
+    const helpOf = (cmd: string) => helps.get(cmd) ?? helps.set(cmd, execFileSync(process.execPath, [BIN, cmd, '--help'], { encoding: 'utf8' })).get(cmd)!;
     for (const c of all) {
       const [cmd, sub] = c.split(' ');
       // Words after the command that are its arguments ("serve the", "stdio from") are not subcommands.
@@ -95,7 +98,7 @@ describe('the docs name only what exists', () => {
         continue;
       }
       if (!sub) continue;
-      const help = execFileSync(process.execPath, [BIN, cmd!, '--help'], { encoding: 'utf8' });
+      const help = helpOf(cmd!);
       const hasSubcommands = /^Commands:/m.test(help);
       if (hasSubcommands && !new RegExp(`^ {2}${sub}\\b`, 'm').test(help)) unknown.push(c);
     }

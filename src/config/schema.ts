@@ -11,5 +11,5 @@ export { GatewayConfig, type GatewayConfigInput } from './schema/gateway.js';
 export { StdioConfig, ToolRateLimitsConfig } from './schema/limits.js';
 export { ObservabilityConfig } from './schema/observability.js';
 export { IdpConfig, ResourceConfig } from './schema/resources.js';
-export { OVERLOAD_DEFAULTS, OverloadConfig, PreRegisteredClient, ServerConfig } from './schema/server.js';
+export { ACCESS_TOKEN_TTL_MAX_S, OVERLOAD_DEFAULTS, OverloadConfig, PreRegisteredClient, ServerConfig } from './schema/server.js';
 export { HttpOperation, ToolConfig, UpstreamConfig } from './schema/tools.js';

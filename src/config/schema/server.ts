@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { HttpUrl, SecretRef } from './common.js';
 
+/** The longest lifetime `server.accessTokenTtlSeconds` allows: the access-token check refuses a longer `exp - iat`. */
+export const ACCESS_TOKEN_TTL_MAX_S = 900;
+
 /** The `server` section: the remote gateway (`serve`), its authorization server, sessions and overload protection. */
 
 export const PreRegisteredClient = z
@@ -95,7 +98,7 @@ export const ServerConfig = z
       .describe(
         'Reverse proxies in front of the gateway: rate limits take the client address from X-Forwarded-For, this many hops from the right (0 = the socket address)',
       ),
-    accessTokenTtlSeconds: z.number().int().min(60).max(900).default(600),
+    accessTokenTtlSeconds: z.number().int().min(60).max(ACCESS_TOKEN_TTL_MAX_S).default(600),
     signingKeyRotationDays: z
       .number()
       .int()

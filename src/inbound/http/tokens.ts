@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, decodeProtectedHeader, type JWK } from 'jose';
 import type { Deps } from '../../deps.js';
+import { ACCESS_TOKEN_TTL_MAX_S } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import type { SigningKey, SigningKeyRotation, Store } from '../../store/types.js';
 import type { GatewayAccessTokenClaims } from './types.js';
@@ -232,9 +233,12 @@ export class AccessTokenService {
         requiredClaims: ['sub', 'client_id', 'sid', 'jti', 'exp', 'iat'],
       });
       claims = payload as unknown as GatewayAccessTokenClaims;
+      const why = unacceptable(claims, this.opts.resource, now);
+      if (why) throw refuse(why);
       if (this.#verified.size >= MAX_VERIFIED_TOKENS) this.#verified.delete(this.#verified.keys().next().value!);
       this.#verified.set(token, { claims: Object.freeze(claims), kid: key.kid });
     } catch (e) {
+      if (e instanceof GatewayError) throw e;
       if (e instanceof joseErrors.JWTExpired) throw refuse('token expired', e);
       if (e instanceof joseErrors.JWTClaimValidationFailed) throw refuse(`claim "${e.claim}" ${e.reason === 'check_failed' ? 'is not accepted' : e.reason}`, e);
       if (e instanceof joseErrors.JWSSignatureVerificationFailed) throw refuse('bad signature', e);
@@ -251,6 +255,22 @@ export class AccessTokenService {
     if (!session || session.revokedAt) throw refuse('session signed out');
     return claims;
   }
+}
+
+/**
+ * What a correctly signed token may still not claim (jose checked iss, aud membership, typ, exp and nbf).
+ * A token this gateway issued names only this resource, was issued in the past and lives at most as long as
+ * `server.accessTokenTtlSeconds` allows: anything else was signed by a key that leaked or a signer that
+ * misbehaves, and a lifetime of days would outlive every revocation that is not checked on each call.
+ */
+function unacceptable(claims: GatewayAccessTokenClaims, resource: string, nowMs: number): string | undefined {
+  const aud = (claims as { aud?: unknown }).aud;
+  // RFC 9068 §4: the resource must be the token's audience; a list naming others too is a token usable elsewhere.
+  if (Array.isArray(aud) && (aud.length !== 1 || aud[0] !== resource)) return 'claim "aud" must name this resource only';
+  if (typeof claims.iat !== 'number' || typeof claims.exp !== 'number') return 'claim "iat" or "exp" is not a number';
+  if (claims.iat > nowMs / 1000 + CLOCK_SKEW_S) return 'claim "iat" is in the future';
+  if (claims.exp - claims.iat > ACCESS_TOKEN_TTL_MAX_S) return `lifetime (exp - iat) longer than ${ACCESS_TOKEN_TTL_MAX_S} s`;
+  return undefined;
 }
 
 /** The key new tokens are signed with: the newest that is not retired. */

@@ -108,6 +108,26 @@ const HOSTILE: Array<{ name: string; header: () => Promise<string>; description:
     header: async () => `Bearer ${await sign(claims({ aud: 'https://attacker.example/mcp' }))}`,
     description: "claim 'aud' is not accepted",
   },
+  {
+    name: 'aud a list naming this resource and another',
+    header: async () => `Bearer ${await sign(claims({ aud: [`${h.origin}/mcp`, 'https://other.example/api'] }))}`,
+    description: "claim 'aud' must name this resource only",
+  },
+  {
+    name: 'iat a year in the future',
+    header: async () => `Bearer ${await sign(claims({ iat: now() + 365 * 86400, exp: now() + 365 * 86400 + 300 }))}`,
+    description: "claim 'iat' is in the future",
+  },
+  {
+    name: 'a lifetime of a day',
+    header: async () => `Bearer ${await sign(claims({ exp: now() + 86400 }))}`,
+    description: 'lifetime (exp - iat) longer than 900 s',
+  },
+  {
+    name: 'exp ten years away',
+    header: async () => `Bearer ${await sign(claims({ exp: now() + 10 * 365 * 86400 }))}`,
+    description: 'lifetime (exp - iat) longer than 900 s',
+  },
   { name: 'wrong iss', header: async () => `Bearer ${await sign(claims({ iss: 'https://attacker.example' }))}`, description: "claim 'iss' is not accepted" },
   {
     name: 'a token for another resource (the demo CRM API)',
@@ -181,6 +201,19 @@ describe('hostile tokens at /mcp', () => {
     expect(init.status).toBe(401);
     expect(init.headers.get('mcp-session-id')).toBeNull();
     expect(snapshot()).toEqual(before);
+  });
+
+  it.each([
+    ['aud the list of this resource alone', () => claims({ aud: [`${h.origin}/mcp`] })],
+    ['the longest lifetime the config allows (900 s), iat within the clock skew', () => claims({ iat: now() + 20, exp: now() + 920 })],
+  ])('accepted: %s', async (_name, payload) => {
+    const res = await post(
+      h.mcpUrl,
+      { jsonrpc: '2.0', id: 8, method: 'tools/list', params: {} },
+      { ...protocolHeaders, Authorization: `Bearer ${await sign(payload())}` },
+    );
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
   });
 
   it('no Authorization header -> 401 with resource_metadata and scope, no error code', async () => {

@@ -169,7 +169,10 @@ export class ConfigEditor {
       const next = structuredClone(current.raw);
       const result = change(next);
       const text = JSON.stringify(next, null, 2) + '\n';
-      const issues = validateConfig(next, this.path, this.opts.env);
+      // Checked before validation, which reads the files: an admin cannot point a secret at (or probe for)
+      // a file elsewhere on the host. References the operator wrote in the file stay as they are.
+      const outside = newSecretFilesOutside(current.raw, next, this.opts.config.current.dir);
+      const issues = outside.length ? outside : validateConfig(next, this.path, this.opts.env);
       if (issues.length) {
         throw new GatewayError('admin_invalid', `the change makes the config invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
           details: { issues },
@@ -238,11 +241,12 @@ export class ConfigEditor {
 }
 
 /**
- * Fleet mode: a stored item's `{"file": ...}` secret reference is read by every instance, on its own
- * machine. A reference an edit adds must therefore stay inside the config directory (where the
- * operator keeps the secret files next to mcp.config.json); references already in the fleet
- * config (seeded or imported from an operator's file) stay as they are. Checked before validation,
- * which reads the files: an admin cannot even probe for a file elsewhere.
+ * A `{"file": ...}` secret reference an admin edit adds must stay inside the config directory, where the
+ * operator keeps the secret files next to mcp.config.json: the admin API is not a way to read (or probe
+ * for) any file the gateway's user can read, such as a private key or /etc/shadow. In a fleet every
+ * instance reads the reference on its own machine, one more reason. References already in the config
+ * (written by the operator, or seeded or imported from an operator's file) stay as they are. Checked
+ * before validation, which reads the files.
  */
 export function newSecretFilesOutside(before: unknown, after: unknown, configDir: string): ConfigIssue[] {
   const known = new Set(secretFiles(before, '').map((r) => r.file));
@@ -255,7 +259,7 @@ export function newSecretFilesOutside(before: unknown, after: unknown, configDir
     })
     .map((r) => ({
       path: r.path,
-      message: `secret file "${r.file}" is outside the config directory ${root}; in a fleet every instance reads it on its own machine, so keep secret files in that directory (a relative path) or set them in the file and \`config import\``,
+      message: `secret file "${r.file}" is outside the config directory ${root}: an admin edit may only name secret files in that directory (a relative path) or environment variables ({"env": ...}); put the file there, or write the reference into mcp.config.json by hand`,
     }));
 }
 

@@ -137,10 +137,32 @@ describe('tools, resources and upstreams: validated, applied at once, written ba
       '/resources/calendar',
       (): unknown => ({
         ...fileJson().resources.calendar,
-        client: { clientId: 'x', auth: { method: 'client_secret_basic', clientSecret: { file: '/nonexistent/secret' } } },
+        client: { clientId: 'x', auth: { method: 'client_secret_basic', clientSecret: { file: 'no-such-secret.txt' } } },
       }),
       'resources.calendar.client.auth.clientSecret',
       /cannot read secret file/,
+    ],
+    [
+      'a secret file outside the config directory (../../../../etc/shadow), refused before it is read',
+      'PUT',
+      '/resources/calendar',
+      (): unknown => ({
+        ...fileJson().resources.calendar,
+        client: { clientId: 'x', auth: { method: 'client_secret_basic', clientSecret: { file: '../../../../etc/shadow' } } },
+      }),
+      'resources.calendar.client.auth.clientSecret',
+      /secret file "\.\.\/\.\.\/\.\.\/\.\.\/etc\/shadow" is outside the config directory .*: an admin edit may only name secret files in that directory/,
+    ],
+    [
+      'an absolute secret file elsewhere on the host',
+      'PUT',
+      '/resources/calendar',
+      (): unknown => ({
+        ...fileJson().resources.calendar,
+        client: { clientId: 'x', auth: { method: 'client_secret_basic', clientSecret: { file: '/etc/passwd' } } },
+      }),
+      'resources.calendar.client.auth.clientSecret',
+      /secret file "\/etc\/passwd" is outside the config directory/,
     ],
     [
       'an upstream without url',

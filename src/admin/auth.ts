@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { matchesAnyDigest, safeEqual, secretDigest } from '../security.js';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
@@ -17,6 +17,13 @@ const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="xaa-gateway-admin"' };
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export const sha256Hex = (v: string) => createHash('sha256').update(v, 'utf8').digest('hex');
+
+/**
+ * A browser admin session's CSRF token, derived from its cookie (HMAC-SHA256 keyed by the cookie value):
+ * the console renders it into every form without it being stored anywhere. The store keeps only its
+ * SHA-256 (`csrf`), as it keeps only the cookie's: a copy of the database yields neither.
+ */
+export const adminCsrfOf = (cookieValue: string) => createHmac('sha256', cookieValue).update('xaa-gateway admin csrf v1').digest('base64url');
 
 export interface RequireAdminOptions {
   /** Console pages: a browser without a session is sent to /admin/login (GET only) instead of a 401. */
@@ -102,14 +109,18 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
       const cookie = getCookie(c, cookieName(opts.config, ADMIN_SESSION_COOKIE));
       if (cookie) {
         const session = await opts.store.getAdminSession(sha256Hex(cookie), opts.deps.now());
-        if (!session) return unauthenticated(c, ro, 'your admin session has ended (signed out, expired or revoked); sign in again at /admin/login');
+        const csrf = adminCsrfOf(cookie);
+        // A session made before CSRF tokens were stored hashed (a clear token in `csrf`) ends here.
+        if (!session || !safeEqual(sha256Hex(csrf), session.csrf)) {
+          return unauthenticated(c, ro, 'your admin session has ended (signed out, expired or revoked); sign in again at /admin/login');
+        }
         if (!SAFE_METHODS.has(c.req.method)) {
           const origin = c.req.header('origin');
           if (origin !== undefined && origin !== new URL(serverOf(opts.config).publicUrl).origin) {
             return adminError('admin_forbidden', `requests from origin ${origin} are refused; use the console at ${serverOf(opts.config).publicUrl}`);
           }
           const sent = c.req.header(CSRF_HEADER) ?? (await formField(c, CSRF_FIELD));
-          if (!sent || !safeEqual(sent, session.csrf)) {
+          if (!sent || !safeEqual(sent, csrf)) {
             return adminError(
               'admin_forbidden',
               `CSRF token missing or wrong: browser requests that change something must send the session's CSRF token (${CSRF_HEADER} header or ${CSRF_FIELD} form field)`,
@@ -117,7 +128,7 @@ export function createAdminAuth(opts: AdminOptions): AdminAuth {
           }
         }
         c.set('adminActor', { kind: 'admin', via: 'session', iss: session.iss, sub: session.sub, ...(session.email ? { email: session.email } : {}) });
-        c.set('adminCsrf', session.csrf);
+        c.set('adminCsrf', csrf);
         return next();
       }
       return unauthenticated(

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { recordAdminAction } from '../control/service.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { idpConfiguration } from '../inbound/idp-client.js';
-import { ADMIN_SESSION_COOKIE, sha256Hex, type AdminAuth } from './auth.js';
+import { ADMIN_SESSION_COOKIE, adminCsrfOf, sha256Hex, type AdminAuth } from './auth.js';
 import { adminCsrfToken, cookieName, getAdminActor, issuerOf, secureCookies, type AdminEnv, type AdminOptions } from './context.js';
 
 /** Pending sign-in (state, nonce, PKCE verifier, where to go after), bound to the browser that started it. */
@@ -127,7 +127,7 @@ export function mountAdminLogin(app: Hono<AdminEnv>, opts: AdminOptions, auth: A
       sub: claims.sub,
       ...(typeof claims.email === 'string' ? { email: claims.email } : {}),
       ...(typeof claims.name === 'string' ? { name: claims.name } : {}),
-      csrf: randomBytes(24).toString('base64url'),
+      csrf: sha256Hex(adminCsrfOf(value)),
       createdAt: now,
       expiresAt: now + admin.sessionTtlSeconds * 1000,
     };

@@ -12,7 +12,7 @@ export interface AdminSession {
   sub: string;
   email?: string;
   name?: string;
-  /** CSRF token the browser must echo on unsafe requests. */
+  /** SHA-256 (hex) of the CSRF token the browser must echo on unsafe requests (the token is derived from the cookie, src/admin/auth.ts). */
   csrf: string;
   createdAt: number;
   expiresAt: number;

@@ -109,6 +109,16 @@ describe('who may see the console', () => {
     for (const f of forms) expect(f).toContain(`<input type="hidden" name="_csrf" value="${csrf}"/>`);
   });
 
+  it('the store holds neither the session cookie nor its CSRF token: only their SHA-256', async () => {
+    const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1).split(';')[0]!);
+    const sha = (v: string) => createHash('sha256').update(v, 'utf8').digest('hex');
+    const session = await h.store.getAdminSession(sha(value), Date.now());
+    expect(session).toBeDefined();
+    expect(session!.csrf).toBe(sha(csrf));
+    expect(JSON.stringify(session)).not.toContain(csrf);
+    expect(JSON.stringify(session)).not.toContain(value);
+  });
+
   it('/admin goes to the tools page; a login round trip returns to the page asked for', async () => {
     const root = await get('/admin');
     expect([root.status, root.headers.get('location')]).toEqual([302, '/admin/tools']);

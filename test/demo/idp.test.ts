@@ -42,6 +42,17 @@ describe('IdP discovery', () => {
 });
 
 describe('authorization code + PKCE (completeDemoLogin)', () => {
+  it('the sign-in page, and every other answer of the demo IdP and SaaS apps, may not be framed', async () => {
+    const page = await fetch(authorizeUrl().url);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    await page.body?.cancel();
+    for (const res of [page, await fetch(`${demo.urls.idp}/.well-known/openid-configuration`), await fetch(`${demo.urls.crm}/jwks`)]) {
+      expect(res.headers.get('x-frame-options'), res.url).toBe('DENY');
+      expect(res.headers.get('content-security-policy'), res.url).toBe("frame-ancestors 'none'");
+    }
+  });
+
   it('issues an ID token with the OIDC claims and a refresh token for offline_access', async () => {
     const tokens = await loginAtIdp(demo, 'alice');
     const claims = decodePart(tokens.id_token, 1);

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { authorizeGet, authorizePost } from './authorize.js';
 import type { IdpContext } from './context.js';
 import { authorizationCodeGrant, refreshTokenGrant, revokeToken } from './tokens.js';
@@ -6,6 +6,16 @@ import { TOKEN_TYPE_ID_JAG, tokenExchangeGrant } from './token-exchange.js';
 import { authenticateClient, handleOAuth, jsonResponse, OAuthError, readForm } from '../oauth.js';
 
 /** The demo enterprise IdP: a minimal OIDC provider that also issues ID-JAGs. */
+
+/**
+ * No demo page may be framed: the IdP's sign-in page in a hidden frame is a clickjacking target
+ * (X-Frame-Options for old browsers, CSP frame-ancestors for the others). Set on every answer.
+ */
+export const noFraming: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.res.headers.set('X-Frame-Options', 'DENY');
+  c.res.headers.set('Content-Security-Policy', "frame-ancestors 'none'");
+};
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
@@ -45,6 +55,7 @@ export function createIdpApp(ctx: IdpContext): Hono {
     if (ctx.state.idpDown) return c.json({ error: 'temporarily_unavailable', error_description: 'the demo IdP is down' }, 503);
     await next();
   });
+  app.use('*', noFraming);
 
   app.get('/.well-known/openid-configuration', (c) => c.json(idpMetadata(ctx)));
   app.get('/.well-known/oauth-authorization-server', (c) => c.json(idpMetadata(ctx)));

@@ -11,6 +11,7 @@ import { handleMcp, MCP_PATH } from './crm-mcp.js';
 import { JWT_BEARER, jwtBearerToken } from './token.js';
 import { handleOAuth } from '../oauth.js';
 import type { DemoAppName } from '../types.js';
+import { noFraming } from '../idp/app.js';
 
 /** One SaaS app: its authorization server, its API under /api and (CRM) its MCP server. */
 
@@ -49,6 +50,7 @@ function resourceMetadata(ctx: SaasContext, path: string) {
 
 export function createSaasApp(ctx: SaasContext): Hono {
   const app = new Hono();
+  app.use('*', noFraming);
   app.get('/.well-known/oauth-authorization-server', (c) => c.json(asMetadata(ctx)));
   app.get('/jwks', (c) => c.json({ keys: [ctx.publicJwk] }));
   app.post('/token', (c) => handleOAuth(() => jwtBearerToken(ctx, c.req.raw)));

@@ -298,7 +298,17 @@ export async function serveHttp(opts: ServeHttpOptions): Promise<HttpServer> {
   const http = createHttpApp(opts);
   const cfg = opts.config.current.config.server!;
   const host = opts.host ?? cfg.host;
-  const node = createAdaptorServer({ fetch: http.app.fetch, hostname: host }) as NodeServer;
+  const node = createAdaptorServer({
+    fetch: http.app.fetch,
+    hostname: host,
+    // Node checks these timeouts every connectionsCheckingInterval (30 s by default): every second, so
+    // a slow request ends within a second of its limit (node's own requestTimeout is 300 s).
+    serverOptions: {
+      requestTimeout: cfg.requestTimeoutSeconds * 1000,
+      headersTimeout: Math.min(cfg.headersTimeoutSeconds, cfg.requestTimeoutSeconds) * 1000,
+      connectionsCheckingInterval: 1000,
+    },
+  }) as NodeServer;
   try {
     await new Promise<void>((resolve, reject) => {
       node.once('error', reject);

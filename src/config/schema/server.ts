@@ -89,6 +89,22 @@ export const ServerConfig = z
       .positive()
       .max(16 * 1024 * 1024)
       .default(1024 * 1024),
+    headersTimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(60)
+      .default(5)
+      .describe("Longest wait for a request's headers once it began; then 408 and the connection is closed (slowloris)"),
+    requestTimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(300)
+      .default(10)
+      .describe(
+        'Longest wait for a whole request, headers and body; then 408 and the connection is closed (a body sent slowly on purpose). Responses, streams included, are not limited by it',
+      ),
     trustProxyHops: z
       .number()
       .int()

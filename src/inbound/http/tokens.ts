@@ -265,7 +265,8 @@ export class AccessTokenService {
  */
 function unacceptable(claims: GatewayAccessTokenClaims, resource: string, nowMs: number): string | undefined {
   const aud = (claims as { aud?: unknown }).aud;
-  // RFC 9068 §4: the resource must be the token's audience; a list naming others too is a token usable elsewhere.
+  // RFC 9068 §4 asks only that aud contain this resource; this gateway never issues a list naming others too,
+  // and such a token would be accepted elsewhere as well.
   if (Array.isArray(aud) && (aud.length !== 1 || aud[0] !== resource)) return 'claim "aud" must name this resource only';
   if (typeof claims.iat !== 'number' || typeof claims.exp !== 'number') return 'claim "iat" or "exp" is not a number';
   if (claims.iat > nowMs / 1000 + CLOCK_SKEW_S) return 'claim "iat" is in the future';

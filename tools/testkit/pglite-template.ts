@@ -6,8 +6,9 @@ import { pathToFileURL } from 'node:url';
 
 /**
  * vitest globalSetup: one PGlite cluster with the store's schema and no data, made once per PGlite
- * version and migration set (initdb, about 3 s of CPU, and the migrations, about 1 s) and copied by every fresh embedded store the run opens (src/store/pglite.ts, XAA_PGLITE_TEMPLATE;
- * the variable reaches the workers and the gateways they spawn). Some 40 test files open a fresh store;
+ * version and migration set (initdb, about 3 s of CPU, and the migrations, about 1 s) and copied by
+ * every fresh embedded store the run opens (src/store/pglite.ts, XAA_PGLITE_TEMPLATE; the variable
+ * reaches the workers and the gateways they spawn). Some 40 test files open a fresh store;
  * each used to run initdb in a child process of its own. test/store/pglite-init.test.ts unsets the
  * variable to keep the initdb path tested.
  */

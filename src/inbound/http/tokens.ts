@@ -258,7 +258,7 @@ export class AccessTokenService {
 }
 
 /**
- * What a correctly signed token may still not claim (jose checked iss, aud membership, typ, exp and nbf).
+ * What a correctly signed token may still not claim (jose checked iss, aud membership, typ, exp and nbf, and that iat and exp are numbers).
  * A token this gateway issued names only this resource, was issued in the past and lives at most as long as
  * `server.accessTokenTtlSeconds` allows: anything else was signed by a key that leaked or a signer that
  * misbehaves, and a lifetime of days would outlive every revocation that is not checked on each call.
@@ -268,7 +268,6 @@ function unacceptable(claims: GatewayAccessTokenClaims, resource: string, nowMs:
   // RFC 9068 §4 asks only that aud contain this resource; this gateway never issues a list naming others too,
   // and such a token would be accepted elsewhere as well.
   if (Array.isArray(aud) && (aud.length !== 1 || aud[0] !== resource)) return 'claim "aud" must name this resource only';
-  if (typeof claims.iat !== 'number' || typeof claims.exp !== 'number') return 'claim "iat" or "exp" is not a number';
   if (claims.iat > nowMs / 1000 + CLOCK_SKEW_S) return 'claim "iat" is in the future';
   if (claims.exp - claims.iat > ACCESS_TOKEN_TTL_MAX_S) return `lifetime (exp - iat) longer than ${ACCESS_TOKEN_TTL_MAX_S} s`;
   return undefined;

@@ -2,7 +2,7 @@
  * The one error type of the gateway. Every failure carries a code from a closed set, and one table
  * (ERROR_TABLE below) says how each code reads on every surface it can reach: an MCP tool error
  * (src/gateway/tool-error.ts), a JSON-RPC refusal at /mcp (src/server/http/errors.ts), the admin
- * API, the OAuth endpoints, a bearer challenge, the Shared Signals receiver.
+ * API, the OAuth endpoints, a bearer challenge, the Shared Signals receiver, the SCIM receiver.
  * Messages must never contain a token, an ID-JAG or a secret: they reach users and logs.
  */
 export const ERROR_CODES = [
@@ -51,6 +51,12 @@ export const ERROR_CODES = [
   'admin_invalid',
   'security_event_invalid',
   'security_event_busy',
+  // the SCIM receiver (src/scim)
+  'scim_invalid',
+  'scim_unauthorized',
+  'scim_not_found',
+  'scim_conflict',
+  'scim_precondition_failed',
   // anything else
   'internal',
 ] as const;
@@ -71,6 +77,8 @@ export type ErrorSurface =
   | 'admin'
   /** The Shared Signals receiver: an RFC 8935 §2.3 error body, or no answer that acknowledges. */
   | 'ssf'
+  /** The SCIM receiver: an RFC 7644 §3.12 error body (`scimType` from the error's details). */
+  | 'scim'
   /** The command line: the message on stderr, a non-zero exit. */
   | 'cli';
 
@@ -149,7 +157,7 @@ export const ERROR_TABLE: { readonly [C in ErrorCode]: ErrorSpec } = {
     status: 503,
     jsonRpc: S,
     retryAfterSeconds: 5,
-    surfaces: ['tool', 'admin'],
+    surfaces: ['tool', 'admin', 'scim'],
     hint: () => 'The call was refused because it could not be recorded (fail closed); the gateway operator must fix the audit directory.',
   },
   downstream_unreachable: { status: 502, jsonRpc: S, surfaces: ['tool'] },
@@ -165,14 +173,14 @@ export const ERROR_TABLE: { readonly [C in ErrorCode]: ErrorSpec } = {
   rate_limited: { status: 429, jsonRpc: S, oauth: 'temporarily_unavailable', retryAfterSeconds: 60, surfaces: ['tool', 'oauth'] },
   forbidden_origin: { status: 403, jsonRpc: S, surfaces: ['jsonrpc'] },
   forbidden_host: { status: 403, jsonRpc: S, surfaces: ['jsonrpc'] },
-  payload_too_large: { status: 413, jsonRpc: S, oauth: 'invalid_request', surfaces: ['jsonrpc', 'oauth', 'admin'] },
+  payload_too_large: { status: 413, jsonRpc: S, oauth: 'invalid_request', surfaces: ['jsonrpc', 'oauth', 'admin', 'scim'] },
   store_unavailable: {
     status: 503,
     jsonRpc: S,
     oauth: 'temporarily_unavailable',
     shown: 'Service unavailable: the gateway cannot reach its store; try again shortly',
     retryAfterSeconds: 5,
-    surfaces: ['jsonrpc', 'oauth', 'admin'],
+    surfaces: ['jsonrpc', 'oauth', 'admin', 'scim'],
   },
   shutting_down: { status: 503, jsonRpc: S, retryAfterSeconds: 5, surfaces: ['jsonrpc'] },
   // Admission control (docs/overload.md): the error carries the Retry-After the instance expects.
@@ -186,12 +194,18 @@ export const ERROR_TABLE: { readonly [C in ErrorCode]: ErrorSpec } = {
   security_event_invalid: { status: 400, jsonRpc: S, surfaces: ['ssf'] },
   // Any failure that is not a verdict on the SET: the transmitter delivers it again later (RFC 8935 §2.3).
   security_event_busy: { status: 503, jsonRpc: S, retryAfterSeconds: 30, surfaces: ['ssf'] },
+  // RFC 7644 §3.12: the status, and a scimType (details.scimType) where the RFC defines one.
+  scim_invalid: { status: 400, jsonRpc: S, surfaces: ['scim'] },
+  scim_unauthorized: { status: 401, jsonRpc: S, surfaces: ['scim'] },
+  scim_not_found: { status: 404, jsonRpc: S, surfaces: ['scim'] },
+  scim_conflict: { status: 409, jsonRpc: S, surfaces: ['scim'] },
+  scim_precondition_failed: { status: 412, jsonRpc: S, surfaces: ['scim'] },
   internal: {
     status: 500,
     jsonRpc: JSONRPC.internalError,
     oauth: 'server_error',
     shown: 'Internal error',
-    surfaces: ['tool', 'jsonrpc', 'oauth', 'admin', 'cli'],
+    surfaces: ['tool', 'jsonrpc', 'oauth', 'admin', 'scim', 'cli'],
   },
 };
 

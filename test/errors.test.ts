@@ -6,6 +6,7 @@ import { cliFailure, ERROR_CODES, ERROR_TABLE, GatewayError, retryAfterOf, type 
 import { toolErrorResult } from '../src/gateway/index.js';
 import { oauthErrorResponse } from '../src/inbound/http/as/http.js';
 import { bearerRefusal, jsonRpcRefusal } from '../src/server/http/errors.js';
+import { scimError, scimErrorResponse } from '../src/scim/errors.js';
 import { setError, setErrorBody, setErrorCode } from '../src/ssf/errors.js';
 
 const MESSAGE = 'what went wrong, and the fix';
@@ -15,6 +16,8 @@ const SIGN_IN = 'run `xaa-gateway login`';
 function errorOf(code: ErrorCode): GatewayError {
   if (code === 'oauth_request') return new GatewayError(code, MESSAGE, { oauthError: 'invalid_grant', oauthErrorDescription: MESSAGE, status: 400 });
   if (code === 'security_event_invalid') return setError('invalid_request', MESSAGE);
+  if (code === 'scim_invalid') return scimError(code, MESSAGE, 'invalidValue');
+  if (code === 'scim_conflict') return scimError(code, MESSAGE, 'uniqueness');
   return new GatewayError(code, MESSAGE);
 }
 
@@ -46,6 +49,10 @@ const render: Record<ErrorSurface, (err: GatewayError) => Promise<{ status?: num
     status: setErrorCode(err) ? ERROR_TABLE.security_event_invalid.status : ERROR_TABLE.security_event_busy.status,
     body: setErrorCode(err) ? setErrorBody(err) : undefined,
   }),
+  scim: async (err) => {
+    const res = scimErrorResponse(err);
+    return { status: res.status, body: await res.json(), headers: res.headers };
+  },
   cli: async (err) => ({ body: cliFailure(err) }),
 };
 
@@ -74,6 +81,12 @@ function expected(surface: ErrorSurface, code: ErrorCode): { status?: number; bo
         : { status: spec.status, body: { error: code, message: MESSAGE } };
     case 'ssf':
       return { status: spec.status, body: code === 'security_event_invalid' ? { err: 'invalid_request', description: MESSAGE } : undefined };
+    case 'scim': {
+      const scimType = code === 'scim_invalid' ? 'invalidValue' : code === 'scim_conflict' ? 'uniqueness' : undefined;
+      const detail = code === 'internal' ? 'Internal error' : (spec.shown ?? MESSAGE);
+      const error = 'urn:ietf:params:scim:api:messages:2.0:Error';
+      return { status: spec.status, body: { schemas: [error], status: String(spec.status), ...(scimType ? { scimType } : {}), detail }, retryAfter };
+    }
     case 'cli':
       return { body: { message: `xaa-gateway: ${MESSAGE}`, exitCode: spec.exit ?? 1 } };
   }

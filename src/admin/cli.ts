@@ -320,5 +320,6 @@ export async function runAdminCli(argv: string[], io: AdminCliIo): Promise<numbe
 
 function actorLabel(a: SwitchState['actor']): string {
   if (a.kind === 'security_event') return `IdP event ${a.eventType.split('/').at(-1) ?? a.eventType}`;
+  if (a.kind === 'scim') return `SCIM ${a.client}`;
   return a.email ?? a.sub ?? 'admin token';
 }

@@ -285,6 +285,7 @@ function adminActor(actor: Rec | undefined): Rec {
   if (actor?.kind === 'security_event') {
     return compact({ app_name: 'Shared Signals receiver', idp: idpOf(str(actor.iss)) });
   }
+  if (actor?.kind === 'scim') return compact({ app_name: `SCIM receiver (${str(actor.client) ?? '?'})` });
   const email = str(actor?.email);
   const user = str(actor?.sub) ? compact({ uid: str(actor?.sub), email_addr: email, name: email, type_id: 2, type: 'Admin' }) : undefined;
   return compact({

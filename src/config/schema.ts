@@ -6,7 +6,7 @@
  */
 export { INSTANCE_RE } from './schema/audit.js';
 export { ClientAuth, OAuthClient, SecretRef } from './schema/common.js';
-export { AdminConfig, SsfConfig } from './schema/control.js';
+export { AdminConfig, ScimClientConfig, ScimConfig, SsfConfig } from './schema/control.js';
 export { GatewayConfig, type GatewayConfigInput } from './schema/gateway.js';
 export { StdioConfig, ToolRateLimitsConfig } from './schema/limits.js';
 export { ObservabilityConfig } from './schema/observability.js';

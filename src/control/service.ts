@@ -230,6 +230,38 @@ export class ControlService implements SecurityControl {
     return (await this.liftSwitch(s, reason, actor)) !== undefined;
   }
 
+  /**
+   * Deprovisioning (src/scim): sets the user switch unless one is in force already, whoever set it.
+   * An admin's or a security event's switch stays theirs, so that a later re-provisioning, which
+   * lifts only a switch of its own, cannot undo it.
+   */
+  async disableUserUnlessSet(
+    user: UserRef,
+    reason: string,
+    actor: Actor,
+  ): Promise<{ set: true; revoked: RevocationSummary } | { set: false; existing: SwitchState }> {
+    const existing = await this.#storedUserSwitch(user);
+    if (existing) return { set: false, existing };
+    return { set: true, revoked: await this.disableUser(user, reason, actor) };
+  }
+
+  /**
+   * Re-provisioning (src/scim): lifts the user switch only when `setBy` accepts the actor that set
+   * it. 'kept': a switch of someone else (or set again meanwhile) stays in force.
+   */
+  async enableUserIfSetBy(user: UserRef, reason: string, actor: Actor, setBy: (a: Actor) => boolean): Promise<'lifted' | 'not_set' | 'kept'> {
+    const existing = await this.#storedUserSwitch(user);
+    if (!existing) return 'not_set';
+    if (!setBy(existing.actor)) return 'kept';
+    return (await this.liftSwitch(existing.switch, reason, actor)) ? 'lifted' : 'kept';
+  }
+
+  /** The user's switch as the store has it (set on another instance a moment ago counts). */
+  async #storedUserSwitch(user: UserRef): Promise<SwitchState | undefined> {
+    const key = switchKey({ kind: 'user', user: { iss: user.iss, sub: user.sub } });
+    return (await this.opts.store.listKillSwitches()).switches.find((x) => switchKey(x.switch) === key);
+  }
+
   /** Revokes the user's gateway sessions, refresh tokens and cached downstream tokens without blocking them. */
   async revokeUser(user: UserRef, reason: string, actor: Actor): Promise<RevocationSummary> {
     const s: KillSwitch = { kind: 'user', user: { iss: user.iss, sub: user.sub } };

@@ -9,7 +9,7 @@ export interface UserRef {
   sub: string;
 }
 
-/** Who did it: an admin (by IdP identity or the automation token), or a security event from the IdP. */
+/** Who did it: an admin (by IdP identity or the automation token), a security event from the IdP, or the IdP's SCIM client. */
 export type Actor =
   | { kind: 'admin'; iss?: string; sub?: string; email?: string; via: 'session' | 'token' | 'cli' }
   | {
@@ -19,6 +19,12 @@ export type Actor =
       eventType: string;
       /** The SET's `iat` (seconds): when the IdP says it happened; orders it against later events about the same user. */
       iat?: number;
+    }
+  | {
+      /** A SCIM request from the IdP (src/scim): `client` is its scim.clients[].name, `requestId` the id in the audit and the response. */
+      kind: 'scim';
+      client: string;
+      requestId: string;
     };
 
 export type KillSwitch =

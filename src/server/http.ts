@@ -49,6 +49,8 @@ export interface HttpAppOptions {
   admin?: Hono<AdminEnv>;
   /** The Shared Signals receiver (createSsfReceiver): POST /ssf/events, mounted at the root; stopped by close(). */
   ssf?: { routes: Hono; stop(): Promise<void> };
+  /** The SCIM receiver (createScimReceiver): /scim/v2, mounted at the root. */
+  scim?: { routes: Hono };
   /** GET /metrics (Prometheus): loopback scrapers, or others with one of the bearer tokens. */
   metrics?: MetricsRouteOptions;
   sessions?: Pick<McpSessionsOptions, 'idleMs' | 'maxPerOwner' | 'maxSessions'> & {
@@ -231,6 +233,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
 
   if (opts.admin) app.route('/admin', opts.admin);
   if (opts.ssf) app.route('/', opts.ssf.routes);
+  if (opts.scim) app.route('/', opts.scim.routes);
   if (opts.authorizationServer) app.route('/', opts.authorizationServer);
 
   app.onError((e, c) => {

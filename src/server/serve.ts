@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../log.js';
 import { createObservability, instrumentAuditSink, metricsTokens } from '../observability/index.js';
 import { createAdminRouter } from '../admin/index.js';
 import { ControlService, SwitchSnapshot } from '../control/index.js';
+import { createScimReceiver } from '../scim/index.js';
 import { createSsfReceiver, lookupUsersInStore } from '../ssf/index.js';
 import { describeStoreLocation, openStore, type ListenerOptions } from '../store/index.js';
 import { AuthStateCache, withAuthState } from '../store/auth-state.js';
@@ -272,6 +273,8 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     // Security events from the IdP (CAEP/RISC): push at /ssf/events, or polling when ssf.delivery is "poll".
     // The store remembers the SETs acted on, across restarts and instances sharing it.
     const ssf = createSsfReceiver({ config, control, audit, deps, logger, lookupUserByEmail: lookupUsersInStore(store), store });
+    // SCIM 2.0 from the IdP at /scim/v2: deprovisioning sets the user's kill switch, shared by the fleet through the store.
+    const scim = createScimReceiver({ config, store, control, audit, logger, now: deps.now, lookupUserByEmail: lookupUsersInStore(store) });
     await control.start();
     const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger, ...(redis ? { sharedLimits: { redis } } : {}) });
     const http = await serveHttp({
@@ -286,6 +289,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       authorizationServer,
       admin: admin.app,
       ssf,
+      scim,
       audit,
       ...(sink === 'postgres' ? { auditInDatabase: true } : {}),
       // Every instance's keys from the fleet's table; this instance's own with the file sink.

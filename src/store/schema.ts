@@ -252,4 +252,30 @@ CREATE INDEX auth_changes_at ON auth_changes (at);
     // sign-in), so the instance that gets its next request, whichever it is, can tell the client.
     sql: `ALTER TABLE mcp_sessions ADD COLUMN ended_reason TEXT;`,
   },
+  {
+    version: 9,
+    name: 'scim_resources',
+    // SCIM 2.0 (RFC 7643/7644) Users and Groups pushed by the IdP (src/scim): each SCIM client (one
+    // IdP connection) has its own namespace. `resource` is the resource as stored, without id and
+    // meta; `version` is its ETag (RFC 7644 §3.14). userName is unique per client, case-insensitively
+    // (RFC 7643 §4.1.1: caseExact false), so the unique index is on its lower case.
+    sql: `
+CREATE TABLE scim_resources (
+  client      TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  id          TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  name_lower  TEXT NOT NULL,
+  external_id TEXT,
+  resource    JSONB NOT NULL,
+  version     INTEGER NOT NULL,
+  created_at  BIGINT NOT NULL,
+  updated_at  BIGINT NOT NULL,
+  PRIMARY KEY (client, type, id)
+);
+CREATE UNIQUE INDEX scim_users_user_name ON scim_resources (client, name_lower) WHERE type = 'User';
+CREATE INDEX scim_resources_name ON scim_resources (client, type, name_lower);
+CREATE INDEX scim_resources_external_id ON scim_resources (client, type, external_id);
+`,
+  },
 ];

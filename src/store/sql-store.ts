@@ -29,6 +29,7 @@ import { fleetChannel, fleetConfigRevision, getFleetConfig, seedFleetConfig, upd
 import { checkKey } from './key-check.js';
 import { deleteKillSwitch, killSwitchRevision, listKillSwitches, putKillSwitch, switchChannel } from './kill-switches.js';
 import { getRefreshToken, revokeRefreshFamily, revokeRefreshTokensOf, rotateRefreshToken, saveRefreshToken } from './refresh-tokens.js';
+import { createScimResource, deleteScimResource, findScimResources, getScimResource, updateScimResource } from './scim.js';
 import { claimSecurityEvent, completeSecurityEvent, releaseSecurityEvent } from './security-events.js';
 import { addSigningKey, listSigningKeys, retireSigningKey, rotateSigningKey } from './signing-keys.js';
 import type { Sql } from './sql.js';
@@ -47,6 +48,10 @@ import type {
   RefreshTokenRecord,
   RegisteredClient,
   RotateResult,
+  ScimResourceRecord,
+  ScimResourceType,
+  ScimResourceWrite,
+  ScimWriteResult,
   SecurityEventClaim,
   SessionRevocation,
   SigningKey,
@@ -342,6 +347,28 @@ export class SqlStore implements Store {
 
   releaseSecurityEvent(iss: string, jti: string, claimedAt: number): Promise<void> {
     return releaseSecurityEvent(this.sql, iss, jti, claimedAt);
+  }
+
+  // ---- SCIM resources (scim.ts, src/scim) ----
+
+  getScimResource(client: string, type: ScimResourceType, id: string): Promise<ScimResourceRecord | undefined> {
+    return getScimResource(this.sql, client, type, id);
+  }
+
+  findScimResources(client: string, type: ScimResourceType, by?: { name?: string; externalId?: string }): Promise<ScimResourceRecord[]> {
+    return findScimResources(this.sql, client, type, by);
+  }
+
+  createScimResource(client: string, type: ScimResourceType, id: string, write: ScimResourceWrite, now: number): Promise<ScimWriteResult> {
+    return createScimResource(this.sql, client, type, id, write, now);
+  }
+
+  updateScimResource(client: string, type: ScimResourceType, id: string, version: number, write: ScimResourceWrite, now: number): Promise<ScimWriteResult> {
+    return updateScimResource(this.sql, client, type, id, version, write, now);
+  }
+
+  deleteScimResource(client: string, type: ScimResourceType, id: string, version?: number): Promise<ScimWriteResult> {
+    return deleteScimResource(this.sql, client, type, id, version);
   }
 
   // ---- housekeeping ----

@@ -10,7 +10,9 @@ import { HttpIdentity } from '../../src/inbound/http/identity.js';
 import { AccessTokenService } from '../../src/inbound/http/tokens.js';
 import { silentLogger } from '../../src/log.js';
 import { Gateway } from '../../src/gateway/index.js';
+import { createScimReceiver, type ScimReceiver } from '../../src/scim/index.js';
 import { createHttpApp, type HttpApp } from '../../src/server/http.js';
+import { lookupUsersInStore } from '../../src/ssf/index.js';
 import { openStore, type Store, type UserSession } from '../../src/store/index.js';
 import { completeDemoLogin } from '../../tools/demo/index.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
@@ -47,6 +49,8 @@ export interface AdminHarness {
   gateway: Gateway;
   control: ControlService;
   admin: AdminRouter;
+  /** The SCIM receiver at /scim/v2 (404 until the config has a `scim` section). */
+  scim: ScimReceiver;
   http: HttpApp;
   signIn(user: string): Promise<UserSession>;
   token(session: UserSession, agent?: Agent): Promise<string>;
@@ -84,7 +88,8 @@ export async function startAdminHarness(mutate?: (c: GatewayConfigInput) => void
   const admin = createAdminRouter({ config, store, control, audit, deps, logger: silentLogger, tokens });
   await control.start();
   const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger: silentLogger });
-  const http = createHttpApp({ config, gateway, store, tokens, deps, logger: silentLogger, authorizationServer, admin: admin.app });
+  const scim = createScimReceiver({ config, store, control, audit, logger: silentLogger, now: deps.now, lookupUserByEmail: lookupUsersInStore(store) });
+  const http = createHttpApp({ config, gateway, store, tokens, deps, logger: silentLogger, authorizationServer, admin: admin.app, scim });
   control.onSessionsRevoked(async (ids) => {
     for (const sid of ids) await http.sessions.closeWhere({ sid });
   });
@@ -111,6 +116,7 @@ export async function startAdminHarness(mutate?: (c: GatewayConfigInput) => void
     gateway,
     control,
     admin,
+    scim,
     http,
     signIn: (user) => signInSession(env, store, user),
     async token(session, agent = AGENT_A) {

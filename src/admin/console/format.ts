@@ -23,6 +23,7 @@ export function actorLabel(a: Actor | Record<string, unknown> | undefined): stri
   if (!a || typeof a !== 'object') return 'unknown';
   const actor = a as Partial<Actor> & Record<string, unknown>;
   if (actor.kind === 'security_event') return `security event ${String(actor.eventType ?? '')} from ${String(actor.iss ?? '')}`;
+  if (actor.kind === 'scim') return `SCIM provisioning from ${String(actor.client ?? '')}`;
   if (actor.kind === 'admin') {
     if (actor.via === 'token') return 'admin token (automation)';
     if (actor.via === 'cli') return 'admin CLI on a gateway host (config import)';

@@ -28,6 +28,46 @@ export const SsfConfig = z
   .describe('Security events from the IdP (OpenID Shared Signals: CAEP, RISC) received as SETs');
 export type SsfConfig = z.infer<typeof SsfConfig>;
 
+export const ScimClientConfig = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, "-" and "_", at most 63 characters (e.g. "okta")')
+      .describe('Name of this SCIM connection (e.g. "okta"): its users and groups, audit records and errors carry it'),
+    token: SecretRef.describe(
+      'Bearer token the IdP sends to /scim/v2 for this connection (Okta: "API Token"; Entra: "Secret Token"); at least 32 characters (`openssl rand -base64 32`)',
+    ),
+    subject: z
+      .enum(['externalId', 'userName', 'email'])
+      .default('externalId')
+      .describe(
+        'How a SCIM user is matched to a gateway user of the IdP (idp.issuer): "externalId" or "userName" is the `sub` of their ID token; "email" matches the email of their gateway sign-ins (Entra, whose `sub` is pairwise)',
+      ),
+    accessGroups: z
+      .array(z.string().min(1).max(256))
+      .max(100)
+      .default([])
+      .describe(
+        'Groups (displayName) that grant gateway access: a SCIM user in none of them is deprovisioned, like active: false; empty means every active user',
+      ),
+  })
+  .describe('One IdP connection pushing SCIM 2.0 Users and Groups');
+export type ScimClientConfig = z.infer<typeof ScimClientConfig>;
+
+export const ScimConfig = z
+  .strictObject({
+    clients: z.array(ScimClientConfig).min(1).max(16).describe('The IdP connections allowed to provision (each its own token and namespace)'),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.clients.forEach((c, i) => {
+      if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'name'], message: `duplicate SCIM client name "${c.name}" (also clients[${seen.get(c.name)}])` });
+      seen.set(c.name, i);
+    });
+  })
+  .describe('SCIM 2.0 receiver at <publicUrl>/scim/v2 (RFC 7644): deprovisioning a user (active: false, DELETE, removal from an access group) disables them at the gateway');
+export type ScimConfig = z.infer<typeof ScimConfig>;
+
 export const AdminConfig = z
   .strictObject({
     tokens: z

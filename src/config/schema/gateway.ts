@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AuditConfig } from './audit.js';
 import { Name } from './common.js';
-import { AdminConfig, SsfConfig } from './control.js';
+import { AdminConfig, ScimConfig, SsfConfig } from './control.js';
 import { ToolRateLimitsConfig, StdioConfig } from './limits.js';
 import { ObservabilityConfig } from './observability.js';
 import { IdpConfig, ResourceConfig } from './resources.js';
@@ -19,6 +19,7 @@ export const GatewayConfig = z
     server: ServerConfig.optional().describe('Needed by `xaa-gateway serve` (remote MCP over Streamable HTTP)'),
     admin: AdminConfig.default({ tokens: [], groupsClaim: 'groups', sessionTtlSeconds: 28800 }),
     ssf: SsfConfig.optional().describe('Shared Signals receiver: CAEP/RISC events revoke or disable users (remote gateway only)'),
+    scim: ScimConfig.optional().describe('SCIM 2.0 receiver: the IdP provisions and deprovisions users (remote gateway only)'),
     tokens: z
       .strictObject({
         maxLifetimeSeconds: z.number().int().positive().max(3600).default(900),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/types.js';
 import { queryAudit } from '../../src/audit/index.js';
+import { resolveScimClients } from '../../src/scim/index.js';
 import type { UserSession } from '../../src/store/index.js';
 import { startAdminHarness, type AdminHarness } from '../admin/harness.js';
 
@@ -30,6 +31,7 @@ beforeAll(async () => {
   h = await startAdminHarness((c) => {
     c.scim = {
       clients: [
+        ...c.scim!.clients, // the demo IdP's (demoConfig)
         { name: 'okta', token: { env: 'XAA_TEST_SCIM_OKTA' } },
         { name: 'entra', token: { env: 'XAA_TEST_SCIM_ENTRA' }, subject: 'email' },
         { name: 'groups', token: { env: 'XAA_TEST_SCIM_GROUPS' }, accessGroups: ['XAA Users'] },
@@ -424,5 +426,38 @@ describe('SCIM: bad input gets a precise error and changes nothing', () => {
     expect(String(res.body!.detail)).toContain(detail);
     expect((await scim('GET', `/Users/${id}`)).body).toEqual(before);
     expect(h.control.listSwitches().filter((s) => s.actor.kind === 'scim' && s.reason.includes('carol'))).toEqual([]);
+  });
+});
+
+describe("SCIM: the demo IdP's provisioning client (Okta-shaped) against the receiver", () => {
+  it('provisions the demo users; deactivating alice at the IdP denies her next call, activating her lifts it', async () => {
+    const scimToken = resolveScimClients(h.config.current)!.find((c) => c.name === 'demo-idp')!.token;
+    const demo = h.env.demo;
+    const target = await demo.scim.connect({ baseUrl: `${h.origin}/scim/v2`, token: scimToken });
+    const synced = demo.scim.deliveries.filter((d) => d.targetId === target.id);
+    expect(synced.filter((d) => d.method === 'POST').map((d) => [d.username, d.status])).toEqual([
+      ['alice', 201],
+      ['bob', 201],
+      ['carol', 201],
+    ]);
+    // carol is inactive at the IdP: provisioned inactive, so disabled at the gateway.
+    expect(h.control.getSwitch({ kind: 'user', user: { iss: alice.iss, sub: 'u-carol' } })).toMatchObject({ actor: { kind: 'scim', client: 'demo-idp' } });
+    const token = await h.token(await h.signIn('alice'));
+    expect(await h.call(token, ...FREE_SLOTS)).toMatchObject({ status: 200, isError: false });
+
+    demo.control.setUserActive('alice', false);
+    await demo.scim.flush();
+    const pushed = demo.scim.deliveries.at(-1)!;
+    expect(pushed).toMatchObject({ method: 'PATCH', username: 'alice', status: 200 });
+    // Her gateway session was revoked with the switch: the agent's token is refused.
+    expect(await h.call(token, ...FREE_SLOTS)).toMatchObject({ status: 401 });
+    expect(h.control.getSwitch({ kind: 'user', user: { iss: alice.iss, sub: alice.sub } })?.reason).toBe(
+      'SCIM demo-idp: user alice@acme.example deactivated (active: false)',
+    );
+
+    demo.control.setUserActive('alice', true);
+    await demo.scim.flush();
+    expect(await callAsAlice()).toMatchObject({ status: 200, isError: false });
+    expect(demo.scim.disconnect(target.id)).toBe(true);
   });
 });

@@ -18,6 +18,7 @@ import { killSwitchesContract } from './contract/kill-switches.js';
 import { refreshTokensContract } from './contract/refresh-tokens.js';
 import { restartContract } from './contract/restart.js';
 import { schemaContract } from './contract/schema.js';
+import { scimContract } from './contract/scim.js';
 import { securityEventsContract } from './contract/security-events.js';
 import { signingKeysContract } from './contract/signing-keys.js';
 import { userSessionsContract } from './contract/user-sessions.js';
@@ -39,6 +40,7 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
     accessTokensContract(fx);
     authFeedContract(fx);
     securityEventsContract(fx);
+    scimContract(fx);
     signingKeysContract(fx);
     encryptionContract(fx);
     restartContract(fx);

@@ -183,5 +183,7 @@ export function demoConfig(urls: DemoUrls, opts: { auditDir?: string; secretsDir
     admin: { group: DEMO_ADMIN_GROUP, tokens: [secret('gateway-admin-token')] },
     // Security events (CAEP/RISC) the demo IdP pushes to <publicUrl>/ssf/events (`npm start` creates the stream).
     ssf: { transmitter: urls.idp, delivery: 'push', pushToken: secret('ssf-push-token') },
+    // SCIM provisioning from the demo IdP to <publicUrl>/scim/v2 (`npm start` connects it): externalId is the user's sub.
+    scim: { clients: [{ name: 'demo-idp', token: secret('scim-token'), subject: 'externalId' }] },
   };
 }

@@ -1,5 +1,6 @@
 import { createIdpApp } from './idp/app.js';
 import { createIdpContext } from './idp/context.js';
+import { DemoScimClient } from './idp/scim-client.js';
 import { DemoTransmitter } from './idp/ssf.js';
 import { createSsfRoutes } from './idp/ssf-routes.js';
 import { listen, type Listener } from './listen.js';
@@ -17,6 +18,7 @@ import { DEMO_APP_NAMES, type DemoEnterprise, type DemoPorts, type DemoUrls } fr
 
 export type { DemoAppName, DemoControl, DemoEnterprise, DemoPorts, DemoStats, DemoUrls } from './types.js';
 export type { DemoSecurityEventOptions, DemoSsf, DemoSsfDelivery, DemoSsfStream } from './types.js';
+export type { DemoScim, DemoScimDelivery, DemoScimTarget } from './types.js';
 export { DEMO_EVENT_TYPES } from './idp/ssf.js';
 export { DEMO_APP_NAMES } from './types.js';
 export { DEFAULT_GATEWAY_PORT, demoConfig } from './config.js';
@@ -62,7 +64,9 @@ export async function startDemoEnterprise(opts: { ports?: Partial<DemoPorts> | '
     const idpApp = createIdpApp(idpContext);
     // The IdP's Shared Signals transmitter (after the IdP's routes, behind its "IdP down" gate).
     const ssf = new DemoTransmitter(idpContext);
-    idpApp.route('/', createSsfRoutes(idpContext, ssf));
+    // ... and its SCIM client, provisioning the apps an admin connects (the gateway's /scim/v2).
+    const scim = new DemoScimClient(idpContext);
+    idpApp.route('/', createSsfRoutes(idpContext, ssf, scim));
     idp.setHandler((req) => idpApp.fetch(req));
     for (const name of DEMO_APP_NAMES) {
       const app = createSaasApp(await createSaasContext(APP_DEFINITIONS[name], urls[name], urls.idp, state));
@@ -73,6 +77,7 @@ export async function startDemoEnterprise(opts: { ports?: Partial<DemoPorts> | '
       control: state.control,
       stats: state.stats,
       ssf,
+      scim,
       trustResourceServer: ({ issuer, resources, scopes, policyOf }) => {
         idpContext.apps.push({ name: policyOf, issuer, resources: [...resources], scopes: [...scopes] });
       },

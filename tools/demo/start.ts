@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_FILE, loadConfigFile } from '../../src/config/index.js';
 import { defaultCredentialsPath } from '../../src/inbound/credentials.js';
 import { DEFAULT_DEMO_PORTS, startDemoEnterprise, type DemoEnterprise } from './index.js';
 import { printDemoBanner } from './main.js';
+import { connectProvisioning } from './scim-target.js';
 import { connectSecurityEvents } from './ssf-stream.js';
 import { runServe } from '../../src/server/serve.js';
 import type { HttpServer } from '../../src/server/http.js';
@@ -55,6 +56,7 @@ export async function runDemo(opts: {
     throw e;
   }
   const securityEvents = connectSecurityEvents(demo, runtime, gateway.listenUrl);
+  const provisioning = await connectProvisioning(demo, runtime, gateway.listenUrl);
   const bin = resolve(import.meta.dirname, '../../bin/xaa-gateway.js');
   const gw = `node ${bin} --config ${configPath}`;
   printDemoBanner(demo, log);
@@ -87,6 +89,10 @@ export async function runDemo(opts: {
   log('');
   if (securityEvents.length) {
     for (const line of securityEvents) log(line);
+    log('');
+  }
+  if (provisioning.length) {
+    for (const line of provisioning) log(line);
     log('');
   }
   log('Press Ctrl-C to stop.');

@@ -1,5 +1,5 @@
 import { APP_DEFINITIONS, SEED_CONNECTIONS, SEED_USERS, type DemoUser } from './seed.js';
-import { DEMO_APP_NAMES, type DemoAppName, type DemoControl, type DemoSecurityEvent, type DemoStats } from './types.js';
+import { DEMO_APP_NAMES, type DemoAppName, type DemoControl, type DemoSecurityEvent, type DemoStats, type DemoUserChange } from './types.js';
 
 /**
  * The mutable state of one running demo enterprise: what the IdP admin and the apps decide at run
@@ -15,6 +15,8 @@ export class DemoState {
   idpDown = false;
   /** Hears the security events the IdP admin's actions raise (the Shared Signals transmitter, idp/ssf.ts). */
   readonly securityEventListeners = new Set<(e: DemoSecurityEvent) => void>();
+  /** Hears changes to users that provisioning pushes (the SCIM client, idp/scim-client.ts). */
+  readonly userChangeListeners = new Set<(e: DemoUserChange) => void>();
   readonly stats: DemoStats = {
     tokenExchanges: 0,
     jwtBearerGrants: zeroes(),
@@ -49,7 +51,16 @@ export class DemoState {
       const user = this.mustUser(username);
       const changed = user.active !== active;
       user.active = active;
-      if (changed) this.raise({ username, event: active ? 'account-enabled' : 'account-disabled' });
+      if (changed) {
+        for (const listener of this.userChangeListeners) listener({ username, change: 'active' });
+        this.raise({ username, event: active ? 'account-enabled' : 'account-disabled' });
+      }
+    },
+    setGroupMember: (username, group, member) => {
+      const user = this.mustUser(username);
+      if (user.groups.includes(group) === member) return;
+      user.groups = member ? [...user.groups, group] : user.groups.filter((g) => g !== group);
+      for (const listener of this.userChangeListeners) listener({ username, change: 'group', group, member });
     },
     setConnection: (clientId, app, enabled) => {
       if (!(app in APP_DEFINITIONS)) throw new Error(`unknown demo app "${app}"`);

@@ -30,6 +30,49 @@ export interface DemoControl {
    * everywhere") CAEP session-revoked.
    */
   emitSecurityEvent(username: string, event: string, opts?: DemoSecurityEventOptions): void;
+  /** IdP admin: add the user to a group or remove them (SCIM pushes it to connected apps that receive that group). */
+  setGroupMember(username: string, group: string, member: boolean): void;
+}
+
+/** A change to a user that provisioning (SCIM) pushes: their status, or one group membership. */
+export type DemoUserChange = { username: string; change: 'active' } | { username: string; change: 'group'; group: string; member: boolean };
+
+export interface DemoScimTarget {
+  id: string;
+  /** The service provider's SCIM base URL (…/scim/v2). */
+  baseUrl: string;
+  /** Groups pushed with their members (Okta "Push Groups"). */
+  groups: string[];
+}
+
+export interface DemoScimDelivery {
+  targetId: string;
+  method: string;
+  /** Path under the base URL, e.g. /Users/<id>. */
+  path: string;
+  username?: string;
+  group?: string;
+  /** performance.now() when the request was sent and when its answer came. */
+  sentAt: number;
+  answeredAt: number;
+  /** HTTP status; absent when the service provider could not be reached. */
+  status?: number;
+  error?: string;
+}
+
+/** The demo IdP as a SCIM 2.0 client (RFC 7644), sending what Okta sends. */
+export interface DemoScim {
+  /**
+   * IdP admin: provision the demo's users (and `groups` with their members) to a service provider:
+   * each user looked up by `userName eq` and created when missing, externalId = the user's `sub`.
+   * From then on, deactivations, activations and group changes are pushed as they happen.
+   */
+  connect(target: { baseUrl: string; token: string; groups?: string[] }): Promise<DemoScimTarget>;
+  disconnect(id: string): boolean;
+  targets(): DemoScimTarget[];
+  /** Resolves once every change raised so far was pushed (or failed). */
+  flush(): Promise<void>;
+  readonly deliveries: readonly DemoScimDelivery[];
 }
 
 /** Short names the demo transmitter knows ("session-revoked", "account-disabled", ...) or any event type URI. */
@@ -104,6 +147,8 @@ export interface DemoEnterprise {
   stats: DemoStats;
   /** The IdP's Shared Signals transmitter: streams, pushed and queued SETs. */
   ssf: DemoSsf;
+  /** The IdP's SCIM client: provisioning to connected apps (the gateway's /scim/v2). */
+  scim: DemoScim;
   /**
    * Tests (the conformance fixture): the IdP also issues ID-JAGs for a resource server outside the
    * five apps (audience = its AS issuer, resource = one of its resources), under the policy of

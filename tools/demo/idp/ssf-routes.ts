@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { safeEqual } from '../oauth.js';
 import { readDemoSecret } from '../secrets.js';
 import type { IdpContext } from './context.js';
+import type { DemoScimClient } from './scim-client.js';
 import { DEMO_EVENT_TYPES, POLL_METHOD, PUSH_METHOD, type DemoTransmitter } from './ssf.js';
 
 /**
@@ -10,7 +11,8 @@ import { DEMO_EVENT_TYPES, POLL_METHOD, PUSH_METHOD, type DemoTransmitter } from
  * - GET  /.well-known/ssf-configuration       SSF 1.0 §7 metadata (public)
  * - POST|GET|DELETE /ssf/streams               SSF 1.0 §8.1.1 stream configuration (receiver bearer token)
  * - POST /ssf/poll/:streamId                   RFC 8936 poll endpoint (receiver bearer token)
- * - POST /control/users/:username/{deactivate,activate,sign-out-everywhere}, POST /control/events
+ * - POST /control/users/:username/{deactivate,activate,sign-out-everywhere}, POST /control/events,
+ *   POST /control/users/:username/groups/:group/{add,remove}, POST|GET|DELETE /control/scim/targets:
  *   the IdP admin's actions, for people running the demo (admin bearer token, demo-only)
  * Tokens: tools/demo/secrets/ssf-receiver-token and idp-admin-token.
  */
@@ -39,6 +41,8 @@ const EmitRequest = z.object({
   payload: z.record(z.string(), z.unknown()).optional(),
 });
 
+const ScimTarget = z.object({ baseUrl: z.url(), token: z.string().min(1), groups: z.array(z.string().min(1)).optional() });
+
 export function ssfMetadata(issuer: string) {
   return {
     spec_version: '1_0',
@@ -50,7 +54,7 @@ export function ssfMetadata(issuer: string) {
   };
 }
 
-export function createSsfRoutes(ctx: IdpContext, transmitter: DemoTransmitter): Hono {
+export function createSsfRoutes(ctx: IdpContext, transmitter: DemoTransmitter, scim?: DemoScimClient): Hono {
   const app = new Hono();
   const adminToken = readDemoSecret('idp-admin-token');
   const bearer = (c: Context, token: string) => {
@@ -98,18 +102,34 @@ export function createSsfRoutes(ctx: IdpContext, transmitter: DemoTransmitter): 
   app.use('/control/*', async (c, next) => (bearer(c, adminToken) ? next() : unauthorized(c)));
   const act = async (c: Context, fn: () => void) => {
     const before = transmitter.deliveries.length;
+    const scimBefore = scim?.deliveries.length ?? 0;
     try {
       fn();
     } catch (e) {
       return c.json({ error: 'invalid_request', error_description: (e as Error).message }, 400);
     }
-    await transmitter.flush();
-    return c.json({ ok: true, deliveries: transmitter.deliveries.slice(before) });
+    await Promise.all([transmitter.flush(), scim?.flush()]);
+    return c.json({ ok: true, deliveries: transmitter.deliveries.slice(before), ...(scim ? { scim: scim.deliveries.slice(scimBefore) } : {}) });
   };
   const user = (c: Context) => c.req.param('username') ?? '';
   app.post('/control/users/:username/deactivate', (c) => act(c, () => ctx.state.control.setUserActive(user(c), false)));
   app.post('/control/users/:username/activate', (c) => act(c, () => ctx.state.control.setUserActive(user(c), true)));
   app.post('/control/users/:username/sign-out-everywhere', (c) => act(c, () => ctx.state.control.revokeUserSessions(user(c))));
+  // Group membership (SCIM pushes it for the groups a target receives).
+  app.post('/control/users/:username/groups/:group/add', (c) => act(c, () => ctx.state.control.setGroupMember(user(c), c.req.param('group') ?? '', true)));
+  app.post('/control/users/:username/groups/:group/remove', (c) => act(c, () => ctx.state.control.setGroupMember(user(c), c.req.param('group') ?? '', false)));
+  // SCIM provisioning targets (what an IdP admin configures for an app: base URL, token, pushed groups).
+  if (scim) {
+    app.post('/control/scim/targets', async (c) => {
+      const parsed = ScimTarget.safeParse(await body(c));
+      if (!parsed.success) return invalid(c, parsed.error.issues);
+      const before = scim.deliveries.length;
+      const target = await scim.connect(parsed.data);
+      return c.json({ target, deliveries: scim.deliveries.slice(before) }, 201);
+    });
+    app.get('/control/scim/targets', (c) => c.json({ targets: scim.targets() }));
+    app.delete('/control/scim/targets/:id', (c) => (scim.disconnect(c.req.param('id') ?? '') ? c.body(null, 204) : c.json({ error: 'not_found' }, 404)));
+  }
   app.post('/control/events', async (c) => {
     const parsed = EmitRequest.safeParse(await body(c));
     if (!parsed.success) return invalid(c, parsed.error.issues);

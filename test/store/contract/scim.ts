@@ -59,7 +59,7 @@ export function scimContract(fx: StoreFixture): void {
         ['delete again', async () => s.deleteScimResource(client, 'User', id), { ok: false, reason: 'not_found' }],
         ['its userName is free again', async () => (await s.createScimResource(client, 'User', rid('u'), user('ann@acme.example'), T0)).ok, true],
       ];
-      const got = [];
+      const got: unknown[] = [];
       for (const [, step] of steps) got.push(await step());
       expect(steps.map(([name], i) => [name, got[i]])).toEqual(steps.map(([name, , want]) => [name, want]));
     });

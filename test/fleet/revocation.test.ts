@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { decodeJwt } from 'jose';
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DanceProvider, LoopbackRedirect } from '../server/http/oauth-client.js';
 import { ADMIN_TOKEN_FILE, dialFetch, FLEET_TOOL, killListenConnections, startFleet, type Fleet, type Instance } from './fleet.js';
 import { HAPROXY_BIN } from './haproxy.js';
+import { DEMO_SECRETS_DIR } from '../../tools/demo/index.js';
 
 /**
  * Issue 8, point 1: sessions and revoked jtis are held in memory on every instance (a warm call
@@ -142,5 +144,95 @@ describe.skipIf(process.env.XAA_SKIP_POSTGRES === '1' || process.env.XAA_SKIP_RE
       for (const o of others) expect(o.challenge).toContain(`error_description="${reason}"`);
       table.push(`| ${how} | next call | ${others.map((o) => o.ms.toFixed(0)).join(' | ')} |`);
     });
+
+    /**
+     * Issue 11, point 1: the demo IdP, connected by SCIM to the fleet's balancer (as an IdP admin
+     * would configure the app), deactivates alice; the PATCH reaches one instance, which sets her
+     * switch, and every instance denies her next call (401: her sessions were revoked with it, or
+     * the switch's tool error). Five rounds; the times from the admin's action at the IdP (the push
+     * starts then) to the first denied call are printed, not asserted.
+     */
+    it('SCIM deprovisioning at the IdP: alice is denied on every instance (push-to-denial, 5 rounds)', async () => {
+      const demo = fleet.demo;
+      const scimToken = readFileSync(join(DEMO_SECRETS_DIR, 'scim-token'), 'utf8').trim();
+      const target = await demo.scim.connect({ baseUrl: `${fleet.publicUrl}/scim/v2`, token: scimToken });
+      expect(demo.scim.deliveries.filter((d) => d.targetId === target.id && (d.status ?? 599) >= 400)).toEqual([]);
+      const rounds: number[][] = [];
+      try {
+        for (let round = 1; round <= 5; round++) {
+          const s = await signIn();
+          // Served everywhere first (after the previous round's re-activation reached every instance).
+          for (const inst of fleet.instances) await untilServed(inst, s.token);
+          const pushed = performance.now();
+          demo.control.setUserActive('alice', false);
+          const times = await Promise.all(fleet.instances.map((inst) => untilDenied(inst, s.token, pushed)));
+          await demo.scim.flush();
+          expect(demo.scim.deliveries.at(-1)).toMatchObject({ method: 'PATCH', username: 'alice', status: 200 });
+          rounds.push(times);
+          demo.control.setUserActive('alice', true);
+          await demo.scim.flush();
+          expect(demo.scim.deliveries.at(-1)).toMatchObject({ method: 'PATCH', username: 'alice', status: 200 });
+        }
+      } finally {
+        demo.control.setUserActive('alice', true);
+        demo.scim.disconnect(target.id);
+      }
+      const worst = rounds.map((r) => Math.max(...r)).sort((a, b) => a - b);
+      for (const [i, r] of rounds.entries())
+        table.push(`| SCIM deprovisioning at the IdP, round ${i + 1} (from the IdP admin's action) | ${r.map((ms) => ms.toFixed(0)).join(' | ')} |`);
+      table.push(`| SCIM deprovisioning: median / max over 5 rounds of the slowest instance | ${worst[2]!.toFixed(0)} / ${worst[4]!.toFixed(0)} ms | | |`);
+    });
+
+    /** The raw tools/call until it is served (200, not an error): a bound, not a speed claim. */
+    async function untilServed(inst: Instance, token: string): Promise<void> {
+      const since = performance.now();
+      for (;;) {
+        const r = await callText(inst, token);
+        if (r.status === 200 && !r.text.includes('"isError":true')) return;
+        if (performance.now() - since > REFUSAL_TIMEOUT_MS)
+          throw new Error(`${inst.name}: not served again within ${REFUSAL_TIMEOUT_MS} ms: ${r.status} ${r.text.slice(0, 300)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+
+    /** Calls back to back until denied (401, or the kill switch's tool error); ms from `since`. */
+    async function untilDenied(inst: Instance, token: string, since: number): Promise<number> {
+      for (;;) {
+        const r = await callText(inst, token);
+        if (r.status === 401 || r.text.includes('kill_switch')) return performance.now() - since;
+        expect(r.status, `${inst.name}: neither served nor denied: ${r.text.slice(0, 300)}`).toBe(200);
+        if (performance.now() - since > REFUSAL_TIMEOUT_MS)
+          throw new Error(`${inst.name}: alice still served ${REFUSAL_TIMEOUT_MS} ms after her deactivation at the IdP`);
+      }
+    }
+
+    async function callText(inst: Instance, token: string): Promise<{ status: number; text: string }> {
+      const res = await dialFetch(inst.origin)(fleet.mcpUrl, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+          Authorization: `Bearer ${token}`,
+          'MCP-Protocol-Version': MODERN,
+          'Mcp-Method': 'tools/call',
+          'Mcp-Name': FLEET_TOOL,
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: {
+            name: FLEET_TOOL,
+            arguments: {},
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': MODERN,
+              'io.modelcontextprotocol/clientCapabilities': {},
+              'io.modelcontextprotocol/clientInfo': { name: 'fleet-scim', version: '1' },
+            },
+          },
+        }),
+      });
+      return { status: res.status, text: await res.text() };
+    }
   },
 );

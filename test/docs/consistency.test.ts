@@ -18,7 +18,7 @@ const DOCS = [
     .map((f) => `docs/${f}`),
 ];
 const text = (f: string) => readFileSync(join(ROOT, f), 'utf8');
-const TOP = ['idp', 'resources', 'tools', 'upstreams', 'server', 'admin', 'ssf', 'tokens', 'audit', 'observability', 'toolRateLimits', 'stdio'];
+const TOP = ['idp', 'resources', 'tools', 'upstreams', 'server', 'admin', 'ssf', 'scim', 'tokens', 'audit', 'observability', 'toolRateLimits', 'stdio'];
 
 type Schema = {
   type?: string | string[];

@@ -61,11 +61,14 @@ export const ScimConfig = z
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
     cfg.clients.forEach((c, i) => {
-      if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'name'], message: `duplicate SCIM client name "${c.name}" (also clients[${seen.get(c.name)}])` });
+      if (seen.has(c.name))
+        ctx.addIssue({ code: 'custom', path: ['clients', i, 'name'], message: `duplicate SCIM client name "${c.name}" (also clients[${seen.get(c.name)}])` });
       seen.set(c.name, i);
     });
   })
-  .describe('SCIM 2.0 receiver at <publicUrl>/scim/v2 (RFC 7644): deprovisioning a user (active: false, DELETE, removal from an access group) disables them at the gateway');
+  .describe(
+    'SCIM 2.0 receiver at <publicUrl>/scim/v2 (RFC 7644): deprovisioning a user (active: false, DELETE, removal from an access group) disables them at the gateway',
+  );
 export type ScimConfig = z.infer<typeof ScimConfig>;
 
 export const AdminConfig = z

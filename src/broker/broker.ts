@@ -1,5 +1,6 @@
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Deps } from '../deps.js';
+import { DPOP_ALG, type DpopClient } from '../dpop/index.js';
 import { tokenFingerprint } from '../security.js';
 import type { AccessTokenResult, AuthorizationServerMetadata, ClientCredentials, IdJagResult } from '../xaa/types.js';
 import { normalizeScopes, tokenKey, type TokenKeyParts } from './key.js';
@@ -24,6 +25,7 @@ export interface XaaPort {
     idJag: string;
     scopes: string[];
     timeoutMs?: number;
+    dpop?: DpopClient;
   }): Promise<AccessTokenResult>;
 }
 
@@ -48,6 +50,8 @@ export interface MintTarget extends TokenKeyParts {
   client: ClientCredentials;
   /** Per request to that AS (resources.<name>.timeoutMs); the XaaPort's default when absent. */
   timeoutMs?: number;
+  /** resources.<name>.dpop (upstreams[].dpop): when to ask for a DPoP-bound token. Default "off". */
+  dpop?: 'auto' | 'required' | 'off';
 }
 
 export interface BrokeredToken {
@@ -59,6 +63,8 @@ export interface BrokeredToken {
   idJagJti: string;
   /** base64url(SHA-256(access token)), for audit records. */
   fingerprint: string;
+  /** "DPoP": bound to the broker's DPoP key (RFC 9449); every request with it carries a proof. */
+  tokenType: 'Bearer' | 'DPoP';
   fromCache: boolean;
 }
 
@@ -70,6 +76,8 @@ export interface BrokerOptions {
   maxLifetimeMs?: () => number;
   /** Tokens are dropped this long before their `exp`. Default 30 s. */
   skewMs?: () => number;
+  /** This process's DPoP key and nonces (RFC 9449): asked for when a target's `dpop` calls for it. */
+  dpop?: () => Promise<DpopClient>;
 }
 
 export interface BrokerStats {
@@ -240,9 +248,22 @@ export class TokenBroker {
     }
 
     this.stats.jwtBearerGrants++;
-    const token = await this.opts.xaa.redeemIdJag({ as: asMeta, client: target.client, idJag: idJag.idJag, scopes, ...asTimeout });
-    if (token.tokenType.toLowerCase() !== 'bearer') {
-      throw new GatewayError('invalid_token_response', `authorization server ${asMeta.issuer} issued a "${token.tokenType}" token; only Bearer is supported`);
+    const useDpop = wantsDpop(target.dpop ?? 'off', asMeta);
+    if (useDpop && !this.opts.dpop) throw new GatewayError('internal', 'a DPoP-bound token is wanted but the broker has no DPoP key');
+    const dpop = useDpop ? { dpop: await this.opts.dpop!() } : {};
+    const token = await this.opts.xaa.redeemIdJag({ as: asMeta, client: target.client, idJag: idJag.idJag, scopes, ...asTimeout, ...dpop });
+    const tokenType = token.tokenType.toLowerCase();
+    if (useDpop && tokenType !== 'dpop') {
+      // RFC 9449 §5: a server that ignores the proof answers Bearer. Using that token would make a
+      // stolen copy usable by anyone, which the binding was asked for to prevent: refused, and said.
+      throw new GatewayError(
+        'invalid_token_response',
+        `authorization server ${asMeta.issuer} answered a DPoP token request with a "${token.tokenType}" token; refused rather than used as a bearer token (dpop: "${target.dpop}")`,
+        { details: { dpop: target.dpop, tokenType: token.tokenType } },
+      );
+    }
+    if (!useDpop && tokenType !== 'bearer') {
+      throw new GatewayError('invalid_token_response', `authorization server ${asMeta.issuer} issued a "${token.tokenType}" token to a Bearer token request`);
     }
     const now = this.opts.deps.now();
     const cap = now + (this.opts.maxLifetimeMs?.() ?? 15 * 60_000);
@@ -254,6 +275,15 @@ export class TokenBroker {
       scopesGranted: token.scopes,
       idJagJti: idJag.jti,
       fingerprint: tokenFingerprint(token.accessToken),
+      tokenType: useDpop ? 'DPoP' : 'Bearer',
     };
   }
+}
+
+/** RFC 9449 §5.1: an AS that supports DPoP lists the algorithms it takes; the broker's key is ES256. */
+function wantsDpop(mode: 'auto' | 'required' | 'off', as: AuthorizationServerMetadata): boolean {
+  if (mode === 'off') return false;
+  if (mode === 'required') return true;
+  const algs = (as as { dpop_signing_alg_values_supported?: unknown }).dpop_signing_alg_values_supported;
+  return Array.isArray(algs) && algs.includes(DPOP_ALG);
 }

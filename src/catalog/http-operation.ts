@@ -1,6 +1,7 @@
 import type { HttpOperation } from '../config/schema.js';
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
+import { isNonceChallenge, type DpopClient } from '../dpop/index.js';
 
 /**
  * A tool backed by one HTTP API operation: build the request from the config and the validated
@@ -40,6 +41,11 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** buildDownstreamRequest(op, args) already made by the caller (the gateway audits its target first): not built again. */
   request?: DownstreamRequest;
+  /**
+   * The token is DPoP-bound to this key (RFC 9449): `Authorization: DPoP`, a fresh proof on every
+   * request (each redirect hop too, for its own method and URL), one retry with the server's nonce (§9).
+   */
+  dpop?: DpopClient;
 }
 
 /** Redirects followed within the template's origin; any other origin is refused outright. */
@@ -173,12 +179,23 @@ export async function executeHttpOperation(
   let { method, body } = request;
   let url = request.url;
   const headers = new Headers(request.headers);
-  headers.set('authorization', `Bearer ${accessToken}`);
+  const dpop = options.dpop;
+  headers.set('authorization', `${dpop ? 'DPoP' : 'Bearer'} ${accessToken}`);
+  const send = async (): Promise<Response> => {
+    if (dpop) headers.set('dpop', await dpop.proof(method, url, accessToken));
+    const answer = await deps.fetch(url, { method, headers, body, redirect: 'manual', signal });
+    dpop?.remember(answer, url);
+    return answer;
+  };
 
   for (let redirects = 0; ; redirects++) {
     let response: Response;
     try {
-      response = await deps.fetch(url, { method, headers, body, redirect: 'manual', signal });
+      response = await send();
+      if (dpop && (await isNonceChallenge(response))) {
+        await discard(response);
+        response = await send();
+      }
     } catch (e) {
       throw failure(e, 'sending the request');
     }

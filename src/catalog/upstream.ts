@@ -4,6 +4,7 @@ import type { UpstreamConfig } from '../config/schema.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Deps } from '../deps.js';
 import type { BrokeredToken } from '../broker/index.js';
+import { isNonceChallenge, type DpopClient } from '../dpop/index.js';
 
 export const GATEWAY_CLIENT_INFO = { name: 'xaa-gateway', version: '0.1.0' };
 
@@ -68,8 +69,15 @@ export class UpstreamConnections {
        * connection lives, and an upstream's `notifications/tools/list_changed` is reported here.
        */
       onToolsChanged?: (upstream: UpstreamConfig) => void;
+      /** The gateway's DPoP key, for tokens the broker got bound to it (RFC 9449 §7.1: a proof per request). */
+      dpop?: () => Promise<DpopClient>;
     } = {},
   ) {}
+
+  #dpop(): Promise<DpopClient> {
+    if (!this.opts.dpop) return Promise.reject(new GatewayError('internal', 'a DPoP-bound token reached a connection without the DPoP key'));
+    return this.opts.dpop();
+  }
 
   async run<T>(upstream: UpstreamConfig, auth: UpstreamAuth, run: (client: Client) => Promise<T>): Promise<T> {
     let token = auth.token;
@@ -124,8 +132,23 @@ export class UpstreamConnections {
       // over subscriptions/listen (a POST) when the connection asks for it (opts.onToolsChanged).
       if ((init?.method ?? 'GET').toUpperCase() === 'GET') return new Response(null, { status: 405 });
       const headers = new Headers(init?.headers);
-      headers.set('Authorization', `Bearer ${token.accessToken}`);
-      const res = await this.deps.fetch(input, { ...init, headers, redirect: 'error', signal: init?.signal ?? AbortSignal.timeout(upstream.timeoutMs) });
+      const dpop = token.tokenType === 'DPoP' ? await this.#dpop() : undefined;
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      const send = async () => {
+        if (dpop) {
+          headers.set('Authorization', `DPoP ${token.accessToken}`);
+          headers.set('DPoP', await dpop.proof(init?.method ?? 'POST', url, token.accessToken));
+        } else headers.set('Authorization', `Bearer ${token.accessToken}`);
+        const answer = await this.deps.fetch(input, { ...init, headers, redirect: 'error', signal: init?.signal ?? AbortSignal.timeout(upstream.timeoutMs) });
+        dpop?.remember(answer, url);
+        return answer;
+      };
+      let res = await send();
+      // RFC 9449 §9: the upstream wants a nonce of its own, sent with the 401. Once.
+      if (dpop && (await isNonceChallenge(res))) {
+        await res.body?.cancel();
+        res = await send();
+      }
       if (res.status === 401) conn.refused = 'unauthorized';
       else if (res.status === 404 && headers.has('mcp-session-id')) conn.refused = 'session_lost';
       return res;

@@ -47,7 +47,8 @@ export async function verifyProof(header: string | null, c: ProofCheck): Promise
   } catch {
     return fail('the DPoP proof is not a JWT');
   }
-  if (!alg || !(PROOF_ALGS as readonly string[]).includes(alg)) return fail(`the proof's alg must be one of ${PROOF_ALGS.join(', ')}, got ${JSON.stringify(alg ?? null)}`);
+  if (!alg || !(PROOF_ALGS as readonly string[]).includes(alg))
+    return fail(`the proof's alg must be one of ${PROOF_ALGS.join(', ')}, got ${JSON.stringify(alg ?? null)}`);
   if (!jwk || typeof jwk !== 'object') return fail('the proof header has no jwk (RFC 9449 §4.2)');
   if ('d' in jwk || 'p' in jwk || 'k' in jwk) return fail('the proof header jwk must be a public key');
   let payload: Record<string, unknown>;
@@ -58,7 +59,8 @@ export async function verifyProof(header: string | null, c: ProofCheck): Promise
   }
   const jti = payload.jti;
   if (typeof jti !== 'string' || jti.length < 8 || jti.length > 256) return fail('the proof needs a jti (a unique string)');
-  if (payload.htm !== c.method.toUpperCase()) return fail(`the proof's htm is ${JSON.stringify(payload.htm ?? null)}, the request's method ${c.method.toUpperCase()}`);
+  if (payload.htm !== c.method.toUpperCase())
+    return fail(`the proof's htm is ${JSON.stringify(payload.htm ?? null)}, the request's method ${c.method.toUpperCase()}`);
   let htu: string;
   try {
     htu = htuOf(String(payload.htu));

@@ -5,6 +5,7 @@ import { toToolResult } from '../catalog/tool-result.js';
 import { callUpstreamTool, requiredCapabilitiesOf, type UpstreamAuth, type UpstreamConnections, type UpstreamProgress } from '../catalog/upstream.js';
 import type { ToolConfig } from '../config/schema.js';
 import type { Deps } from '../deps.js';
+import type { DpopClient } from '../dpop/index.js';
 import { toGatewayError } from '../errors.js';
 import type { Caller } from '../inbound/identity.js';
 import { success, type CallOutcome } from './outcome.js';
@@ -30,6 +31,8 @@ export interface DownstreamContext {
   /** deps whose fetch makes each request a span carrying traceparent. */
   deps: Deps;
   signInHint: string;
+  /** The gateway's DPoP key, for tokens bound to it. */
+  dpop: () => Promise<DpopClient>;
 }
 
 /**
@@ -47,7 +50,8 @@ export async function callHttp(d: DownstreamContext, tool: ToolConfig, call: All
     const t0 = d.deps.now();
     let result: DownstreamResult;
     try {
-      result = await executeHttpOperation(tool.http, call.args, token.accessToken, d.deps, { request: req });
+      const dpop = token.tokenType === 'DPoP' ? { dpop: await d.dpop() } : {};
+      result = await executeHttpOperation(tool.http, call.args, token.accessToken, d.deps, { request: req, ...dpop });
     } catch (e) {
       const err = toGatewayError(e);
       d.recorder.outcome(audited, { ok: false, ...(err.status ? { status: err.status } : {}), error: err.auditCode }, t0, started);

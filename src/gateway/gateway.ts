@@ -28,6 +28,7 @@ import type { SharedLimits } from '../policy/fixed-windows.js';
 import { ToolRateLimits } from '../policy/rate-limits.js';
 import { createXaaPort } from '../xaa/port.js';
 import type { McpResourceDiscovery } from '../xaa/types.js';
+import { DpopClient, generateDpopKey } from '../dpop/index.js';
 import { callHttp, callUpstream, type DownstreamContext } from './downstream.js';
 import type { CallOutcome } from './outcome.js';
 import { CallRecorder } from './recorder.js';
@@ -78,6 +79,8 @@ export class Gateway {
   readonly #tracer: () => Tracer;
   readonly #downstream: DownstreamContext;
   readonly #rateLimits: ToolRateLimits;
+  /** This process's DPoP key (RFC 9449), made when a resource first asks for a bound token; never stored. */
+  #dpop?: Promise<DpopClient>;
 
   constructor(private readonly opts: GatewayOptions) {
     this.#metrics = opts.metrics ?? new Metrics();
@@ -96,6 +99,7 @@ export class Gateway {
       }),
       maxLifetimeMs: () => cfg().tokens.maxLifetimeSeconds * 1000,
       skewMs: () => cfg().tokens.skewSeconds * 1000,
+      dpop: () => this.#dpopClient(),
     });
     this.#metrics.trackTokenCache(this.broker.stats);
     this.tools = new ToolDirectory({
@@ -105,17 +109,29 @@ export class Gateway {
       discoverMcpResource: (url) => xaa.discoverMcpResource(url),
       deps: opts.deps,
       logger: opts.logger,
+      dpop: () => this.#dpopClient(),
     });
     this.#recorder = new CallRecorder(opts.audit, opts.deps, opts.logger);
     const downstreamDeps = { ...opts.deps, fetch: tracedFetch(opts.deps.fetch, this.#tracer) };
-    this.#upstreamCalls = new UpstreamConnections(downstreamDeps);
-    this.#downstream = { broker: this.broker, recorder: this.#recorder, deps: downstreamDeps, signInHint: this.#signInHint };
+    this.#upstreamCalls = new UpstreamConnections(downstreamDeps, { dpop: () => this.#dpopClient() });
+    this.#downstream = {
+      broker: this.broker,
+      recorder: this.#recorder,
+      deps: downstreamDeps,
+      signInHint: this.#signInHint,
+      dpop: () => this.#dpopClient(),
+    };
     this.#rateLimits = new ToolRateLimits(() => cfg().toolRateLimits, {
       ...(opts.sharedLimits ? { shared: opts.sharedLimits } : {}),
       onDenied: (kind) => this.#metrics.rateLimited(kind),
     });
     // A config change may have changed an upstream's URL or credentials: its call connections go.
     opts.config.subscribe({ onChange: () => void this.#upstreamCalls.closeAll() });
+  }
+
+  #dpopClient(): Promise<DpopClient> {
+    this.#dpop ??= generateDpopKey().then((key) => new DpopClient(key, this.opts.deps.now));
+    return this.#dpop;
   }
 
   /**

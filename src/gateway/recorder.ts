@@ -34,6 +34,7 @@ export class CallRecorder {
       scopesGranted: token.scopesGranted,
       idJagJti: token.idJagJti,
       tokenFingerprint: token.fingerprint,
+      tokenType: token.tokenType,
       tokenFromCache: token.fromCache,
       downstream,
     });

@@ -9,6 +9,7 @@ import type { Caller, InboundIdentity } from '../inbound/identity.js';
 import { paramHeaderDeclarations } from '../json-schema/x-mcp-header.js';
 import type { Logger } from '../log.js';
 import type { McpResourceDiscovery } from '../xaa/types.js';
+import type { DpopClient } from '../dpop/index.js';
 
 export type ResolvedTool =
   { kind: 'http'; name: string; tool: ToolConfig; resourceName: string } | { kind: 'upstream'; name: string; upstream: UpstreamConfig; upstreamTool: Tool };
@@ -27,6 +28,8 @@ export interface ToolDirectoryOptions {
   discoverMcpResource(url: string): Promise<McpResourceDiscovery>;
   deps: Deps;
   logger: Logger;
+  /** The gateway's DPoP key, for upstream tokens bound to it. */
+  dpop?: () => Promise<DpopClient>;
 }
 
 const UPSTREAM_LIST_TTL_MS = 60_000;
@@ -48,7 +51,7 @@ export class ToolDirectory {
   #changePending = false;
 
   constructor(private readonly opts: ToolDirectoryOptions) {
-    this.#lists = new UpstreamConnections(opts.deps, { onToolsChanged: (u) => this.#upstreamChanged(u.name) });
+    this.#lists = new UpstreamConnections(opts.deps, { onToolsChanged: (u) => this.#upstreamChanged(u.name), ...(opts.dpop ? { dpop: opts.dpop } : {}) });
     opts.config.subscribe({
       onChange: () => {
         // Upstream lists and discovery results may depend on what changed; minted tokens stay valid.
@@ -152,6 +155,7 @@ export class ToolDirectory {
         authorizationServer: r.authorizationServer,
         client: rt.resourceClients.get(resolved.resourceName)!,
         timeoutMs: r.timeoutMs,
+        dpop: r.dpop,
       };
     }
     return this.#upstreamMintTarget(resolved.upstream, caller);
@@ -192,6 +196,7 @@ export class ToolDirectory {
       scopes: upstream.scopes,
       authorizationServer: d.authorizationServer.issuer,
       client: this.opts.config.current.upstreamClients.get(upstream.name)!,
+      dpop: upstream.dpop,
     };
   }
 

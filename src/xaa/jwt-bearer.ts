@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { decodeJwt } from 'jose';
 import type { Deps } from '../deps.js';
+import { isNonceChallenge, type DpopClient } from '../dpop/index.js';
 import { clientAuthentication, type TokenEndpointClient } from './client-auth.js';
 import { DEFAULT_TIMEOUT_MS, GRANT_TYPE_JWT_BEARER } from './constants.js';
 import { oauthHttpOptions, parseUrl } from './http.js';
@@ -17,6 +18,8 @@ export interface JwtBearerRequest {
   idJag: string;
   scopes: readonly string[];
   timeoutMs?: number;
+  /** Asks for a DPoP-bound token (RFC 9449 §5): a proof with the request, one retry with the AS's nonce (§8). */
+  dpop?: DpopClient;
 }
 
 /**
@@ -38,7 +41,7 @@ export interface JwtBearerResponseContext {
   secrets?: readonly (string | undefined)[];
 }
 
-/** Process the AS's answer (RFC 6749 §5.1): a Bearer access token. */
+/** Process the AS's answer (RFC 6749 §5.1): a Bearer or DPoP (RFC 9449 §5) access token. */
 export async function processJwtBearerResponse(response: Response, ctx: JwtBearerResponseContext, deps: Pick<Deps, 'now'>): Promise<AccessTokenResult> {
   const peer: TokenEndpointPeer = { role: 'as', issuer: ctx.as.issuer, secrets: ctx.secrets ?? [] };
   let body: oauth.TokenEndpointResponse;
@@ -80,15 +83,29 @@ export async function redeemIdJag(req: JwtBearerRequest, deps: Deps): Promise<Ac
   try {
     const url = parseUrl(String(req.as.token_endpoint));
     if (!url) throw new Error('the authorization server metadata has no valid token_endpoint');
-    const auth = await clientAuthentication(req.client, deps);
-    response = await oauth.genericTokenEndpointRequest(
-      req.as as oauth.AuthorizationServer,
-      { client_id: req.client.clientId },
-      auth,
-      GRANT_TYPE_JWT_BEARER,
-      buildJwtBearerParams(req),
-      oauthHttpOptions(url, deps, req.timeoutMs),
-    );
+    const send = async () => {
+      // A private_key_jwt assertion and a DPoP proof are single use: both are made again for a retry.
+      const auth = await clientAuthentication(req.client, deps);
+      const options = oauthHttpOptions(url, deps, req.timeoutMs);
+      return oauth.genericTokenEndpointRequest(
+        req.as as oauth.AuthorizationServer,
+        { client_id: req.client.clientId },
+        auth,
+        GRANT_TYPE_JWT_BEARER,
+        buildJwtBearerParams(req),
+        req.dpop ? { ...options, headers: { DPoP: await req.dpop.proof('POST', url) } } : options,
+      );
+    };
+    response = await send();
+    if (req.dpop) {
+      req.dpop.remember(response, url);
+      // RFC 9449 §8: the AS wants a nonce it chose; it came with the refusal. Once.
+      if (await isNonceChallenge(response)) {
+        await response.body?.cancel();
+        response = await send();
+        req.dpop.remember(response, url);
+      }
+    }
   } catch (e) {
     throw tokenRequestFailure(peer, e);
   }

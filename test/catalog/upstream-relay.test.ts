@@ -29,6 +29,7 @@ const upstream = (name: string, url: string): UpstreamConfig =>
   ({ name, url, prefix: `${name}_`, scopes: ['read'], enabled: true, deny: [], timeoutMs: 5_000 }) as unknown as UpstreamConfig;
 const token = (accessToken: string): BrokeredToken => ({
   accessToken,
+  tokenType: 'Bearer',
   expiresAt: Date.now() + 60_000,
   scopesGranted: ['read'],
   idJagJti: randomUUID(),

@@ -23,6 +23,7 @@ const upstream = (name: string, url: string): UpstreamConfig =>
 
 const token = (accessToken: string): BrokeredToken => ({
   accessToken,
+  tokenType: 'Bearer',
   expiresAt: Date.now() + 60_000,
   scopesGranted: ['read'],
   idJagJti: randomUUID(),

@@ -9,6 +9,18 @@ import { ClientAuth, HttpUrl, Issuer, OAuthClient, ScopeList } from './common.js
  */
 const AuthTimeoutMs = z.number().int().min(100).max(60_000).default(4_000);
 
+/**
+ * Sender-constrained downstream tokens (RFC 9449). "auto": DPoP when the authorization server
+ * advertises ES256 in `dpop_signing_alg_values_supported`; "required": always (a server that does not
+ * bind the token fails the call); "off": Bearer. Once DPoP was asked for, a Bearer answer is refused.
+ */
+export const DpopMode = z
+  .enum(['auto', 'required', 'off'])
+  .default('auto')
+  .describe(
+    'DPoP (RFC 9449) for the downstream tokens: "auto" when the authorization server advertises it, "required" always, "off" never; once asked for, a Bearer token is refused, never used silently',
+  );
+
 export const IdpConfig = z
   .strictObject({
     issuer: Issuer.describe('Issuer of the enterprise IdP (OIDC discovery is done from it)'),
@@ -30,6 +42,7 @@ export const ResourceConfig = z
     client: OAuthClient.describe("The gateway's client at that authorization server"),
     enabled: z.boolean().default(true).describe('false refuses every call to this resource'),
     timeoutMs: AuthTimeoutMs.describe("Longest wait for one answer from the resource's authorization server (metadata discovery, jwt-bearer grant)"),
+    dpop: DpopMode,
   })
   .describe('A SaaS resource reached by ID-JAG');
 export type ResourceConfig = z.infer<typeof ResourceConfig>;

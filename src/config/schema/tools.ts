@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DpopMode } from './resources.js';
 import { HttpUrl, Name, OAuthClient, ScopeList } from './common.js';
 
 /** What the gateway exposes as tools: its own (one HTTP API operation each) and upstream MCP servers'. */
@@ -68,6 +69,7 @@ export const UpstreamConfig = z
     deny: z.array(z.string()).default([]).describe('Tool names (globs with *) to hide; wins over allow'),
     timeoutMs: z.number().int().positive().max(300_000).default(30_000),
     enabled: z.boolean().default(true),
+    dpop: DpopMode,
   })
   .describe('An upstream MCP server reached by Enterprise-Managed Authorization (SEP-990)');
 export type UpstreamConfig = z.infer<typeof UpstreamConfig>;

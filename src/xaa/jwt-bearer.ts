@@ -1,7 +1,8 @@
 import * as oauth from 'oauth4webapi';
 import { decodeJwt } from 'jose';
 import type { Deps } from '../deps.js';
-import { isNonceChallenge, type DpopClient } from '../dpop/index.js';
+import type { DpopClient } from '../dpop/index.js';
+import { tokenRequestWithProof } from './dpop-request.js';
 import { clientAuthentication, type TokenEndpointClient } from './client-auth.js';
 import { DEFAULT_TIMEOUT_MS, GRANT_TYPE_JWT_BEARER } from './constants.js';
 import { oauthHttpOptions, parseUrl } from './http.js';
@@ -83,29 +84,17 @@ export async function redeemIdJag(req: JwtBearerRequest, deps: Deps): Promise<Ac
   try {
     const url = parseUrl(String(req.as.token_endpoint));
     if (!url) throw new Error('the authorization server metadata has no valid token_endpoint');
-    const send = async () => {
-      // A private_key_jwt assertion and a DPoP proof are single use: both are made again for a retry.
-      const auth = await clientAuthentication(req.client, deps);
-      const options = oauthHttpOptions(url, deps, req.timeoutMs);
-      return oauth.genericTokenEndpointRequest(
+    const send = async (headers?: Record<string, string>) =>
+      oauth.genericTokenEndpointRequest(
         req.as as oauth.AuthorizationServer,
         { client_id: req.client.clientId },
-        auth,
+        // A private_key_jwt assertion is single use: made again for a retry, like the DPoP proof.
+        await clientAuthentication(req.client, deps),
         GRANT_TYPE_JWT_BEARER,
         buildJwtBearerParams(req),
-        req.dpop ? { ...options, headers: { DPoP: await req.dpop.proof('POST', url) } } : options,
+        { ...oauthHttpOptions(url, deps, req.timeoutMs), ...(headers ? { headers } : {}) },
       );
-    };
-    response = await send();
-    if (req.dpop) {
-      req.dpop.remember(response, url);
-      // RFC 9449 §8: the AS wants a nonce it chose; it came with the refusal. Once.
-      if (await isNonceChallenge(response)) {
-        await response.body?.cancel();
-        response = await send();
-        req.dpop.remember(response, url);
-      }
-    }
+    response = req.dpop ? await tokenRequestWithProof(req.dpop, url, send) : await send();
   } catch (e) {
     throw tokenRequestFailure(peer, e);
   }

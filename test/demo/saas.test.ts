@@ -214,9 +214,14 @@ describe('demo apps end to end (real IdP, real AS, real API)', () => {
     expect({ status: replay.status, error: replay.body.error }).toEqual({ status: 401, error: 'invalid_client' });
   });
 
-  it('chat: posts as the user', async () => {
-    const token = await accessToken('chat', 'chat.write');
-    const res = await post(`${demo.urls.chat}/api/channels/sales/messages`, { text: 'Hello from the agent' }, token);
+  it('chat: posts as the user (chat takes only DPoP-bound tokens, test/demo/dpop.test.ts: switched to optional here)', async () => {
+    demo.control.setDpopPolicy('chat', { dpop: 'optional' });
+    let res: Response;
+    try {
+      res = await post(`${demo.urls.chat}/api/channels/sales/messages`, { text: 'Hello from the agent' }, await accessToken('chat', 'chat.write'));
+    } finally {
+      demo.control.setDpopPolicy('chat', { dpop: 'required', dpopNonce: true });
+    }
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ channel: 'sales', text: 'Hello from the agent', postedBy: 'alice@acme.example', actingFor: { sub: 'u-alice' } });
   });

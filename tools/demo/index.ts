@@ -16,7 +16,7 @@ import { DEMO_APP_NAMES, type DemoEnterprise, type DemoPorts, type DemoUrls } fr
  * This file is the public surface other parts of the project (gateway tests, `npm start`) use.
  */
 
-export type { DemoAppName, DemoControl, DemoEnterprise, DemoPorts, DemoStats, DemoUrls } from './types.js';
+export type { DemoAppName, DemoControl, DemoDpopPolicy, DemoEnterprise, DemoPorts, DemoStats, DemoUrls } from './types.js';
 export type { DemoSecurityEventOptions, DemoSsf, DemoSsfDelivery, DemoSsfStream } from './types.js';
 export type { DemoScim, DemoScimDelivery, DemoScimTarget } from './types.js';
 export { DEMO_EVENT_TYPES } from './idp/ssf.js';

@@ -11,6 +11,8 @@ export class OAuthError extends Error {
     readonly error: string,
     readonly description: string,
     readonly status = 400,
+    /** Extra response headers (RFC 9449 §8: `DPoP-Nonce` with use_dpop_nonce). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(`${error}: ${description}`);
   }
@@ -26,12 +28,12 @@ export function jsonResponse(body: unknown, status = 200, headers: Record<string
 }
 
 /** Token responses must not be cached (RFC 6749 §5.1). */
-export function tokenResponse(body: unknown): Response {
-  return jsonResponse(body, 200, NO_STORE);
+export function tokenResponse(body: unknown, headers: Record<string, string> = {}): Response {
+  return jsonResponse(body, 200, { ...headers, ...NO_STORE });
 }
 
 export function oauthErrorResponse(e: OAuthError): Response {
-  const headers: Record<string, string> = { ...NO_STORE };
+  const headers: Record<string, string> = { ...e.headers, ...NO_STORE };
   // RFC 6749 §5.2: a 401 invalid_client answers with WWW-Authenticate matching the scheme tried.
   if (e.status === 401) headers['WWW-Authenticate'] = 'Basic realm="token"';
   return jsonResponse({ error: e.error, error_description: e.description }, e.status, headers);

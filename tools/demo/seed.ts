@@ -1,4 +1,4 @@
-import type { DemoAppName } from './types.js';
+import type { DemoAppName, DemoDpopPolicy } from './types.js';
 
 /**
  * Who exists in the demo enterprise and what the IdP's administrator allowed. Everything here is
@@ -101,6 +101,9 @@ export interface AppDefinition {
   /** Resource paths (RFC 8707 resource = origin + path). */
   resourcePaths: readonly string[];
   clientAuth: AppClientAuth;
+  /** RFC 9449 at this app's AS and APIs (see DemoDpopPolicy); absent: "none". */
+  dpop?: DemoDpopPolicy['dpop'];
+  dpopNonce?: boolean;
 }
 
 export const APP_DEFINITIONS: Record<DemoAppName, AppDefinition> = {
@@ -110,6 +113,7 @@ export const APP_DEFINITIONS: Record<DemoAppName, AppDefinition> = {
     scopes: ['calendar.read', 'calendar.write'],
     resourcePaths: ['/api'],
     clientAuth: { method: 'client_secret_basic', secretFile: 'calendar-client-secret' },
+    dpop: 'optional',
   },
   expenses: {
     name: 'expenses',
@@ -117,6 +121,8 @@ export const APP_DEFINITIONS: Record<DemoAppName, AppDefinition> = {
     scopes: ['expenses.read'],
     resourcePaths: ['/api'],
     clientAuth: { method: 'client_secret_post', secretFile: 'expenses-client-secret' },
+    // The benchmark measures expenses: plain Bearer, no proof to sign per call.
+    dpop: 'none',
   },
   crm: {
     name: 'crm',
@@ -129,6 +135,7 @@ export const APP_DEFINITIONS: Record<DemoAppName, AppDefinition> = {
       privateKeyFile: 'crm-client-key.private.jwk.json',
       kid: 'xaa-gateway-crm-1',
     },
+    dpop: 'optional',
   },
   chat: {
     name: 'chat',
@@ -136,6 +143,9 @@ export const APP_DEFINITIONS: Record<DemoAppName, AppDefinition> = {
     scopes: ['chat.read', 'chat.write'],
     resourcePaths: ['/api'],
     clientAuth: { method: 'client_secret_basic', secretFile: 'chat-client-secret' },
+    // The app that insists on sender-constrained tokens, with server nonces at its AS and API (RFC 9449 §8, §9).
+    dpop: 'required',
+    dpopNonce: true,
   },
   payroll: {
     name: 'payroll',
@@ -143,5 +153,6 @@ export const APP_DEFINITIONS: Record<DemoAppName, AppDefinition> = {
     scopes: ['payroll.read'],
     resourcePaths: ['/api'],
     clientAuth: { method: 'client_secret_basic', secretFile: 'payroll-client-secret' },
+    dpop: 'optional',
   },
 };

@@ -1,5 +1,17 @@
+import { z } from 'zod';
 import { APP_DEFINITIONS, SEED_CONNECTIONS, SEED_USERS, type DemoUser } from './seed.js';
-import { DEMO_APP_NAMES, type DemoAppName, type DemoControl, type DemoSecurityEvent, type DemoStats, type DemoUserChange } from './types.js';
+import {
+  DEMO_APP_NAMES,
+  type DemoAppName,
+  type DemoControl,
+  type DemoDpopPolicy,
+  type DemoSecurityEvent,
+  type DemoStats,
+  type DemoUserChange,
+} from './types.js';
+
+/** A policy handed in by a test: checked, since a typo ("requried") would silently mean another policy. */
+const DpopPolicySchema = z.strictObject({ dpop: z.enum(['none', 'optional', 'required']), dpopNonce: z.boolean().optional() });
 
 /**
  * The mutable state of one running demo enterprise: what the IdP admin and the apps decide at run
@@ -13,6 +25,8 @@ export class DemoState {
   /** Per app: access tokens carry the generation they were minted in; older ones are refused. */
   readonly accessTokenGeneration = Object.fromEntries(DEMO_APP_NAMES.map((a) => [a, 0])) as Record<DemoAppName, number>;
   idpDown = false;
+  /** Per app: the DPoP policy set at run time, over the seed's (saas/dpop.ts dpopPolicy). */
+  readonly dpopPolicies: Partial<Record<DemoAppName, DemoDpopPolicy>> = {};
   /** Hears the security events the IdP admin's actions raise (the Shared Signals transmitter, idp/ssf.ts). */
   readonly securityEventListeners = new Set<(e: DemoSecurityEvent) => void>();
   /** Hears changes to users that provisioning pushes (the SCIM client, idp/scim-client.ts). */
@@ -77,6 +91,10 @@ export class DemoState {
     },
     setIdpDown: (down) => {
       this.idpDown = down;
+    },
+    setDpopPolicy: (app, policy) => {
+      if (!(app in APP_DEFINITIONS)) throw new Error(`unknown demo app "${app}"`);
+      this.dpopPolicies[app] = Object.freeze(DpopPolicySchema.parse(policy));
     },
     emitSecurityEvent: (username, event, opts = {}) => {
       this.mustUser(username);

@@ -14,6 +14,18 @@ export interface DemoPorts {
 
 export type DemoUrls = { idp: string } & Record<DemoAppName, string>;
 
+/**
+ * How an app's AS and resource servers treat DPoP (RFC 9449). "none": an AS unaware of it (the DPoP
+ * header is ignored, Bearer tokens only, nothing advertised); "optional": a proof at the token
+ * endpoint gets a DPoP-bound token, without one a Bearer token; "required": no token without a proof
+ * and no unbound token accepted. `dpopNonce`: proofs must carry a server nonce (§8, §9).
+ * A token bound by `cnf.jkt` always needs its proof, whatever the policy is now.
+ */
+export interface DemoDpopPolicy {
+  dpop: 'none' | 'optional' | 'required';
+  dpopNonce?: boolean;
+}
+
 export interface DemoControl {
   setUserActive(username: string, active: boolean): void;
   setConnection(requestingClientId: string, app: DemoAppName, enabled: boolean): void;
@@ -23,6 +35,8 @@ export interface DemoControl {
   revokeAccessTokens(app: DemoAppName): void;
   /** The IdP answers 503 to everything while down. */
   setIdpDown(down: boolean): void;
+  /** SaaS: the app's DPoP policy from now on (its seed policy until then); tokens already issued keep their binding. */
+  setDpopPolicy(app: DemoAppName, policy: DemoDpopPolicy): void;
   /**
    * IdP admin: raise a security event about a user on every Shared Signals stream (signed and
    * delivered in the background; `demo.ssf.flush()` waits for it). `setUserActive` raises RISC

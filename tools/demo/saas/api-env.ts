@@ -9,7 +9,8 @@ export type ApiContext = Context<ApiEnv>;
 
 /** Returns a 403 response when the token lacks a scope, else undefined. */
 export function needScopes(c: ApiContext, ...required: string[]): Response | undefined {
-  return missingScopes(c.get('auth'), required).length ? insufficientScope(required) : undefined;
+  const auth = c.get('auth');
+  return missingScopes(auth, required).length ? insufficientScope(required, auth) : undefined;
 }
 
 export function ok(c: ApiContext, body: Record<string, unknown>, status: 200 | 201 = 200): Response {

@@ -7,6 +7,7 @@ import { payrollApi } from './apps/payroll.js';
 import type { ApiApp, ApiEnv } from './api-env.js';
 import { verifyBearer } from './bearer.js';
 import type { SaasContext } from './context.js';
+import { DPOP_ALGS, dpopPolicy } from './dpop.js';
 import { handleMcp, MCP_PATH } from './crm-mcp.js';
 import { JWT_BEARER, jwtBearerToken } from './token.js';
 import { handleOAuth } from '../oauth.js';
@@ -25,6 +26,7 @@ const API_ROUTES: Record<DemoAppName, (api: ApiApp) => void> = {
 
 export function asMetadata(ctx: SaasContext) {
   const method = ctx.def.clientAuth.method;
+  const dpop = dpopPolicy(ctx).dpop;
   return {
     issuer: ctx.origin,
     token_endpoint: `${ctx.origin}/token`,
@@ -34,17 +36,22 @@ export function asMetadata(ctx: SaasContext) {
     token_endpoint_auth_methods_supported: [method],
     ...(method === 'private_key_jwt' ? { token_endpoint_auth_signing_alg_values_supported: ['ES256'] } : {}),
     scopes_supported: ctx.def.scopes,
+    // RFC 9449 §5.1: what a client learns DPoP is supported here from (built per request: the policy can change).
+    ...(dpop !== 'none' ? { dpop_signing_alg_values_supported: [...DPOP_ALGS] } : {}),
   };
 }
 
 /** RFC 9728 §2 metadata of one of the app's protected resources. */
 function resourceMetadata(ctx: SaasContext, path: string) {
+  const dpop = dpopPolicy(ctx).dpop;
   return {
     resource: ctx.origin + path,
     authorization_servers: [ctx.origin],
     scopes_supported: ctx.def.scopes,
     bearer_methods_supported: ['header'],
     resource_name: `${ctx.def.title} ${path === MCP_PATH ? 'MCP server' : 'API'}`,
+    ...(dpop !== 'none' ? { dpop_signing_alg_values_supported: [...DPOP_ALGS] } : {}),
+    ...(dpop === 'required' ? { dpop_bound_access_tokens_required: true } : {}),
   };
 }
 

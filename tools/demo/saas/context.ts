@@ -1,5 +1,6 @@
 import { createRemoteJWKSet, exportJWK, generateKeyPair, type JWK, type JWTVerifyGetKey } from 'jose';
 import { randomBytes } from 'node:crypto';
+import { DpopNonces, ProofReplayCache } from '../../../src/dpop/index.js';
 import { JtiCache, type RegisteredClientAuth } from '../oauth.js';
 import { GATEWAY_CLIENT_ID, type AppDefinition } from '../seed.js';
 import { readDemoJwk, readDemoSecret } from '../secrets.js';
@@ -21,6 +22,9 @@ export interface SaasContext {
   /** jti of client assertions (RFC 7523 §3) and of ID-JAGs (single use, the draft via RFC 7521 §5.2). */
   assertionJtis: JtiCache;
   grantJtis: JtiCache;
+  /** DPoP (RFC 9449): the app's nonces (§8, §9; one secret for its AS and its APIs, which share an origin) and seen proof jtis (§11.1). */
+  dpopNonces: DpopNonces;
+  dpopProofs: ProofReplayCache;
   /** The IdP's keys, found through its metadata `jwks_uri` (resolved on first use). */
   idpKeys: () => Promise<JWTVerifyGetKey>;
 }
@@ -46,6 +50,8 @@ export async function createSaasContext(def: AppDefinition, origin: string, idpI
     lookupClient: (id) => (id === GATEWAY_CLIENT_ID ? auth : undefined),
     assertionJtis: new JtiCache(),
     grantJtis: new JtiCache(),
+    dpopNonces: new DpopNonces(randomBytes(32)),
+    dpopProofs: new ProofReplayCache(),
     idpKeys: async () => {
       if (jwks) return jwks;
       const res = await fetch(`${idpIssuer}/.well-known/oauth-authorization-server`);

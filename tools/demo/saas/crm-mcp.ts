@@ -7,7 +7,8 @@ import { findCustomer, searchCustomers } from './apps/crm-data.js';
 
 /**
  * Acme CRM's MCP server (Streamable HTTP, stateless), protected per the MCP authorization spec:
- * bearer tokens with aud = <origin>/mcp, 401 + resource_metadata (RFC 9728 §5.1) otherwise.
+ * access tokens with aud = <origin>/mcp (Bearer, or DPoP with a proof: bearer.ts), 401 +
+ * resource_metadata (RFC 9728 §5.1) otherwise.
  */
 
 export const MCP_PATH = '/mcp';
@@ -72,7 +73,7 @@ async function scopeChallenge(req: Request, auth: AccessClaims): Promise<Respons
     const m = msg as { method?: unknown; params?: { name?: unknown } } | undefined;
     if (m?.method !== 'tools/call' || typeof m.params?.name !== 'string') continue;
     const required = TOOL_SCOPES[m.params.name] ?? [];
-    if (missingScopes(auth, required).length) return insufficientScope(required);
+    if (missingScopes(auth, required).length) return insufficientScope(required, auth);
   }
   return undefined;
 }

@@ -1,12 +1,14 @@
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { randomBytes } from 'node:crypto';
 import type { SaasContext } from './context.js';
+import { tokenEndpointProof } from './dpop.js';
 import { authenticateClient, OAuthError, readForm, requireParam, splitScope, tokenResponse } from '../oauth.js';
 
 /**
  * The app AS token endpoint: only the JWT bearer grant (RFC 7523 §2.1) with an ID-JAG as the
  * assertion, validated per draft-ietf-oauth-identity-assertion-authz-grant §"Access Token Request"
- * "Processing Rules" (which include RFC 7521 §5.2 and RFC 7523 §3).
+ * "Processing Rules" (which include RFC 7521 §5.2 and RFC 7523 §3). With a DPoP proof (RFC 9449 §5)
+ * the token is bound to the proof's key.
  */
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -15,6 +17,7 @@ const SKEW = 60;
 
 export async function jwtBearerToken(ctx: SaasContext, req: Request): Promise<Response> {
   const form = await readForm(req);
+  const binding = await tokenEndpointProof(ctx, req);
   const clientId = await authenticateClient(req, form, {
     lookup: ctx.lookupClient,
     assertionAudiences: [ctx.origin, `${ctx.origin}/token`],
@@ -45,6 +48,8 @@ export async function jwtBearerToken(ctx: SaasContext, req: Request): Promise<Re
     scope: requested.join(' '),
     ...(typeof claims.email === 'string' ? { email: claims.email } : {}),
     gen: ctx.state.accessTokenGeneration[ctx.def.name],
+    // RFC 9449 §6.1: the key's thumbprint; the resource servers then want a proof by that key.
+    ...(binding.jkt ? { cnf: { jkt: binding.jkt } } : {}),
   })
     .setProtectedHeader({ alg: 'ES256', kid: ctx.kid, typ: 'at+jwt' })
     .setIssuer(ctx.origin)
@@ -55,7 +60,10 @@ export async function jwtBearerToken(ctx: SaasContext, req: Request): Promise<Re
     .setJti(randomBytes(16).toString('base64url'))
     .sign(ctx.signingKey);
   // No refresh token: the client mints again through the IdP, which keeps control.
-  return tokenResponse({ access_token: accessToken, token_type: 'Bearer', expires_in: ACCESS_TOKEN_TTL, scope: requested.join(' ') });
+  return tokenResponse(
+    { access_token: accessToken, token_type: binding.jkt ? 'DPoP' : 'Bearer', expires_in: ACCESS_TOKEN_TTL, scope: requested.join(' ') },
+    binding.headers,
+  );
 }
 
 async function validateIdJag(ctx: SaasContext, assertion: string, clientId: string): Promise<JWTPayload> {

@@ -9,6 +9,7 @@ import type { AuditSink } from '../audit/types.js';
 import type { ConfigStore, ServerConfig } from '../config/index.js';
 import type { Deps } from '../deps.js';
 import { GatewayError, payloadTooLarge, toGatewayError } from '../errors.js';
+import { InboundDpop } from '../inbound/http/dpop.js';
 import type { AccessTokenService } from '../inbound/http/tokens.js';
 import type { Logger } from '../log.js';
 import { metricsRoute, type MetricsRouteOptions } from '../observability/index.js';
@@ -65,6 +66,8 @@ export interface HttpAppOptions {
   auditInDatabase?: boolean;
   /** The audit public keys (every instance's with the PostgreSQL sink), served at /.well-known/xaa-audit-keys. */
   auditKeys?: () => Promise<AuditJwks>;
+  /** DPoP proof checks at /mcp (server.dpop); default: this app's own (nonces are stateless, the replay cache per instance). */
+  dpop?: InboundDpop;
 }
 
 export interface HttpApp {
@@ -191,7 +194,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   const metadata = cors({ origin: '*', allowMethods: ['GET', 'OPTIONS'], maxAge: 600 });
   for (const path of [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}${MCP_PATH}`]) {
     app.use(path, metadata);
-    app.get(path, (c) => c.json(protectedResourceMetadata(current().urls), 200, { 'Cache-Control': 'public, max-age=300' }));
+    app.get(path, (c) => c.json(protectedResourceMetadata(current().urls, server().dpop), 200, { 'Cache-Control': 'public, max-age=300' }));
   }
 
   // /mcp: Host and Origin (DNS rebinding) -> CORS for listed browser origins -> admission (overload) -> bearer -> body size -> MCP.
@@ -206,8 +209,9 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   const mcpCors = cors({
     origin: (origin) => (current().origins.has(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Session-Id', 'MCP-Protocol-Version', 'Mcp-Method', 'Mcp-Name', 'Last-Event-ID'],
-    exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
+    // DPoP: the proof goes up (RFC 9449 §7.1), the nonce for the next one comes down (§9).
+    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Session-Id', 'MCP-Protocol-Version', 'Mcp-Method', 'Mcp-Name', 'Last-Event-ID', 'DPoP'],
+    exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate', 'DPoP-Nonce'],
     maxAge: 600,
   });
   // CORS is for browsers, which always send Origin on cross-origin and preflight requests (Fetch
@@ -216,7 +220,8 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   app.use(MCP_PATH, (c, next) => (c.req.header('origin') === undefined ? next() : mcpCors(c, next)));
   // Admission before the bearer check, so that an overloaded instance refuses without reading its store.
   app.use(MCP_PATH, admissionControl(admission, overload));
-  app.use(MCP_PATH, bearerAuth({ tokens: opts.tokens, urls: () => current().urls, logger: opts.logger }));
+  const dpop = opts.dpop ?? new InboundDpop({ runtime: () => opts.config.current, now: opts.deps.now });
+  app.use(MCP_PATH, bearerAuth({ tokens: opts.tokens, urls: () => current().urls, logger: opts.logger, dpop }));
   app.use(
     MCP_PATH,
     bodyLimitCheap(

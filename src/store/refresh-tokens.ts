@@ -16,10 +16,15 @@ export interface RefreshTokenRecord {
   resource: string;
   createdAt: number;
   expiresAt: number;
+  /** RFC 9449 §5: the DPoP key (`jkt`) a public client's refresh must prove; kept through rotation. */
+  dpopJkt?: string;
   /** Set once exchanged for a new one; presenting it again is reuse. */
   rotatedAt?: number;
   revokedAt?: number;
 }
+
+/** What a rotation sets; the family, session, client and DPoP binding are the old token's. */
+export type RotatedRefreshToken = Omit<RefreshTokenRecord, 'familyId' | 'sessionId' | 'clientId' | 'dpopJkt'>;
 
 export type RotateResult = { ok: true; record: RefreshTokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' | 'reused' };
 
@@ -27,7 +32,7 @@ export type RotateResult = { ok: true; record: RefreshTokenRecord } | { ok: fals
 export interface RefreshTokenStore {
   saveRefreshToken(r: RefreshTokenRecord): Promise<void>;
   /** Atomically marks `oldHash` rotated and stores `next` in the same family; on reuse revokes the family. */
-  rotateRefreshToken(oldHash: string, next: Omit<RefreshTokenRecord, 'familyId' | 'sessionId' | 'clientId'>, now: number): Promise<RotateResult>;
+  rotateRefreshToken(oldHash: string, next: RotatedRefreshToken, now: number): Promise<RotateResult>;
   getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
   revokeRefreshFamily(familyId: string, at: number): Promise<number>;
   revokeRefreshTokensOf(filter: { sessionId?: string; clientId?: string }, at: number): Promise<number>;
@@ -35,9 +40,21 @@ export interface RefreshTokenStore {
 
 export async function saveRefreshToken(q: Queryable, r: RefreshTokenRecord): Promise<void> {
   await q.query(
-    `INSERT INTO refresh_tokens (token_hash, family_id, session_id, client_id, scopes, resource, created_at, expires_at, rotated_at, revoked_at)
-     VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)`,
-    [r.tokenHash, r.familyId, r.sessionId, r.clientId, json(r.scopes), r.resource, r.createdAt, r.expiresAt, r.rotatedAt ?? null, r.revokedAt ?? null],
+    `INSERT INTO refresh_tokens (token_hash, family_id, session_id, client_id, scopes, resource, created_at, expires_at, rotated_at, revoked_at, dpop_jkt)
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)`,
+    [
+      r.tokenHash,
+      r.familyId,
+      r.sessionId,
+      r.clientId,
+      json(r.scopes),
+      r.resource,
+      r.createdAt,
+      r.expiresAt,
+      r.rotatedAt ?? null,
+      r.revokedAt ?? null,
+      r.dpopJkt ?? null,
+    ],
   );
 }
 
@@ -48,12 +65,7 @@ export async function saveRefreshToken(q: Queryable, r: RefreshTokenRecord): Pro
  * reuse even when it has since expired: it is evidence of theft either way, and the family may
  * still hold a live token.
  */
-export async function rotateRefreshToken(
-  sql: Sql,
-  oldHash: string,
-  next: Omit<RefreshTokenRecord, 'familyId' | 'sessionId' | 'clientId'>,
-  now: number,
-): Promise<RotateResult> {
+export async function rotateRefreshToken(sql: Sql, oldHash: string, next: RotatedRefreshToken, now: number): Promise<RotateResult> {
   return sql.transaction(async (tx): Promise<RotateResult> => {
     const { rows } = await tx.query('SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE', [oldHash]);
     const row = rows[0];
@@ -71,6 +83,7 @@ export async function rotateRefreshToken(
       familyId: old.familyId,
       sessionId: old.sessionId,
       clientId: old.clientId,
+      ...(old.dpopJkt !== undefined ? { dpopJkt: old.dpopJkt } : {}),
       scopes: next.scopes,
       resource: next.resource,
       createdAt: next.createdAt,
@@ -116,5 +129,6 @@ function toRefresh(r: Row): RefreshTokenRecord {
     expiresAt: num(r.expires_at),
     rotatedAt: optNum(r.rotated_at),
     revokedAt: optNum(r.revoked_at),
+    ...(r.dpop_jkt == null ? {} : { dpopJkt: String(r.dpop_jkt) }),
   };
 }

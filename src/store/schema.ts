@@ -278,4 +278,12 @@ CREATE INDEX scim_resources_name ON scim_resources (client, type, name_lower);
 CREATE INDEX scim_resources_external_id ON scim_resources (client, type, external_id);
 `,
   },
+  {
+    version: 10,
+    name: 'refresh_tokens_dpop_jkt',
+    // RFC 9449 §5: a refresh token issued to a public client with a DPoP proof is bound to that
+    // proof's key (its RFC 7638 thumbprint); a refresh must come with a proof signed by it. Set when
+    // the family starts and carried to each rotated token; NULL for unbound tokens.
+    sql: `ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;`,
+  },
 ];

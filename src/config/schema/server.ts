@@ -12,6 +12,10 @@ export const PreRegisteredClient = z
     clientName: z.string().min(1).describe('Shown on the consent page and in audit records'),
     redirectUris: z.array(HttpUrl).min(1).describe('Exact redirect URIs (http only for loopback)'),
     clientSecret: SecretRef.optional().describe('Omit for public clients (PKCE only); else client_secret_basic/post'),
+    dpopBoundAccessTokens: z
+      .boolean()
+      .default(false)
+      .describe('The client must send a DPoP proof at /token and always gets DPoP-bound access tokens (RFC 9449 §5.2 dpop_bound_access_tokens)'),
   })
   .describe('An MCP client registered ahead of time');
 export type PreRegisteredClient = z.infer<typeof PreRegisteredClient>;
@@ -63,6 +67,34 @@ export const OverloadConfig = z
 export type OverloadConfig = z.infer<typeof OverloadConfig>;
 
 export const OVERLOAD_DEFAULTS: OverloadConfig = { maxConcurrentRequests: 256, minConcurrentRequests: 32, maxQueuedRequests: 1024, maxQueueWaitMs: 500 };
+
+/** Inbound DPoP (RFC 9449) at the gateway's /token and /mcp (src/inbound/http/dpop.ts). */
+export const DpopServerConfig = z
+  .strictObject({
+    required: z
+      .boolean()
+      .default(false)
+      .describe('Every client must use DPoP: /token refuses requests without a proof and /mcp refuses access tokens that are not DPoP-bound'),
+    nonce: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Proofs at /token and /mcp must carry a nonce the gateway issued (RFC 9449 §8, §9: a use_dpop_nonce refusal hands one out); nonces are valid 5 to 10 minutes on every instance sharing server.encryptionKey',
+      ),
+    proofMaxAgeSeconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(600)
+      .default(60)
+      .describe('How old a proof (its iat) may be; its jti is remembered this long, per instance, to refuse a replay'),
+  })
+  .describe(
+    'DPoP (RFC 9449): access tokens bound to a key of the client. A client that sends a proof at /token gets a DPoP token; Bearer stays possible unless required here or by the client (dpopBoundAccessTokens)',
+  );
+export type DpopServerConfig = z.infer<typeof DpopServerConfig>;
+
+export const DPOP_DEFAULTS: DpopServerConfig = { required: false, nonce: false, proofMaxAgeSeconds: 60 };
 
 export const ServerConfig = z
   .strictObject({
@@ -134,6 +166,7 @@ export const ServerConfig = z
     dynamicRegistration: z.boolean().default(true).describe('Allow RFC 7591 dynamic client registration at /register'),
     clientIdMetadataDocuments: z.boolean().default(true).describe('Accept https client_id URLs (Client ID Metadata Documents)'),
     clients: z.array(PreRegisteredClient).default([]),
+    dpop: DpopServerConfig.default(DPOP_DEFAULTS),
     overload: OverloadConfig.default(OVERLOAD_DEFAULTS),
     sessions: z
       .strictObject({

@@ -30,7 +30,7 @@ export interface AccessTokenServiceOptions {
   ttlSeconds: () => number;
 }
 
-export type IssueInput = Pick<GatewayAccessTokenClaims, 'sub' | 'idp_iss' | 'client_id' | 'sid' | 'scope'>;
+export type IssueInput = Pick<GatewayAccessTokenClaims, 'sub' | 'idp_iss' | 'client_id' | 'sid' | 'scope' | 'cnf'>;
 
 /** A rotation made: `kid` signs from now on, `retired` keys verify until `verifyUntil` (epoch ms). */
 export interface KeyRotation {
@@ -270,6 +270,11 @@ function unacceptable(claims: GatewayAccessTokenClaims, resource: string, nowMs:
   if (Array.isArray(aud) && (aud.length !== 1 || aud[0] !== resource)) return 'claim "aud" must name this resource only';
   if (claims.iat > nowMs / 1000 + CLOCK_SKEW_S) return 'claim "iat" is in the future';
   if (claims.exp - claims.iat > ACCESS_TOKEN_TTL_MAX_S) return `lifetime (exp - iat) longer than ${ACCESS_TOKEN_TTL_MAX_S} s`;
+  // RFC 9449 §6.1: the binding is a SHA-256 JWK thumbprint (RFC 7638), 43 base64url characters; a
+  // cnf of another shape would be read by the /mcp check as "unbound".
+  const cnf = (claims as { cnf?: unknown }).cnf;
+  if (cnf !== undefined && !(typeof cnf === 'object' && cnf !== null && /^[A-Za-z0-9_-]{43}$/.test(String((cnf as { jkt?: unknown }).jkt))))
+    return 'claim "cnf" must hold a DPoP key thumbprint (jkt)';
   return undefined;
 }
 

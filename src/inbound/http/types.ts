@@ -16,6 +16,11 @@ export interface GatewayAccessTokenClaims {
   /** Gateway session id: the user's IdP session held in the store; signing out revokes it. */
   sid: string;
   scope: string;
+  /**
+   * RFC 9449 §6.1: the DPoP key the token is bound to (its RFC 7638 thumbprint). A bound token is
+   * accepted at /mcp only as `Authorization: DPoP` with a proof signed by that key.
+   */
+  cnf?: { jkt: string };
   jti: string;
   iat: number;
   exp: number;

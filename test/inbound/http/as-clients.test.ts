@@ -58,6 +58,8 @@ describe('RFC 8414 metadata and JWKS', () => {
       scopes_supported: [GATEWAY_SCOPE, 'offline_access'],
       authorization_response_iss_parameter_supported: true,
       client_id_metadata_document_supported: true,
+      // RFC 9449 §5.1: /token takes DPoP proofs.
+      dpop_signing_alg_values_supported: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
     });
   });
 

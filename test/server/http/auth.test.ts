@@ -183,6 +183,11 @@ function snapshot() {
   };
 }
 
+/** Without credentials both schemes are offered, Bearer first (RFC 9110 §11.6.1; DPoP: RFC 9449 §7.1). */
+const noCredentialsChallenge = () =>
+  `Bearer resource_metadata="${h.resourceMetadataUrl}", scope="mcp:tools", ` +
+  `DPoP algs="ES256 ES384 PS256 RS256 EdDSA", resource_metadata="${h.resourceMetadataUrl}", scope="mcp:tools"`;
+
 describe('hostile tokens at /mcp', () => {
   it.each(HOSTILE)('$name -> 401 invalid_token, nothing called', async ({ header, description }) => {
     const before = snapshot();
@@ -220,7 +225,7 @@ describe('hostile tokens at /mcp', () => {
     const before = snapshot();
     const res = await post(h.mcpUrl, initializeBody());
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${h.resourceMetadataUrl}", scope="mcp:tools"`);
+    expect(res.headers.get('www-authenticate')).toBe(noCredentialsChallenge());
     for (const method of ['GET', 'DELETE']) {
       const r = await fetch(h.mcpUrl, { method, headers: { Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId } });
       expect(r.status).toBe(401);
@@ -231,7 +236,7 @@ describe('hostile tokens at /mcp', () => {
   it('a token in the query string is not a bearer method here (header only)', async () => {
     const res = await post(`${h.mcpUrl}?access_token=${await h.token(alice)}`, initializeBody());
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${h.resourceMetadataUrl}", scope="mcp:tools"`);
+    expect(res.headers.get('www-authenticate')).toBe(noCredentialsChallenge());
   });
 
   it('a token without the mcp:tools scope -> 403 insufficient_scope naming the scope', async () => {
@@ -264,6 +269,7 @@ describe('RFC 9728 protected resource metadata', () => {
     scopes_supported: ['mcp:tools'],
     bearer_methods_supported: ['header'],
     resource_name: 'xaa-gateway',
+    dpop_signing_alg_values_supported: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
   });
 
   it.each(['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource'])('GET %s', async (path) => {

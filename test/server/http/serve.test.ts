@@ -61,7 +61,10 @@ describe('xaa-gateway serve', () => {
     expect((await fetch(`${listen}/mcp`, { method: 'POST' })).status).toBe(403);
     const unauth = await fetchAsHost(new URL(publicUrl).host)(`${listen}/mcp`, { method: 'POST' });
     expect(unauth.status).toBe(401);
-    expect(unauth.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`);
+    const metadataUrl = `${publicUrl}/.well-known/oauth-protected-resource/mcp`;
+    expect(unauth.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${metadataUrl}", scope="mcp:tools", DPoP algs="ES256 ES384 PS256 RS256 EdDSA", resource_metadata="${metadataUrl}", scope="mcp:tools"`,
+    );
     // A rate-limited endpoint answers through the Redis-backed limiter.
     expect(
       (

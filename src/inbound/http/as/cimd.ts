@@ -97,6 +97,8 @@ export async function fetchClientMetadata(clientId: string, opts: CimdFetchOptio
   if ('client_secret' in d) throw refuse('a metadata document must not contain a client_secret');
   if (d.client_name !== undefined && (typeof d.client_name !== 'string' || d.client_name.length > 200))
     throw refuse('"client_name" must be a string of at most 200 characters');
+  if (d.dpop_bound_access_tokens !== undefined && typeof d.dpop_bound_access_tokens !== 'boolean')
+    throw refuse('"dpop_bound_access_tokens" must be a boolean (RFC 9449 §5.2)');
   const ttl = cacheLifetimeSeconds(String(res.headers['cache-control'] ?? ''));
   return {
     clientId,
@@ -117,6 +119,7 @@ export async function fetchClientMetadata(clientId: string, opts: CimdFetchOptio
       'scope',
       'software_id',
       'software_version',
+      'dpop_bound_access_tokens',
     ]),
     createdAt: opts.now,
     expiresAt: opts.now + ttl * 1000,

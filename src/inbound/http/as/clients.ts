@@ -39,7 +39,11 @@ export class ClientRegistry {
         redirectUris: [...c.redirectUris],
         tokenEndpointAuthMethod: secret ? 'client_secret_basic' : 'none',
         ...(secret ? { clientSecretHash: sha256(secret) } : {}),
-        metadata: { client_name: c.clientName, redirect_uris: [...c.redirectUris] },
+        metadata: {
+          client_name: c.clientName,
+          redirect_uris: [...c.redirectUris],
+          ...(c.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
+        },
         createdAt: now,
       });
     }
@@ -144,4 +148,12 @@ export function allowsRefreshGrant(client: RegisteredClient): boolean {
   if (client.source === 'config') return true;
   const grantTypes = client.metadata.grant_types;
   return Array.isArray(grantTypes) && grantTypes.includes('refresh_token');
+}
+
+/**
+ * Whether the client must send a DPoP proof at /token: it registered `dpop_bound_access_tokens`
+ * (RFC 9449 §5.2; RFC 7591 registration, metadata document, or `dpopBoundAccessTokens` in the config).
+ */
+export function requiresDpop(client: RegisteredClient): boolean {
+  return client.metadata.dpop_bound_access_tokens === true;
 }

@@ -8,6 +8,7 @@ import { GatewayError } from '../../../errors.js';
 import type { Logger } from '../../../log.js';
 import type { Store } from '../../../store/types.js';
 import { idpConfiguration } from '../../idp-client.js';
+import { InboundDpop } from '../dpop.js';
 import type { AccessTokenService } from '../tokens.js';
 import type { ClientRegistry } from './clients.js';
 import type { RateLimits } from './rate-limit.js';
@@ -25,6 +26,8 @@ export interface AuthorizationServerOptions {
   clientAddress?: (c: Context) => string | undefined;
   /** Rate limits counted in Redis, shared by every instance (REDIS_URL); default: in this process. */
   sharedLimits?: SharedLimits;
+  /** DPoP proof checks (server.dpop); default: this server's own (nonces are stateless, the replay cache per instance). */
+  dpop?: InboundDpop;
 }
 
 /** Everything a route handler needs; the config is read through `runtime()` so hot reloads apply. */
@@ -35,6 +38,8 @@ export interface AsContext {
   logger: Logger;
   clients: ClientRegistry;
   limits: RateLimits;
+  /** DPoP proofs at /token (RFC 9449 §5). */
+  dpop: InboundDpop;
   runtime(): RuntimeConfig;
   server(): ServerConfig;
   /** The issuer: server.publicUrl without its trailing slash (RFC 8414 §2). */
@@ -66,6 +71,7 @@ export function createContext(opts: AuthorizationServerOptions, parts: { clients
     logger: opts.logger,
     clients: parts.clients,
     limits: parts.limits,
+    dpop: opts.dpop ?? new InboundDpop({ runtime: () => opts.config.current, now: opts.deps.now }),
     runtime: () => opts.config.current,
     server,
     issuer: () => issuerOf(server()),

@@ -72,7 +72,9 @@ export function createAuthorizationServer(opts: AuthorizationServerOptions): Hon
   const open = cors({
     origin: '*',
     allowMethods: ['GET', 'POST', 'OPTIONS'],
-    allowHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version'],
+    allowHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version', 'DPoP'],
+    // RFC 9449 §8: a browser-based client must read the nonce /token hands out.
+    exposeHeaders: ['DPoP-Nonce'],
     maxAge: 600,
   });
   for (const path of ['/.well-known/oauth-authorization-server', '/jwks', '/token', '/register', '/revoke']) app.use(path, open);

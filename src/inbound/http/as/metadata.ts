@@ -1,3 +1,4 @@
+import { DPOP_SIGNING_ALGS } from '../dpop.js';
 import type { AsContext } from './context.js';
 import { AS_SCOPES_SUPPORTED } from './scopes.js';
 
@@ -23,5 +24,7 @@ export function authorizationServerMetadata(ctx: AsContext): Record<string, unkn
     // RFC 9207: `iss` is in every authorization response.
     authorization_response_iss_parameter_supported: true,
     ...(server.clientIdMetadataDocuments ? { client_id_metadata_document_supported: true } : {}),
+    // RFC 9449 §5.1: /token takes DPoP proofs signed with these.
+    dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
   };
 }

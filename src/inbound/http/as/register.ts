@@ -94,6 +94,9 @@ function validate(m: Record<string, unknown>, now: number): RegisteredClient {
       throw oauthError('invalid_client_metadata', `${key} must be an https URL`);
     return v;
   };
+  // RFC 9449 §5.2: a client that always wants DPoP-bound tokens; /token then refuses it without a proof.
+  const dpopBound = m.dpop_bound_access_tokens;
+  if (dpopBound !== undefined && typeof dpopBound !== 'boolean') throw oauthError('invalid_client_metadata', 'dpop_bound_access_tokens must be a boolean');
   const clientUri = optionalUrl('client_uri');
   const logoUri = optionalUrl('logo_uri');
   const clientId = `dyn_${randomToken(18)}`;
@@ -108,6 +111,7 @@ function validate(m: Record<string, unknown>, now: number): RegisteredClient {
     ...(logoUri ? { logo_uri: logoUri } : {}),
     ...(typeof m.software_id === 'string' ? { software_id: m.software_id.slice(0, 200) } : {}),
     ...(typeof m.software_version === 'string' ? { software_version: m.software_version.slice(0, 100) } : {}),
+    ...(dpopBound !== undefined ? { dpop_bound_access_tokens: dpopBound } : {}),
   };
   return {
     clientId,

@@ -4,29 +4,33 @@ import { isGatewayError } from '../../../errors.js';
 import type { RegisteredClient, UserSession } from '../../../store/types.js';
 import type { AsContext } from './context.js';
 import { allowsRefreshGrant } from './clients.js';
+import { tokenRequestProof } from './dpop-proof.js';
 import { jsonResponse, oauthError, oauthErrorResponse, randomToken, readForm, sha256 } from './http.js';
 import { safeEqual } from '../../../security.js';
 import { OFFLINE_ACCESS } from './scopes.js';
 
 /**
  * POST /token (OAuth 2.1 §3.2): authorization_code with PKCE S256, and refresh_token with rotation
- * (reuse of a rotated token revokes its family: OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+ * (reuse of a rotated token revokes its family: OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). A request with
+ * a DPoP proof gets a DPoP-bound access token (RFC 9449 §5, dpop-proof.ts).
  */
 export async function token(ctx: AsContext, c: Context): Promise<Response> {
   try {
     const form = await readForm(c);
     await ctx.limits.consume('token', { address: ctx.address(c), clientId: clientIdOf(c, form) });
     const client = await ctx.clients.authenticate(c, form);
-    switch (form.get('grant_type')) {
-      case 'authorization_code':
-        return await authorizationCodeGrant(ctx, client, form);
-      case 'refresh_token':
-        return await refreshTokenGrant(ctx, client, form);
-      case null:
-        throw oauthError('invalid_request', 'grant_type is required');
-      default:
-        throw oauthError('unsupported_grant_type', 'supported grant types: authorization_code, refresh_token');
-    }
+    const grantType = form.get('grant_type');
+    if (grantType === null) throw oauthError('invalid_request', 'grant_type is required');
+    if (grantType !== 'authorization_code' && grantType !== 'refresh_token')
+      throw oauthError('unsupported_grant_type', 'supported grant types: authorization_code, refresh_token');
+    // Before the code or refresh token is touched: a refused proof, or a nonce challenge the client
+    // answers by retrying, must not spend the single-use code or rotate the refresh token.
+    const jkt = await tokenRequestProof(ctx, c, client);
+    const response =
+      grantType === 'authorization_code' ? await authorizationCodeGrant(ctx, client, form, jkt) : await refreshTokenGrant(ctx, client, form, jkt);
+    // RFC 9449 §8: a fresh nonce with each answer spares the client a use_dpop_nonce round trip later.
+    if (ctx.dpop.policy().nonce) response.headers.set('DPoP-Nonce', ctx.dpop.nonce());
+    return response;
   } catch (e) {
     return tokenEndpointError(ctx, c, e);
   }
@@ -34,12 +38,13 @@ export async function token(ctx: AsContext, c: Context): Promise<Response> {
 
 export function tokenEndpointError(ctx: AsContext, c: Context, e: unknown): Response {
   if (!isGatewayError(e, 'oauth_request') && !isGatewayError(e, 'rate_limited')) ctx.logger.error('token endpoint failure', { error: e });
+  const headers: Record<string, string> = {};
   // RFC 6749 §5.2: a client that tried HTTP Basic gets the matching challenge with invalid_client.
-  const challenge: Record<string, string> =
-    isGatewayError(e, 'oauth_request') && e.oauthError === 'invalid_client' && c.req.header('authorization')
-      ? { 'WWW-Authenticate': 'Basic realm="xaa-gateway"' }
-      : {};
-  return oauthErrorResponse(e, challenge);
+  if (isGatewayError(e, 'oauth_request') && e.oauthError === 'invalid_client' && c.req.header('authorization'))
+    headers['WWW-Authenticate'] = 'Basic realm="xaa-gateway"';
+  // RFC 9449 §8: the nonce to put in the next proof.
+  if (isGatewayError(e, 'oauth_request') && e.oauthError === 'use_dpop_nonce') headers['DPoP-Nonce'] = ctx.dpop.nonce();
+  return oauthErrorResponse(e, headers);
 }
 
 /** The client id a request claims, before authentication (rate limits only). */
@@ -52,7 +57,8 @@ export function clientIdOf(c: Context, form: URLSearchParams): string | undefine
   return form.get('client_id') ?? undefined;
 }
 
-async function authorizationCodeGrant(ctx: AsContext, client: RegisteredClient, form: URLSearchParams): Promise<Response> {
+/** `jkt`: the key of the request's DPoP proof, when it carried one (RFC 9449 §5). */
+async function authorizationCodeGrant(ctx: AsContext, client: RegisteredClient, form: URLSearchParams, jkt: string | undefined): Promise<Response> {
   const code = form.get('code');
   const verifier = form.get('code_verifier');
   const redirectUri = form.get('redirect_uri');
@@ -84,17 +90,30 @@ async function authorizationCodeGrant(ctx: AsContext, client: RegisteredClient, 
   checkResource(form, record.resource);
   const session = await liveSession(ctx, record.sessionId);
   // SEP-2207: a refresh token when offline_access was granted or the client registered the grant (scopes.ts).
-  const refresh = record.scopes.includes(OFFLINE_ACCESS) || allowsRefreshGrant(client) ? { familyId: randomToken(16) } : undefined;
-  return issueTokens(ctx, client, session, record.scopes, record.resource, refresh);
+  // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key (a confidential client's
+  // are already bound to its credentials). The binding is the family's, kept through rotation.
+  const dpopJkt = jkt !== undefined && client.tokenEndpointAuthMethod === 'none' ? jkt : undefined;
+  const refresh =
+    record.scopes.includes(OFFLINE_ACCESS) || allowsRefreshGrant(client) ? { familyId: randomToken(16), ...(dpopJkt ? { dpopJkt } : {}) } : undefined;
+  return issueTokens(ctx, client, session, record.scopes, record.resource, refresh, jkt);
 }
 
-async function refreshTokenGrant(ctx: AsContext, client: RegisteredClient, form: URLSearchParams): Promise<Response> {
+async function refreshTokenGrant(ctx: AsContext, client: RegisteredClient, form: URLSearchParams, jkt: string | undefined): Promise<Response> {
   const presented = form.get('refresh_token');
   if (!presented) throw oauthError('invalid_request', 'refresh_token is required');
   const hash = sha256(presented);
   const current = await ctx.store.getRefreshToken(hash);
   // Bound to the client it was issued to (OAuth 2.1 §4.3.1): another client's attempt changes nothing.
   if (!current || current.clientId !== client.clientId) throw oauthError('invalid_grant', 'the refresh token is invalid');
+  // RFC 9449 §5: a bound refresh token is refused without a proof of its key (and stays unspent).
+  if (current.dpopJkt !== undefined && current.dpopJkt !== jkt) {
+    throw oauthError(
+      'invalid_dpop_proof',
+      jkt === undefined
+        ? 'the refresh token is bound to a DPoP key: send a DPoP proof signed with that key (RFC 9449 §5)'
+        : 'the refresh token is bound to another DPoP key than the one that signed this proof (RFC 9449 §5)',
+    );
+  }
   const scopes = narrowScopes(form.get('scope'), current.scopes);
   checkResource(form, current.resource);
   const session = await liveSession(ctx, current.sessionId);
@@ -117,7 +136,7 @@ async function refreshTokenGrant(ctx: AsContext, client: RegisteredClient, form:
       rotated.reason === 'reused' ? 'the refresh token was already used; every token of its grant is now revoked' : `the refresh token is ${rotated.reason}`,
     );
   }
-  return issueTokens(ctx, client, session, scopes, current.resource, { refreshToken: next });
+  return issueTokens(ctx, client, session, scopes, current.resource, { refreshToken: next }, jkt);
 }
 
 /** RFC 8707 §2.2: a `resource` at the token endpoint must be the one the grant was for. */
@@ -149,11 +168,20 @@ async function issueTokens(
   session: UserSession,
   scopes: string[],
   resource: string,
-  /** A new family (code grant), the rotated token (refresh grant), or none (no refresh token for this grant). */
-  refresh: { familyId: string } | { refreshToken: string } | undefined,
+  /** A new family (code grant, with its DPoP binding), the rotated token (refresh grant), or none (no refresh token for this grant). */
+  refresh: { familyId: string; dpopJkt?: string } | { refreshToken: string } | undefined,
+  /** The DPoP key the access token is bound to (`cnf.jkt`, RFC 9449 §6.1). */
+  jkt: string | undefined,
 ): Promise<Response> {
   const scope = scopes.join(' ');
-  const { token: accessToken, claims } = await ctx.tokens.issue({ sub: session.sub, idp_iss: session.iss, client_id: client.clientId, sid: session.id, scope });
+  const { token: accessToken, claims } = await ctx.tokens.issue({
+    sub: session.sub,
+    idp_iss: session.iss,
+    client_id: client.clientId,
+    sid: session.id,
+    scope,
+    ...(jkt !== undefined ? { cnf: { jkt } } : {}),
+  });
   let refreshToken: string | undefined;
   if (refresh && 'familyId' in refresh) {
     refreshToken = randomToken();
@@ -165,16 +193,18 @@ async function issueTokens(
       clientId: client.clientId,
       scopes,
       resource,
+      ...(refresh.dpopJkt ? { dpopJkt: refresh.dpopJkt } : {}),
       createdAt: now,
       expiresAt: now + ctx.server().refreshTokenTtlSeconds * 1000,
     });
   } else {
     refreshToken = refresh?.refreshToken;
   }
-  ctx.logger.info('tokens issued', { clientId: client.clientId, sub: session.sub, sid: session.id, jti: claims.jti });
+  ctx.logger.info('tokens issued', { clientId: client.clientId, sub: session.sub, sid: session.id, jti: claims.jti, dpop: jkt !== undefined });
   return jsonResponse({
     access_token: accessToken,
-    token_type: 'Bearer',
+    // RFC 9449 §5.1: the token type tells the client which scheme /mcp expects.
+    token_type: jkt !== undefined ? 'DPoP' : 'Bearer',
     expires_in: claims.exp - claims.iat,
     ...(refreshToken ? { refresh_token: refreshToken } : {}),
     scope,

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { defaultDeps } from '../../src/deps.js';
 import { isGatewayError } from '../../src/errors.js';
 import { discoverAuthorizationServer, discoverMcpResource, redeemIdJag, requestIdJag } from '../../src/xaa/index.js';
+import { runDpopScenario } from './dpop-client.js';
 
 const Context = z.object({
   name: z.string().optional(),
@@ -29,6 +30,8 @@ const Context = z.object({
 async function main(): Promise<void> {
   const serverUrl = process.argv.at(-1);
   if (!serverUrl || !/^https?:\/\//.test(serverUrl)) throw new Error('usage: conformance-client <mcp server url>');
+  // auth/dpop and auth/dpop-nonce: tools/conformance/dpop-client.ts.
+  if (process.env['MCP_CONFORMANCE_SCENARIO']?.startsWith('auth/dpop')) return runDpopScenario(serverUrl, defaultDeps, log);
   const raw = process.env['MCP_CONFORMANCE_CONTEXT'];
   if (!raw) throw new Error('MCP_CONFORMANCE_CONTEXT is not set');
   const ctx = Context.parse(JSON.parse(raw));

@@ -33,6 +33,12 @@ export interface XaaPort {
 export interface SubjectTokenSource {
   /** `forceRefresh`: the IdP refused the last one (or it expired): renew it with the refresh token. */
   getSubjectToken(opts: { forceRefresh: boolean; type: string }): Promise<string>;
+  /**
+   * The subject_token_type this source always presents, whatever idp.subjectTokenType says: the ID-JAG
+   * of an enterprise-managed sign-in (chained exchange, draft-parecki-oauth-identity-assertion-gateways
+   * §3). Such a source cannot be renewed, so an IdP refusal stands.
+   */
+  readonly fixedTokenType?: string;
 }
 
 export interface IdpSettings {
@@ -222,15 +228,16 @@ export class TokenBroker {
       this.opts.xaa.discover(target.authorizationServer, asTimeout),
     ]);
 
+    const subjectTokenType = subject.fixedTokenType ?? idp.subjectTokenType;
     const exchange = async (forceRefresh: boolean) => {
       if (forceRefresh) this.stats.subjectRefreshes++;
-      const subjectToken = await subject.getSubjectToken({ forceRefresh, type: idp.subjectTokenType });
+      const subjectToken = await subject.getSubjectToken({ forceRefresh, type: subjectTokenType });
       this.stats.tokenExchanges++;
       return this.opts.xaa.requestIdJag({
         idp: idpMeta,
         client: idp.client,
         subjectToken,
-        subjectTokenType: idp.subjectTokenType,
+        subjectTokenType,
         audience: asMeta.issuer,
         resource: target.resource,
         scopes,
@@ -243,7 +250,7 @@ export class TokenBroker {
     } catch (e) {
       // invalid_grant on the subject token: the ID token may have expired or been rotated at the
       // IdP. Renew it once with the refresh token, then let a second refusal stand (RFC 8693 §2.2.2).
-      if (!(isGatewayError(e, 'token_exchange_failed') && e.oauthError === 'invalid_grant')) throw e;
+      if (!(isGatewayError(e, 'token_exchange_failed') && e.oauthError === 'invalid_grant') || subject.fixedTokenType !== undefined) throw e;
       idJag = await exchange(true);
     }
 

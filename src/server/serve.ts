@@ -51,6 +51,7 @@ export interface ServeOptions {
 }
 
 const PURGE_EVERY_MS = 10 * 60_000;
+const WIPE_ASSERTIONS_EVERY_MS = 15_000;
 /** serve keeps its audit directory locked until idle this long; a CLI writing there (config import) gets it then. */
 const AUDIT_KEEP_LOCK_MS = 1_000;
 const KEY_ROTATION_CHECK_MS = 60 * 60_000;
@@ -305,6 +306,14 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     const purge = setInterval(() => void store.purgeExpired(deps.now()).catch((e: unknown) => logger.warn('store purge failed', { error: e })), PURGE_EVERY_MS);
     purge.unref();
     void http.closed.then(() => clearInterval(purge));
+    // draft-parecki-oauth-identity-assertion-gateways §4: an ID-JAG redeemed at sign-in is kept no
+    // longer than the access tokens issued for it (which end with it); wiped within WIPE_ASSERTIONS_EVERY_MS.
+    const wipe = setInterval(
+      () => void store.wipeExpiredAssertions(deps.now()).catch((e: unknown) => logger.warn('wiping expired ID-JAGs failed', { error: e })),
+      WIPE_ASSERTIONS_EVERY_MS,
+    );
+    wipe.unref();
+    void http.closed.then(() => clearInterval(wipe));
     const keyRotation = setInterval(() => void rotateKeyIfDue(), opts.keyRotationCheckMs ?? KEY_ROTATION_CHECK_MS);
     keyRotation.unref();
     void http.closed.then(() => clearInterval(keyRotation));

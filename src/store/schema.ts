@@ -286,4 +286,22 @@ CREATE INDEX scim_resources_external_id ON scim_resources (client, type, externa
     // the family starts and carried to each rotated token; NULL for unbound tokens.
     sql: `ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;`,
   },
+  {
+    version: 11,
+    name: 'enterprise_managed_sign_in',
+    // MCP Enterprise-Managed Authorization (SEP-990) at the gateway's own authorization server: a
+    // session made by redeeming an ID-JAG (jwt-bearer grant) keeps that ID-JAG, encrypted, as its
+    // subject token for the chained exchange (draft-parecki-oauth-identity-assertion-gateways §4);
+    // subject_token_type says which kind of subject token the row holds (NULL: the user's ID token).
+    // redeemed_assertions: the (issuer, jti) of every ID-JAG redeemed, until it expires, so a second
+    // redemption is refused on every instance (ibid. §4 "SHOULD reject an ID-JAG already redeemed").
+    sql: `
+ALTER TABLE user_sessions ADD COLUMN subject_token_type TEXT;
+CREATE TABLE redeemed_assertions (
+  iss        TEXT NOT NULL,
+  jti        TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  PRIMARY KEY (iss, jti)
+);`,
+  },
 ];

@@ -33,7 +33,8 @@ import { createScimResource, deleteScimResource, findScimResources, getScimResou
 import { claimSecurityEvent, completeSecurityEvent, releaseSecurityEvent } from './security-events.js';
 import { addSigningKey, listSigningKeys, retireSigningKey, rotateSigningKey } from './signing-keys.js';
 import type { Sql } from './sql.js';
-import { createUserSession, getUserSession, listUserSessions, revokeUserSession, updateUserSessionTokens } from './user-sessions.js';
+import { createUserSession, getUserSession, listUserSessions, revokeUserSession, updateUserSessionTokens, wipeExpiredAssertions } from './user-sessions.js';
+import { redeemAssertion } from './assertions.js';
 import type {
   AdminSession,
   AuthChange,
@@ -191,6 +192,16 @@ export class SqlStore implements Store {
 
   revokeUserSession(id: string, at: number): Promise<boolean> {
     return revokeUserSession(this.sql, this.#feed, id, at);
+  }
+
+  wipeExpiredAssertions(now: number): Promise<number> {
+    return wipeExpiredAssertions(this.sql, this.#feed, now);
+  }
+
+  // ---- redeemed ID-JAGs (assertions.ts, src/inbound/http/as/id-jag-grant.ts) ----
+
+  redeemAssertion(iss: string, jti: string, expiresAt: number, now: number): Promise<boolean> {
+    return redeemAssertion(this.sql, iss, jti, expiresAt, now);
   }
 
   listUserSessions(filter?: { iss?: string; sub?: string; activeOnly?: boolean }): Promise<UserSession[]> {
@@ -388,6 +399,7 @@ export class SqlStore implements Store {
       await tx.query('DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND verify_until <= $1', [now]);
       await tx.query('DELETE FROM admin_sessions WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM security_events WHERE expires_at <= $1', [now]);
+      await tx.query('DELETE FROM redeemed_assertions WHERE expires_at <= $1', [now]);
       await purgeAuthChanges(tx, now);
     });
   }

@@ -17,6 +17,7 @@ import type { ClientStore } from './clients.js';
 import type { KillSwitchStore } from './kill-switches.js';
 import type { ListenStatus } from './listener.js';
 import type { RefreshTokenStore } from './refresh-tokens.js';
+import type { RedeemedAssertionStore } from './assertions.js';
 import type { ScimStore } from './scim.js';
 import type { SecurityEventStore } from './security-events.js';
 import type { SigningKeyStore } from './signing-keys.js';
@@ -34,6 +35,7 @@ export type { RefreshFamily, SessionRevocation, AdminControlStore } from './admi
 export type { KillSwitchList, KillSwitchStore } from './kill-switches.js';
 export type { AdminSession, AdminSessionStore } from './admin-sessions.js';
 export type { SecurityEventClaim, SecurityEventStore } from './security-events.js';
+export type { RedeemedAssertionStore } from './assertions.js';
 export type { ScimResourceRecord, ScimResourceType, ScimResourceWrite, ScimStore, ScimWriteResult } from './scim.js';
 
 // The fleet config's records are declared here, not in its repository: fleet-config.ts imports them.
@@ -96,7 +98,8 @@ export interface Store
     FleetConfigStore,
     AdminSessionStore,
     SecurityEventStore,
-    ScimStore {
+    ScimStore,
+    RedeemedAssertionStore {
   readonly engine: 'pglite' | 'postgres';
 
   /** PostgreSQL: whether the LISTEN connection that carries change notifications is up; undefined for the embedded store. */

@@ -17,10 +17,20 @@ export interface UserSession {
   sub: string;
   email?: string;
   name?: string;
-  /** The user's current IdP ID token (the token-exchange subject). Secret. */
+  /**
+   * The token-exchange subject token. Secret. The user's current IdP ID token for a browser sign-in;
+   * for an enterprise-managed sign-in (`subjectTokenType: 'id-jag'`) the ID-JAG the client redeemed,
+   * kept only until it expires or the session ends (then it is wiped: empty string).
+   */
   idToken: string;
-  /** Epoch ms. */
+  /** Epoch ms: when `idToken` expires. */
   idTokenExpiresAt: number;
+  /**
+   * 'id-jag': an enterprise-managed sign-in (jwt-bearer grant with an ID-JAG, SEP-990); downstream
+   * ID-JAGs come from the chained exchange (draft-parecki-oauth-identity-assertion-gateways §3) and
+   * the session cannot be renewed. Absent: a browser sign-in holding the user's ID token.
+   */
+  subjectTokenType?: 'id-jag';
   /** The user's IdP refresh token, decrypted. Secret. */
   idpRefreshToken?: string;
   createdAt: number;
@@ -35,6 +45,8 @@ export interface UserSessionStore {
   getUserSession(id: string): Promise<UserSession | undefined>;
   updateUserSessionTokens(id: string, t: { idToken: string; idTokenExpiresAt: number; idpRefreshToken?: string }): Promise<void>;
   revokeUserSession(id: string, at: number): Promise<boolean>;
+  /** Wipes the ID-JAG of every enterprise-managed session past its expiry and ends the session; returns how many. */
+  wipeExpiredAssertions(now: number): Promise<number>;
   listUserSessions(filter?: { iss?: string; sub?: string; activeOnly?: boolean }): Promise<UserSession[]>;
 }
 
@@ -47,8 +59,8 @@ export async function createUserSession(
   const id = randomBytes(18).toString('base64url');
   const at = now();
   await q.query(
-    `INSERT INTO user_sessions (id, iss, sub, email, name, id_token_enc, id_token_expires_at, idp_refresh_token_enc, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
+    `INSERT INTO user_sessions (id, iss, sub, email, name, id_token_enc, id_token_expires_at, idp_refresh_token_enc, created_at, updated_at, subject_token_type)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)`,
     [
       id,
       s.iss,
@@ -59,6 +71,7 @@ export async function createUserSession(
       s.idTokenExpiresAt,
       s.idpRefreshToken === undefined ? null : box.encrypt(s.idpRefreshToken, aad.idpRefreshToken(id)),
       at,
+      s.subjectTokenType ?? null,
     ],
   );
   return { ...s, id, createdAt: at, updatedAt: at };
@@ -105,7 +118,13 @@ export async function updateUserSessionTokens(
  */
 export async function revokeUserSession(sql: Sql, feed: AuthFeed, id: string, at: number): Promise<boolean> {
   const revoked = await sql.transaction(async (tx) => {
-    const res = await tx.query('UPDATE user_sessions SET revoked_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL', [id, at]);
+    // An enterprise-managed session's ID-JAG goes with it (draft-parecki-oauth-identity-assertion-gateways §4).
+    const res = await tx.query(
+      `UPDATE user_sessions SET revoked_at = $2, updated_at = $2,
+         id_token_enc = CASE WHEN subject_token_type = 'id-jag' THEN '' ELSE id_token_enc END
+       WHERE id = $1 AND revoked_at IS NULL`,
+      [id, at],
+    );
     if (res.rowCount === 0) return false;
     await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL', [id, at]);
     await tx.query('DELETE FROM authorization_codes WHERE session_id = $1', [id]);
@@ -138,11 +157,34 @@ function toSession(box: SecretBox, r: Row): UserSession {
     sub: String(r.sub),
     email: optStr(r.email),
     name: optStr(r.name),
-    idToken: box.decrypt(String(r.id_token_enc), aad.idToken(id)),
+    // '' : an ID-JAG wiped at its expiry or at sign-out (wipeExpiredAssertions, revokeUserSession).
+    idToken: r.id_token_enc === '' ? '' : box.decrypt(String(r.id_token_enc), aad.idToken(id)),
     idTokenExpiresAt: num(r.id_token_expires_at),
     idpRefreshToken: r.idp_refresh_token_enc == null ? undefined : box.decrypt(String(r.idp_refresh_token_enc), aad.idpRefreshToken(id)),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
     revokedAt: optNum(r.revoked_at),
+    ...(r.subject_token_type === 'id-jag' ? { subjectTokenType: 'id-jag' as const } : {}),
   };
+}
+
+/**
+ * draft-parecki-oauth-identity-assertion-gateways §4: the gateway MUST NOT retain an ID-JAG beyond
+ * the lifetime of the access tokens issued for it (which never outlive it). Wipes every expired one
+ * and ends its session, in one statement; returns how many went.
+ */
+export async function wipeExpiredAssertions(sql: Sql, feed: AuthFeed, now: number): Promise<number> {
+  const ended = await sql.transaction(async (tx) => {
+    const { rows } = await tx.query(
+      `UPDATE user_sessions SET id_token_enc = '', revoked_at = COALESCE(revoked_at, id_token_expires_at), updated_at = $1
+       WHERE subject_token_type = 'id-jag' AND id_token_expires_at <= $1 AND id_token_enc <> ''
+       RETURNING id`,
+      [now],
+    );
+    const changes: AuthChange[] = rows.map((r) => ({ kind: 'session', key: String(r.id) }));
+    if (changes.length) await feed.append(tx, changes);
+    return changes;
+  });
+  if (ended.length) feed.announce(ended);
+  return ended.length;
 }

@@ -22,13 +22,13 @@ interface FakeOpts {
 
 function setup(opts: FakeOpts = {}) {
   let now = 1_700_000_000_000;
-  const calls = { exchange: [] as { subjectToken: string; scopes: string[]; resource: string }[], bearer: 0 };
+  const calls = { exchange: [] as { subjectToken: string; subjectTokenType: string; scopes: string[]; resource: string }[], bearer: 0 };
   const errors = [...(opts.exchangeErrors ?? [])];
   let n = 0;
   const xaa: XaaPort = {
     discover: async (issuer) => ({ issuer, token_endpoint: `${issuer}/token` }),
     requestIdJag: async (p) => {
-      calls.exchange.push({ subjectToken: p.subjectToken, scopes: p.scopes, resource: p.resource });
+      calls.exchange.push({ subjectToken: p.subjectToken, subjectTokenType: p.subjectTokenType, scopes: p.scopes, resource: p.resource });
       if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
       const err = errors.shift();
       if (err) throw err;
@@ -133,6 +133,28 @@ describe('token broker', () => {
     const invalid = new GatewayError('token_exchange_failed', 'revoked', { oauthError: 'invalid_grant' });
     const { broker, subject } = setup({ exchangeErrors: [invalid, invalid] });
     await expect(broker.getToken(target(), subject)).rejects.toMatchObject({ code: 'token_exchange_failed', oauthError: 'invalid_grant' });
+  });
+
+  it("an enterprise-managed sign-in's ID-JAG is presented as an id-jag subject (chained exchange) and never renewed", async () => {
+    const invalid = new GatewayError('token_exchange_failed', 'subject has act', { oauthError: 'invalid_grant' });
+    const { broker, calls } = setup({ expiresInMs: 600_000, exchangeErrors: [invalid] });
+    const asked: boolean[] = [];
+    const subject: SubjectTokenSource = {
+      fixedTokenType: 'urn:ietf:params:oauth:token-type:id-jag',
+      getSubjectToken: async ({ forceRefresh, type }) => {
+        asked.push(forceRefresh);
+        expect(type).toBe('urn:ietf:params:oauth:token-type:id-jag');
+        return 'the-id-jag';
+      },
+    };
+    await expect(broker.getToken(target(), subject)).rejects.toBe(invalid);
+    expect(asked).toEqual([false]);
+    expect(broker.stats.subjectRefreshes).toBe(0);
+    await broker.getToken(target(), subject);
+    expect(calls.exchange.map((c) => [c.subjectToken, c.subjectTokenType])).toEqual([
+      ['the-id-jag', 'urn:ietf:params:oauth:token-type:id-jag'],
+      ['the-id-jag', 'urn:ietf:params:oauth:token-type:id-jag'],
+    ]);
   });
 
   it.each(['access_denied', 'invalid_target'])('does not renew the subject for %s', async (oauthError) => {

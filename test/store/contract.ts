@@ -5,6 +5,7 @@
  */
 import { describe } from 'vitest';
 import { accessTokensContract } from './contract/access-tokens.js';
+import { assertionsContract } from './contract/assertions.js';
 import { adminControlContract } from './contract/admin-control.js';
 import { adminSessionsContract } from './contract/admin-sessions.js';
 import { authFeedContract } from './contract/auth-feed.js';
@@ -41,6 +42,7 @@ export function storeContract(name: string, open: OpenForTest, opts: { skip?: bo
     authFeedContract(fx);
     securityEventsContract(fx);
     scimContract(fx);
+    assertionsContract(fx);
     signingKeysContract(fx);
     encryptionContract(fx);
     restartContract(fx);

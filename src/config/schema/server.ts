@@ -96,6 +96,32 @@ export type DpopServerConfig = z.infer<typeof DpopServerConfig>;
 
 export const DPOP_DEFAULTS: DpopServerConfig = { required: false, nonce: false, proofMaxAgeSeconds: 60 };
 
+/**
+ * MCP Enterprise-Managed Authorization (SEP-990) at the gateway's authorization server: the
+ * jwt-bearer grant (RFC 7523 §2.1) with an ID-JAG issued by the enterprise IdP (idp.issuer) for this
+ * gateway (src/inbound/http/as/id-jag-grant.ts).
+ */
+export const EnterpriseManagedConfig = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Accept the jwt-bearer grant with an ID-JAG from the enterprise IdP (idp.issuer) whose audience is this gateway: agents sign in without a browser. Confidential clients only; the ID-JAG's client_id must be the authenticated client",
+      ),
+    maxAssertionLifetimeSeconds: z
+      .number()
+      .int()
+      .min(30)
+      .max(3600)
+      .default(600)
+      .describe('An ID-JAG whose exp - iat is longer than this is refused (IdPs issue them for minutes)'),
+  })
+  .describe('Enterprise-managed sign-in (SEP-990): an ID-JAG from the IdP redeemed at /token, no browser; downstream ID-JAGs by the chained exchange');
+export type EnterpriseManagedConfig = z.infer<typeof EnterpriseManagedConfig>;
+
+export const ENTERPRISE_MANAGED_DEFAULTS: EnterpriseManagedConfig = { enabled: false, maxAssertionLifetimeSeconds: 600 };
+
 export const ServerConfig = z
   .strictObject({
     publicUrl: HttpUrl.refine((s) => !new URL(s).search && new URL(s).pathname === '/', 'use the origin only, e.g. "https://mcp.acme.example"').describe(
@@ -167,6 +193,7 @@ export const ServerConfig = z
     clientIdMetadataDocuments: z.boolean().default(true).describe('Accept https client_id URLs (Client ID Metadata Documents)'),
     clients: z.array(PreRegisteredClient).default([]),
     dpop: DpopServerConfig.default(DPOP_DEFAULTS),
+    enterpriseManaged: EnterpriseManagedConfig.default(ENTERPRISE_MANAGED_DEFAULTS),
     overload: OverloadConfig.default(OVERLOAD_DEFAULTS),
     sessions: z
       .strictObject({

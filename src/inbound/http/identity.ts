@@ -3,6 +3,7 @@ import type { Deps } from '../../deps.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import type { Store, UserSession } from '../../store/types.js';
 import type { Caller, InboundIdentity } from '../identity.js';
+import { AssertionSubject } from '../assertion-subject.js';
 import { IdpSubject } from '../idp-subject.js';
 import type { GatewayAuthExtra } from './types.js';
 
@@ -34,7 +35,8 @@ export class HttpIdentity implements InboundIdentity {
     }
     return {
       user: { iss: session.iss, sub: session.sub, ...(session.email ? { email: session.email } : {}), ...(session.name ? { name: session.name } : {}) },
-      subject: this.#subject(extra.sid),
+      // Enterprise-managed sign-in: the session holds the ID-JAG it was made from (chained exchange).
+      subject: session.subjectTokenType === 'id-jag' ? new AssertionSubject(session, this.opts.deps.now) : this.#subject(extra.sid),
     };
   }
 

@@ -177,16 +177,21 @@ export class AccessTokenService {
     return { keys: all.filter((k) => !k.verifyUntil || k.verifyUntil > now).map((k) => k.publicJwk as JWK) };
   }
 
-  async issue(input: IssueInput): Promise<{ token: string; claims: GatewayAccessTokenClaims }> {
+  /**
+   * `notAfter` (epoch s): the token expires then at the latest, e.g. with the ID-JAG it was issued for
+   * (draft-parecki-oauth-identity-assertion-gateways §4: never outlive the assertion).
+   */
+  async issue(input: IssueInput, opts: { notAfter?: number } = {}): Promise<{ token: string; claims: GatewayAccessTokenClaims }> {
     const { signing } = await this.#keyring();
     const iat = Math.floor(this.opts.deps.now() / 1000);
+    const exp = Math.min(iat + this.opts.ttlSeconds(), opts.notAfter ?? Infinity);
     const claims: GatewayAccessTokenClaims = {
       iss: this.opts.issuer,
       aud: this.opts.resource,
       ...input,
       jti: randomUUID(),
       iat,
-      exp: iat + this.opts.ttlSeconds(),
+      exp,
     };
     const key = await this.#import(signing, 'private');
     // RFC 9068 §2.1: typ "at+jwt" so an ID token or another JWT cannot pass as an access token.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { buildRuntimeConfig, ConfigStore, type GatewayConfigInput } from '../../../src/config/index.js';
-import { defaultDeps } from '../../../src/deps.js';
+import { defaultDeps, type Deps } from '../../../src/deps.js';
 import { silentLogger } from '../../../src/log.js';
 import type { SharedLimits } from '../../../src/inbound/http/as/rate-limit.js';
 import { createAuthorizationServer } from '../../../src/inbound/http/as/index.js';
@@ -69,8 +69,9 @@ async function listenLoopback(): Promise<{ origin: string; server: Server; setAp
 
 export async function startAs(
   shared: Shared,
-  opts: { server?: Partial<ServerInput>; publicUrl?: string; name?: string; sharedLimits?: SharedLimits } = {},
+  opts: { server?: Partial<ServerInput>; publicUrl?: string; name?: string; sharedLimits?: SharedLimits; deps?: Deps } = {},
 ): Promise<AsServer> {
+  const deps = opts.deps ?? defaultDeps;
   const l = await listenLoopback();
   const publicUrl = opts.publicUrl ?? l.origin;
   const secretFile = join(shared.dir, 'conf-secret');
@@ -98,7 +99,7 @@ export async function startAs(
   const issuer = publicUrl.replace(/\/$/, '');
   const tokens = new AccessTokenService({
     store: shared.store,
-    deps: defaultDeps,
+    deps,
     issuer,
     resource: `${issuer}/mcp`,
     ttlSeconds: () => runtime.config.server!.accessTokenTtlSeconds,
@@ -107,7 +108,7 @@ export async function startAs(
     config,
     store: shared.store,
     tokens,
-    deps: defaultDeps,
+    deps,
     logger: silentLogger,
     ...(opts.sharedLimits ? { sharedLimits: opts.sharedLimits } : {}),
   });

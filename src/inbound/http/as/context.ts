@@ -9,6 +9,7 @@ import type { Logger } from '../../../log.js';
 import type { Store } from '../../../store/types.js';
 import { idpConfiguration } from '../../idp-client.js';
 import { InboundDpop } from '../dpop.js';
+import { IdpKeys } from './idp-keys.js';
 import type { AccessTokenService } from '../tokens.js';
 import type { ClientRegistry } from './clients.js';
 import type { RateLimits } from './rate-limit.js';
@@ -40,6 +41,8 @@ export interface AsContext {
   limits: RateLimits;
   /** DPoP proofs at /token (RFC 9449 §5). */
   dpop: InboundDpop;
+  /** The enterprise IdP's signing keys, for ID-JAGs redeemed at /token (id-jag-grant.ts). */
+  idpKeys: IdpKeys;
   runtime(): RuntimeConfig;
   server(): ServerConfig;
   /** The issuer: server.publicUrl without its trailing slash (RFC 8414 §2). */
@@ -64,7 +67,11 @@ export function createContext(opts: AuthorizationServerOptions, parts: { clients
     return s;
   };
   let idp: { hash: string; config: Promise<client.Configuration> } | undefined;
-  return {
+  let idpKeys: IdpKeys | undefined;
+  const ctx: AsContext = {
+    get idpKeys() {
+      return (idpKeys ??= new IdpKeys(ctx));
+    },
     store: opts.store,
     tokens: opts.tokens,
     deps: opts.deps,
@@ -111,4 +118,5 @@ export function createContext(opts: AuthorizationServerOptions, parts: { clients
     },
     ready: parts.ready,
   };
+  return ctx;
 }

@@ -1,6 +1,8 @@
 import { DPOP_SIGNING_ALGS } from '../dpop.js';
 import type { AsContext } from './context.js';
 import { AS_SCOPES_SUPPORTED } from './scopes.js';
+import { ID_JAG_GRANT_PROFILE } from './id-jag-grant.js';
+import { supportedGrantTypes } from './token.js';
 
 /** RFC 8414 §2 authorization server metadata; the issuer is server.publicUrl exactly. */
 export function authorizationServerMetadata(ctx: AsContext): Record<string, unknown> {
@@ -15,7 +17,10 @@ export function authorizationServerMetadata(ctx: AsContext): Record<string, unkn
     jwks_uri: `${issuer}/jwks`,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: supportedGrantTypes(ctx),
+    // draft-ietf-oauth-identity-assertion-authz-grant §7.2, MCP Enterprise-Managed Authorization §6:
+    // how an enterprise MCP client learns it can redeem an ID-JAG here.
+    ...(server.enterpriseManaged.enabled ? { authorization_grant_profiles_supported: [ID_JAG_GRANT_PROFILE] } : {}),
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],

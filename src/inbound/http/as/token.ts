@@ -8,11 +8,13 @@ import { tokenRequestProof } from './dpop-proof.js';
 import { jsonResponse, oauthError, oauthErrorResponse, randomToken, readForm, sha256 } from './http.js';
 import { safeEqual } from '../../../security.js';
 import { OFFLINE_ACCESS } from './scopes.js';
+import { GRANT_TYPE_JWT_BEARER, verifyIdJagGrant } from './id-jag-grant.js';
 
 /**
- * POST /token (OAuth 2.1 §3.2): authorization_code with PKCE S256, and refresh_token with rotation
- * (reuse of a rotated token revokes its family: OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). A request with
- * a DPoP proof gets a DPoP-bound access token (RFC 9449 §5, dpop-proof.ts).
+ * POST /token (OAuth 2.1 §3.2): authorization_code with PKCE S256, refresh_token with rotation
+ * (reuse of a rotated token revokes its family: OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), and, when
+ * server.enterpriseManaged is on, the jwt-bearer grant with an ID-JAG (id-jag-grant.ts). A request
+ * with a DPoP proof gets a DPoP-bound access token (RFC 9449 §5, dpop-proof.ts).
  */
 export async function token(ctx: AsContext, c: Context): Promise<Response> {
   try {
@@ -21,13 +23,18 @@ export async function token(ctx: AsContext, c: Context): Promise<Response> {
     const client = await ctx.clients.authenticate(c, form);
     const grantType = form.get('grant_type');
     if (grantType === null) throw oauthError('invalid_request', 'grant_type is required');
-    if (grantType !== 'authorization_code' && grantType !== 'refresh_token')
-      throw oauthError('unsupported_grant_type', 'supported grant types: authorization_code, refresh_token');
-    // Before the code or refresh token is touched: a refused proof, or a nonce challenge the client
-    // answers by retrying, must not spend the single-use code or rotate the refresh token.
+    const jwtBearer = ctx.server().enterpriseManaged.enabled && grantType === GRANT_TYPE_JWT_BEARER;
+    if (grantType !== 'authorization_code' && grantType !== 'refresh_token' && !jwtBearer)
+      throw oauthError('unsupported_grant_type', `supported grant types: ${supportedGrantTypes(ctx).join(', ')}`);
+    // Before the code, refresh token or ID-JAG is touched: a refused proof, or a nonce challenge the
+    // client answers by retrying, must not spend the single-use code or assertion, nor rotate the refresh token.
     const jkt = await tokenRequestProof(ctx, c, client);
     const response =
-      grantType === 'authorization_code' ? await authorizationCodeGrant(ctx, client, form, jkt) : await refreshTokenGrant(ctx, client, form, jkt);
+      grantType === 'authorization_code'
+        ? await authorizationCodeGrant(ctx, client, form, jkt)
+        : grantType === 'refresh_token'
+          ? await refreshTokenGrant(ctx, client, form, jkt)
+          : await idJagGrant(ctx, client, form, jkt);
     // RFC 9449 §8: a fresh nonce with each answer spares the client a use_dpop_nonce round trip later.
     if (ctx.dpop.policy().nonce) response.headers.set('DPoP-Nonce', ctx.dpop.nonce());
     return response;
@@ -139,6 +146,36 @@ async function refreshTokenGrant(ctx: AsContext, client: RegisteredClient, form:
   return issueTokens(ctx, client, session, scopes, current.resource, { refreshToken: next }, jkt);
 }
 
+/** RFC 8414 grant_types_supported: what /token takes under the current config. */
+export function supportedGrantTypes(ctx: AsContext): string[] {
+  return ['authorization_code', 'refresh_token', ...(ctx.server().enterpriseManaged.enabled ? [GRANT_TYPE_JWT_BEARER] : [])];
+}
+
+/**
+ * Enterprise-managed sign-in (MCP Enterprise-Managed Authorization, SEP-990): the ID-JAG the client
+ * brought from the IdP becomes a gateway session holding it, so the user's tool calls get downstream
+ * ID-JAGs by the chained exchange (draft-parecki-oauth-identity-assertion-gateways §3). §4 of that
+ * draft: the access token never outlives the ID-JAG, no refresh token (it would), and the ID-JAG is
+ * wiped when it expires (store.wipeExpiredAssertions) or the session ends.
+ */
+async function idJagGrant(ctx: AsContext, client: RegisteredClient, form: URLSearchParams, jkt: string | undefined): Promise<Response> {
+  const { claims, scopes } = await verifyIdJagGrant(ctx, ctx.idpKeys, client, form);
+  const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const email = str(claims['email']);
+  const name = str(claims['name']);
+  const session = await ctx.store.createUserSession({
+    iss: ctx.runtime().config.idp.issuer,
+    sub: claims.sub,
+    ...(email ? { email } : {}),
+    ...(name ? { name } : {}),
+    idToken: form.get('assertion')!,
+    idTokenExpiresAt: claims.exp * 1000,
+    subjectTokenType: 'id-jag',
+  });
+  ctx.logger.info('enterprise-managed sign-in', { clientId: client.clientId, sub: claims.sub, sid: session.id, idJagJti: claims.jti });
+  return issueTokens(ctx, client, session, scopes, ctx.resource(), undefined, jkt, claims.exp);
+}
+
 /** RFC 8707 §2.2: a `resource` at the token endpoint must be the one the grant was for. */
 function checkResource(form: URLSearchParams, granted: string): void {
   const resource = form.get('resource');
@@ -172,16 +209,21 @@ async function issueTokens(
   refresh: { familyId: string; dpopJkt?: string } | { refreshToken: string } | undefined,
   /** The DPoP key the access token is bound to (`cnf.jkt`, RFC 9449 §6.1). */
   jkt: string | undefined,
+  /** Epoch s the access token must not outlive (the ID-JAG's `exp`). */
+  notAfter?: number,
 ): Promise<Response> {
   const scope = scopes.join(' ');
-  const { token: accessToken, claims } = await ctx.tokens.issue({
-    sub: session.sub,
-    idp_iss: session.iss,
-    client_id: client.clientId,
-    sid: session.id,
-    scope,
-    ...(jkt !== undefined ? { cnf: { jkt } } : {}),
-  });
+  const { token: accessToken, claims } = await ctx.tokens.issue(
+    {
+      sub: session.sub,
+      idp_iss: session.iss,
+      client_id: client.clientId,
+      sid: session.id,
+      scope,
+      ...(jkt !== undefined ? { cnf: { jkt } } : {}),
+    },
+    notAfter !== undefined ? { notAfter } : {},
+  );
   let refreshToken: string | undefined;
   if (refresh && 'familyId' in refresh) {
     refreshToken = randomToken();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import { auditInstanceName, recordUnknownOutcomes, type AuditSink } from '../audit/index.js';
 import { startCheckpoints } from '../audit/checkpointer.js';
@@ -257,7 +258,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       logger,
       metrics: observability.metrics,
       switches,
-      ...(redis ? { sharedLimits: { redis } } : {}),
+      ...(redis ? { sharedLimits: { redis, prefix: redisPrefix(config.current.config.server?.publicUrl) } } : {}),
     });
     const control = new ControlService({
       store,
@@ -277,7 +278,14 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     // SCIM 2.0 from the IdP at /scim/v2: deprovisioning sets the user's kill switch, shared by the fleet through the store.
     const scim = createScimReceiver({ config, store, control, audit, logger, now: deps.now, lookupUserByEmail: lookupUsersInStore(store) });
     await control.start();
-    const authorizationServer = createAuthorizationServer({ config, store, tokens, deps, logger, ...(redis ? { sharedLimits: { redis } } : {}) });
+    const authorizationServer = createAuthorizationServer({
+      config,
+      store,
+      tokens,
+      deps,
+      logger,
+      ...(redis ? { sharedLimits: { redis, prefix: redisPrefix(config.current.config.server?.publicUrl) } } : {}),
+    });
     const http = await serveHttp({
       // 2025-era MCP sessions: the per-sign-in cap and the idle bound (server.sessions), read at start.
       sessions: { maxPerOwner: server.sessions.maxPerSignIn, idleMs: server.sessions.idleTimeoutSeconds * 1000 },
@@ -368,4 +376,12 @@ async function openRedis(url: string, logger: Logger): Promise<Redis> {
     down = false;
   });
   return redis;
+}
+
+/**
+ * Rate-limit keys in a shared Redis are per deployment: the instances of one gateway (one publicUrl,
+ * behind one balancer) count together; another gateway using the same Redis counts apart.
+ */
+export function redisPrefix(publicUrl: string | undefined): string {
+  return publicUrl ? `xaa-gateway:${createHash('sha256').update(publicUrl.replace(/\/+$/, '')).digest('hex').slice(0, 16)}` : 'xaa-gateway';
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { completeDemoLogin, type DemoAppName, type DemoEnterprise } from '../../tools/demo/index.js';
 import { listen, type Listener } from '../../tools/demo/listen.js';
-import { APP_DEFINITIONS } from '../../tools/demo/seed.js';
+import { APP_DEFINITIONS, SEED_IDP_CLIENTS } from '../../tools/demo/seed.js';
 import { readDemoJwk, readDemoSecret } from '../../tools/demo/secrets.js';
 
 export const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -13,7 +13,12 @@ export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 export const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
-export const idpSecret = (clientId = 'xaa-gateway') => readDemoSecret(clientId === 'xaa-gateway' ? 'idp-client-secret' : `${clientId}-client-secret`);
+/** A seeded IdP client's secret (tools/demo/secrets/, by the file SEED_IDP_CLIENTS names). */
+export const idpSecret = (clientId = 'xaa-gateway') => {
+  const client = SEED_IDP_CLIENTS.find((c) => c.clientId === clientId);
+  if (!client) throw new Error(`"${clientId}" is not a seeded IdP client`);
+  return readDemoSecret(client.secretFile);
+};
 
 export async function postForm(url: string, form: Record<string, string>, headers: Record<string, string> = {}) {
   const res = await fetch(url, {

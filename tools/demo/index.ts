@@ -1,5 +1,7 @@
 import { createIdpApp } from './idp/app.js';
 import { createIdpContext } from './idp/context.js';
+import { createGatewayRoutes } from './idp/gateway-routes.js';
+import { trustGateway } from './idp/gateways.js';
 import { DemoScimClient } from './idp/scim-client.js';
 import { DemoTransmitter } from './idp/ssf.js';
 import { createSsfRoutes } from './idp/ssf-routes.js';
@@ -16,15 +18,16 @@ import { DEMO_APP_NAMES, type DemoEnterprise, type DemoPorts, type DemoUrls } fr
  * This file is the public surface other parts of the project (gateway tests, `npm start`) use.
  */
 
-export type { DemoAppName, DemoControl, DemoDpopPolicy, DemoEnterprise, DemoPorts, DemoStats, DemoUrls } from './types.js';
+export type { DemoAppName, DemoControl, DemoDpopPolicy, DemoEnterprise, DemoGateway, DemoPorts, DemoStats, DemoUrls } from './types.js';
 export type { DemoSecurityEventOptions, DemoSsf, DemoSsfDelivery, DemoSsfStream } from './types.js';
 export type { DemoScim, DemoScimDelivery, DemoScimTarget } from './types.js';
 export { DEMO_EVENT_TYPES } from './idp/ssf.js';
 export { DEMO_APP_NAMES } from './types.js';
 export { DEFAULT_GATEWAY_PORT, demoConfig } from './config.js';
+export { enterpriseAgentIdJag, enterpriseAgentIdToken } from './enterprise-agent.js';
 export { completeDemoLogin } from './login.js';
 export { DEMO_SECRETS_DIR } from './secrets.js';
-export { GATEWAY_CLIENT_ID } from './seed.js';
+export { ENTERPRISE_AGENT_CLIENT_ID, GATEWAY_CLIENT_ID } from './seed.js';
 
 export const DEFAULT_DEMO_PORTS: DemoPorts = { idp: 4400, calendar: 4401, expenses: 4402, crm: 4403, chat: 4404, payroll: 4405 };
 
@@ -67,6 +70,7 @@ export async function startDemoEnterprise(opts: { ports?: Partial<DemoPorts> | '
     // ... and its SCIM client, provisioning the apps an admin connects (the gateway's /scim/v2).
     const scim = new DemoScimClient(idpContext);
     idpApp.route('/', createSsfRoutes(idpContext, ssf, scim));
+    idpApp.route('/', createGatewayRoutes(idpContext));
     idp.setHandler((req) => idpApp.fetch(req));
     for (const name of DEMO_APP_NAMES) {
       const app = createSaasApp(await createSaasContext(APP_DEFINITIONS[name], urls[name], urls.idp, state));
@@ -80,6 +84,9 @@ export async function startDemoEnterprise(opts: { ports?: Partial<DemoPorts> | '
       scim,
       trustResourceServer: ({ issuer, resources, scopes, policyOf }) => {
         idpContext.apps.push({ name: policyOf, issuer, resources: [...resources], scopes: [...scopes] });
+      },
+      trustGateway: (gateway) => {
+        trustGateway(idpContext, gateway);
       },
       stop,
     };

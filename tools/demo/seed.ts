@@ -61,6 +61,13 @@ export const SEED_USERS: readonly DemoUser[] = [
 /** The gateway's client id at the IdP and at every app's AS. */
 export const GATEWAY_CLIENT_ID = 'xaa-gateway';
 
+/**
+ * An enterprise MCP client (a managed Claude, Cursor...) that signs its user in at the IdP and gets
+ * ID-JAGs for the gateway's authorization server (draft-parecki-oauth-identity-assertion-gateways);
+ * the demo uses the same client id at the IdP and at the gateway.
+ */
+export const ENTERPRISE_AGENT_CLIENT_ID = 'enterprise-agent';
+
 export interface IdpClient {
   clientId: string;
   /** File name under tools/demo/secrets/. */
@@ -76,6 +83,7 @@ export const SEED_IDP_CLIENTS: readonly IdpClient[] = [
   { clientId: GATEWAY_CLIENT_ID, secretFile: 'idp-client-secret', redirectUris: [], loopback: true, loopbackPaths: ['/oauth/idp/callback', '/admin/callback'] },
   // A second client, so tests can show that an ID token issued to another client is refused.
   { clientId: 'other-agent', secretFile: 'other-agent-client-secret', redirectUris: ['http://127.0.0.1/callback'], loopback: true },
+  { clientId: ENTERPRISE_AGENT_CLIENT_ID, secretFile: 'enterprise-agent-idp-secret', redirectUris: [], loopback: true },
 ];
 
 /** Managed connections (requesting client -> resource app) the IdP admin enabled. */
@@ -88,6 +96,12 @@ export const SEED_CONNECTIONS: ReadonlyArray<{ clientId: string; app: DemoAppNam
   { clientId: GATEWAY_CLIENT_ID, app: 'payroll', enabled: false },
   { clientId: 'other-agent', app: 'calendar', enabled: true },
 ];
+
+/**
+ * Managed connections (requesting client -> "gateway": any gateway authorization server the IdP
+ * trusts, see DemoEnterprise.trustGateway) the IdP admin enabled. Kept apart from the app connections.
+ */
+export const SEED_GATEWAY_CONNECTIONS: ReadonlyArray<{ clientId: string; enabled: boolean }> = [{ clientId: ENTERPRISE_AGENT_CLIENT_ID, enabled: true }];
 
 /** How `xaa-gateway` authenticates at an app's AS (a mix on purpose, to exercise every method). */
 export type AppClientAuth =

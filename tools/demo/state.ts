@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { APP_DEFINITIONS, SEED_CONNECTIONS, SEED_USERS, type DemoUser } from './seed.js';
+import { APP_DEFINITIONS, SEED_CONNECTIONS, SEED_GATEWAY_CONNECTIONS, SEED_USERS, type DemoUser } from './seed.js';
 import {
   DEMO_APP_NAMES,
   type DemoAppName,
@@ -20,6 +20,8 @@ const DpopPolicySchema = z.strictObject({ dpop: z.enum(['none', 'optional', 'req
 export class DemoState {
   readonly users = new Map<string, DemoUser & { active: boolean }>();
   private readonly connections = new Map<string, boolean>();
+  /** Connections requesting client -> "gateway" (any trusted gateway AS), apart from the app connections. */
+  private readonly gatewayConnections = new Map<string, boolean>();
   /** IdP sessions (OIDC `sid`): a revoked session kills its ID tokens and refresh tokens. */
   private readonly sessions = new Map<string, { username: string; revoked: boolean }>();
   /** Per app: access tokens carry the generation they were minted in; older ones are refused. */
@@ -33,6 +35,7 @@ export class DemoState {
   readonly userChangeListeners = new Set<(e: DemoUserChange) => void>();
   readonly stats: DemoStats = {
     tokenExchanges: 0,
+    chainedExchanges: 0,
     jwtBearerGrants: zeroes(),
     apiCalls: zeroes(),
   };
@@ -40,6 +43,7 @@ export class DemoState {
   constructor() {
     for (const u of SEED_USERS) this.users.set(u.username, { ...u });
     for (const c of SEED_CONNECTIONS) this.connections.set(key(c.clientId, c.app), c.enabled);
+    for (const c of SEED_GATEWAY_CONNECTIONS) this.gatewayConnections.set(c.clientId, c.enabled);
   }
 
   userBySub(sub: string) {
@@ -49,6 +53,10 @@ export class DemoState {
 
   connectionEnabled(clientId: string, app: DemoAppName): boolean {
     return this.connections.get(key(clientId, app)) ?? false;
+  }
+
+  gatewayConnectionEnabled(clientId: string): boolean {
+    return this.gatewayConnections.get(clientId) ?? false;
   }
 
   newSession(username: string, sid: string): void {
@@ -79,6 +87,9 @@ export class DemoState {
     setConnection: (clientId, app, enabled) => {
       if (!(app in APP_DEFINITIONS)) throw new Error(`unknown demo app "${app}"`);
       this.connections.set(key(clientId, app), enabled);
+    },
+    setGatewayConnection: (clientId, enabled) => {
+      this.gatewayConnections.set(clientId, enabled);
     },
     revokeUserSessions: (username) => {
       this.mustUser(username);

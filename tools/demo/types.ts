@@ -29,6 +29,12 @@ export interface DemoDpopPolicy {
 export interface DemoControl {
   setUserActive(username: string, active: boolean): void;
   setConnection(requestingClientId: string, app: DemoAppName, enabled: boolean): void;
+  /**
+   * IdP admin: the connection requesting client -> "gateway" (every gateway authorization server the
+   * IdP trusts, see DemoEnterprise.trustGateway). Seeded: enterprise-agent enabled. It also governs
+   * the chained exchange: a gateway may not act for a client whose gateway connection is disabled.
+   */
+  setGatewayConnection(requestingClientId: string, enabled: boolean): void;
   /** IdP: refresh tokens and id tokens of that user issued so far are refused in token exchange (invalid_grant). */
   revokeUserSessions(username: string): void;
   /** SaaS: every access token issued so far by that app's AS is refused by its API (401). */
@@ -148,8 +154,22 @@ export interface DemoSsf {
   pending(streamId: string): string[];
 }
 
+/** A gateway's authorization server as the IdP knows it. */
+export interface DemoGateway {
+  /** The gateway's public URL without trailing slash. */
+  issuer: string;
+  /** Its MCP endpoint, `<issuer>/mcp` (RFC 8707 resource). */
+  resource: string;
+  scopes: string[];
+  /** The IdP client that operates it and presents its ID-JAGs in the chained exchange (default GATEWAY_CLIENT_ID). */
+  operatedBy?: string;
+}
+
 export interface DemoStats {
+  /** Token exchange requests at the IdP (every kind, refused ones included). */
   tokenExchanges: number;
+  /** Chained exchanges (subject_token_type id-jag) that issued an ID-JAG. */
+  chainedExchanges: number;
   jwtBearerGrants: Record<DemoAppName, number>;
   apiCalls: Record<DemoAppName, number>;
 }
@@ -169,5 +189,12 @@ export interface DemoEnterprise {
    * `policyOf` (user assignment, connection switch).
    */
   trustResourceServer(server: { issuer: string; resources: string[]; scopes: string[]; policyOf: DemoAppName }): void;
+  /**
+   * The IdP trusts a gateway's authorization server (draft-parecki-oauth-identity-assertion-gateways):
+   * it issues ID-JAGs with `audience` = its issuer to clients whose gateway connection is enabled, and
+   * takes those ID-JAGs back from `operatedBy` (default GATEWAY_CLIENT_ID) in the chained exchange.
+   * The same issuer again replaces the entry. Also `POST /control/gateways` (IdP admin token).
+   */
+  trustGateway(gateway: DemoGateway): void;
   stop(): Promise<void>;
 }

@@ -14,6 +14,15 @@ export interface IdpKnownApp {
   scopes: readonly string[];
 }
 
+/** A gateway's authorization server as the IdP knows it (idp/gateways.ts). */
+export interface IdpKnownGateway {
+  issuer: string;
+  resource: string;
+  scopes: readonly string[];
+  /** The IdP client operating it: the one that may present its ID-JAGs in the chained exchange. */
+  operatedBy: string;
+}
+
 export interface AuthCode {
   clientId: string;
   redirectUri: string;
@@ -44,6 +53,8 @@ export interface IdpContext {
   kid: string;
   clients: Map<string, IdpClient & { auth: RegisteredClientAuth }>;
   apps: IdpKnownApp[];
+  /** Trusted gateway authorization servers by issuer (DemoEnterprise.trustGateway). */
+  gateways: Map<string, IdpKnownGateway>;
   codes: Map<string, AuthCode>;
   refreshTokens: Map<string, RefreshGrant>;
   accessTokens: Map<string, { username: string; scope: string[]; expiresAt: number }>;
@@ -80,6 +91,7 @@ export async function createIdpContext(urls: DemoUrls, state: DemoState, jtis: J
     kid,
     clients,
     apps,
+    gateways: new Map(),
     codes: new Map(),
     refreshTokens: new Map(),
     accessTokens: new Map(),

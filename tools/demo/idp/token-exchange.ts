@@ -1,16 +1,28 @@
-import { decodeProtectedHeader, jwtVerify, SignJWT, errors } from 'jose';
-import { randomToken, type IdpContext } from './context.js';
-import { OAuthError, requireParam, splitScope, tokenResponse } from '../oauth.js';
+import { decodeProtectedHeader, jwtVerify, errors } from 'jose';
+import { chainedExchangeGrant } from './chained-exchange.js';
+import type { IdpContext } from './context.js';
+import { userMayUseGateway } from './gateways.js';
+import {
+  ID_JAG_TTL,
+  ID_JAG_TYP,
+  requestedResource,
+  requestedScopes,
+  signIdJag,
+  TOKEN_TYPE_ID_JAG,
+  TOKEN_TYPE_ID_TOKEN,
+  TOKEN_TYPE_REFRESH_TOKEN,
+} from './id-jag.js';
+import { OAuthError, requireParam, tokenResponse } from '../oauth.js';
+import type { DemoUser } from '../seed.js';
 
 /**
  * RFC 8693 token exchange for an Identity Assertion JWT Authorization Grant
- * (draft-ietf-oauth-identity-assertion-authz-grant §4.3 "Token Exchange").
+ * (draft-ietf-oauth-identity-assertion-authz-grant §4.3 "Token Exchange"). The audience is an app's
+ * AS or a trusted gateway's AS (draft-parecki-oauth-identity-assertion-gateways); an ID-JAG as subject
+ * token is the chained exchange of that draft (chained-exchange.ts).
  */
 
-export const TOKEN_TYPE_ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
-export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
-export const TOKEN_TYPE_REFRESH_TOKEN = 'urn:ietf:params:oauth:token-type:refresh_token';
-export const ID_JAG_TTL = 300;
+export { ID_JAG_TTL, TOKEN_TYPE_ID_JAG, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_REFRESH_TOKEN } from './id-jag.js';
 
 interface Subject {
   username: string;
@@ -26,11 +38,14 @@ async function validateSubjectToken(ctx: IdpContext, clientId: string, token: st
     return { username: rt.username, sid: rt.sid };
   }
   if (type !== TOKEN_TYPE_ID_TOKEN) {
-    throw new OAuthError('invalid_request', `unsupported subject_token_type; use ${TOKEN_TYPE_ID_TOKEN} or ${TOKEN_TYPE_REFRESH_TOKEN}`);
+    throw new OAuthError(
+      'invalid_request',
+      `unsupported subject_token_type; use ${TOKEN_TYPE_ID_TOKEN}, ${TOKEN_TYPE_REFRESH_TOKEN} or (chained exchange) ${TOKEN_TYPE_ID_JAG}`,
+    );
   }
   let payload;
   try {
-    if (decodeProtectedHeader(token).typ === 'oauth-id-jag+jwt') throw new Error('an ID-JAG is not an ID token');
+    if (decodeProtectedHeader(token).typ === ID_JAG_TYP) throw new Error('an ID-JAG is not an ID token');
     ({ payload } = await jwtVerify(token, ctx.verifyKey, {
       issuer: ctx.issuer,
       algorithms: ['ES256'],
@@ -47,59 +62,78 @@ async function validateSubjectToken(ctx: IdpContext, clientId: string, token: st
   return { username: user.username, sid: payload.sid };
 }
 
+interface Grant {
+  resource: string | null;
+  scopes: string[];
+}
+
+/**
+ * Administrator policy for an app (the draft's processing rules): the user is assigned to the app and
+ * the client -> app connection is enabled. The draft defers the code to RFC 6749 §5.2; we use
+ * access_denied so a policy refusal is told apart from a bad grant.
+ */
+function appGrant(ctx: IdpContext, clientId: string, user: DemoUser, audience: string, form: URLSearchParams): Grant | undefined {
+  const app = ctx.apps.find((a) => a.issuer === audience);
+  if (!app) return undefined;
+  const resource = requestedResource(form, audience, app.resources);
+  const scopes = requestedScopes(form, app.name, app.scopes);
+  if (!user.apps.includes(app.name)) throw new OAuthError('access_denied', `user is not assigned to ${app.name}`);
+  if (!ctx.state.connectionEnabled(clientId, app.name)) {
+    throw new OAuthError('access_denied', `the connection ${clientId} -> ${app.name} is disabled by the administrator`);
+  }
+  return { resource, scopes };
+}
+
+/**
+ * An ID-JAG for a gateway's authorization server (draft-parecki-oauth-identity-assertion-gateways):
+ * any active user (gateways.ts userMayUseGateway), to a client whose connection -> gateway is enabled.
+ */
+function gatewayGrant(ctx: IdpContext, clientId: string, user: DemoUser, audience: string, form: URLSearchParams): Grant | undefined {
+  const gateway = ctx.gateways.get(audience);
+  if (!gateway) return undefined;
+  const resource = requestedResource(form, audience, [gateway.resource]);
+  const scopes = requestedScopes(form, `the gateway ${audience}`, gateway.scopes);
+  if (!userMayUseGateway(user)) throw new OAuthError('access_denied', 'user may not use the gateway');
+  if (!ctx.state.gatewayConnectionEnabled(clientId)) {
+    throw new OAuthError('access_denied', `the connection ${clientId} -> gateway is disabled by the administrator`);
+  }
+  return { resource, scopes };
+}
+
 export async function tokenExchangeGrant(ctx: IdpContext, clientId: string, form: URLSearchParams): Promise<Response> {
   ctx.state.stats.tokenExchanges += 1;
   if (requireParam(form, 'requested_token_type') !== TOKEN_TYPE_ID_JAG) {
     throw new OAuthError('invalid_request', `requested_token_type must be ${TOKEN_TYPE_ID_JAG}`);
   }
   if (form.has('actor_token')) throw new OAuthError('invalid_request', 'actor_token is not used by this profile');
-  const subject = await validateSubjectToken(ctx, clientId, requireParam(form, 'subject_token'), requireParam(form, 'subject_token_type'));
+  const subjectTokenType = requireParam(form, 'subject_token_type');
+  if (subjectTokenType === TOKEN_TYPE_ID_JAG) return chainedExchangeGrant(ctx, clientId, form);
+  const subject = await validateSubjectToken(ctx, clientId, requireParam(form, 'subject_token'), subjectTokenType);
   if (!ctx.state.sessionActive(subject.sid)) throw new OAuthError('invalid_grant', 'the session of subject_token was revoked');
   const user = ctx.state.users.get(subject.username)!;
   if (!user.active) throw new OAuthError('invalid_grant', 'user account is inactive');
 
   // audience = the resource AS issuer (RFC 8414 §2), resource = one of its resources (RFC 8707).
   const audience = requireParam(form, 'audience');
-  const app = ctx.apps.find((a) => a.issuer === audience);
-  if (!app) throw new OAuthError('invalid_target', `unknown audience "${audience}"`);
-  const resource = form.get('resource');
-  if (resource !== null && !app.resources.includes(resource)) {
-    throw new OAuthError('invalid_target', `resource "${resource}" does not belong to ${audience}`);
-  }
-  const requested = form.has('scope') ? splitScope(form.get('scope')) : [...app.scopes];
-  const unknown = requested.filter((s) => !app.scopes.includes(s));
-  if (unknown.length) throw new OAuthError('invalid_scope', `scopes not defined by ${app.name}: ${unknown.join(' ')}`);
-
-  // Administrator policy (the draft's processing rules): the user is assigned to the app and the
-  // client -> app connection is enabled. The draft defers the code to RFC 6749 §5.2; we use
-  // access_denied so a policy refusal is told apart from a bad grant.
-  if (!user.apps.includes(app.name)) throw new OAuthError('access_denied', `user is not assigned to ${app.name}`);
-  if (!ctx.state.connectionEnabled(clientId, app.name)) {
-    throw new OAuthError('access_denied', `the connection ${clientId} -> ${app.name} is disabled by the administrator`);
-  }
+  const grant = appGrant(ctx, clientId, user, audience, form) ?? gatewayGrant(ctx, clientId, user, audience, form);
+  if (!grant) throw new OAuthError('invalid_target', `unknown audience "${audience}"`);
 
   const now = Math.floor(Date.now() / 1000);
-  const idJag = await new SignJWT({
-    // The demo registers the gateway under the same client id at the IdP and at every app
-    // (the draft's §"Cross-Domain Client ID Handling" mapping is the identity here).
-    client_id: clientId,
-    ...(resource ? { resource } : {}),
-    scope: requested.join(' '),
+  const idJag = await signIdJag(ctx, {
+    sub: user.sub,
+    aud: audience,
+    clientId,
+    resource: grant.resource,
+    scope: grant.scopes,
     email: user.email,
-  })
-    .setProtectedHeader({ alg: 'ES256', kid: ctx.kid, typ: 'oauth-id-jag+jwt' })
-    .setIssuer(ctx.issuer)
-    .setSubject(user.sub)
-    .setAudience(app.issuer)
-    .setJti(randomToken(16))
-    .setIssuedAt(now)
-    .setExpirationTime(now + ID_JAG_TTL)
-    .sign(ctx.signingKey);
+    iat: now,
+    exp: now + ID_JAG_TTL,
+  });
   return tokenResponse({
     access_token: idJag,
     issued_token_type: TOKEN_TYPE_ID_JAG,
     token_type: 'N_A',
     expires_in: ID_JAG_TTL,
-    scope: requested.join(' '),
+    scope: grant.scopes.join(' '),
   });
 }

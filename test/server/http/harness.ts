@@ -121,11 +121,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { deps?: Deps } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { deps?: Deps; server?: (origin: string, dir: string) => Partial<NonNullable<GatewayConfigInput['server']>> } = {},
+): Promise<Harness> {
   const env = await startEnv();
   const listener = await listenLoopback();
   const deps = opts.deps ?? defaultDeps;
-  env.writeConfig((c) => (c.server = serverSection(listener.origin, env.dir)));
+  env.writeConfig((c) => (c.server = { ...serverSection(listener.origin, env.dir), ...opts.server?.(listener.origin, env.dir) }));
   const config = new ConfigStore(loadConfigFile(env.configPath));
   const store = await openStore({ dataDir: join(env.dir, 'store'), encryptionKey: ENCRYPTION_KEY });
   const tokens = new AccessTokenService({ store, deps, issuer: listener.origin, resource: `${listener.origin}/mcp`, ttlSeconds: () => 600 });

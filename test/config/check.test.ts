@@ -27,7 +27,7 @@ function write(name: string, mutate: (c: GatewayConfigInput) => void = () => {})
 describe('checkAllSecrets', () => {
   it('counts every readable secret reference of the demo config', () => {
     // idp, five resources, the upstream's key, server.encryptionKey, admin.tokens[0], ssf.pushToken
-    expect(checkAllSecrets(loadConfigFile(write('ok')))).toBe(11);
+    expect(checkAllSecrets(loadConfigFile(write('ok')))).toBe(12);
   });
 
   it.each([
@@ -49,7 +49,7 @@ describe('checkAllSecrets', () => {
 
   it("a readable env reference counts (here in place of the demo's admin token file)", () => {
     const rt = loadConfigFile(write('env', (c) => (c.admin = { tokens: [{ env: 'XAA_TEST_ADMIN_TOKEN' }] })));
-    expect(checkAllSecrets(rt, { XAA_TEST_ADMIN_TOKEN: TOKEN })).toBe(11);
+    expect(checkAllSecrets(rt, { XAA_TEST_ADMIN_TOKEN: TOKEN })).toBe(12);
   });
 });
 
@@ -63,7 +63,7 @@ describe('xaa-gateway config check', () => {
   it('OK with the count of secrets read', async () => {
     const r = await run(write('cli-ok'));
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^OK: .*cli-ok\.json: 7 tools, 5 resources, 1 upstream MCP servers, 11 secrets readable; audit log in /);
+    expect(r.stdout).toMatch(/^OK: .*cli-ok\.json: 7 tools, 5 resources, 1 upstream MCP servers, 12 secrets readable; audit log in /);
   });
 
   it('exit 2 naming the path of a secret only serve would read', async () => {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { GatewayConfigInput } from '../../src/config/schema.js';
-import { APP_DEFINITIONS, DEMO_ADMIN_GROUP, GATEWAY_CLIENT_ID, SEED_IDP_CLIENTS } from './seed.js';
+import { APP_DEFINITIONS, DEMO_ADMIN_GROUP, ENTERPRISE_AGENT_CLIENT_ID, GATEWAY_CLIENT_ID, SEED_IDP_CLIENTS } from './seed.js';
 import type { DemoAppName, DemoUrls } from './types.js';
 
 /**
@@ -178,6 +178,18 @@ export function demoConfig(urls: DemoUrls, opts: { auditDir?: string; secretsDir
       port: opts.publicUrl ? Number(new URL(opts.publicUrl).port) : DEFAULT_GATEWAY_PORT,
       encryptionKey: secret('gateway-encryption-key'),
       dataDir: './data/store',
+      // Enterprise-managed sign-in (MCP SEP-990): the demo IdP's enterprise-agent brings an ID-JAG for this
+      // gateway and redeems it at /token, no browser (`npm run demo:agent`, docs/enterprise-managed.md).
+      enterpriseManaged: { enabled: true },
+      clients: [
+        {
+          clientId: ENTERPRISE_AGENT_CLIENT_ID,
+          clientName: 'Enterprise Agent (managed by the IdP)',
+          // Never used (it signs in by jwt-bearer), but a registered client names where a code could go.
+          redirectUris: ['http://127.0.0.1/callback'],
+          clientSecret: secret('enterprise-agent-gateway-secret'),
+        },
+      ],
     },
     // Members of this IdP group (alice) may sign in at /admin; automation (the admin CLI) uses the token.
     admin: { group: DEMO_ADMIN_GROUP, tokens: [secret('gateway-admin-token')] },

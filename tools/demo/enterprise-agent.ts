@@ -3,13 +3,17 @@ import { TOKEN_TYPE_ID_JAG, TOKEN_TYPE_ID_TOKEN } from './idp/id-jag.js';
 import { completeDemoLogin } from './login.js';
 import { ENTERPRISE_AGENT_CLIENT_ID, SEED_IDP_CLIENTS, SEED_USERS } from './seed.js';
 import { readDemoSecret } from './secrets.js';
-import type { DemoEnterprise } from './types.js';
 
 /**
  * The `enterprise-agent` IdP client, headless: an enterprise MCP client (a managed Claude, Cursor...)
  * that signs its user in at the demo IdP and gets an ID-JAG for a gateway's authorization server
  * (draft-parecki-oauth-identity-assertion-gateways), as tests and scripts need it.
  */
+
+/** Where the demo IdP is: a running DemoEnterprise, or its URL (`npm run demo:agent` against `npm start`). */
+export interface DemoIdp {
+  urls: { idp: string };
+}
 
 /** A loopback redirect URI (RFC 8252 §7.3): nothing listens there, the code is read from the Location. */
 const REDIRECT_URI = 'http://127.0.0.1:53690/callback';
@@ -26,7 +30,7 @@ function clientAuthorization(): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(ENTERPRISE_AGENT_CLIENT_ID)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
-async function tokenRequest(demo: DemoEnterprise, form: Record<string, string>, fetchImpl: typeof fetch): Promise<Record<string, unknown>> {
+async function tokenRequest(demo: DemoIdp, form: Record<string, string>, fetchImpl: typeof fetch): Promise<Record<string, unknown>> {
   const res = await fetchImpl(`${demo.urls.idp}/token`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: clientAuthorization() },
@@ -40,7 +44,7 @@ async function tokenRequest(demo: DemoEnterprise, form: Record<string, string>, 
 }
 
 /** Authorization code + PKCE (RFC 7636) as `enterprise-agent`: the user's ID token (aud = enterprise-agent). */
-export async function enterpriseAgentIdToken(demo: DemoEnterprise, opts: SignInOptions): Promise<string> {
+export async function enterpriseAgentIdToken(demo: DemoIdp, opts: SignInOptions): Promise<string> {
   const fetchImpl = opts.fetchImpl ?? fetch;
   const password = opts.password ?? SEED_USERS.find((u) => u.username === opts.username)?.password;
   if (password === undefined) throw new Error(`no password given and "${opts.username}" is not a demo user`);
@@ -74,7 +78,7 @@ export async function enterpriseAgentIdToken(demo: DemoEnterprise, opts: SignInO
  * ID-JAG whose audience is `audience` (a gateway's AS issuer, see DemoEnterprise.trustGateway).
  */
 export async function enterpriseAgentIdJag(
-  demo: DemoEnterprise,
+  demo: DemoIdp,
   opts: SignInOptions & { audience: string; resource?: string; scope?: string },
 ): Promise<{ idJag: string; idToken: string }> {
   const fetchImpl = opts.fetchImpl ?? fetch;

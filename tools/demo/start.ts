@@ -6,6 +6,7 @@ import { defaultCredentialsPath } from '../../src/inbound/credentials.js';
 import { DEFAULT_DEMO_PORTS, startDemoEnterprise, type DemoEnterprise } from './index.js';
 import { printDemoBanner } from './main.js';
 import { connectProvisioning } from './scim-target.js';
+import { connectEnterpriseManaged } from './gateway-trust.js';
 import { connectSecurityEvents } from './ssf-stream.js';
 import { runServe } from '../../src/server/serve.js';
 import type { HttpServer } from '../../src/server/http.js';
@@ -57,6 +58,7 @@ export async function runDemo(opts: {
   }
   const securityEvents = connectSecurityEvents(demo, runtime, gateway.listenUrl);
   const provisioning = await connectProvisioning(demo, runtime, gateway.listenUrl);
+  const enterpriseManaged = connectEnterpriseManaged(demo, runtime);
   const bin = resolve(import.meta.dirname, '../../bin/xaa-gateway.js');
   const gw = `node ${bin} --config ${configPath}`;
   printDemoBanner(demo, log);
@@ -93,6 +95,10 @@ export async function runDemo(opts: {
   }
   if (provisioning.length) {
     for (const line of provisioning) log(line);
+    log('');
+  }
+  if (enterpriseManaged.length) {
+    for (const line of enterpriseManaged) log(line);
     log('');
   }
   log('Press Ctrl-C to stop.');

@@ -1,10 +1,11 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, CrossAppAccessProvider, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENTERPRISE_AGENT_CLIENT_ID } from '../../../tools/demo/index.js';
+import { DEMO_SECRETS_DIR, ENTERPRISE_AGENT_CLIENT_ID } from '../../../tools/demo/index.js';
+import { readDemoSecret } from '../../../tools/demo/secrets.js';
+import { runEnterpriseAgent } from '../../../tools/demo/agent.js';
 import { enterpriseAgentIdJag } from '../../../tools/demo/enterprise-agent.js';
 import { openSession, post, rpcMessage, startHarness, type Harness } from './harness.js';
 
@@ -16,15 +17,15 @@ import { openSession, post, rpcMessage, startHarness, type Harness } from './har
  * Browser-signed users keep working beside them on the same gateway.
  */
 
-const AGENT_SECRET = 'enterprise-agent-at-the-gateway-0123456789';
+/** The demo's secret of enterprise-agent at the gateway (tools/demo/secrets), which `npm run demo:agent` uses too. */
+const AGENT_SECRET = readDemoSecret('enterprise-agent-gateway-secret');
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness({
-    server: (_origin, dir) => {
-      const secretFile = join(dir, 'enterprise-agent.secret');
-      writeFileSync(secretFile, AGENT_SECRET);
+    server: () => {
+      const secretFile = join(DEMO_SECRETS_DIR, 'enterprise-agent-gateway-secret');
       return {
         enterpriseManaged: { enabled: true },
         clients: [
@@ -139,5 +140,27 @@ describe('an enterprise MCP client signs in without a browser', () => {
     } finally {
       h.env.demo.control.setGatewayConnection(ENTERPRISE_AGENT_CLIENT_ID, true);
     }
+  });
+
+  it('`npm run demo:agent` (tools/demo/agent.ts) prints each step and the result; a user the IdP does not assign is refused with its reason', async () => {
+    const run = async (user: string, tool: string, args: Record<string, unknown>) => {
+      const lines: string[] = [];
+      const result = await runEnterpriseAgent({ gatewayUrl: h.origin, idpUrl: h.env.demo.urls.idp, user, tool, args, log: (l) => lines.push(l) });
+      return { ...result, lines };
+    };
+    const ok = await run('alice', 'calendar_free_slots', { date: '2026-12-10' });
+    expect(ok.isError).toBe(false);
+    expect(ok.lines[0]).toBe(
+      `1. alice signs in at the IdP (${h.env.demo.urls.idp}) as ${ENTERPRISE_AGENT_CLIENT_ID}; the client exchanges the ID token for an ID-JAG`,
+    );
+    expect(ok.lines).toContain(`2. The client redeems it at ${h.origin}/token (jwt-bearer grant), no browser`);
+    expect(ok.lines.find((l) => l.includes('Gateway access token'))).toMatch(
+      /^ {3}Gateway access token: Bearer, expires in \d+ s \(never after the ID-JAG\), refresh token: none$/,
+    );
+    expect(JSON.parse(ok.text)).toMatchObject({ date: '2026-12-10', actingFor: { sub: 'u-alice' } });
+    // bob is not assigned to CRM at the IdP: the chained exchange is refused and the agent is told why.
+    const refused = await run('bob', 'crm_search_customers', { query: 'acme' });
+    expect(refused.isError).toBe(true);
+    expect(refused.text).toContain('access_denied (user is not assigned to crm)');
   });
 });

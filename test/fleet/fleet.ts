@@ -12,6 +12,7 @@ import { tokenFingerprint } from '../../src/security.js';
 import { localAuditKeys } from '../../src/audit/key-files.js';
 import { PgAuditSource } from '../../src/audit/pg-source.js';
 import { AUDIT_KEY_FILE, type AuditJwks } from '../../src/audit/signing-key.js';
+import type { GatewayConfigInput } from '../../src/config/schema.js';
 import { DEMO_SECRETS_DIR, demoConfig, startDemoEnterprise, type DemoEnterprise } from '../../tools/demo/index.js';
 import { BIN } from '../../tools/testkit/env.js';
 import { createTestDatabase, reservePort, type TestDatabase } from '../server/http/served-gateway.js';
@@ -211,6 +212,8 @@ export interface FleetOptions {
   size?: number;
   /** Added by the recording proxy before each SaaS request. */
   saasDelayMs?: number;
+  /** Merged into the config's server section (after publicUrl, encryptionKey, dataDir, trustProxyHops). */
+  server?: Partial<NonNullable<GatewayConfigInput['server']>>;
 }
 
 export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
@@ -239,7 +242,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     writeFileSync(keyFile, randomBytes(32).toString('base64'));
     const config = demoConfig(demo.urls, { secretsDir: DEMO_SECRETS_DIR, publicUrl, auditDir: 'audit' });
     // One proxy hop (HAProxy's `option forwardfor`): rate limits count the client's address, not the balancer's.
-    config.server = { publicUrl, encryptionKey: { file: keyFile }, dataDir: 'store', trustProxyHops: 1 };
+    config.server = { publicUrl, encryptionKey: { file: keyFile }, dataDir: 'store', trustProxyHops: 1, ...opts.server };
     delete config.ssf;
     // Checkpoints every 2 s (default 60): a test of a few seconds sees each instance sign its chain.
     config.audit = { ...config.audit, checkpoints: { intervalSeconds: 2 } };

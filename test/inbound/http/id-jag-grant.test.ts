@@ -114,13 +114,16 @@ describe('redeeming an ID-JAG', () => {
   it('issues an access token for the user that ends no later than the ID-JAG, no refresh token, and keeps the ID-JAG with the session', async () => {
     const assertion = await mint({ claims: { exp: Math.floor(Date.now() / 1000) + 120 } });
     const { exp: idJagExp } = decodeJwt(assertion);
+    const sent = Math.floor(Date.now() / 1000);
     const res = await redeem(assertion);
+    const answered = Math.ceil(Date.now() / 1000);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.body).toMatchObject({ token_type: 'Bearer', scope: GATEWAY_SCOPE });
     expect(res.body.refresh_token).toBeUndefined();
-    expect(res.body.expires_in).toBeGreaterThan(100);
-    expect(res.body.expires_in).toBeLessThanOrEqual(120);
+    // Whatever the machine's speed: the token ends exactly when the ID-JAG does (the TTL is longer).
+    expect(res.body.expires_in).toBeGreaterThanOrEqual(idJagExp! - answered);
+    expect(res.body.expires_in).toBeLessThanOrEqual(idJagExp! - sent);
     const claims = await as.tokens.verify(res.body.access_token);
     expect(claims).toMatchObject({ sub: 'u-alice', idp_iss: shared.demo.urls.idp, client_id: CONFIDENTIAL_CLIENT.clientId, aud: `${as.origin}/mcp` });
     expect(claims.exp).toBeLessThanOrEqual(idJagExp!);
@@ -177,12 +180,12 @@ describe('redeeming an ID-JAG', () => {
   });
 
   it('the ID-JAG is wiped and the session ended once it expires; signing out wipes it at once', async () => {
-    const assertion = await mint({ claims: { exp: Math.floor(Date.now() / 1000) + 45 } });
+    const assertion = await mint({ claims: { exp: Math.floor(Date.now() / 1000) + 300 } });
     const res = await redeem(assertion);
     const { sid } = decodeJwt(res.body.access_token) as { sid: string };
     expect(await shared.store.wipeExpiredAssertions(Date.now())).toBe(0);
     expect((await shared.store.getUserSession(sid))?.idToken).toBe(assertion);
-    ahead = 60_000;
+    ahead = 400_000;
     try {
       expect(await shared.store.wipeExpiredAssertions(Date.now() + ahead)).toBeGreaterThanOrEqual(1);
     } finally {

@@ -16,6 +16,11 @@ export interface SessionView {
   user: { iss: string; sub: string; email?: string; name?: string };
   signedInAt: number;
   lastActiveAt: number;
+  /**
+   * An enterprise-managed sign-in (an ID-JAG redeemed at /token, docs/enterprise-managed.md): no refresh
+   * grant, so no agent below; it ends with the ID-JAG (epoch ms).
+   */
+  enterpriseManaged?: { endsAt: number };
   agents: SessionAgentView[];
 }
 
@@ -57,5 +62,6 @@ export function sessionUser(s: UserSession): Omit<SessionView, 'agents'> {
     user: { iss: s.iss, sub: s.sub, ...(s.email ? { email: s.email } : {}), ...(s.name ? { name: s.name } : {}) },
     signedInAt: s.createdAt,
     lastActiveAt: s.updatedAt,
+    ...(s.subjectTokenType === 'id-jag' ? { enterpriseManaged: { endsAt: s.idTokenExpiresAt } } : {}),
   };
 }

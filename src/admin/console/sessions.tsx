@@ -42,6 +42,10 @@ export const SessionsBody: FC<{ sessions: SessionView[]; now: number; csrf?: str
                         </li>
                       ))}
                     </ul>
+                  ) : s.enterpriseManaged ? (
+                    <span class="muted small">
+                      enterprise-managed sign-in (an ID-JAG from the IdP, no refresh grant) · ends {utc(s.enterpriseManaged.endsAt)}
+                    </span>
                   ) : (
                     <span class="muted small">no refresh grant (access token only)</span>
                   )}

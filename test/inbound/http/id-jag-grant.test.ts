@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listSessionViews } from '../../../src/control/session-view.js';
 import { defaultDeps, type Deps } from '../../../src/deps.js';
 import { generateDpopKey, signProof } from '../../../src/dpop/index.js';
 import { GATEWAY_SCOPE } from '../../../src/inbound/http/as/index.js';
@@ -135,6 +136,9 @@ describe('redeeming an ID-JAG', () => {
       idToken: assertion,
       idTokenExpiresAt: idJagExp! * 1000,
     });
+    // The admin API and console show it as what it is: no refresh grant, ends with the ID-JAG.
+    const view = (await listSessionViews(shared.store)).find((v) => v.id === claims.sid);
+    expect(view).toMatchObject({ user: { sub: 'u-alice' }, enterpriseManaged: { endsAt: idJagExp! * 1000 }, agents: [] });
   });
 
   it('an access token asked for by a long-lived configuration still ends with the ID-JAG (60 s left: at most 60 s)', async () => {

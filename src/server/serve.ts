@@ -250,6 +250,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
     const switches = new SwitchSnapshot();
     // Redis (REDIS_URL): the authorization server's and the tool calls' rate limits count per deployment.
     redis = opts.redisUrl ? await openRedis(opts.redisUrl, logger) : undefined;
+    const sharedLimits = redis ? { redis, prefix: redisPrefix(config.current.config.server?.publicUrl) } : undefined;
     const gateway = new Gateway({
       config,
       identity: new HttpIdentity({ store, config, deps }),
@@ -258,7 +259,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       logger,
       metrics: observability.metrics,
       switches,
-      ...(redis ? { sharedLimits: { redis, prefix: redisPrefix(config.current.config.server?.publicUrl) } } : {}),
+      ...(sharedLimits ? { sharedLimits } : {}),
     });
     const control = new ControlService({
       store,
@@ -284,7 +285,7 @@ export async function runServe(opts: ServeOptions): Promise<HttpServer> {
       tokens,
       deps,
       logger,
-      ...(redis ? { sharedLimits: { redis, prefix: redisPrefix(config.current.config.server?.publicUrl) } } : {}),
+      ...(sharedLimits ? { sharedLimits } : {}),
     });
     const http = await serveHttp({
       // 2025-era MCP sessions: the per-sign-in cap and the idle bound (server.sessions), read at start.

@@ -297,6 +297,9 @@ CREATE INDEX scim_resources_external_id ON scim_resources (client, type, externa
     // redemption is refused on every instance (ibid. §4 "SHOULD reject an ID-JAG already redeemed").
     sql: `
 ALTER TABLE user_sessions ADD COLUMN subject_token_type TEXT;
+-- The 15 s wipe of expired ID-JAGs reads only the rows still holding one.
+CREATE INDEX user_sessions_held_assertions ON user_sessions (id_token_expires_at)
+  WHERE subject_token_type = 'id-jag' AND id_token_enc <> '';
 CREATE TABLE redeemed_assertions (
   iss        TEXT NOT NULL,
   jti        TEXT NOT NULL,

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
@@ -11,6 +11,12 @@ import { join } from 'node:path';
  */
 
 export const HAPROXY_BIN = '/usr/sbin/haproxy';
+
+/**
+ * A fleet needs PostgreSQL, Redis and HAProxy: its suites are skipped where one is missing (the services
+ * probe of tools/testkit sets XAA_SKIP_*; CI makes them mandatory, and haproxy.test.ts says so for HAProxy).
+ */
+export const FLEET_UNAVAILABLE = process.env.XAA_SKIP_POSTGRES === '1' || process.env.XAA_SKIP_REDIS === '1' || !existsSync(HAPROXY_BIN);
 
 export interface HaproxyLayout {
   /** Where MCP clients connect: the host:port of server.publicUrl (TLS is terminated before or here in production). */

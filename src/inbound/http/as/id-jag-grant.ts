@@ -1,4 +1,5 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { ID_JAG_JWT_TYPE } from '../../../xaa/constants.js';
 import type { IdpKeys } from './idp-keys.js';
 import { isGatewayError } from '../../../errors.js';
 import type { RegisteredClient } from '../../../store/types.js';
@@ -6,11 +7,8 @@ import type { AsContext } from './context.js';
 import { oauthError } from './http.js';
 import { GATEWAY_SCOPE, SUPPORTED_SCOPES } from './scopes.js';
 
-/** RFC 7523 §2.1 and draft-ietf-oauth-identity-assertion-authz-grant §4.4. */
-export const GRANT_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** draft-ietf-oauth-identity-assertion-authz-grant §7.2: listed in authorization_grant_profiles_supported. */
 export const ID_JAG_GRANT_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
-const ID_JAG_TYP = 'oauth-id-jag+jwt';
 /** Asymmetric JWS algorithms only (MCP EMA §7.4.1: an explicit allow-list, never `none` or HMAC). */
 const ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519'];
 const CLOCK_SKEW_S = 30;
@@ -62,7 +60,7 @@ export async function verifyIdJagGrant(ctx: AsContext, keys: IdpKeys, client: Re
       algorithms: ALGORITHMS,
       issuer: idpIssuer,
       audience: ctx.issuer(),
-      typ: ID_JAG_TYP,
+      typ: ID_JAG_JWT_TYPE,
       clockTolerance: CLOCK_SKEW_S,
       currentDate: new Date(now),
       requiredClaims: ['sub', 'jti', 'exp', 'iat', 'client_id'],
@@ -133,7 +131,7 @@ function refusal(e: unknown, idpIssuer: string) {
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
     if (e.claim === 'iss') return invalidGrant('iss', `must be the enterprise IdP ${idpIssuer}`);
     if (e.claim === 'aud') return invalidGrant('aud', "must be this gateway's authorization server");
-    if (e.claim === 'typ') return oauthError('invalid_grant', `the assertion is not an ID-JAG: its typ must be ${ID_JAG_TYP}`);
+    if (e.claim === 'typ') return oauthError('invalid_grant', `the assertion is not an ID-JAG: its typ must be ${ID_JAG_JWT_TYPE}`);
     return invalidGrant(e.claim, e.reason === 'missing' ? 'is missing' : 'is not accepted');
   }
   if (e instanceof joseErrors.JWSSignatureVerificationFailed || e instanceof joseErrors.JWKSNoMatchingKey) {

@@ -8,7 +8,8 @@ import { tokenRequestProof } from './dpop-proof.js';
 import { jsonResponse, oauthError, oauthErrorResponse, randomToken, readForm, sha256 } from './http.js';
 import { safeEqual } from '../../../security.js';
 import { OFFLINE_ACCESS } from './scopes.js';
-import { GRANT_TYPE_JWT_BEARER, verifyIdJagGrant } from './id-jag-grant.js';
+import { GRANT_TYPE_JWT_BEARER } from '../../../xaa/constants.js';
+import { verifyIdJagGrant } from './id-jag-grant.js';
 
 /**
  * POST /token (OAuth 2.1 §3.2): authorization_code with PKCE S256, refresh_token with rotation

@@ -18,7 +18,7 @@ import { DEMO_SECRETS_DIR, demoConfig, type DemoUrls } from '../demo/index.js';
 import { ROOT } from '../testkit/env.js';
 import { DanceProvider, LoopbackRedirect } from '../../test/server/http/oauth-client.js';
 import { clientFetch, type ClientFetch } from './client-fetch.js';
-import { memory, samplePeak } from './proc.js';
+import { memory, samplePeak, serverNodeFlags } from './proc.js';
 import { CallError, type CallFn } from './stats.js';
 
 export const ERAS = ['2026-07-28', '2025-11-25'] as const;
@@ -66,7 +66,7 @@ export function killStrayServers(): void {
 
 /** Spawns `node <args>` and waits for its ready line on stdout (the line's first group is its URL). */
 async function startChild(label: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<ServerChild> {
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...serverNodeFlags, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-TAIL)));

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadConfigFile } from '../../src/config/index.js';
 import { defaultDeps } from '../../src/deps.js';
 import { createXaaPort } from '../../src/xaa/index.js';
@@ -37,7 +37,7 @@ import {
 } from './http.js';
 import { HTTP_CLIENTS, OVERLOAD_CLIENTS, parseOptions, type BenchOptions } from './options.js';
 import { createScratchDatabase, durabilitySettings } from './postgres.js';
-import { CLOCK_TICKS, cpuTicksOf, filesystemType, memory, settle, type Memory } from './proc.js';
+import { CLOCK_TICKS, cpuTicksOf, filesystemType, memory, serverNodeFlags, settle, type Memory } from './proc.js';
 import { cellId, computeChecks, renderMarkdown, type BenchResult, type CellResult, type MemoryRow, type PathName, type Transport } from './report.js';
 import { addSamples, run, summarize, type CallFn, type Sample } from './stats.js';
 import { startStdioBaselines, startStdioGateways, type StdioProcesses } from './stdio.js';
@@ -152,6 +152,11 @@ async function main(): Promise<void> {
   const loadAvgStart = loadavg();
   const commit = gitState();
   log(`xaa-gateway bench${opts.quick ? ' (QUICK)' : ''}: commit ${commit.head}, load average ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`);
+  if (opts.profileDir) {
+    mkdirSync(opts.profileDir, { recursive: true });
+    serverNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(opts.profileDir)}`);
+    log(`CPU profiles of every server process go to ${resolve(opts.profileDir)} (written as each exits)`);
+  }
   const base = opts.dir ?? join(ROOT, 'node_modules/.cache/xaa-bench');
   mkdirSync(base, { recursive: true });
   // On disk (the repository's file system by default), never tmpfs: the audit is fsync'd, and that cost is part of every call.

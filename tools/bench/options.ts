@@ -31,6 +31,7 @@ const Env = z.object({
   BENCH_DATABASE_URL: z.string().url().optional(),
   BENCH_JSON: z.string().min(1).optional(),
   BENCH_DIR: z.string().min(1).optional(),
+  BENCH_PROFILE: z.string().min(1).optional(),
 });
 
 export interface BenchOptions {
@@ -51,6 +52,8 @@ export interface BenchOptions {
   jsonPath?: string;
   /** Parent of the run's working directory (config, audit, embedded store); default under node_modules/.cache. */
   dir?: string;
+  /** Every server process (gateways and baselines) runs with --cpu-prof, its .cpuprofile written here at exit. */
+  profileDir?: string;
 }
 
 export function parseOptions(env: NodeJS.ProcessEnv): BenchOptions {
@@ -77,5 +80,6 @@ export function parseOptions(env: NodeJS.ProcessEnv): BenchOptions {
     store: postgres ? { kind: 'postgres', adminUrl: e.BENCH_DATABASE_URL ?? DEFAULT_ADMIN_DATABASE_URL } : { kind: 'pglite' },
     ...(e.BENCH_JSON ? { jsonPath: e.BENCH_JSON } : {}),
     ...(e.BENCH_DIR ? { dir: e.BENCH_DIR } : {}),
+    ...(e.BENCH_PROFILE ? { profileDir: e.BENCH_PROFILE } : {}),
   };
 }

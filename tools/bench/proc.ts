@@ -6,6 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** Node flags put before the script of every server the bench spawns (set once by index.ts: BENCH_PROFILE). */
+export const serverNodeFlags: string[] = [];
+
 /** Clock ticks per second of utime/stime (USER_HZ; 100 on Linux, asked once). */
 export const CLOCK_TICKS = (() => {
   try {

@@ -127,7 +127,7 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
     const at = p.clients.includes(50) ? 50 : Math.max(...p.clients);
     const g = cell(p.gw(at));
     const b = cell(p.plain(at));
-    const path = at === 50 ? p.label : `${p.label} at ${at} clients (50 not measured)`;
+    const path = at === 50 ? p.label : `${p.label} at ${at} client${at === 1 ? '' : 's'} (50 not measured)`;
     if (g && b) checks.push(compareCheck('calls/s at 50 clients vs plain', path, compare.callsRatio(0.8), g, b));
   }
   for (const p of pairs) {

@@ -9,6 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ROOT } from '../testkit/env.js';
 import { TOOL, type Clients } from './http.js';
+import { serverNodeFlags } from './proc.js';
 import { CallError, type CallFn } from './stats.js';
 
 export interface StdioProcesses extends Clients {
@@ -23,7 +24,7 @@ interface Spawn {
 }
 
 async function startOne(label: string, args: string[], env: Record<string, string>): Promise<{ call: CallFn; pid: number; close: () => Promise<void> }> {
-  const transport = new StdioClientTransport({ command: process.execPath, args, env, cwd: ROOT, stderr: 'pipe' });
+  const transport = new StdioClientTransport({ command: process.execPath, args: [...serverNodeFlags, ...args], env, cwd: ROOT, stderr: 'pipe' });
   let stderr = '';
   transport.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
   const client = new Client({ name: 'xaa-bench', version: '1.0.0' }, { capabilities: {} });

@@ -42,7 +42,7 @@ export async function snapshotGateway(runDir: string): Promise<string> {
     await buildDist();
     try {
       rmSync(to, { recursive: true, force: true });
-      cpSync(join(ROOT, 'dist'), join(to, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
+      cpSync(join(ROOT, 'dist'), join(to, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.build-stamp') });
       cpSync(join(ROOT, 'bin/xaa-gateway.js'), join(to, 'bin/xaa-gateway.js'));
       cpSync(join(ROOT, 'package.json'), join(to, 'package.json'));
       // A build that started meanwhile may have left a partial dist/: copy again once it is done.

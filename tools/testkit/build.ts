@@ -1,20 +1,17 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DIST, emitDist, STAMP } from '../build/emit.js';
 
 /**
  * vitest globalSetup: tests that spawn `bin/xaa-gateway.js` run dist/, the JavaScript the package ships
  * (no TypeScript loader at run time), so dist/ is rebuilt from src/ before the run whenever a source
- * is newer than the last build. The build is tsc's incremental emit without type checking (`npm test`
- * type-checks src, test and tools with `tsc --noEmit` first); an unchanged tree costs a few stat calls.
+ * is newer than the last build. The build is tools/build/emit.ts (esbuild, each module on its own, well
+ * under a second; `npm test` type-checks src, test and tools with `tsc --noEmit` first); an unchanged tree
+ * costs a few stat calls.
  */
 
 const ROOT = join(import.meta.dirname, '../..');
-const DIST = join(ROOT, 'dist');
-/** Written by every build (tsconfig.build.json); its mtime is the start of the last build. */
-const STAMP = join(DIST, '.tsbuildinfo');
 const INPUTS = ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
 /** Serializes builds of this tree by several test runs at once (a directory: mkdir is atomic). */
 const LOCK = join(ROOT, 'node_modules/.cache/xaa-gateway-build.lock');
@@ -44,7 +41,7 @@ function holderAlive(): boolean {
   }
 }
 
-async function withLock<T>(fn: () => T): Promise<T> {
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
   mkdirSync(join(LOCK, '..'), { recursive: true });
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
@@ -61,13 +58,13 @@ async function withLock<T>(fn: () => T): Promise<T> {
     }
   }
   try {
-    return fn();
+    return await fn();
   } finally {
     rmSync(LOCK, { recursive: true, force: true });
   }
 }
 
-/** An incremental build leaves the output of a deleted or renamed source behind: remove it (`npm run build` starts clean). */
+/** A build in place leaves the output of a deleted or renamed source behind: remove it (`npm run build` starts clean). */
 function removeOrphans(dir: string): void {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, e.name);
@@ -79,22 +76,18 @@ function removeOrphans(dir: string): void {
   }
 }
 
-/** Builds dist/ unless it is current; throws with tsc's output if the build emits nothing usable. */
+/** Builds dist/ unless it is current; throws naming the file and line when a module does not compile. */
 export async function buildDist(): Promise<'current' | 'built'> {
   if (distIsCurrent()) return 'current';
-  return withLock(() => {
+  return withLock(async () => {
     if (distIsCurrent()) return 'current' as const; // built by another run while this one waited
-    const started = new Date();
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noCheck'], { cwd: ROOT, encoding: 'utf8' });
-    if (!existsSync(join(DIST, 'cli.js'))) {
-      throw new Error(`tsc -p tsconfig.build.json (dist/ for the spawned CLI) failed (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+    try {
+      // In place: a test run beside this one may be starting the CLI from dist/ right now.
+      await emitDist({ clean: false });
+    } catch (e) {
+      throw new Error(`emitting dist/ for the spawned CLI failed (tools/build/emit.ts):\n${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
-    // tsc emits despite syntax errors; those fail `tsc --noEmit` (npm test) and the tests of that code.
-    if (r.status !== 0) console.warn(`[build] tsc -p tsconfig.build.json exited ${r.status}:\n${r.stdout}${r.stderr}`);
     removeOrphans(DIST);
-    // Inputs edited while tsc ran are newer than this and trigger the next build.
-    if (existsSync(STAMP)) utimesSync(STAMP, started, started);
     return 'built' as const;
   });
 }

@@ -61,7 +61,8 @@ describe('the npm package, installed elsewhere and run from /', () => {
     expect(packed.filter((f) => !f.startsWith('dist/'))).toEqual(['LICENSE', 'README.md', 'bin/xaa-gateway.js', 'mcp.config.schema.json', 'package.json']);
     expect(packed.filter((f) => f.startsWith('dist/'))).toEqual(compiledSources());
     // No tests, tools (demo, demo secrets, test kits), TypeScript sources, build state or configs.
-    for (const f of packed) expect(f).not.toMatch(/^(test|tools|src|data)\/|(^|\/)secrets\/|\.tsx?$|tsbuildinfo|build-stamp|tsconfig|mcp\.config\.json$|\.tgz$/);
+    for (const f of packed)
+      expect(f).not.toMatch(/^(test|tools|src|data)\/|(^|\/)secrets\/|\.tsx?$|tsbuildinfo|build-stamp|tsconfig|mcp\.config\.json$|\.tgz$/);
     expect(statSync(tarball).size).toBeLessThan(1024 * 1024);
   });
 

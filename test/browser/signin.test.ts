@@ -7,7 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserAvailability, launchBrowser, type TestBrowser } from '../../tools/testkit/browser.js';
+import { browserAvailability, launchChromium, type Chromium, type TestBrowser } from '../../tools/testkit/browser.js';
 import { BIN, startEnv, text } from '../../tools/testkit/env.js';
 import { sharedPackage } from '../../tools/testkit/package.js';
 import { spawnServe } from '../../tools/testkit/serve.js';
@@ -154,6 +154,13 @@ if (!availability.run && availability.required) {
 } else {
   if (!availability.run) console.warn(`[test/browser] skipped: ${availability.reason}`);
 
+  // One Chromium for the file; each target signs in from a fresh context (a new profile's isolation).
+  let chromium: Promise<Chromium> | undefined;
+  const sharedChromium = () => (chromium ??= launchChromium());
+  afterAll(async () => {
+    await (await chromium?.catch(() => undefined))?.close();
+  });
+
   describe.skipIf(!availability.run).each(TARGETS)('browser sign-in (headless Chromium) to $name', ({ suite, start }) => {
     let h: Target;
     let browser: TestBrowser;
@@ -164,7 +171,7 @@ if (!availability.run && availability.required) {
     let starting: [Promise<Target>, Promise<TestBrowser>, Promise<Callback>] | undefined;
 
     beforeAll(async () => {
-      starting = [start(), launchBrowser(suite), startCallback()];
+      starting = [start(), sharedChromium().then((c) => c.context(suite)), startCallback()];
       [h, browser, callback] = await Promise.all(starting);
       const reg = await fetch(`${h.origin}/register`, {
         method: 'POST',

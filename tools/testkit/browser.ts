@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT } from './env.js';
@@ -45,38 +44,56 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/** A fresh browser with a fresh profile (no cookies, no cache), closed and deleted by close(). */
+/** One Chromium process; each `context(suite)` is a fresh incognito profile in it (no cookies, no cache, no storage). */
+export interface Chromium {
+  context(suite: string): Promise<TestBrowser>;
+  /** Closes every context and ends the process. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts Chromium once for a test file whose suites each need a fresh profile: a new context is
+ * isolated like a new profile, and starting the process costs about 1.5 s of CPU each time.
+ */
+export async function launchChromium(): Promise<Chromium> {
+  // Hang guard: a loaded machine (a second test run beside this one) can be slow to start Chromium.
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ARGS, timeout: 120_000 });
+  return {
+    async context(suite) {
+      const dir = join(ARTIFACTS_DIR, suite);
+      mkdirSync(dir, { recursive: true });
+      const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'en-US' });
+      // Hang guard for rendering on a loaded machine.
+      context.setDefaultTimeout(60_000);
+      return {
+        context,
+        newPage: () => context.newPage(),
+        async screenshot(page, name) {
+          const path = join(dir, `${name}.png`);
+          await page.screenshot({ path, fullPage: true });
+          return path;
+        },
+        close: () => context.close().catch(() => {}),
+      };
+    },
+    close: () => browser.close().catch(() => {}),
+  };
+}
+
+/** A Chromium process of its own with a fresh profile, ended by close(). */
 export async function launchBrowser(suite: string): Promise<TestBrowser> {
-  const profile = mkdtempSync(join(tmpdir(), 'xaa-chromium-'));
-  const dir = join(ARTIFACTS_DIR, suite);
-  mkdirSync(dir, { recursive: true });
-  let context: BrowserContext;
+  const chromiumProcess = await launchChromium();
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: ARGS,
-      viewport: { width: 1024, height: 768 },
-      locale: 'en-US',
-      // Hang guards: a loaded machine (a second test run beside this one) can be slow to start Chromium and render.
-      timeout: 120_000,
-    });
+    const browser = await chromiumProcess.context(suite);
+    return {
+      ...browser,
+      async close() {
+        await browser.close();
+        await chromiumProcess.close();
+      },
+    };
   } catch (e) {
-    rmSync(profile, { recursive: true, force: true });
+    await chromiumProcess.close();
     throw e;
   }
-  context.setDefaultTimeout(60_000);
-  return {
-    context,
-    newPage: () => context.newPage(),
-    async screenshot(page, name) {
-      const path = join(dir, `${name}.png`);
-      await page.screenshot({ path, fullPage: true });
-      return path;
-    },
-    async close() {
-      await context.close().catch(() => {});
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
 }

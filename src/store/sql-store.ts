@@ -11,7 +11,7 @@ import type { SwitchState } from '../domain/control.js';
 import { isAccessTokenRevoked, listRevokedAccessTokens, revokeAccessToken } from './access-tokens.js';
 import { listRefreshFamilies, revokeSessionsOf } from './admin-control.js';
 import { createAdminSession, getAdminSession, revokeAdminSession, revokeAdminSessionsOf } from './admin-sessions.js';
-import { appendAuthChanges, authChangesSince, authChannel, purgeAuthChanges } from './auth-changes.js';
+import { appendAuthChanges, authChangesSince, authChannel } from './auth-changes.js';
 import type { AuthFeed } from './auth-feed.js';
 import {
   consumeAuthorizationCode,
@@ -27,6 +27,7 @@ import { deleteClient, getClient, getConsent, saveConsent, upsertClient } from '
 import type { SecretBox } from './crypto.js';
 import { fleetChannel, fleetConfigRevision, getFleetConfig, seedFleetConfig, updateFleetConfig } from './fleet-config.js';
 import { checkKey } from './key-check.js';
+import { purgeExpired } from './purge.js';
 import { deleteKillSwitch, killSwitchRevision, listKillSwitches, putKillSwitch, switchChannel } from './kill-switches.js';
 import { getRefreshToken, revokeRefreshFamily, revokeRefreshTokensOf, rotateRefreshToken, saveRefreshToken } from './refresh-tokens.js';
 import { createScimResource, deleteScimResource, findScimResources, getScimResource, updateScimResource } from './scim.js';
@@ -384,24 +385,9 @@ export class SqlStore implements Store {
 
   // ---- housekeeping ----
 
-  /**
-   * Deletes what can no longer be used: expired authorization requests and codes, expired refresh
-   * tokens, revoked-jti rows past their token's expiry, retired signing keys past `verifyUntil`, expired admin sessions,
-   * and security event claims past the age at which their SET is refused anyway.
-   * Sessions, clients and consents are kept.
-   */
-  async purgeExpired(now: number): Promise<void> {
-    await this.sql.transaction(async (tx) => {
-      await tx.query('DELETE FROM authorization_requests WHERE expires_at <= $1', [now]);
-      await tx.query('DELETE FROM authorization_codes WHERE expires_at <= $1', [now]);
-      await tx.query('DELETE FROM refresh_tokens WHERE expires_at <= $1', [now]);
-      await tx.query('DELETE FROM revoked_access_tokens WHERE expires_at <= $1', [now]);
-      await tx.query('DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND verify_until <= $1', [now]);
-      await tx.query('DELETE FROM admin_sessions WHERE expires_at <= $1', [now]);
-      await tx.query('DELETE FROM security_events WHERE expires_at <= $1', [now]);
-      await tx.query('DELETE FROM redeemed_assertions WHERE expires_at <= $1', [now]);
-      await purgeAuthChanges(tx, now);
-    });
+  /** See purge.ts: what can no longer be used, deleted in one transaction. */
+  purgeExpired(now: number): Promise<void> {
+    return purgeExpired(this.sql, now);
   }
 
   async close(): Promise<void> {

@@ -9,8 +9,9 @@ import type { Queryable } from './sql.js';
 export interface RedeemedAssertionStore {
   /**
    * Records (iss, jti) as redeemed at `now`, atomically: true for the first redemption, false when it
-   * was redeemed before and has not expired. `expiresAt` (epoch ms) is the assertion's `exp`: past it
-   * the row counts as absent (an expired assertion is refused for that reason anyway).
+   * was redeemed before and has not expired. `expiresAt` (epoch ms) is the last moment the assertion
+   * could be accepted (its `exp` plus the clock skew the verifier allows): past it the row counts as
+   * absent, since the assertion is refused as expired anyway.
    */
   redeemAssertion(iss: string, jti: string, expiresAt: number, now: number): Promise<boolean>;
 }

@@ -199,6 +199,15 @@ export class AccessTokenService {
     return { token, claims };
   }
 
+  /**
+   * The last moment (epoch ms) verify() could accept a token with these claims: its exp plus the clock
+   * skew allowed. A revocation must be remembered until then, not only until exp, or the token would be
+   * accepted again once the record is purged.
+   */
+  acceptedUntil(claims: Pick<GatewayAccessTokenClaims, 'exp'>): number {
+    return (claims.exp + CLOCK_SKEW_S) * 1000;
+  }
+
   /** Verifies a bearer token; every refusal is GatewayError('invalid_token') with a reason safe to show. */
   async verify(token: string): Promise<GatewayAccessTokenClaims> {
     const refuse = (reason: string, cause?: unknown) => new GatewayError('invalid_token', reason, cause ? { cause } : {});
@@ -207,7 +216,7 @@ export class AccessTokenService {
     if (seen) {
       const now = this.opts.deps.now();
       const key = (await this.#keyring()).all.find((k) => k.kid === seen.kid);
-      if (key && (!key.verifyUntil || key.verifyUntil > now) && now < (seen.claims.exp + CLOCK_SKEW_S) * 1000) return this.#live(seen.claims);
+      if (key && (!key.verifyUntil || key.verifyUntil > now) && now < this.acceptedUntil(seen.claims)) return this.#live(seen.claims);
       this.#verified.delete(token); // expired or its key retired: the full check below says why
     }
     let kid: string | undefined;

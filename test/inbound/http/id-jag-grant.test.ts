@@ -161,6 +161,27 @@ describe('redeeming an ID-JAG', () => {
     expect(both.map((r) => r.status).sort()).toEqual([200, 400]);
   });
 
+  it('a redeemed ID-JAG stays spent for as long as it could be accepted: past its exp, within the clock skew allowed', async () => {
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const assertion = await mint({ claims: { exp } });
+    expect((await redeem(assertion)).status).toBe(200);
+    try {
+      // 15 s past exp: jwtVerify still accepts it (30 s of skew), so only the redemption record refuses it.
+      ahead = (exp + 15) * 1000 - Date.now();
+      const replay = await redeem(assertion);
+      expect(replay.status).toBe(400);
+      expect(replay.body.error_description).toBe('this ID-JAG was already redeemed: ask the enterprise IdP for a fresh one (each is redeemed once)');
+      // Past the skew it is refused as expired, whatever the record says.
+      ahead = (exp + 45) * 1000 - Date.now();
+      const late = await redeem(assertion);
+      expect(late.status).toBe(400);
+      expect(late.body.error).toBe('invalid_grant');
+      expect(late.body.error_description).not.toContain('already redeemed');
+    } finally {
+      ahead = 0;
+    }
+  });
+
   it('a refused request does not spend the ID-JAG: the same one is accepted once the request is right', async () => {
     const assertion = await mint();
     expect((await redeem(assertion, { form: { resource: 'https://elsewhere.example/mcp' } })).status).toBe(400);

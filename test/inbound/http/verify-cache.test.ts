@@ -69,6 +69,15 @@ describe('a token verified once, used again', () => {
       'invalid_token: token revoked',
     ],
     [
+      'its jti revoked as /revoke does, then the store purged 15 s past exp (still within the skew)',
+      async ({ claims }: Awaited<ReturnType<typeof issued>>) => {
+        await store.revokeAccessToken(claims.jti, tokens.acceptedUntil(claims));
+        clock = (claims.exp + 15) * 1000;
+        await store.purgeExpired(clock);
+      },
+      'invalid_token: token revoked',
+    ],
+    [
       'past exp + 30 s of skew',
       async ({ claims }: Awaited<ReturnType<typeof issued>>) => void (clock = (claims.exp + 30) * 1000),
       'invalid_token: token expired',

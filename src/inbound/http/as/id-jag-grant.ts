@@ -86,8 +86,9 @@ export async function verifyIdJagGrant(ctx: AsContext, keys: IdpKeys, client: Re
   if (asked !== null && !sameResource(asked, resource)) throw oauthError('invalid_target', `resource must be ${resource}`);
   const scopes = grantedScopes(form.get('scope'), claims['scope']);
 
-  // Last, after every check that does not spend the assertion: one redemption per (iss, jti), fleet-wide.
-  if (!(await ctx.store.redeemAssertion(idpIssuer, claims.jti, claims.exp * 1000, now))) {
+  // Last, after every check that does not spend the assertion: one redemption per (iss, jti), fleet-wide,
+  // remembered for as long as jwtVerify above would still accept it (its exp plus the clock skew allowed).
+  if (!(await ctx.store.redeemAssertion(idpIssuer, claims.jti, (claims.exp + CLOCK_SKEW_S) * 1000, now))) {
     throw oauthError('invalid_grant', 'this ID-JAG was already redeemed: ask the enterprise IdP for a fresh one (each is redeemed once)');
   }
   return { claims, scopes };

@@ -33,7 +33,8 @@ export async function revoke(ctx: AsContext, c: Context): Promise<Response> {
       if (token.split('.').length !== 3) return false;
       const claims = await ctx.tokens.verify(token).catch(() => undefined);
       if (!claims || claims.client_id !== client.clientId) return false;
-      await ctx.store.revokeAccessToken(claims.jti, claims.exp * 1000);
+      // Remembered for as long as the token could still be accepted (exp plus the clock skew), not only until exp.
+      await ctx.store.revokeAccessToken(claims.jti, ctx.tokens.acceptedUntil(claims));
       ctx.logger.info('access token revoked', { clientId: client.clientId, jti: claims.jti });
       return true;
     };

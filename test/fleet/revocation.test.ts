@@ -57,8 +57,8 @@ describe.skipIf(FLEET_UNAVAILABLE)('a revocation through instance 1 is in force 
     return { provider, token, sid: String(decodeJwt(token).sid) };
   }
 
-  /** One raw 2026-07-28 tools/call straight to `inst` (Host: publicUrl's): its status and, when refused, the challenge. */
-  async function call(inst: Instance, token: string): Promise<{ status: number; challenge: string }> {
+  /** One raw 2026-07-28 tools/call straight to `inst` (Host: publicUrl's): its status, its body and, when refused, the challenge. */
+  async function call(inst: Instance, token: string): Promise<{ status: number; challenge: string; text: string }> {
     const res = await dialFetch(inst.origin)(fleet.mcpUrl, {
       method: 'POST',
       headers: {
@@ -84,9 +84,7 @@ describe.skipIf(FLEET_UNAVAILABLE)('a revocation through instance 1 is in force 
         },
       }),
     });
-    const challenge = res.headers.get('www-authenticate') ?? '';
-    await res.text();
-    return { status: res.status, challenge };
+    return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '', text: await res.text() };
   }
 
   /** Calls back to back until refused (401); ms from `since` to the refused call's answer. */
@@ -185,7 +183,7 @@ describe.skipIf(FLEET_UNAVAILABLE)('a revocation through instance 1 is in force 
   async function untilServed(inst: Instance, token: string): Promise<void> {
     const since = performance.now();
     for (;;) {
-      const r = await callText(inst, token);
+      const r = await call(inst, token);
       if (r.status === 200 && !r.text.includes('"isError":true')) return;
       if (performance.now() - since > REFUSAL_TIMEOUT_MS)
         throw new Error(`${inst.name}: not served again within ${REFUSAL_TIMEOUT_MS} ms: ${r.status} ${r.text.slice(0, 300)}`);
@@ -196,40 +194,11 @@ describe.skipIf(FLEET_UNAVAILABLE)('a revocation through instance 1 is in force 
   /** Calls back to back until denied (401, or the kill switch's tool error); ms from `since`. */
   async function untilDenied(inst: Instance, token: string, since: number): Promise<number> {
     for (;;) {
-      const r = await callText(inst, token);
+      const r = await call(inst, token);
       if (r.status === 401 || r.text.includes('kill_switch')) return performance.now() - since;
       expect(r.status, `${inst.name}: neither served nor denied: ${r.text.slice(0, 300)}`).toBe(200);
       if (performance.now() - since > REFUSAL_TIMEOUT_MS)
         throw new Error(`${inst.name}: alice still served ${REFUSAL_TIMEOUT_MS} ms after her deactivation at the IdP`);
     }
-  }
-
-  async function callText(inst: Instance, token: string): Promise<{ status: number; text: string }> {
-    const res = await dialFetch(inst.origin)(fleet.mcpUrl, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        Authorization: `Bearer ${token}`,
-        'MCP-Protocol-Version': MODERN,
-        'Mcp-Method': 'tools/call',
-        'Mcp-Name': FLEET_TOOL,
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'tools/call',
-        params: {
-          name: FLEET_TOOL,
-          arguments: {},
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': MODERN,
-            'io.modelcontextprotocol/clientCapabilities': {},
-            'io.modelcontextprotocol/clientInfo': { name: 'fleet-scim', version: '1' },
-          },
-        },
-      }),
-    });
-    return { status: res.status, text: await res.text() };
   }
 });

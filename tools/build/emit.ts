@@ -1,28 +1,23 @@
 /**
  * Emits dist/ (what the package ships and the tests' spawned CLI runs) from src/: every module
  * transpiled on its own by esbuild, not bundled, so dist/ mirrors src/ file for file. Type checking is
- * tsc's alone (`npm run build` runs `tsc -p tsconfig.build.json --noEmit` first; `npm test` checks src,
+ * tsc's alone (`npm run build` runs `tsc -p tsconfig.build.json` first; `npm test` checks src,
  * test and tools): tsc's own emit of the same files took 13 s of CPU, esbuild's takes well under one.
  * Every module already compiles on its own: vitest and tsx load src/ the same way.
  *
  *   tsx tools/build/emit.ts             dist/ emptied, then written
  *   emitDist({ clean: false })          overwrite in place (tools/testkit/build.ts removes orphans)
  */
-import { readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build, type Message } from 'esbuild';
+import { typeScriptSources } from './sources.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-export const SRC = join(ROOT, 'src');
+const SRC = join(ROOT, 'src');
 export const DIST = join(ROOT, 'dist');
 /** Written last by every emit: its mtime is when the emit started (tools/testkit/build.ts compares sources with it). */
 export const STAMP = join(DIST, '.build-stamp');
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : /\.tsx?$/.test(e.name) && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : [],
-  );
-}
 
 /** Emits dist/; resolves with esbuild's warnings (none expected), rejects naming the file and line of an error. */
 export async function emitDist({ clean = true }: { clean?: boolean } = {}): Promise<Message[]> {
@@ -30,7 +25,7 @@ export async function emitDist({ clean = true }: { clean?: boolean } = {}): Prom
   if (clean) rmSync(DIST, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: sources(SRC),
+    entryPoints: typeScriptSources(SRC),
     outbase: SRC,
     outdir: DIST,
     bundle: false,

@@ -7,18 +7,13 @@
  * src/ (errors.ts, security.ts...) are units of their own. Exit 1 naming each cycle and the files that
  * make it.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
+import { typeScriptSources } from '../build/sources.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SRC = join(ROOT, 'src');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sourceFiles(join(dir, e.name)) : /\.tsx?$/.test(e.name) && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : [],
-  );
-}
 
 /** The source file a relative specifier names ("./x.js" is x.ts or x.tsx, as NodeNext resolves it after the build). */
 function sourceOf(src: string, from: string, specifier: string): string | undefined {
@@ -92,7 +87,7 @@ export function findCycles(src: string, root = dirname(src)): CycleReport {
   };
   const files: Graph = new Map();
   const folders: Graph = new Map();
-  const all = sourceFiles(src);
+  const all = typeScriptSources(src);
   for (const file of all) {
     const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
     const from = relative(root, file);

@@ -7,8 +7,8 @@ import { DIST, emitDist, STAMP } from '../build/emit.js';
  * vitest globalSetup: tests that spawn `bin/xaa-gateway.js` run dist/, the JavaScript the package ships
  * (no TypeScript loader at run time), so dist/ is rebuilt from src/ before the run whenever a source
  * is newer than the last build. The build is tools/build/emit.ts (esbuild, each module on its own, well
- * under a second; `npm test` type-checks src, test and tools with `tsc --noEmit` first); an unchanged tree
- * costs a few stat calls.
+ * under a second; `npm test` type-checks src, test and tools with `tsc --noEmit` beside the tests); an
+ * unchanged tree costs a few stat calls.
  */
 
 const ROOT = join(import.meta.dirname, '../..');

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm test`: the type check (`tsc --noEmit` over src, test and tools), the cycle check
- * (`npm run check:cycles`) and vitest, side by side. The two checks run at the lowest CPU priority
+ * `npm test`: the type check and ESLint over one TypeScript program of src, test and tools
+ * (`npm run check:static`), the cycle check (`npm run check:cycles`) and vitest, side by side. The two checks run at the lowest CPU priority
  * (nice 19): they take the cycles vitest leaves idle while its tests wait on servers and child
  * processes, and never slow it (run at the same priority beside it, they made a CI run slower than
  * running them first). vitest's output streams as it comes; each check's output is printed when it
@@ -39,9 +39,10 @@ function run(name, command, args, { quiet, idle = false }) {
   });
 }
 
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const checks = [
-  run('tsc --noEmit', node, [require.resolve('typescript/bin/tsc'), '--noEmit'], { quiet: true, idle: true }),
-  run('npm run check:cycles', process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '-s', 'check:cycles'], { quiet: true, idle: true }),
+  run('npm run check:static (type check and eslint)', npm, ['run', '-s', 'check:static'], { quiet: true, idle: true }),
+  run('npm run check:cycles', npm, ['run', '-s', 'check:cycles'], { quiet: true, idle: true }),
 ];
 // vitest's bin (its package exports do not name the file): next to its package.json.
 const vitestBin = join(dirname(require.resolve('vitest/package.json')), 'vitest.mjs');

@@ -100,13 +100,18 @@ describe('tailAudit', () => {
     await log.append({ type: 'tool_call', phase: 'decision', traceId: 'x0' });
     const ac = new AbortController();
     const seen: string[] = [];
+    let sawFirst!: () => void;
+    const first = new Promise<void>((r) => (sawFirst = r));
     const done = (async () => {
       for await (const r of tailAudit(d, { lines: 1, follow: true, signal: ac.signal, pollMs: 10 })) {
         seen.push(r.traceId);
+        if (seen.length === 1) sawFirst();
         if (seen.length === 3) ac.abort();
       }
     })();
-    await new Promise((r) => setTimeout(r, 30));
+    // Appended only once the tail has shown the last line there was: appended earlier (a fixed wait on a busy
+    // machine), x1 would be that last line, x0 never shown, and the loop would wait for a third record forever.
+    await first;
     await log.append({ type: 'tool_call', phase: 'decision', traceId: 'x1' });
     c.set('2025-03-02T00:00:01Z');
     await log.append({ type: 'tool_call', phase: 'decision', traceId: 'x2' });

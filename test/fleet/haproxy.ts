@@ -62,6 +62,11 @@ defaults
     # with a retry hint (SEP-1699), so a client reconnects when this cuts an idle stream.
     timeout server 5m
     timeout http-request 10s
+    # How long a client's idle keep-alive connection is kept. Unset, it is http-request's 10 s, and a
+    # client reusing a connection just as HAProxy closes it sees its request fail at the socket
+    # ("fetch failed"; a POST is not retried). Longer than clients keep idle connections (Node's
+    # fetch: 4 s), so the client closes first.
+    timeout http-keep-alive 75s
     # A request that could not connect to an instance (killed, restarting) goes to another one.
     # Only connection failures are retried: a tools/call already sent is not replayed.
     retries 3

@@ -35,7 +35,7 @@ export async function runLoad(
             ? { label, i, start, end: Date.now(), ok: false, error: `isError: ${resultText(r).slice(0, 300)}` }
             : { label, i, start, end: Date.now(), ok: true };
         } catch (e) {
-          rec = { label, i, start, end: Date.now(), ok: false, error: e instanceof Error ? e.message : String(e) };
+          rec = { label, i, start, end: Date.now(), ok: false, error: describe(e) };
         }
         records.push(rec);
         onDone?.(rec);
@@ -43,6 +43,16 @@ export async function runLoad(
     }),
   );
   return records;
+}
+
+/** The error and its causes ("fetch failed" alone does not say whether the socket was refused, reset or closed). */
+function describe(e: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = e; c !== undefined && parts.length < 4; c = c instanceof Error ? c.cause : undefined) {
+    const code = (c as { code?: unknown }).code;
+    parts.push(c instanceof Error ? `${c.message}${typeof code === 'string' ? ` (${code})` : ''}` : String(c));
+  }
+  return parts.join(' <- ');
 }
 
 export function median(xs: number[]): number {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import canonicalize from 'canonicalize';
+import { canonicalJson } from './canonical-json.js';
 import type { AuditEvent, AuditRecord } from './types.js';
 
 /** `prevHash` of the first record ever written. */
@@ -18,9 +18,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * writer and any verifier (in any language) hash the same bytes whatever key order the line was written in.
  */
 export function recordHash(recordWithoutHash: Record<string, unknown>): string {
-  const canonical = canonicalize(recordWithoutHash);
-  if (canonical === undefined) throw new Error('record has no JSON form');
-  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+  return createHash('sha256').update(canonicalJson(recordWithoutHash), 'utf8').digest('hex');
 }
 
 /**

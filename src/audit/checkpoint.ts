@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import canonicalize from 'canonicalize';
+import { canonicalJson } from './canonical-json.js';
 import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type CryptoKey } from 'jose';
 import { GENESIS_HASH } from './chain.js';
 import type { AuditSink } from './types.js';
@@ -58,7 +58,7 @@ export function checkpointDigest(jws: string): string {
 
 export async function signCheckpoint(key: AuditSigningKey, claims: Omit<CheckpointClaims, 'typ'>): Promise<StoredCheckpoint> {
   const full: CheckpointClaims = { typ: CHECKPOINT_TYP, ...claims };
-  const payload = new TextEncoder().encode(canonicalize(full)!);
+  const payload = new TextEncoder().encode(canonicalJson(full));
   const jws = await new CompactSign(payload).setProtectedHeader({ alg: AUDIT_KEY_ALG, kid: key.kid, typ: CHECKPOINT_TYP }).sign(key.privateKey);
   return { jws, claims: full };
 }

@@ -264,13 +264,26 @@ export async function executeHttpOperation(
  */
 export function redact(text: string, secret: string): string {
   if (secret.length < 8) return text;
-  const escaped = JSON.stringify(secret).slice(1, -1);
   let out = text;
   // includes() first: the common answer holds no form, and split/join would copy it four times.
-  for (const form of new Set([secret, escaped, escaped.replace(/\//g, '\\/'), encodeURIComponent(secret)])) {
+  for (const form of formsOf(secret)) {
     if (out.includes(form)) out = out.split(form).join('[redacted]');
   }
   return out;
+}
+
+/**
+ * The forms of the last secret redacted. A brokered token serves many calls in a row, and encoding a
+ * JWT of a kilobyte three ways on each of them cost more than the searches.
+ */
+let lastForms: { secret: string; forms: string[] } | undefined;
+
+function formsOf(secret: string): string[] {
+  if (lastForms?.secret !== secret) {
+    const escaped = JSON.stringify(secret).slice(1, -1);
+    lastForms = { secret, forms: [...new Set([secret, escaped, escaped.replace(/\//g, '\\/'), encodeURIComponent(secret)])] };
+  }
+  return lastForms.forms;
 }
 
 /** application/json, application/problem+json, any other +json type (RFC 6839 §3.1). */

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { executeHttpOperation, type DownstreamResult } from '../../src/catalog/http-operation.js';
+import { executeHttpOperation, redact, type DownstreamResult } from '../../src/catalog/http-operation.js';
 import { toToolResult } from '../../src/catalog/tool-result.js';
 import { HttpOperation } from '../../src/config/schema.js';
 import type { Deps } from '../../src/deps.js';
@@ -308,6 +308,19 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
     expect(elsewhere.seen).toEqual([]);
     // The Authorization header went to the configured origin only.
     expect(fetched.map((u) => new URL(u).origin)).toEqual([base]);
+  });
+
+  it('redact: each of two tokens used in turn is removed in every form (raw, JSON-escaped, URL-encoded)', () => {
+    const a = 'eyJhbGciOi.aaaa/bbbb+cccc=';
+    const b = 'eyJhbGciOi.dddd/eeee+ffff=';
+    const text = (t: string) => `${t} ${JSON.stringify(t)} ${JSON.stringify(t).replace(/\//g, '\\/')} ${encodeURIComponent(t)}`;
+    for (const [secret, other] of [
+      [a, b],
+      [b, a],
+      [a, b],
+    ] as const) {
+      expect(redact(text(secret) + ' ' + other, secret)).toBe(`[redacted] "[redacted]" "[redacted]" [redacted] ${other}`);
+    }
   });
 
   it('a token echoed by the SaaS is redacted from the result and the tool result', async () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import type { AuditEvent, AuditRecord } from './types.js';
 
@@ -18,7 +18,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * writer and any verifier (in any language) hash the same bytes whatever key order the line was written in.
  */
 export function recordHash(recordWithoutHash: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalJson(recordWithoutHash), 'utf8').digest('hex');
+  // One-shot crypto.hash (Node 20.12+; a string is hashed as UTF-8): a Hash object per record cost more than its digest.
+  return hash('sha256', canonicalJson(recordWithoutHash), 'hex');
 }
 
 /**
@@ -100,7 +101,9 @@ export function sealRecord(event: AuditEvent, chain: { time: string; id: string;
   // Chain position first so a line reads naturally; the hash does not depend on key order (JCS sorts).
   // The instance is hashed with the rest: a record moved to another instance's chain names the wrong one.
   const body = { seq: chain.seq, time: chain.time, id: chain.id, ...(chain.instance ? { instance: chain.instance } : {}), ...event, prevHash: chain.prevHash };
-  return { ...body, hash: recordHash(body) } as AuditRecord;
+  const hash = recordHash(body);
+  // Added in place rather than spread into a copy of the whole record: the hash goes last either way.
+  return Object.assign(body, { hash }) as AuditRecord;
 }
 
 export type RecordCheck = { ok: true; record: AuditRecord } | { ok: false; reason: string; seq?: number };

@@ -17,6 +17,15 @@ import { whenResponseDone } from './inflight.js';
  * (AIMD, like TCP's window): every SAMPLE_MS it shrinks by a quarter while the event loop was busy
  * at least BUSY of the time, and grows by a quarter while it was not and requests had to wait. It
  * starts at min. With min = max the limit is fixed.
+ *
+ * The event loop is not the only bottleneck: when the SaaS API (or the machine the instance shares)
+ * is saturated, the loop idles while every call waits longer, and growing the limit only lengthens
+ * the calls (at 200 clients on the 2-core bench machine the limit climbed to the maximum and p99 reached
+ * 2 s). So, as TCP Vegas and Envoy's adaptive concurrency do, the time a request holds its slot is a
+ * second signal: the limit does not grow, and shrinks by a tenth, while the mean hold time of a sample
+ * is more than INFLATION times the lowest mean of the last BASELINE_SAMPLES samples. Calls that are
+ * slow at any concurrency (a slow API, an upstream tool) do not inflate against their own baseline, and
+ * the limit grows for them as before.
  */
 
 export type OverloadSettings = Pick<OverloadConfig, 'maxConcurrentRequests' | 'minConcurrentRequests' | 'maxQueuedRequests' | 'maxQueueWaitMs'>;
@@ -45,6 +54,12 @@ export interface AdmissionDeps {
 
 const SAMPLE_MS = 100;
 const BUSY = 0.9;
+/** A sample's mean hold time this many times the baseline: more concurrency no longer buys throughput. */
+const INFLATION = 2;
+/** The baseline is the lowest mean hold time of this many recent samples (with completions): 10 s. */
+const BASELINE_SAMPLES = 100;
+/** Fewer completions than this in a sample say nothing about its hold time. */
+const MIN_COMPLETIONS = 5;
 
 export function eventLoopUtilization(): () => number {
   let last = performance.eventLoopUtilization();
@@ -72,6 +87,11 @@ export class Admission implements AdmissionStats {
   /** Requests completed since the last sample, and the smoothed completion rate (per ms) while busy. */
   #completed = 0;
   #rate = 0;
+  /** Milliseconds the requests completed since the last sample held their slots, summed. */
+  #heldMs = 0;
+  /** Mean hold time of recent samples (ring of BASELINE_SAMPLES), for the baseline. */
+  readonly #recentHeld: number[] = [];
+  #recentAt = 0;
   readonly rejected: Record<Refusal, number> = { queue_full: 0, queue_timeout: 0, queue_wait: 0 };
   readonly #deps: AdmissionDeps;
 
@@ -147,11 +167,13 @@ export class Admission implements AdmissionStats {
   #take(): Release {
     this.#inProgress++;
     let released = false;
+    const taken = this.#deps.now();
     return () => {
       if (released) return;
       released = true;
       this.#inProgress--;
       this.#completed++;
+      this.#heldMs += this.#deps.now() - taken;
       this.#adapt();
       this.#drain();
     };
@@ -170,15 +192,28 @@ export class Admission implements AdmissionStats {
     // Only a window with a queue says how fast slots free up under load (idle windows would read as slow).
     if (this.#queue.length > 0 || this.#wanted)
       this.#rate = this.#rate === 0 ? this.#completed / elapsed : 0.5 * this.#rate + 0.5 * (this.#completed / elapsed);
+    const inflated = this.#inflated();
     this.#completed = 0;
+    this.#heldMs = 0;
     const s = this.settings();
     if (s.minConcurrentRequests === s.maxConcurrentRequests) return;
     const busy = this.#deps.utilization() >= BUSY;
     const limit = this.limit;
     if (busy) this.#limit = Math.floor(limit * 0.75);
+    else if (inflated) this.#limit = Math.floor(limit * 0.9);
     else if (this.#wanted || this.#queue.length > 0) this.#limit = limit + Math.max(1, Math.ceil(limit / 4));
     this.#limit = Math.min(s.maxConcurrentRequests, Math.max(s.minConcurrentRequests, this.#limit));
     this.#wanted = false;
+  }
+
+  /** Records this sample's mean hold time; true when it is over INFLATION times the recent baseline. */
+  #inflated(): boolean {
+    if (this.#completed < MIN_COMPLETIONS) return false;
+    const mean = this.#heldMs / this.#completed;
+    const baseline = this.#recentHeld.length ? Math.min(...this.#recentHeld) : mean;
+    this.#recentHeld[this.#recentAt] = mean;
+    this.#recentAt = (this.#recentAt + 1) % BASELINE_SAMPLES;
+    return mean > INFLATION * baseline;
   }
 }
 

@@ -180,6 +180,51 @@ describe('Admission: the limit adapts to the event loop (min..max)', () => {
   });
 });
 
+describe('Admission: the time requests hold their slots is a second signal (latency inflation)', () => {
+  /**
+   * Each sample of 100 ms: every slot of the limit is taken and one request more waits (demand), the
+   * slots are held `hold` ms and released (the waiter then takes and gives back a slot at once), and the
+   * next request after the sample adapts the limit. The event loop has headroom throughout (20%): only
+   * the hold times move the limit. min 4, max 40.
+   */
+  async function limitsAfter(holds: number[]): Promise<number[]> {
+    let now = 0;
+    const a = new Admission(() => ({ maxConcurrentRequests: 40, minConcurrentRequests: 4, maxQueuedRequests: 1000, maxQueueWaitMs: 60_000 }), {
+      now: () => now,
+      utilization: () => 0.2,
+    });
+    const seen: number[] = [];
+    for (const hold of holds) {
+      const start = now;
+      const slots: Array<() => void> = [];
+      while (a.inProgress < a.limit) slots.push(a.acquire() as () => void);
+      const waiter = a.acquire() as Promise<unknown>;
+      now = start + hold;
+      for (const release of slots) release();
+      const late = await waiter;
+      if (isRelease(late)) late();
+      now = start + 100;
+      const trigger = a.acquire();
+      if (isRelease(trigger)) trigger();
+      seen.push(a.limit);
+    }
+    return seen;
+  }
+
+  it.each<[string, number[], number[]]>([
+    ['steady hold times: grows by a quarter while requests wait, as without the signal', [10, 10, 10, 10, 10], [5, 7, 9, 12, 15]],
+    [
+      'hold times tripled (the SaaS or the machine saturated): stops growing and gives back a tenth per sample, never below min',
+      [10, 10, 10, 30, 30, 30, 30],
+      [5, 7, 9, 8, 7, 6, 5],
+    ],
+    ['slow calls from the start (a slow API) are their own baseline: the limit grows for them', [90, 90, 90, 90], [5, 7, 9, 12]],
+    ['hold times back to the baseline: growth resumes', [10, 10, 30, 30, 10, 10], [5, 7, 6, 5, 7, 9]],
+  ])('%s', async (_label, holds, limits) => {
+    expect(await limitsAfter(holds)).toEqual(limits);
+  });
+});
+
 describe('the 503 and the metrics', () => {
   it('503, Retry-After in whole seconds, a JSON-RPC error naming the config keys', async () => {
     const s = fixed(8, 16, 1500);

@@ -64,6 +64,7 @@ function string(s: string): string {
 }
 
 /** What JSON.stringify escapes in a well-formed string (ECMA-262 QuoteJSONString): '"', '\\' and U+0000-U+001F. */
+// eslint-disable-next-line no-control-regex -- the control characters are exactly what it looks for
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
 
 /** The path of the first value serialize refuses (a member name with a lone surrogate names its object). */

@@ -1,12 +1,4 @@
-import {
-  isJSONRPCErrorResponse,
-  isJSONRPCResultResponse,
-  type AuthInfo,
-  type JSONRPCMessage,
-  type JSONRPCRequest,
-  type RequestId,
-  type Transport,
-} from '@modelcontextprotocol/server';
+import { type AuthInfo, type JSONRPCMessage, type JSONRPCRequest, type RequestId, type Transport } from '@modelcontextprotocol/server';
 
 /**
  * The in-process transport of a 2025 session's warm server: one SDK Server per cached session,
@@ -42,7 +34,10 @@ export class SessionTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
-    if (!isJSONRPCResultResponse(message) && !isJSONRPCErrorResponse(message)) return;
+    // A response is what carries `result` or `error` (notifications and server requests carry neither). The
+    // message comes from the session's own in-process Server, already built to the schema: the SDK's zod
+    // guards (isJSONRPCResultResponse...) would parse the whole result once more on every call.
+    if (!('result' in message) && !('error' in message)) return;
     if (message.id === undefined) return; // an error answering no request (a parse error): none is sent here
     const resolve = this.#pending.get(message.id);
     if (!resolve) return;

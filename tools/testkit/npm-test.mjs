@@ -4,8 +4,8 @@
  * (`npm run check:static`), the cycle check (`npm run check:cycles`) and vitest, side by side.
  * The two checks run at the lowest CPU priority (nice 19): they take the cycles vitest leaves idle
  * while its tests wait on servers and child processes, and never slow it (run at the same priority
- * beside it, they made a CI run slower than running them first). vitest's output streams as it comes; each check's output is printed when it
- * ends, under a header naming it.
+ * beside it, they made a CI run slower than running them first). vitest's output streams as it
+ * comes; each check's output is printed when it ends, under a header naming it.
  * The run fails if any of the three fails, and says which. Arguments go to vitest
  * (`npm test -- test/audit` runs those files, after the same checks).
  */

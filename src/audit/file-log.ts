@@ -254,7 +254,7 @@ export class FileAuditLog implements CheckpointingSink {
           for (const f of settle) f();
           // Another writer asked for the directory while this one held it: hand it over after this round
           // (waiters mark audit.lock.want), so a busy holder cannot starve a process that shares the directory.
-          if (await this.#lock.wanted()) {
+          if (this.#lock.wanted()) {
             await this.#releaseLock();
             // Let the waiter in: it sleeps up to 25 ms between tries, and a busy holder re-taking the lock
             // at once would win every time. Only when someone waits.

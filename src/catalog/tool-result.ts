@@ -52,7 +52,9 @@ function success(result: DownstreamResult, tool: Pick<ToolConfig, 'name'>): Call
     return { content: [{ type: 'text', text: `${tool.name} succeeded (HTTP ${result.status}${result.status === 204 ? ' No Content' : ', empty response'})` }] };
   }
   if (result.json === undefined) return { content: [{ type: 'text', text: result.bodyText }] };
-  const out: CallToolResult = { content: [{ type: 'text', text: JSON.stringify(result.json, null, 2) }] };
+  // The serialized JSON for clients that read only text (MCP 2025-06-18, "Structured Content"), compact:
+  // indentation is tokens in the model's context and bytes on every hop, for the same value.
+  const out: CallToolResult = { content: [{ type: 'text', text: JSON.stringify(result.json) }] };
   // structuredContent must be a JSON object (MCP 2025-06-18, "Structured Content").
   if (Array.isArray(result.json)) out.structuredContent = { items: result.json };
   else if (isObject(result.json)) out.structuredContent = result.json;

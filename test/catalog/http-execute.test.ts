@@ -171,7 +171,7 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
     });
     expect(saas.seen[before]).toMatchObject({ method: 'GET', path: '/ok?q=x', authorization: `Bearer ${TOKEN}` });
     expect(toToolResult(result, tool)).toEqual({
-      content: [{ type: 'text', text: '{\n  "id": "m1",\n  "title": "Standup"\n}' }],
+      content: [{ type: 'text', text: '{"id":"m1","title":"Standup"}' }],
       structuredContent: { id: 'm1', title: 'Standup' },
     });
   });
@@ -182,7 +182,7 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
       'GET',
       '/list',
       {},
-      { content: [{ type: 'text', text: JSON.stringify([{ id: 1 }, { id: 2 }], null, 2) }], structuredContent: { items: [{ id: 1 }, { id: 2 }] } },
+      { content: [{ type: 'text', text: JSON.stringify([{ id: 1 }, { id: 2 }]) }], structuredContent: { items: [{ id: 1 }, { id: 2 }] } },
     ],
     ['non-JSON 2xx -> text', 'GET', '/text', {}, { content: [{ type: 'text', text: 'hello' }] }],
     ['204 -> short text', 'DELETE', '/nocontent', {}, { content: [{ type: 'text', text: 'calendar_create_meeting succeeded (HTTP 204 No Content)' }] }],
@@ -192,7 +192,7 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
       '/create',
       { title: 'T' },
       {
-        content: [{ type: 'text', text: JSON.stringify({ created: { title: 'T' }, query: '' }, null, 2) }],
+        content: [{ type: 'text', text: JSON.stringify({ created: { title: 'T' }, query: '' }) }],
         structuredContent: { created: { title: 'T' }, query: '' },
       },
     ],

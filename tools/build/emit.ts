@@ -33,7 +33,7 @@ export async function emitDist({ clean = true }: { clean?: boolean } = {}): Prom
     platform: 'node',
     // The oldest Node the package supports (package.json engines).
     target: 'node20.19',
-    // The JSX settings and class-field semantics of the shipped build (ES2022 class fields, hono/jsx).
+    // The JSX settings and class-field semantics of the shipped build (ES2022 class fields, preact).
     tsconfig: join(ROOT, 'tsconfig.build.json'),
     logLevel: 'silent',
   });

@@ -10,6 +10,8 @@ export interface SpawnedServe {
   origin: string;
   mcpUrl: string;
   listenUrl: string;
+  /** The serve process (for a signal a test sends it). */
+  pid: number;
   stdout(): string;
   stderr(): string;
   /** SIGTERM (SIGKILL after 60 s) and the exit code. */
@@ -77,6 +79,7 @@ export async function spawnServe(opts: {
     origin: new URL(mcpUrl).origin,
     mcpUrl,
     listenUrl: started[2]!,
+    pid: child.pid!,
     stdout: () => stdout,
     stderr: () => stderr,
     async stop() {

@@ -1,4 +1,4 @@
-import type { FC } from 'hono/jsx';
+import type { FunctionComponent as FC } from 'preact';
 import type { AuditRecord } from '../../audit/types.js';
 import type { VerifyResult } from '../../audit/verify.js';
 import { actorLabel, utc } from './format.js';

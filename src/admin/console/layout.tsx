@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Child, FC, PropsWithChildren } from 'hono/jsx';
+import type { FunctionComponent as FC, VNode } from 'preact';
+import { renderToString } from 'preact-render-to-string';
 import { CSRF_FIELD } from '../auth.js';
 import { ADMIN_LOGIN_PATH, ADMIN_LOGOUT_PATH } from '../login.js';
 import type { Flash } from './flash.js';
@@ -141,7 +142,7 @@ export interface Frame {
 
 export const Csrf: FC<{ token?: string }> = ({ token }) => (token ? <input type="hidden" name={CSRF_FIELD} value={token} /> : null);
 
-export const Layout: FC<PropsWithChildren<{ title: string; section?: Section; frame?: Frame }>> = ({ title, section, frame, children }) => (
+export const Layout: FC<{ title: string; section?: Section; frame?: Frame }> = ({ title, section, frame, children }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -190,9 +191,9 @@ export const Layout: FC<PropsWithChildren<{ title: string; section?: Section; fr
   </html>
 );
 
-export async function renderHtml(status: number, page: Child, headers: Record<string, string>, extra: Record<string, string> = {}): Promise<Response> {
-  const html = '<!doctype html>' + (await (page as { toString(): string | Promise<string> }).toString());
-  return new Response(html, { status, headers: { ...headers, ...extra } });
+/** A console page as a response (preact-render-to-string: synchronous, see tsconfig.json's "jsxImportSource"). */
+export async function renderHtml<P>(status: number, page: VNode<P>, headers: Record<string, string>, extra: Record<string, string> = {}): Promise<Response> {
+  return new Response('<!doctype html>' + renderToString(page), { status, headers: { ...headers, ...extra } });
 }
 
 /** A page of one message: what happened, a detail in small print, and where to go. */

@@ -1,9 +1,9 @@
-import type { Child, FC, PropsWithChildren } from 'hono/jsx';
+import type { ComponentChildren as Child, FunctionComponent as FC } from 'preact';
 
 /** Pieces more than one console page is built from. */
 
 /** A table with one header row of column headings; `scroll` lets a wide one scroll sideways on a narrow screen. */
-export const Table: FC<PropsWithChildren<{ head: Child[]; scroll?: boolean; class?: string }>> = ({ head, scroll, class: cls, children }) => {
+export const Table: FC<{ head: Child[]; scroll?: boolean; class?: string }> = ({ head, scroll, class: cls, children }) => {
   const table = (
     <table class={cls}>
       <thead>

@@ -1,4 +1,4 @@
-import type { FC } from 'hono/jsx';
+import type { FunctionComponent as FC } from 'preact';
 import type { SessionView } from '../../control/service.js';
 import { relative, utc } from './format.js';
 import { Csrf } from './layout.js';

@@ -1,4 +1,4 @@
-import type { FC, PropsWithChildren } from 'hono/jsx';
+import type { FunctionComponent as FC } from 'preact';
 import { describeSwitch, switchKey, switchTarget } from '../../control/switches.js';
 import type { KillSwitch, SwitchState } from '../../domain/control.js';
 import type { KnownAgent, KnownUser } from './directory.js';
@@ -49,7 +49,7 @@ const SwitchCell: FC<{ s?: SwitchState; now: number }> = ({ s, now }) =>
   );
 
 /** A form of this page: posts to /admin/switches and comes back to the section `back`. */
-const SwitchForm: FC<PropsWithChildren<{ csrf?: string; back: string; id?: string; class?: string }>> = ({ csrf, back, id, class: cls, children }) => (
+const SwitchForm: FC<{ csrf?: string; back: string; id?: string; class?: string }> = ({ csrf, back, id, class: cls, children }) => (
   <form id={id} method="post" action="/admin/switches" class={cls}>
     <Csrf token={csrf} />
     <input type="hidden" name="back" value={`/admin/switches#${back}`} />
@@ -58,7 +58,7 @@ const SwitchForm: FC<PropsWithChildren<{ csrf?: string; back: string; id?: strin
 );
 
 /** A submit button with `do` = "<op> <target>": setting a switch is red, lifting it green. */
-const DoButton: FC<PropsWithChildren<{ op: 'set' | 'lift'; target: string; form?: string; label?: string }>> = ({ op, target, form, label, children }) => (
+const DoButton: FC<{ op: 'set' | 'lift'; target: string; form?: string; label?: string }> = ({ op, target, form, label, children }) => (
   <button form={form} class={op === 'lift' ? 'safe' : 'danger'} type="submit" name="do" value={`${op} ${target}`} aria-label={label}>
     {children}
   </button>

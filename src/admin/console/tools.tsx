@@ -1,4 +1,4 @@
-import type { Child, FC } from 'hono/jsx';
+import type { ComponentChildren as Child, FunctionComponent as FC } from 'preact';
 import type { ConfigIssue } from '../config-editor.js';
 import { Csrf } from './layout.js';
 import { Table } from './parts.js';

@@ -2,7 +2,7 @@ import { access, constants, stat } from 'node:fs/promises';
 import type { AuditSink } from '../../audit/types.js';
 import type { ConfigStore } from '../../config/index.js';
 import type { Store } from '../../store/types.js';
-import { jsx } from 'hono/jsx';
+import { h } from 'preact';
 import { Layout as ConsoleLayout, renderHtml } from '../../admin/console/layout.js';
 import { consentPage, errorPage } from '../../inbound/http/as/pages.js';
 
@@ -126,7 +126,7 @@ async function renderEveryPage(): Promise<void> {
       csrf: 'readyz',
       scopes: [],
     }),
-    await renderHtml(200, jsx(ConsoleLayout, { title: 'readyz' }, 'readyz'), {}),
+    await renderHtml(200, h(ConsoleLayout, { title: 'readyz' }, 'readyz'), {}),
   ];
   for (const page of pages) {
     const html = await page.text();

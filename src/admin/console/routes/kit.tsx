@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import type { Child } from 'hono/jsx';
+import type { ComponentChildren as Child } from 'preact';
 import { FileAuditSource, type AuditSource } from '../../../audit/source.js';
 import type { RevocationSummary } from '../../../domain/control.js';
 import type { AdminAuth } from '../../auth.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { FC, PropsWithChildren } from 'hono/jsx';
+import type { FunctionComponent as FC, VNode } from 'preact';
+import { renderToString } from 'preact-render-to-string';
 import type { RegisteredClient } from '../../../store/types.js';
 
 /**
@@ -41,7 +42,7 @@ export const HTML_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   Pragma: 'no-cache',
 };
 
-const Layout: FC<PropsWithChildren<{ title: string }>> = ({ title, children }) => (
+const Layout: FC<{ title: string }> = ({ title, children }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -58,8 +59,9 @@ const Layout: FC<PropsWithChildren<{ title: string }>> = ({ title, children }) =
   </html>
 );
 
-export async function renderPage(status: number, page: { toString(): string | Promise<string> }, headers: Record<string, string> = {}): Promise<Response> {
-  return new Response('<!doctype html>' + (await page.toString()), { status, headers: { ...HTML_SECURITY_HEADERS, ...headers } });
+/** A page as a response (preact-render-to-string: synchronous, see tsconfig.json's "jsxImportSource"). */
+export async function renderPage<P>(status: number, page: VNode<P>, headers: Record<string, string> = {}): Promise<Response> {
+  return new Response('<!doctype html>' + renderToString(page), { status, headers: { ...HTML_SECURITY_HEADERS, ...headers } });
 }
 
 export function errorPage(status: number, title: string, message: string, headers: Record<string, string> = {}): Promise<Response> {

@@ -8,8 +8,9 @@
  *
  * Seen from inside the child: a preloaded module answers SIGUSR2 by writing whether a promise
  * continuation runs in an async resource of its own (promise hooks on) or in none (executionAsyncId 0
- * after an await in a timer callback: off). A second child that enables an AsyncLocalStorage itself is
- * the positive control of the probe.
+ * after an await in a timer callback: off). A second child that installs an async hook with an init
+ * callback itself (which turns promise hooks on in every Node version; an AsyncLocalStorage does only before
+ * Node 24) is the positive control of the probe.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,9 +21,9 @@ import { BIN, startEnv, type Env } from '../../../tools/testkit/env.js';
 import { spawnServe } from '../../../tools/testkit/serve.js';
 import { CIMD_CA_FILE, freePort, writeServeConfig } from './served-gateway.js';
 
-const PROBE = `import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
+const PROBE = `import { createHook, executionAsyncId } from 'node:async_hooks';
 import { writeFileSync } from 'node:fs';
-if (process.env.XAA_TEST_ENABLE_ALS === '1') new AsyncLocalStorage().run({}, () => {});
+if (process.env.XAA_TEST_PROMISE_HOOKS === '1') createHook({ init() {} }).enable();
 process.on('SIGUSR2', () => {
   setTimeout(async () => {
     await null;
@@ -44,8 +45,8 @@ afterAll(async () => {
 });
 
 /** Starts serve with the probe, renders every page kind (/readyz), and returns what the probe saw. */
-async function promiseHooksAfterPages(enableAls: boolean): Promise<string> {
-  const file = join(dir, `probe-${enableAls ? 'control' : 'serve'}.txt`);
+async function promiseHooksAfterPages(control: boolean): Promise<string> {
+  const file = join(dir, `probe-${control ? 'control' : 'serve'}.txt`);
   const port = await freePort();
   writeServeConfig(env, port);
   const served = await spawnServe({
@@ -58,7 +59,7 @@ async function promiseHooksAfterPages(enableAls: boolean): Promise<string> {
       OTEL_EXPORTER_OTLP_ENDPOINT: '',
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
       XAA_TEST_PROBE_FILE: file,
-      XAA_TEST_ENABLE_ALS: enableAls ? '1' : '0',
+      XAA_TEST_PROMISE_HOOKS: control ? '1' : '0',
     },
   });
   try {
@@ -79,7 +80,7 @@ describe('serve: rendering its pages leaves promises without hooks', () => {
     expect(await promiseHooksAfterPages(false)).toBe('off');
   });
 
-  it('control: the probe sees the hooks when the process enables an AsyncLocalStorage', async () => {
+  it('control: the probe sees the hooks when the process installs an async hook', async () => {
     expect(await promiseHooksAfterPages(true)).toBe('on');
   });
 });

@@ -61,6 +61,8 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
         BENCH_QUICK: '1',
         BENCH_STDIO_CLIENTS: '1',
         BENCH_JSON: join(dir, 'bench.json'),
+        // Outside the repository: the run's copies still resolve their imports (its link to node_modules).
+        BENCH_DIR: join(dir, 'runs'),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

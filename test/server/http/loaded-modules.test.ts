@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, startEnv, type Env } from '../../../tools/testkit/env.js';
-import { spawnServe } from '../../../tools/testkit/serve.js';
-import { CIMD_CA_FILE, createTestDatabase, ENGINES, freePort, writeServeConfig, type TestDatabase } from './served-gateway.js';
+import { startEnv, type Env } from '../../../tools/testkit/env.js';
+import { createTestDatabase, ENGINES, spawnServeWithPreload, type TestDatabase } from './served-gateway.js';
 
 let env: Env;
 let hooksDir: string;
@@ -44,21 +43,7 @@ async function packagesLoadedBy(engine: 'pglite' | 'postgres', db?: TestDatabase
     register,
     `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(hooksDir, 'hooks.mjs')).href)}, { data: { file: ${JSON.stringify(trace)} } });\n`,
   );
-  const port = await freePort();
-  const publicUrl = writeServeConfig(env, port);
-  const served = await spawnServe({
-    command: [process.execPath, '--import', pathToFileURL(register).href, BIN],
-    configPath: env.configPath,
-    port,
-    cwd: process.cwd(),
-    env: {
-      NODE_EXTRA_CA_CERTS: CIMD_CA_FILE,
-      OTEL_EXPORTER_OTLP_ENDPOINT: '',
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
-      REDIS_URL: '',
-      ...(db ? { DATABASE_URL: db.url } : {}),
-    },
-  });
+  const { served, publicUrl } = await spawnServeWithPreload(env, register, { REDIS_URL: '', ...(db ? { DATABASE_URL: db.url } : {}) });
   try {
     // A request through the whole front door (metadata, readiness with its store check).
     expect((await fetch(`${served.listenUrl}/readyz`)).status).toBe(200);

@@ -15,11 +15,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, startEnv, type Env } from '../../../tools/testkit/env.js';
-import { spawnServe } from '../../../tools/testkit/serve.js';
-import { CIMD_CA_FILE, freePort, writeServeConfig } from './served-gateway.js';
+import { startEnv, type Env } from '../../../tools/testkit/env.js';
+import { spawnServeWithPreload } from './served-gateway.js';
 
 const PROBE = `import { createHook, executionAsyncId } from 'node:async_hooks';
 import { writeFileSync } from 'node:fs';
@@ -47,20 +45,9 @@ afterAll(async () => {
 /** Starts serve with the probe, renders every page kind (/readyz), and returns what the probe saw. */
 async function promiseHooksAfterPages(control: boolean): Promise<string> {
   const file = join(dir, `probe-${control ? 'control' : 'serve'}.txt`);
-  const port = await freePort();
-  writeServeConfig(env, port);
-  const served = await spawnServe({
-    command: [process.execPath, '--import', pathToFileURL(join(dir, 'probe.mjs')).href, BIN],
-    configPath: env.configPath,
-    port,
-    cwd: process.cwd(),
-    env: {
-      NODE_EXTRA_CA_CERTS: CIMD_CA_FILE,
-      OTEL_EXPORTER_OTLP_ENDPOINT: '',
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
-      XAA_TEST_PROBE_FILE: file,
-      XAA_TEST_PROMISE_HOOKS: control ? '1' : '0',
-    },
+  const { served } = await spawnServeWithPreload(env, join(dir, 'probe.mjs'), {
+    XAA_TEST_PROBE_FILE: file,
+    XAA_TEST_PROMISE_HOOKS: control ? '1' : '0',
   });
   try {
     // /readyz renders the error page, the consent page and the console's frame (health.ts).

@@ -3,9 +3,10 @@ import { FileAuditSource, queryAudit, type AuditRecord, type AuditSource } from 
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { BIN, type Env } from '../../../tools/testkit/env.js';
-import { spawnServe } from '../../../tools/testkit/serve.js';
+import { spawnServe, type SpawnedServe } from '../../../tools/testkit/serve.js';
 import { serverSection } from './harness.js';
 
 /**
@@ -94,6 +95,24 @@ export function writeServeConfig(env: Env, port: number): string {
   const publicUrl = `http://127.0.0.1:${port}`;
   env.writeConfig((c) => (c.server = { ...serverSection(publicUrl, env.dir), port }));
   return publicUrl;
+}
+
+/**
+ * serve from the repository's bin with `preload` imported first (a probe that sees the process from inside),
+ * on a free port, and with no OTLP endpoint from the machine's environment (tracing off). `extraEnv` adds to
+ * the child's environment (DATABASE_URL, the probe's settings).
+ */
+export async function spawnServeWithPreload(env: Env, preload: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ served: SpawnedServe; publicUrl: string }> {
+  const port = await freePort();
+  const publicUrl = writeServeConfig(env, port);
+  const served = await spawnServe({
+    command: [process.execPath, '--import', pathToFileURL(preload).href, BIN],
+    configPath: env.configPath,
+    port,
+    cwd: process.cwd(),
+    env: { NODE_EXTRA_CA_CERTS: CIMD_CA_FILE, OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', ...extraEnv },
+  });
+  return { served, publicUrl };
 }
 
 export interface ServedGateway {

@@ -155,31 +155,53 @@ export async function executeHttpOperation(
   if (!B64TOKEN.test(accessToken)) {
     throw new GatewayError('internal', 'the brokered access token is not a valid bearer token (RFC 6750 §2.1 b64token)');
   }
+  const host = request.url.host;
+  // A timer of its own, cleared once the answer is read (finally, below). AbortSignal.timeout's cannot be
+  // cleared: each call's signal, and the request state fetch hangs on it, stayed alive for timeoutMs.
+  const deadline = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    deadline.abort(new DOMException(`no answer within ${op.timeoutMs} ms`, 'TimeoutError'));
+  }, op.timeoutMs).unref();
+  const signal = options.signal ? AbortSignal.any([deadline.signal, options.signal]) : deadline.signal;
+  try {
+    return await exchange(request, op, accessToken, deps, signal, options.dpop, (e, doing) => {
+      if (e instanceof GatewayError) return e;
+      if (timedOut) {
+        return new GatewayError('downstream_timeout', `${host} did not answer within ${op.timeoutMs} ms (timeoutMs of the operation)`, {
+          cause: e,
+          details: { host, timeoutMs: op.timeoutMs },
+        });
+      }
+      if (options.signal?.aborted) {
+        return new GatewayError('downstream_error', `the call to ${host} was cancelled`, { cause: e, details: { host } });
+      }
+      return new GatewayError('downstream_unreachable', `could not reach ${host} while ${doing}: ${redact(networkReason(e), accessToken)}`, {
+        cause: e,
+        details: { host },
+      });
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The request, its same-origin redirects and the answer's body, under `signal`; `failure` names what went wrong. */
+async function exchange(
+  request: DownstreamRequest,
+  op: HttpOperation,
+  accessToken: string,
+  deps: Pick<Deps, 'fetch'>,
+  signal: AbortSignal,
+  dpop: DpopClient | undefined,
+  failure: (e: unknown, doing: string) => GatewayError,
+): Promise<DownstreamResult> {
   const origin = request.url.origin;
   const host = request.url.host;
-  const timeout = AbortSignal.timeout(op.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-  const failure = (e: unknown, doing: string): GatewayError => {
-    if (e instanceof GatewayError) return e;
-    if (timeout.aborted) {
-      return new GatewayError('downstream_timeout', `${host} did not answer within ${op.timeoutMs} ms (timeoutMs of the operation)`, {
-        cause: e,
-        details: { host, timeoutMs: op.timeoutMs },
-      });
-    }
-    if (options.signal?.aborted) {
-      return new GatewayError('downstream_error', `the call to ${host} was cancelled`, { cause: e, details: { host } });
-    }
-    return new GatewayError('downstream_unreachable', `could not reach ${host} while ${doing}: ${redact(networkReason(e), accessToken)}`, {
-      cause: e,
-      details: { host },
-    });
-  };
-
   let { method, body } = request;
   let url = request.url;
   const headers = new Headers(request.headers);
-  const dpop = options.dpop;
   headers.set('authorization', `${dpop ? 'DPoP' : 'Bearer'} ${accessToken}`);
   const send = async (): Promise<Response> => {
     if (dpop) headers.set('dpop', await dpop.proof(method, url, accessToken));
@@ -344,6 +366,9 @@ async function readCapped(response: Response, max: number, host: string): Promis
     throw tooLarge(`Content-Length ${declared}`);
   }
   if (!response.body) return new Uint8Array(0);
+  // Within the cap by its Content-Length, which the HTTP parser holds the body to: read in one go. Not
+  // when compressed: the length is of the compressed bytes, and fetch hands over the decoded ones.
+  if (Number.isFinite(declared) && !response.headers.has('content-encoding')) return new Uint8Array(await response.arrayBuffer());
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeHttpOperation, redact, type DownstreamResult } from '../../src/catalog/http-operation.js';
 import { toToolResult } from '../../src/catalog/tool-result.js';
@@ -70,9 +71,19 @@ const saas = recordingServer((req, res, body) => {
       return json(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
     case '/hang':
       return; // never answers
+    case '/stalled-body':
+      // Headers and half the declared body, then nothing: the deadline covers reading the body too.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      return res.write('{"id":');
     case '/huge-declared':
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(10_000) });
       return res.end('x'.repeat(10_000));
+    case '/huge-gzip': {
+      // 100 KB of JSON in a few hundred bytes: the Content-Length is of the compressed body.
+      const zipped = gzipSync(JSON.stringify({ pad: 'x'.repeat(100_000) }));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(zipped.length) });
+      return res.end(zipped);
+    }
     case '/huge-streamed': {
       res.writeHead(200, { 'content-type': 'application/json' }); // chunked, no Content-Length
       let n = 0;
@@ -235,6 +246,12 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it('a body that stops halfway -> downstream_timeout, the deadline covering the read', async () => {
+    const error = await failure(call('GET', '/stalled-body', {}, { timeoutMs: 200 }));
+    expect(error.code).toBe('downstream_timeout');
+    expect(error.message).toBe(`${new URL(base).host} did not answer within 200 ms (timeoutMs of the operation)`);
+  });
+
   it('the caller signal cancels the call', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
@@ -246,6 +263,7 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
   it.each([
     ['Content-Length over the cap', '/huge-declared', 'Content-Length 10000'],
     ['streamed body over the cap', '/huge-streamed', 'more than 4096 bytes streamed'],
+    ['compressed body within the cap by its Content-Length, over it decoded', '/huge-gzip', 'more than 4096 bytes streamed'],
   ])('%s -> downstream_too_large', async (_, path, how) => {
     const error = await failure(call('GET', path, {}, { maxResponseBytes: 4096 }));
     expect(error.code).toBe('downstream_too_large');

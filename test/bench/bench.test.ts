@@ -121,6 +121,20 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     for (const a of result.audit) expect(a.filesystem).toMatch(/\S/);
   });
 
+  it('measures the flush floor in every round (an embedded-store run: the file sink only) and shows it beside each p50 check', () => {
+    const floor = result.floor.file!;
+    expect(floor.n).toBe(10 * result.rounds);
+    expect(floor.p50).toBeGreaterThan(0);
+    expect(floor.p99).toBeGreaterThanOrEqual(floor.p50);
+    expect(result.floor.postgres).toBeUndefined();
+    expect(stdout).toContain(
+      `a 1 KiB append and its fdatasync in the run's directory p50 ${floor.p50.toFixed(2)} ms, p99 ${floor.p99.toFixed(2)} ms (${floor.n} samples)`,
+    );
+    const p50Rows = result.checks.filter((c) => c.check === 'p50 added at 1 client');
+    expect(p50Rows.map((c) => c.path)).toEqual(['HTTP 2026-07-28', 'HTTP 2025-11-25', 'stdio']);
+    for (const c of p50Rows) expect(c.measured).toMatch(new RegExp(`; the flush alone: ${floor.p50.toFixed(2)} ms$`));
+  });
+
   it('prints the Done-when checks as a table, in the JSON with the same verdicts', () => {
     expect(result.checks.map((c) => [c.check, c.path])).toEqual(EXPECTED_CHECKS);
     for (const c of result.checks) {

@@ -36,6 +36,7 @@ import {
   type ServerChild,
 } from './http.js';
 import { HTTP_CLIENTS, OVERLOAD_CLIENTS, parseOptions, type BenchOptions } from './options.js';
+import { fileFlushLatencies, floorOf, pgCommitLatencies } from './floor.js';
 import { createScratchDatabase, durabilitySettings } from './postgres.js';
 import { CLOCK_TICKS, cpuTicksOf, filesystemType, memory, serverNodeFlags, settle, type Memory } from './proc.js';
 import { cellId, computeChecks, renderMarkdown, type BenchResult, type CellResult, type MemoryRow, type PathName, type Transport } from './report.js';
@@ -193,6 +194,7 @@ async function main(): Promise<void> {
   const warmUpErrors: string[] = [];
   const audit: BenchResult['audit'] = [];
   let storeWhere = join(runDir, 'serve', 'store');
+  const flushes: { file: number[]; postgres: number[] } = { file: [], postgres: [] };
 
   try {
     const db = opts.store.kind === 'postgres' ? await createScratchDatabase(opts.store.adminUrl) : undefined;
@@ -390,6 +392,15 @@ async function main(): Promise<void> {
     const roundsStart = Date.now();
     for (let round = 1; round <= opts.rounds; round++) {
       log(`Round ${round}/${opts.rounds} (load average ${loadavg()[0]!.toFixed(1)}):`);
+      // The flush floor (floor.ts), side by side in time with the round's calls.
+      const probes = opts.quick ? 10 : 100;
+      const file = await fileFlushLatencies(runDir, probes);
+      flushes.file.push(...file);
+      const pgFlush = db ? await pgCommitLatencies(db.url, probes) : [];
+      flushes.postgres.push(...pgFlush);
+      log(
+        `  flush floor: fdatasync p50 ${floorOf(file).p50.toFixed(2)} ms${db ? `, PostgreSQL commit p50 ${floorOf(pgFlush).p50.toFixed(2)} ms` : ''} (${probes} each, one every 3 ms)`,
+      );
       for (const c of levels) {
         let order = [...cells.entries()].filter(([, x]) => x.clients === c);
         // Alternate the order each round, so no path always runs right after the same neighbour.
@@ -468,6 +479,10 @@ async function main(): Promise<void> {
     callsPerCell: Object.fromEntries(Object.entries(opts.calls).map(([c, n]) => [c, n])),
     store: { mode: opts.store.kind, where: storeWhere },
     audit,
+    floor: {
+      ...(flushes.file.length ? { file: floorOf(flushes.file) } : {}),
+      ...(flushes.postgres.length ? { postgres: floorOf(flushes.postgres) } : {}),
+    },
     plannedCells: [...cells.keys()],
     cells: cellResults,
     memory: memoryRows,

@@ -2,6 +2,7 @@
  * The bench's result: one JSON-able object (written to a file as is), the Done-when checks of issue
  * 8 computed from it, and its Markdown tables.
  */
+import type { Floor } from './floor.js';
 import type { Era } from './http.js';
 import type { Summary } from './stats.js';
 
@@ -62,6 +63,8 @@ export interface BenchResult {
   callsPerCell: Record<string, number>;
   store: { mode: 'pglite' | 'postgres'; where: string };
   audit: Array<{ gateway: string; sink: string; dir: string; filesystem: string }>;
+  /** The flush floor (floor.ts): one record made durable with nothing else around it, per sink. */
+  floor: { file?: Floor; postgres?: Floor };
   plannedCells: string[];
   cells: CellResult[];
   memory: MemoryRow[];
@@ -100,11 +103,14 @@ const compare = {
 };
 type Comparison = ReturnType<(typeof compare)[keyof typeof compare]>;
 
-function compareCheck(check: string, path: string, c: Comparison, g: Summary, b: Summary): Check {
-  return { check, path, limit: c.limit, ...c.judge(g, b) };
+function compareCheck(check: string, path: string, c: Comparison, g: Summary, b: Summary, floor?: Floor): Check {
+  const judged = c.judge(g, b);
+  // What the disk alone takes of the p50 added: the decision record's flush, before the call goes out.
+  const measured = floor ? `${judged.measured}; the flush alone: ${ms(floor.p50)} ms` : judged.measured;
+  return { check, path, limit: c.limit, ...judged, measured };
 }
 
-export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>, stdioClients: number[]): Check[] {
+export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store' | 'floor'>, stdioClients: number[]): Check[] {
   const cell = (id: string) => r.cells.find((c) => c.id === id)?.summary;
   const checks: Check[] = [];
   const pairs: Array<{ label: string; gw: (c: number) => string; plain: (c: number) => string; clients: number[] }> = [
@@ -120,7 +126,7 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
   for (const p of pairs) {
     const g = cell(p.gw(1));
     const b = cell(p.plain(1));
-    if (g && b) checks.push(compareCheck('p50 added at 1 client', p.label, compare.p50Added(0.5), g, b));
+    if (g && b) checks.push(compareCheck('p50 added at 1 client', p.label, compare.p50Added(0.5), g, b, r.floor.file));
   }
   for (const p of pairs) {
     // stdio runs at 1 and 10 clients by default (docs/bench.md says why): its row then reads at 10 and says so.
@@ -187,7 +193,7 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
       const path = `HTTP ${era}`;
       const g = cell(cellId('http', 'gateway-pg', k.clients, era));
       const b = cell(cellId('http', 'plain', k.clients, era));
-      if (pgMode && g && b) checks.push(compareCheck(k.check, path, k.compare, g, b));
+      if (pgMode && g && b) checks.push(compareCheck(k.check, path, k.compare, g, b, k.clients === 1 ? r.floor.postgres : undefined));
       else {
         const note = pgMode
           ? 'n/a: no PostgreSQL-sink cells in this run'
@@ -215,6 +221,10 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store'>
   return checks;
 }
 
+function floorText(f: Floor): string {
+  return `p50 ${ms(f.p50)} ms, p99 ${ms(f.p99)} ms (${f.n} samples)`;
+}
+
 function table(head: string[], rows: string[][]): string {
   return [
     `| ${head.join(' | ')} |`,
@@ -238,6 +248,11 @@ export function renderMarkdown(r: BenchResult): string {
   );
   out.push(`- store: ${r.store.mode === 'postgres' ? `PostgreSQL, scratch database ${r.store.where}` : `embedded PGlite (${r.store.where})`}`);
   for (const a of r.audit) out.push(`- audit (${a.gateway}): ${a.sink}, ${a.dir} on ${a.filesystem}`);
+  const floors = [
+    ...(r.floor.file ? [`a 1 KiB append and its fdatasync in the run's directory ${floorText(r.floor.file)}`] : []),
+    ...(r.floor.postgres ? [`a 1 KiB row committed in PostgreSQL (synchronous_commit on) ${floorText(r.floor.postgres)}`] : []),
+  ];
+  if (floors.length) out.push(`- flush floor, one every 3 ms with nothing else around it (tools/bench/floor.ts): ${floors.join('; ')}`);
   out.push(
     `- ${r.rounds} interleaved round(s); calls per cell and round: ${Object.entries(r.callsPerCell)
       .map(([c, n]) => `${n} at ${c} client${c === '1' ? '' : 's'}`)

@@ -42,7 +42,8 @@ export interface BenchOptions {
   stdioClients: number[];
   /**
    * shared: every stdio gateway process uses one config, hence one audit directory (as one person's
-   * desktop clients do); per-process: a config and audit directory per process (no lock contention).
+   * desktop clients do; each process appends to a chain of its own there); per-process: a config and
+   * audit directory per process.
    */
   stdioAudit: 'shared' | 'per-process';
   /** Extra 2025 sessions opened to measure memory per session. */
@@ -74,7 +75,8 @@ export function parseOptions(env: NodeJS.ProcessEnv): BenchOptions {
       50: e.BENCH_CALLS_50 ?? (quick ? 60 : 1500),
       [OVERLOAD_CLIENTS]: e.BENCH_CALLS_200 ?? (quick ? 200 : 2000),
     },
-    stdioClients: e.BENCH_STDIO_CLIENTS ?? [1, 10],
+    // 50 stdio clients are 100 Node processes (about 40 s to start, 8 GiB): the full run only.
+    stdioClients: e.BENCH_STDIO_CLIENTS ?? (quick ? [1, 10] : [1, 10, 50]),
     stdioAudit: e.BENCH_STDIO_AUDIT,
     sessions: e.BENCH_SESSIONS ?? (quick ? 16 : 200),
     store: postgres ? { kind: 'postgres', adminUrl: e.BENCH_DATABASE_URL ?? DEFAULT_ADMIN_DATABASE_URL } : { kind: 'pglite' },

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,6 +119,19 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     expect(result.store.mode).toBe('pglite');
     expect(result.audit.map((a) => a.gateway)).toEqual(['serve', 'stdio']);
     for (const a of result.audit) expect(a.filesystem).toMatch(/\S/);
+  });
+
+  it('render.ts prints the checks of a dump again, also of one from before the flush floor', () => {
+    const render = (json: string) => spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench/render.ts', json], { cwd: ROOT, encoding: 'utf8' });
+    const now = render(join(dir, 'bench.json'));
+    expect(now.status, now.stderr).toBe(0);
+    for (const c of result.checks) expect(now.stdout).toContain(`| ${c.check} | ${c.path} | ${c.measured} |`);
+    const { floor: _, ...older } = result;
+    writeFileSync(join(dir, 'older.json'), JSON.stringify(older));
+    const before = render(join(dir, 'older.json'));
+    expect(before.status, before.stderr).toBe(0);
+    expect(before.stdout).toContain('### Done-when checks');
+    expect(before.stdout).not.toContain('flush');
   });
 
   it('measures the flush floor in every round (an embedded-store run: the file sink only) and shows it beside each p50 check', () => {

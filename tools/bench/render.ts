@@ -11,6 +11,8 @@ if (!file) {
   process.exit(2);
 }
 const result = JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
+// A run from before the flush floor was measured (bdce5e5) has none.
+result.floor ??= {};
 const stdioClients = [...new Set(result.cells.filter((c) => c.transport === 'stdio').map((c) => c.clients))].sort((a, b) => a - b);
 result.checks = computeChecks(result, stdioClients);
 process.stdout.write(renderMarkdown(result));

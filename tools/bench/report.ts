@@ -129,7 +129,7 @@ export function computeChecks(r: Pick<BenchResult, 'cells' | 'memory' | 'store' 
     if (g && b) checks.push(compareCheck('p50 added at 1 client', p.label, compare.p50Added(0.5), g, b, r.floor.file));
   }
   for (const p of pairs) {
-    // stdio runs at 1 and 10 clients by default (docs/bench.md says why): its row then reads at 10 and says so.
+    // stdio runs at 1 and 10 clients in QUICK mode (or as BENCH_STDIO_CLIENTS says): its row then reads at its largest count and says so.
     const at = p.clients.includes(50) ? 50 : Math.max(...p.clients);
     const g = cell(p.gw(at));
     const b = cell(p.plain(at));

@@ -2,6 +2,7 @@ import type { HttpOperation } from '../config/schema.js';
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { isNonceChallenge, type DpopClient } from '../dpop/index.js';
+import { discard, readCapped } from './response-body.js';
 
 /**
  * A tool backed by one HTTP API operation: build the request from the config and the validated
@@ -347,48 +348,6 @@ function describeTemplate(op: HttpOperation): string {
 
 function isRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
-}
-
-async function discard(response: Response): Promise<void> {
-  await response.body?.cancel().catch(() => undefined);
-}
-
-/** Reads at most `max` bytes of the body, checking Content-Length first, then while streaming. */
-async function readCapped(response: Response, max: number, host: string): Promise<Uint8Array> {
-  const tooLarge = (size: string) =>
-    new GatewayError('downstream_too_large', `the response of ${host} is larger than ${max} bytes (${size}; maxResponseBytes of the operation)`, {
-      status: response.status,
-      details: { host, maxResponseBytes: max },
-    });
-  const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > max) {
-    await discard(response);
-    throw tooLarge(`Content-Length ${declared}`);
-  }
-  if (!response.body) return new Uint8Array(0);
-  // Within the cap by its Content-Length, which the HTTP parser holds the body to: read in one go. Not
-  // when compressed: the length is of the compressed bytes, and fetch hands over the decoded ones.
-  if (Number.isFinite(declared) && !response.headers.has('content-encoding')) return new Uint8Array(await response.arrayBuffer());
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge(`more than ${max} bytes streamed`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
 }
 
 function networkReason(e: unknown): string {

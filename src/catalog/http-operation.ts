@@ -1,8 +1,9 @@
 import type { HttpOperation } from '../config/schema.js';
-import type { Deps } from '../deps.js';
+import { BodyTooLarge, defaultFetch, type Deps, type HttpAnswer, type HttpClient } from '../deps.js';
 import { GatewayError } from '../errors.js';
-import { isNonceChallenge, type DpopClient } from '../dpop/index.js';
-import { discard, readCapped } from './response-body.js';
+import { isResourceNonceChallenge, type DpopClient } from '../dpop/index.js';
+import { fetchHttp } from './fetch-http.js';
+import { nodeHttp } from './node-http.js';
 
 /**
  * A tool backed by one HTTP API operation: build the request from the config and the validated
@@ -17,7 +18,8 @@ import { discard, readCapped } from './response-body.js';
 export interface DownstreamRequest {
   method: HttpOperation['method'];
   url: URL;
-  headers: Headers;
+  /** Lower-case names. */
+  headers: Record<string, string>;
   body?: string;
 }
 
@@ -129,14 +131,26 @@ export function buildDownstreamRequest(op: HttpOperation, args: Record<string, u
     body = JSON.stringify(fields);
   }
 
-  const headers = new Headers({ accept: 'application/json' });
-  for (const [name, value] of Object.entries(op.headers ?? {})) headers.set(name, value);
-  if (body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
+  const headers: Record<string, string> = { accept: 'application/json' };
+  for (const [name, value] of Object.entries(op.headers ?? {})) headers[name.toLowerCase()] = value;
+  if (body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
   // Only executeHttpOperation sets it, from the brokered token (the schema refuses it as well).
-  headers.delete('authorization');
+  delete headers.authorization;
 
   return body === undefined ? { method: op.method, url: parsed, headers } : { method: op.method, url: parsed, headers, body };
 }
+
+/**
+ * The client tool operations are sent with: deps.http, else node:http when deps.fetch is the default
+ * one, else the injected fetch (tests that watch or steer the calls through it keep doing so).
+ */
+export function httpClientOf(deps: Pick<Deps, 'fetch' | 'http'>): HttpClient {
+  if (deps.http) return deps.http;
+  return deps.fetch === defaultFetch ? (sharedHttp ??= nodeHttp()) : fetchHttp(deps.fetch);
+}
+
+/** One per process, as fetch's global dispatcher: its connections are shared by every tool of every origin. */
+let sharedHttp: HttpClient | undefined;
 
 /**
  * Sends the operation with `Authorization: Bearer <accessToken>` and reads the answer. Non-2xx
@@ -148,7 +162,7 @@ export async function executeHttpOperation(
   op: HttpOperation,
   args: Record<string, unknown>,
   accessToken: string,
-  deps: Pick<Deps, 'fetch'>,
+  deps: Pick<Deps, 'fetch' | 'http'>,
   options: ExecuteOptions = {},
 ): Promise<DownstreamResult> {
   const request = options.request ?? buildDownstreamRequest(op, args);
@@ -167,7 +181,7 @@ export async function executeHttpOperation(
   }, op.timeoutMs).unref();
   const signal = options.signal ? AbortSignal.any([deadline.signal, options.signal]) : deadline.signal;
   try {
-    return await exchange(request, op, accessToken, deps, signal, options.dpop, (e, doing) => {
+    return await exchange(request, op, accessToken, httpClientOf(deps), signal, options.dpop, (e, doing) => {
       if (e instanceof GatewayError) return e;
       if (timedOut) {
         return new GatewayError('downstream_timeout', `${host} did not answer within ${op.timeoutMs} ms (timeoutMs of the operation)`, {
@@ -193,7 +207,7 @@ async function exchange(
   request: DownstreamRequest,
   op: HttpOperation,
   accessToken: string,
-  deps: Pick<Deps, 'fetch'>,
+  client: HttpClient,
   signal: AbortSignal,
   dpop: DpopClient | undefined,
   failure: (e: unknown, doing: string) => GatewayError,
@@ -202,55 +216,52 @@ async function exchange(
   const host = request.url.host;
   let { method, body } = request;
   let url = request.url;
-  const headers = new Headers(request.headers);
-  headers.set('authorization', `${dpop ? 'DPoP' : 'Bearer'} ${accessToken}`);
-  const send = async (): Promise<Response> => {
-    if (dpop) headers.set('dpop', await dpop.proof(method, url, accessToken));
-    const answer = await deps.fetch(url, { method, headers, body, redirect: 'manual', signal });
-    dpop?.remember(answer, url);
+  const headers: Record<string, string> = { ...request.headers, authorization: `${dpop ? 'DPoP' : 'Bearer'} ${accessToken}` };
+  const send = async (): Promise<HttpAnswer> => {
+    if (dpop) headers.dpop = await dpop.proof(method, url, accessToken);
+    const answer = await client(body === undefined ? { method, url, headers, signal } : { method, url, headers, body, signal });
+    dpop?.rememberNonce(answer.header('dpop-nonce'), url);
     return answer;
   };
 
   for (let redirects = 0; ; redirects++) {
-    let response: Response;
+    let answer: HttpAnswer;
     try {
-      response = await send();
-      if (dpop && (await isNonceChallenge(response))) {
-        await discard(response);
-        response = await send();
+      answer = await send();
+      if (dpop && isResourceNonceChallenge(answer.status, answer.header('dpop-nonce'), answer.header('www-authenticate'))) {
+        await answer.discard();
+        answer = await send();
       }
     } catch (e) {
       throw failure(e, 'sending the request');
     }
 
-    const location = response.headers.get('location');
-    if (isRedirect(response.status) && location !== null) {
-      await discard(response);
+    const { status } = answer;
+    const location = answer.header('location');
+    if (isRedirect(status) && location !== undefined) {
+      await answer.discard();
       let next: URL;
       try {
         next = new URL(location, url);
       } catch (e) {
-        throw new GatewayError('downstream_redirect', `${host} answered HTTP ${response.status} with an invalid Location`, {
-          cause: e,
-          status: response.status,
-        });
+        throw new GatewayError('downstream_redirect', `${host} answered HTTP ${status} with an invalid Location`, { cause: e, status });
       }
       if (next.origin !== origin) {
         // Following would hand the user's token to a host the config never named.
         throw new GatewayError(
           'downstream_redirect',
           `${host} redirected to another host, ${next.host}; not followed (the access token is only sent to ${host})`,
-          { status: response.status, details: { from: host, to: next.host } },
+          { status, details: { from: host, to: next.host } },
         );
       }
       if (redirects >= MAX_REDIRECTS) {
-        throw new GatewayError('downstream_redirect', `${host} redirected more than ${MAX_REDIRECTS} times`, { status: response.status, details: { host } });
+        throw new GatewayError('downstream_redirect', `${host} redirected more than ${MAX_REDIRECTS} times`, { status, details: { host } });
       }
       // Fetch Standard, HTTP-redirect fetch step 12: 303 (and 301/302 after POST) become GET without a body.
-      if ((response.status === 303 && method !== 'GET') || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+      if ((status === 303 && method !== 'GET') || ((status === 301 || status === 302) && method === 'POST')) {
         method = 'GET';
         body = undefined;
-        headers.delete('content-type');
+        delete headers['content-type'];
       }
       url = next;
       continue;
@@ -258,15 +269,22 @@ async function exchange(
 
     let bytes: Uint8Array;
     try {
-      bytes = await readCapped(response, op.maxResponseBytes, host);
+      bytes = await answer.read(op.maxResponseBytes);
     } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        // The SaaS cannot make the gateway hold more than the config allows.
+        throw new GatewayError('downstream_too_large', `the response of ${host} is larger than ${op.maxResponseBytes} bytes (${e.size}; maxResponseBytes of the operation)`, {
+          status,
+          details: { host, maxResponseBytes: op.maxResponseBytes },
+        });
+      }
       throw failure(e, 'reading the response');
     }
-    const contentType = response.headers.get('content-type') ?? undefined;
+    const contentType = answer.header('content-type');
     const bodyText = redact(UTF8.decode(bytes), accessToken);
-    const wwwAuthenticate = response.headers.get('www-authenticate');
-    const retryAfter = response.headers.get('retry-after');
-    const result: DownstreamResult = { status: response.status, ok: response.ok, bodyText, url: url.toString(), method };
+    const wwwAuthenticate = answer.header('www-authenticate');
+    const retryAfter = answer.header('retry-after');
+    const result: DownstreamResult = { status, ok: status >= 200 && status <= 299, bodyText, url: url.toString(), method };
     if (contentType !== undefined) result.contentType = contentType;
     if (isJsonType(contentType) && bodyText.trim() !== '') {
       try {
@@ -275,8 +293,8 @@ async function exchange(
         // Declared JSON but is not: the text is still returned.
       }
     }
-    if (wwwAuthenticate !== null) result.wwwAuthenticate = redact(wwwAuthenticate, accessToken);
-    if (retryAfter !== null) result.retryAfter = retryAfter;
+    if (wwwAuthenticate !== undefined) result.wwwAuthenticate = redact(wwwAuthenticate, accessToken);
+    if (retryAfter !== undefined) result.retryAfter = retryAfter;
     return result;
   }
 }
@@ -351,6 +369,9 @@ function isRedirect(status: number): boolean {
 }
 
 function networkReason(e: unknown): string {
+  // node:http's errors carry the code themselves ("ECONNREFUSED"); fetch's are "fetch failed" with it on the cause.
+  const own = (e as { code?: unknown } | undefined)?.code;
+  if (typeof own === 'string') return own;
   const cause = e instanceof Error ? (e.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
   if (cause && typeof cause.code === 'string') return cause.code;
   if (cause && typeof cause.message === 'string') return cause.message;

@@ -1,3 +1,3 @@
-export { accessTokenHash, DPOP_ALG, DpopClient, generateDpopKey, htuOf, isNonceChallenge, signProof, type DpopKey } from './proof.js';
+export { accessTokenHash, DPOP_ALG, DpopClient, generateDpopKey, htuOf, isNonceChallenge, isResourceNonceChallenge, signProof, type DpopKey } from './proof.js';
 export { DpopNonces } from './nonce.js';
 export { PROOF_ALGS, ProofReplayCache, verifyProof, type ProofCheck, type ProofResult } from './verify.js';

@@ -79,7 +79,11 @@ export class DpopClient {
 
   /** Keeps the `DPoP-Nonce` a response carries, for the next proof to that origin. Returns whether there was one. */
   remember(response: Response, url: URL | string): boolean {
-    const nonce = response.headers.get('dpop-nonce');
+    return this.rememberNonce(response.headers.get('dpop-nonce'), url);
+  }
+
+  /** {@link remember} given the `DPoP-Nonce` header's value (absent: nothing to keep). */
+  rememberNonce(nonce: string | null | undefined, url: URL | string): boolean {
     if (!nonce || !/^[\x21\x23-\x5B\x5D-\x7E]{1,512}$/.test(nonce)) return false;
     const origin = new URL(url).origin;
     this.#nonces.delete(origin);
@@ -96,7 +100,7 @@ export class DpopClient {
  */
 export async function isNonceChallenge(response: Response): Promise<boolean> {
   if (!response.headers.get('dpop-nonce')) return false;
-  if (response.status === 401) return /^\s*DPoP\b[^]*error="use_dpop_nonce"/i.test(response.headers.get('www-authenticate') ?? '');
+  if (response.status === 401) return isResourceNonceChallenge(401, response.headers.get('dpop-nonce'), response.headers.get('www-authenticate'));
   if (response.status !== 400) return false;
   try {
     const body = (await response.clone().json()) as { error?: unknown };
@@ -104,4 +108,9 @@ export async function isNonceChallenge(response: Response): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A resource server's nonce challenge (§9): `401`, a `DPoP-Nonce`, and `WWW-Authenticate: DPoP error="use_dpop_nonce"`. */
+export function isResourceNonceChallenge(status: number, dpopNonce: string | null | undefined, wwwAuthenticate: string | null | undefined): boolean {
+  return status === 401 && !!dpopNonce && /^\s*DPoP\b[^]*error="use_dpop_nonce"/i.test(wwwAuthenticate ?? '');
 }

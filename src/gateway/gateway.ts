@@ -5,6 +5,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEvent, AuditSink } from '../audit/types.js';
 import { TokenBroker, type BrokeredToken, type XaaPort } from '../broker/index.js';
 import { requiredCapabilitiesOf, UpstreamConnections, type UpstreamProgress } from '../catalog/upstream.js';
+import { httpClientOf } from '../catalog/http-operation.js';
 import type { ConfigStore, RuntimeConfig } from '../config/index.js';
 import type { KillSwitchCheck } from '../control/snapshot.js';
 import type { Deps } from '../deps.js';
@@ -20,6 +21,7 @@ import {
   recordedIds,
   startToolCallSpan,
   tracedFetch,
+  tracedHttp,
   UNKNOWN_TOOL,
   type McpRequestInfo,
 } from '../observability/index.js';
@@ -112,7 +114,7 @@ export class Gateway {
       dpop: () => this.#dpopClient(),
     });
     this.#recorder = new CallRecorder(opts.audit, opts.deps, opts.logger);
-    const downstreamDeps = { ...opts.deps, fetch: tracedFetch(opts.deps.fetch, this.#tracer) };
+    const downstreamDeps = { ...opts.deps, fetch: tracedFetch(opts.deps.fetch, this.#tracer), http: tracedHttp(httpClientOf(opts.deps), this.#tracer) };
     this.#upstreamCalls = new UpstreamConnections(downstreamDeps, { dpop: () => this.#dpopClient() });
     this.#downstream = {
       broker: this.broker,

@@ -14,6 +14,7 @@ export {
   setupTracing,
   startToolCallSpan,
   tracedFetch,
+  tracedHttp,
   urlWithoutQuery,
   type McpRequestInfo,
   type Tracing,

@@ -12,6 +12,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { HttpClient } from '../deps.js';
 
 /**
  * OpenTelemetry traces. The gateway only ever calls @opentelemetry/api: without {@link setupTracing}
@@ -215,33 +216,60 @@ export function httpClientAttributes(method: string, url: string | URL): Attribu
 export function tracedFetch(fetchFn: typeof fetch, tracer: () => Tracer): typeof fetch {
   return async (input, init) => {
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
-    const span = tracer().startSpan(method, { kind: SpanKind.CLIENT });
-    if (!span.isRecording() && !isSpanContextValid(span.spanContext())) {
-      span.end();
-      return fetchFn(input, init); // tracing off: nothing to record or propagate
-    }
-    try {
-      span.setAttributes(httpClientAttributes(method, input instanceof Request ? input.url : String(input)));
-    } catch {
-      // not a URL: fetch reports it below
-    }
-    try {
-      const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+    const span = clientSpan(tracer, method, () => (input instanceof Request ? input.url : String(input)));
+    if (!span) return fetchFn(input, init); // tracing off: nothing to record or propagate
+    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+    return endClientSpan(span, () => {
       propagation.inject(trace.setSpan(context.active(), span), headers, { set: (h, k, v) => h.set(k, v) });
-      const res = await fetchFn(input, { ...init, headers });
-      span.setAttribute('http.response.status_code', res.status);
-      if (res.status >= 400) {
-        span.setAttribute('error.type', String(res.status));
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      }
-      return res;
-    } catch (e) {
-      const type = e instanceof Error ? e.name : '_OTHER';
-      span.setAttribute('error.type', type);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: type });
-      throw e;
-    } finally {
-      span.end();
-    }
+      return fetchFn(input, { ...init, headers });
+    });
   };
+}
+
+/** {@link tracedFetch} for the HTTP client of tool operations (HttpClient in deps.ts). */
+export function tracedHttp(client: HttpClient, tracer: () => Tracer): HttpClient {
+  return async (request) => {
+    const span = clientSpan(tracer, request.method, () => request.url);
+    if (!span) return client(request);
+    return endClientSpan(span, () => {
+      const headers = { ...request.headers };
+      propagation.inject(trace.setSpan(context.active(), span), headers, { set: (h, k, v) => (h[k] = v) });
+      return client({ ...request, headers });
+    });
+  };
+}
+
+/** A CLIENT span for a request, or undefined when tracing is off. */
+function clientSpan(tracer: () => Tracer, method: string, url: () => string | URL): Span | undefined {
+  const span = tracer().startSpan(method, { kind: SpanKind.CLIENT });
+  if (!span.isRecording() && !isSpanContextValid(span.spanContext())) {
+    span.end();
+    return undefined;
+  }
+  try {
+    span.setAttributes(httpClientAttributes(method, url()));
+  } catch {
+    // not a URL: the request reports it
+  }
+  return span;
+}
+
+/** Runs the request, records its answer's status (an error from 400 on) or its failure, and ends the span at the answer's headers. */
+async function endClientSpan<T extends { status: number }>(span: Span, request: () => Promise<T>): Promise<T> {
+  try {
+    const answer = await request();
+    span.setAttribute('http.response.status_code', answer.status);
+    if (answer.status >= 400) {
+      span.setAttribute('error.type', String(answer.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    return answer;
+  } catch (e) {
+    const type = e instanceof Error ? e.name : '_OTHER';
+    span.setAttribute('error.type', type);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: type });
+    throw e;
+  } finally {
+    span.end();
+  }
 }

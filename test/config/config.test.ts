@@ -56,6 +56,16 @@ describe('config', () => {
     ],
     ['relative URL', (c) => (c.tools[0].http.url = '/api/events'), /tools\[0\]\.http\.url: must be an absolute URL/],
     ['non-http URL', (c) => (c.resources.cal.resource = 'ftp://cal.example'), /resources\.cal\.resource: must be an http\(s\) URL/],
+    [
+      'URL with credentials',
+      (c) => (c.tools[0].http.url = 'https://me:pw@cal.example/api'),
+      /tools\[0\]\.http\.url: must not carry credentials \(user:password@\)/,
+    ],
+    [
+      'header value with a control character',
+      (c) => (c.tools[0].http.headers = { 'X-Api': 'a\u0000b' }),
+      /tools\[0\]\.http\.headers\["X-Api"\]: must be a valid HTTP field value/,
+    ],
     ['issuer with query', (c) => (c.idp.issuer = 'https://idp.example/?x=1'), /idp\.issuer: an issuer must not have a query/],
     ['duplicate tool', (c) => c.tools.push({ ...c.tools[0] }), /tools\[1\]\.name: duplicate tool name "cal_get" \(also tools\[0\]\)/],
     ['unknown field', (c) => (c.tools[0].scope = ['x']), /tools\[0\]: unknown field\(s\) "scope"/],

@@ -32,7 +32,9 @@ export const HttpUrl = z
   .string()
   .refine((s) => URL.canParse(s), { message: 'must be an absolute URL', abort: true })
   .refine((s) => /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL')
-  .refine((s) => !new URL(s).hash, 'must not have a #fragment');
+  .refine((s) => !new URL(s).hash, 'must not have a #fragment')
+  // Credentials in a URL end up in logs and audit records; secrets go by reference (file or env).
+  .refine((s) => !new URL(s).username && !new URL(s).password, 'must not carry credentials (user:password@); give secrets by reference instead');
 
 /** An issuer identifier (RFC 8414 §2): https URL without query or fragment. http is allowed for loopback. */
 export const Issuer = HttpUrl.refine((s) => !new URL(s).search, 'an issuer must not have a query');

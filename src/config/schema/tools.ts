@@ -21,7 +21,11 @@ export const HttpOperation = z
     headers: z
       .record(
         z.string().regex(/^[A-Za-z0-9-]+$/),
-        z.string().refine((s) => !/\r|\n/.test(s), 'no line breaks'),
+        z
+          .string()
+          .refine((s) => !/\r|\n/.test(s), 'no line breaks')
+          // RFC 9110 §5.5: a field value is visible characters, spaces, tabs and obs-text; Node refuses the rest when sending.
+          .refine((s) => /^[\t\x20-\x7e\x80-\xff]*$/.test(s), 'must be a valid HTTP field value: no control characters, and no characters past U+00FF'),
       )
       .optional()
       .refine((h) => !h || !Object.keys(h).some((k) => k.toLowerCase() === 'authorization'), {

@@ -1,27 +1,33 @@
-import { GatewayError } from '../errors.js';
+import { BodyTooLarge, type HttpAnswer, type HttpClient } from '../deps.js';
 
 /**
- * A downstream answer's body under the operation's maxResponseBytes: refused by its Content-Length
- * before reading, or as soon as the bytes streamed pass the cap (downstream_too_large), so a SaaS
- * cannot make the gateway hold more than the config allows.
+ * The HTTP client port over a fetch (HttpClient in deps.ts): an injected fetch (tests) or a runtime's own.
+ * Redirects are not followed (`redirect: 'manual'`): http-operation.ts decides which to follow.
  */
+export function fetchHttp(fetchFn: typeof fetch): HttpClient {
+  return async (request) => {
+    const { method, url, headers, body, signal } = request;
+    const response = await fetchFn(url, { method, headers, body, redirect: 'manual', signal });
+    const answer: HttpAnswer = {
+      status: response.status,
+      header: (name) => response.headers.get(name) ?? undefined,
+      read: (max) => readCapped(response, max),
+      discard: () => discard(response),
+    };
+    return answer;
+  };
+}
 
-/** Drops an answer's body unread (a redirect, a DPoP nonce challenge, one over the cap). */
-export async function discard(response: Response): Promise<void> {
+async function discard(response: Response): Promise<void> {
   await response.body?.cancel().catch(() => undefined);
 }
 
 /** Reads at most `max` bytes of the body, checking Content-Length first, then while streaming. */
-export async function readCapped(response: Response, max: number, host: string): Promise<Uint8Array> {
-  const tooLarge = (size: string) =>
-    new GatewayError('downstream_too_large', `the response of ${host} is larger than ${max} bytes (${size}; maxResponseBytes of the operation)`, {
-      status: response.status,
-      details: { host, maxResponseBytes: max },
-    });
+async function readCapped(response: Response, max: number): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > max) {
     await discard(response);
-    throw tooLarge(`Content-Length ${declared}`);
+    throw new BodyTooLarge(`Content-Length ${declared}`);
   }
   if (!response.body) return new Uint8Array(0);
   // Within the cap by its Content-Length, which the HTTP parser holds the body to: read in one go. Not
@@ -36,7 +42,7 @@ export async function readCapped(response: Response, max: number, host: string):
     total += value.byteLength;
     if (total > max) {
       await reader.cancel().catch(() => undefined);
-      throw tooLarge(`more than ${max} bytes streamed`);
+      throw new BodyTooLarge(`more than ${max} bytes streamed`);
     }
     chunks.push(value);
   }

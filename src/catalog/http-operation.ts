@@ -273,10 +273,14 @@ async function exchange(
     } catch (e) {
       if (e instanceof BodyTooLarge) {
         // The SaaS cannot make the gateway hold more than the config allows.
-        throw new GatewayError('downstream_too_large', `the response of ${host} is larger than ${op.maxResponseBytes} bytes (${e.size}; maxResponseBytes of the operation)`, {
-          status,
-          details: { host, maxResponseBytes: op.maxResponseBytes },
-        });
+        throw new GatewayError(
+          'downstream_too_large',
+          `the response of ${host} is larger than ${op.maxResponseBytes} bytes (${e.size}; maxResponseBytes of the operation)`,
+          {
+            status,
+            details: { host, maxResponseBytes: op.maxResponseBytes },
+          },
+        );
       }
       throw failure(e, 'reading the response');
     }

@@ -29,8 +29,7 @@ const DECODERS: Record<string, () => Transform> = {
   gzip: () => zlib.createGunzip(ZLIB_FLUSH),
   'x-gzip': () => zlib.createGunzip(ZLIB_FLUSH),
   deflate: () => zlib.createInflate(ZLIB_FLUSH),
-  br: () =>
-    zlib.createBrotliDecompress({ flush: zlib.constants.BROTLI_OPERATION_FLUSH, finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }),
+  br: () => zlib.createBrotliDecompress({ flush: zlib.constants.BROTLI_OPERATION_FLUSH, finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }),
 };
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -104,18 +103,27 @@ async function readBody(res: http.IncomingMessage, max: number): Promise<Uint8Ar
   if (!decoders.length) return collect(res, max);
   // The cap is on the decoded bytes: a small compressed body can decode to gigabytes.
   let bytes: Uint8Array = new Uint8Array(0);
+  let over = false;
   const sink = async (decoded: AsyncIterable<Buffer>) => {
     const chunks: Buffer[] = [];
     let total = 0;
     for await (const chunk of decoded) {
       total += chunk.length;
-      if (total > max) throw new BodyTooLarge(`more than ${max} bytes streamed`);
+      if (total > max) {
+        over = true;
+        return; // leaving the loop destroys the stages, and with them the connection
+      }
       chunks.push(chunk);
     }
     bytes = Buffer.concat(chunks, total);
   };
-  // @types/node types pipeline's stages by count; here there are one to MAX_CODINGS decoders.
-  await (pipeline as unknown as (...stages: unknown[]) => Promise<void>)(res, ...decoders, sink);
+  try {
+    // @types/node types pipeline's stages by count; here there are one to MAX_CODINGS decoders.
+    await (pipeline as unknown as (...stages: unknown[]) => Promise<void>)(res, ...decoders, sink);
+  } catch (e) {
+    if (!over) throw e; // the pipeline reports its stages' teardown, not why
+  }
+  if (over) throw new BodyTooLarge(`more than ${max} bytes streamed`);
   return bytes;
 }
 

@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeHttpOperation, redact, type DownstreamResult } from '../../src/catalog/http-operation.js';
 import { toToolResult } from '../../src/catalog/tool-result.js';
 import { HttpOperation } from '../../src/config/schema.js';
-import type { Deps } from '../../src/deps.js';
+import { nodeHttp } from '../../src/catalog/node-http.js';
+import { defaultFetch, type Deps, type HttpClient } from '../../src/deps.js';
 import { GatewayError, isGatewayError } from '../../src/errors.js';
 
 /** Real HTTP on loopback: the SaaS (origin) and another host (the second port is another origin). */
@@ -84,6 +85,18 @@ const saas = recordingServer((req, res, body) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(zipped.length) });
       return res.end(zipped);
     }
+    case '/gzip':
+    case '/br': {
+      const text = JSON.stringify({ coded: path.slice(1), acceptEncoding: req.headers['accept-encoding'] });
+      const coded = path === '/gzip' ? gzipSync(text) : brotliCompressSync(text);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': path.slice(1), 'content-length': String(coded.length) });
+      return res.end(coded);
+    }
+    case '/headers':
+      return json(res, 200, { ...req.headers, port: req.socket.remotePort, body });
+    case '/unknown-coding':
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'x-custom' });
+      return res.end('as sent');
     case '/huge-streamed': {
       res.writeHead(200, { 'content-type': 'application/json' }); // chunked, no Content-Length
       let n = 0;
@@ -128,12 +141,21 @@ const elsewhere = recordingServer((_req, res) => json(res, 200, { stolen: true }
 
 let base: string;
 const fetched: string[] = [];
-const deps: Pick<Deps, 'fetch'> = {
-  fetch: (input, init) => {
-    fetched.push(String(input));
-    return globalThis.fetch(input, init);
-  },
+const recordingFetch: typeof fetch = (input, init) => {
+  fetched.push(String(input));
+  return globalThis.fetch(input, init);
 };
+const node = nodeHttp();
+const recordingNode: HttpClient = (request) => {
+  fetched.push(request.url.toString());
+  return node(request);
+};
+/** Every test of the first block runs over both adapters of the HTTP client port. */
+const clients: Record<string, Pick<Deps, 'fetch' | 'http'>> = {
+  'node:http (the default)': { fetch: recordingFetch, http: recordingNode },
+  'an injected fetch': { fetch: recordingFetch },
+};
+let deps: Pick<Deps, 'fetch' | 'http'>;
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
@@ -167,7 +189,11 @@ async function failure(p: Promise<unknown>): Promise<GatewayError> {
   throw new Error('expected a GatewayError');
 }
 
-describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
+describe.each(Object.keys(clients))('executeHttpOperation + toToolResult against a loopback SaaS, over %s', (client) => {
+  beforeAll(() => {
+    deps = clients[client]!;
+  });
+
   it('200 JSON -> text and structuredContent; sends the token as Bearer', async () => {
     const before = saas.seen.length;
     const result = await call('GET', '/ok', { q: 'x' });
@@ -362,6 +388,100 @@ describe('executeHttpOperation + toToolResult against a loopback SaaS', () => {
     expect(unauthorized.bodyText).toBe('{"error":"bad token Bearer [redacted]"}');
     const error = await failure(Promise.resolve().then(() => toToolResult(unauthorized, tool)));
     expect(JSON.stringify({ m: error.message, d: error.details })).not.toContain(TOKEN);
+  });
+
+  it.each([
+    ['gzip', '/gzip'],
+    ['br', '/br'],
+  ])('a %s body is decoded, as fetch does', async (coding, path) => {
+    const result = await call('GET', path);
+    expect(result.json).toMatchObject({
+      coded: coding,
+      acceptEncoding: expect.stringContaining(coding === 'br' && client !== 'node:http (the default)' ? 'gzip' : coding),
+    });
+  });
+
+  it('a body in a coding neither knows is handed over as it came', async () => {
+    expect((await call('GET', '/unknown-coding')).bodyText).toBe('as sent');
+  });
+});
+
+/** A server that drops the second request of each connection unanswered: a kept-alive connection closed under a request. */
+function droppingServer() {
+  const perConnection = new WeakMap<object, number>();
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    const n = (perConnection.get(req.socket) ?? 0) + 1;
+    perConnection.set(req.socket, n);
+    seen.push(`${req.method} ${n}`);
+    req.resume();
+    req.on('end', () => (n === 2 ? req.socket.destroy() : json(res, 200, { n })));
+  });
+  return { server, seen };
+}
+
+describe('the node:http client', () => {
+  beforeAll(() => {
+    deps = clients['node:http (the default)']!;
+  });
+
+  it('keeps the connection for the next call', async () => {
+    const first = await call('GET', '/headers');
+    const second = await call('GET', '/headers');
+    expect((second.json as { port: number }).port).toBe((first.json as { port: number }).port);
+  });
+
+  it.each<[string, string, Record<string, unknown>, Record<string, unknown>, Record<string, unknown>]>([
+    ['GET', 'GET', {}, {}, { 'user-agent': 'xaa-gateway', 'accept-encoding': 'gzip, deflate, br', accept: 'application/json', body: '' }],
+    [
+      'POST with a body: its length, not chunked',
+      'POST',
+      { title: 'T' },
+      {},
+      { 'content-length': '13', 'content-type': 'application/json', body: '{"title":"T"}' },
+    ],
+    [
+      "the operation's headers win",
+      'GET',
+      {},
+      { headers: { 'User-Agent': 'acme-agent/2', 'Accept-Encoding': 'identity' } },
+      { 'user-agent': 'acme-agent/2', 'accept-encoding': 'identity' },
+    ],
+  ])('sends %s', async (_, method, args, extra, expected) => {
+    const result = await executeHttpOperation(op(method, '/headers', extra), args, TOKEN, { fetch: recordingFetch, http: nodeHttp() });
+    expect(result.json).toMatchObject({ ...expected, authorization: 'Bearer [redacted]' });
+    expect(result.json).not.toHaveProperty('transfer-encoding');
+  });
+
+  it.each<[string, () => Pick<Deps, 'fetch' | 'http'>, string, boolean]>([
+    ['deps.http when given', () => ({ fetch: recordingFetch, http: recordingNode }), 'xaa-gateway', true],
+    ['node:http with the default fetch', () => ({ fetch: defaultFetch }), 'xaa-gateway', false],
+    ['an injected fetch otherwise (tests keep steering calls through it)', () => ({ fetch: recordingFetch }), 'node', true],
+  ])('goes out with %s', async (_, make, userAgent, recorded) => {
+    fetched.length = 0;
+    const result = await executeHttpOperation(op('GET', '/headers'), {}, TOKEN, make());
+    expect(result.json).toMatchObject({ 'user-agent': userAgent });
+    expect(fetched.length).toBe(recorded ? 1 : 0);
+  });
+
+  it('sends an idempotent request again once when a kept-alive connection closes under it; a POST is not sent twice', async () => {
+    const { server, seen } = droppingServer();
+    const url = await listen(server);
+    const http = nodeHttp();
+    const get = HttpOperation.parse({ method: 'GET', url: `${url}/x` });
+    try {
+      expect((await executeHttpOperation(get, {}, TOKEN, { fetch: recordingFetch, http })).json).toEqual({ n: 1 });
+      // The kept connection is dropped under the second GET: sent again on a new one.
+      expect((await executeHttpOperation(get, {}, TOKEN, { fetch: recordingFetch, http })).json).toEqual({ n: 1 });
+      expect(seen).toEqual(['GET 1', 'GET 2', 'GET 1']);
+      const post = HttpOperation.parse({ method: 'POST', url: `${url}/x` });
+      const error = await failure(executeHttpOperation(post, { a: 1 }, TOKEN, { fetch: recordingFetch, http }));
+      expect(error.code).toBe('downstream_unreachable');
+      expect(error.message).toBe(`could not reach ${new URL(url).host} while sending the request: ECONNRESET`);
+      expect(seen).toEqual(['GET 1', 'GET 2', 'GET 1', 'POST 2']);
+    } finally {
+      await close(server);
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent, AuditRecord, AuditSink } from '../../src/audit/types.js';
 import { ConfigStore, loadConfigFile } from '../../src/config/index.js';
+import { nodeHttp } from '../../src/catalog/node-http.js';
 import { defaultDeps, type Deps } from '../../src/deps.js';
 import { LocalIdentity } from '../../src/inbound/local.js';
 import { silentLogger } from '../../src/log.js';
@@ -93,11 +94,17 @@ describe('spans of a tools/call (demo enterprise over loopback HTTP)', () => {
     const credentialsPath = await env.signIn('alice', 'alice-demo-pass');
     config = new ConfigStore(loadConfigFile(env.configPath));
     tracing = await setupTracing({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const node = nodeHttp();
     const deps: Deps = {
       ...defaultDeps,
       fetch: async (input, init) => {
         sent.push({ url: String(input instanceof Request ? input.url : input), traceparent: new Headers(init?.headers).get('traceparent') });
         return defaultDeps.fetch(input, init);
+      },
+      // Tool operations go out with the default client (node:http), the IdP and AS requests with fetch.
+      http: (request) => {
+        sent.push({ url: request.url.toString(), traceparent: request.headers.traceparent ?? null });
+        return node(request);
       },
     };
     sink = new MemorySink();

@@ -157,6 +157,12 @@ async function main(): Promise<void> {
     mkdirSync(opts.profileDir, { recursive: true });
     serverNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(opts.profileDir)}`);
     log(`CPU profiles of every server process go to ${resolve(opts.profileDir)} (written as each exits)`);
+    if (opts.stdioClients.includes(50)) {
+      // Seen: a run with stdio at 50 took 12 minutes instead of 3, its HTTP cells at a twentieth of their calls/s.
+      log(
+        "warning: 100 profiled stdio processes sample every 1 ms even while idle (V8's profiler thread) and take the CPU of every other cell; profile with BENCH_STDIO_CLIENTS=1,10",
+      );
+    }
   }
   const base = opts.dir ?? join(ROOT, 'node_modules/.cache/xaa-bench');
   mkdirSync(base, { recursive: true });

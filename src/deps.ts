@@ -1,5 +1,5 @@
 /**
- * What the core takes from the outside world. Tests inject both; nothing in src/ reads the global
+ * What the core takes from the outside world. Tests inject them; nothing in src/ reads the global
  * `fetch` or `Date.now()` directly except through these defaults.
  */
 export interface Deps {

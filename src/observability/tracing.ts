@@ -218,8 +218,8 @@ export function tracedFetch(fetchFn: typeof fetch, tracer: () => Tracer): typeof
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
     const span = clientSpan(tracer, method, () => (input instanceof Request ? input.url : String(input)));
     if (!span) return fetchFn(input, init); // tracing off: nothing to record or propagate
-    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
     return endClientSpan(span, () => {
+      const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
       propagation.inject(trace.setSpan(context.active(), span), headers, { set: (h, k, v) => h.set(k, v) });
       return fetchFn(input, { ...init, headers });
     });

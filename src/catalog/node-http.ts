@@ -69,7 +69,15 @@ function send(request: HttpRequest, agent: http.Agent, mayRetry: boolean): Promi
       release();
       // Node's documented case (http.request, request.reusedSocket): the server closed an idle kept-alive
       // connection as this request went out on it. Nothing was answered; an idempotent request goes again once.
-      if (mayRetry && outgoing.reusedSocket && !signal.aborted && IDEMPOTENT.has(method) && STALE_CONNECTION.has(e.code ?? '')) {
+      // Not one with a DPoP proof: the server may have seen it, and a proof's jti is single use (RFC 9449 §11.1).
+      if (
+        mayRetry &&
+        outgoing.reusedSocket &&
+        !signal.aborted &&
+        IDEMPOTENT.has(method) &&
+        request.headers.dpop === undefined &&
+        STALE_CONNECTION.has(e.code ?? '')
+      ) {
         resolve(send(request, agent, false));
         return;
       }

@@ -483,6 +483,20 @@ describe('the node:http client', () => {
       await close(server);
     }
   });
+
+  it('does not send a request with a DPoP proof again: the proof is single use (RFC 9449 §11.1)', async () => {
+    const { server, seen } = droppingServer();
+    const url = new URL(`${await listen(server)}/x`);
+    const http = nodeHttp();
+    const send = () => http({ method: 'GET', url, headers: { dpop: 'proof' }, signal: new AbortController().signal });
+    try {
+      expect(JSON.parse(new TextDecoder().decode(await (await send()).read(1024)))).toEqual({ n: 1 });
+      await expect(send()).rejects.toMatchObject({ code: 'ECONNRESET' });
+      expect(seen).toEqual(['GET 1', 'GET 2']);
+    } finally {
+      await close(server);
+    }
+  });
 });
 
 describe('toToolResult (mapping table)', () => {

@@ -109,29 +109,9 @@ async function readBody(res: http.IncomingMessage, max: number): Promise<Uint8Ar
   }
   const decoders = decodersFor(res.headers['content-encoding']);
   if (!decoders.length) return collect(res, max);
-  // The cap is on the decoded bytes: a small compressed body can decode to gigabytes.
-  let bytes: Uint8Array = new Uint8Array(0);
-  let over = false;
-  const sink = async (decoded: AsyncIterable<Buffer>) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of decoded) {
-      total += chunk.length;
-      if (total > max) {
-        over = true;
-        return; // leaving the loop destroys the stages, and with them the connection
-      }
-      chunks.push(chunk);
-    }
-    bytes = Buffer.concat(chunks, total);
-  };
-  try {
-    // @types/node types pipeline's stages by count; here there are one to MAX_CODINGS decoders.
-    await (pipeline as unknown as (...stages: unknown[]) => Promise<void>)(res, ...decoders, sink);
-  } catch (e) {
-    if (!over) throw e; // the pipeline reports its stages' teardown, not why
-  }
-  if (over) throw new BodyTooLarge(`more than ${max} bytes streamed`);
+  // The cap is on the decoded bytes: a small compressed body can decode to gigabytes. Past it, collect
+  // destroys the last decoder, and the pipeline every stage before it, the connection included.
+  const [bytes] = await Promise.all([collect(decoders.at(-1)!, max), pipeline([res, ...decoders])]);
   return bytes;
 }
 

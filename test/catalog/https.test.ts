@@ -5,14 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CIMD_CA_FILE, CIMD_KEY_FILE } from '../server/http/served-gateway.js';
 
 /**
  * Tool operations over https with the default client (node:http's https agent), in a child process so
- * that the certificate is trusted the way an operator trusts an internal CA: NODE_EXTRA_CA_CERTS.
+ * that the certificate (self-signed, for IP 127.0.0.1) is trusted the way an operator trusts an internal
+ * CA: NODE_EXTRA_CA_CERTS.
  */
 
-const FIXTURES = join(import.meta.dirname, '../server/http/fixtures');
-const CERT = join(FIXTURES, 'cimd-host.cert.pem'); // self-signed, for IP 127.0.0.1
 const run = promisify(execFile);
 
 let server: Server;
@@ -20,7 +20,7 @@ let url: string;
 let served = 0;
 
 beforeAll(async () => {
-  server = createServer({ key: readFileSync(join(FIXTURES, 'cimd-host.key.pem')), cert: readFileSync(CERT) }, (req, res) => {
+  server = createServer({ key: readFileSync(CIMD_KEY_FILE), cert: readFileSync(CIMD_CA_FILE) }, (req, res) => {
     served++;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ port: req.socket.remotePort, authorization: req.headers.authorization?.split(' ')[0] }));
@@ -46,7 +46,7 @@ async function callTwice(env: NodeJS.ProcessEnv): Promise<Record<string, unknown
 describe('tool operations over https', () => {
   it('with the CA trusted (NODE_EXTRA_CA_CERTS): both calls answered on one kept-alive TLS connection', async () => {
     const before = served;
-    const [first, second] = await callTwice({ NODE_EXTRA_CA_CERTS: CERT });
+    const [first, second] = await callTwice({ NODE_EXTRA_CA_CERTS: CIMD_CA_FILE });
     expect(served - before).toBe(2);
     expect(first).toMatchObject({ status: 200, json: { authorization: 'Bearer' } });
     expect((second?.json as { port: number }).port).toBe((first?.json as { port: number }).port);

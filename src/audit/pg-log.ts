@@ -4,7 +4,9 @@ import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { GENESIS_HASH, normalizeEvent, sealRecord } from './chain.js';
 import { INSTANCE_RE } from '../config/schema.js';
-import { auditSchemaName, describeDatabase, ensureAuditSchema, openAuditPool, type PgAuditTarget } from './pg-schema.js';
+import { auditClientConfig, auditSchemaName, describeDatabase, ensureAuditSchema, openAuditPool, type PgAuditTarget } from './pg-schema.js';
+import { HeldConnection } from './pg-connection.js';
+import { roundInsert } from './pg-round.js';
 import { readCheckpoint, type CheckpointingSink, type CheckpointMaker, type StoredCheckpoint } from './checkpoint.js';
 import type { AuditJwks } from './signing-key.js';
 import type { AuditDurability, AuditEvent, AuditRecord } from './types.js';
@@ -34,12 +36,6 @@ interface Task {
 /** How long an outcome record may wait for a decision's round before it gets one of its own. */
 const DEFERRED_MS = 100;
 
-/** One round's records, linked only if the record they follow is the chain's head in the table. */
-const INSERT_ROUND = `INSERT INTO audit_records (instance, seq, time, record, hash)
-  SELECT $1, u.seq, u.time, u.record, u.hash FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[]) AS u(seq, time, record, hash)
-  WHERE ($6::bigint = 0 AND NOT EXISTS (SELECT 1 FROM audit_records WHERE instance = $1))
-     OR EXISTS (SELECT 1 FROM audit_records WHERE instance = $1 AND seq = $6 AND hash = $7)`;
-
 /** A round found the chain's head moved (another live writer with this name, a commit lost in a database crash). */
 class HeadMoved extends Error {}
 
@@ -49,7 +45,7 @@ const HEAD_MOVED_ATTEMPTS = 8;
 /**
  * The fleet's audit sink: each instance appends its hash chain to `audit_records` in PostgreSQL. Appends
  * are group-committed like the file sink's: whatever queues while one INSERT commits goes out in the next,
- * as one multi-row INSERT (one round trip, one WAL flush). A decision record's append resolves only once
+ * as one multi-row INSERT (one round trip, one WAL flush; pg-round.ts), on a connection held for the rounds. A decision record's append resolves only once
  * its transaction committed with synchronous_commit on, i.e. flushed to the WAL on the database's disk
  * (and to synchronous standbys where the database has them), before the downstream call, and rejects
  * with `audit_unavailable` otherwise (fail closed). Outcome records ('deferred') join the next decision's
@@ -65,8 +61,11 @@ export class PgAuditLog implements CheckpointingSink {
   readonly instance: string;
   readonly where: string;
   readonly warnings: string[] = [];
+  /** Schema, readiness, keys, heads and checkpoints. */
   readonly #pool: pg.Pool;
-  readonly #asyncPool: pg.Pool;
+  /** The rounds: decisions with synchronous_commit on, outcome-only rounds with it off. */
+  readonly #rounds: HeldConnection;
+  readonly #asyncRounds: HeldConnection;
   readonly #schema: string;
   readonly #now: () => number;
   readonly #onWarning: (message: string) => void;
@@ -87,10 +86,13 @@ export class PgAuditLog implements CheckpointingSink {
     this.#schema = auditSchemaName(options);
     this.where = `${describeDatabase(options.databaseUrl)}${this.#schema === 'public' ? '' : ` (schema ${this.#schema})`}`;
     const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
-    this.#pool = openAuditPool(options, { max: 2, queryTimeoutMs, synchronousCommit: true });
-    this.#asyncPool = openAuditPool(options, { max: 1, queryTimeoutMs, synchronousCommit: false });
-    // A connection lost while idle (database restart): the head is re-read before the next round.
-    for (const p of [this.#pool, this.#asyncPool]) p.on('error', () => (this.#needsHead = true));
+    const conn = { queryTimeoutMs, instance: this.instance };
+    this.#pool = openAuditPool(options, { ...conn, max: 1, synchronousCommit: true });
+    // A connection lost (database restart): the head is re-read before the next round.
+    const lost = () => (this.#needsHead = true);
+    this.#rounds = new HeldConnection(auditClientConfig(options, { ...conn, synchronousCommit: true }), lost);
+    this.#asyncRounds = new HeldConnection(auditClientConfig(options, { ...conn, synchronousCommit: false }), lost);
+    this.#pool.on('error', lost);
     this.#now = deps.now;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, 'AuditLogWarning'));
   }
@@ -170,7 +172,7 @@ export class PgAuditLog implements CheckpointingSink {
     // Outcome records still waiting for a round: written before the pools end.
     if (this.#queue.length) this.#kick();
     while (this.#running) await this.#running;
-    await Promise.all([this.#pool.end(), this.#asyncPool.end()]).catch(() => {});
+    await Promise.all([this.#pool.end().catch(() => {}), this.#rounds.close(), this.#asyncRounds.close()]);
   }
 
   /**
@@ -291,24 +293,10 @@ export class PgAuditLog implements CheckpointingSink {
   }
 
   async #insert(records: AuditRecord[], prev: { seq: number; hash: string }, deferred: boolean): Promise<void> {
-    const pool = deferred ? this.#asyncPool : this.#pool;
     let res: pg.QueryResult;
     try {
-      // One statement (autocommit: one transaction, one WAL flush); linked only if `prev` is the chain's head.
-      // A named statement: parsed and planned once per connection, not on every round.
-      res = await pool.query({
-        name: 'xaa-audit-append',
-        text: INSERT_ROUND,
-        values: [
-          this.instance,
-          records.map((r) => r.seq),
-          records.map((r) => r.time),
-          records.map((r) => JSON.stringify(r)),
-          records.map((r) => r.hash),
-          prev.seq,
-          prev.hash,
-        ],
-      });
+      // Linked only if `prev` is the chain's head.
+      res = await (deferred ? this.#asyncRounds : this.#rounds).query(roundInsert(this.instance, records, prev));
     } catch (e) {
       if ((e as { code?: string }).code === '23505') throw new HeadMoved('unique violation');
       throw e;

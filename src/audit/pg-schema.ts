@@ -73,26 +73,39 @@ export function describeDatabase(databaseUrl: string): string {
   }
 }
 
+/** How the audit connects: its own application name, a bound on every statement, synchronous_commit pinned. */
+export interface AuditConnectionOptions {
+  queryTimeoutMs: number;
+  /** The writing instance: named in the connection's application_name, so pg_stat_activity tells whose it is. */
+  instance?: string;
+  synchronousCommit?: boolean;
+}
+
 /**
- * A small pool of the audit's own: its commits never queue behind the store's queries. `queryTimeoutMs`
- * bounds every statement on the client side (a database that stops answering fails the append: fail closed).
+ * The settings of every audit connection. `queryTimeoutMs` bounds the connect and every statement on the
+ * client side (a database that stops answering fails the append: fail closed).
  */
-export function openAuditPool(target: PgAuditTarget, opts: { max: number; queryTimeoutMs: number; synchronousCommit?: boolean }): pg.Pool {
+export function auditClientConfig(target: PgAuditTarget, opts: AuditConnectionOptions): pg.ClientConfig {
   const schema = auditSchemaName(target);
   // synchronous_commit set either way, never left to the server's, database's or role's default: a
-  // decision record's commit must wait for the WAL flush (off only for the outcome records' pool).
+  // decision record's commit must wait for the WAL flush (off only for the outcome records' connection).
   const settings = [
     ...(schema === 'public' ? [] : [`-c search_path="${schema}"`]),
     ...(opts.synchronousCommit === undefined ? [] : [`-c synchronous_commit=${opts.synchronousCommit ? 'on' : 'off'}`]),
   ];
-  const pool = new pg.Pool({
+  return {
     connectionString: target.databaseUrl,
-    application_name: 'xaa-gateway-audit',
+    // PostgreSQL keeps the first 63 bytes.
+    application_name: opts.instance ? `xaa-gateway-audit ${opts.instance}` : 'xaa-gateway-audit',
     ...(settings.length ? { options: settings.join(' ') } : {}),
-    max: opts.max,
     connectionTimeoutMillis: opts.queryTimeoutMs,
     query_timeout: opts.queryTimeoutMs,
-  });
+  };
+}
+
+/** A small pool of the audit's own: its queries never queue behind the store's. */
+export function openAuditPool(target: PgAuditTarget, opts: AuditConnectionOptions & { max: number }): pg.Pool {
+  const pool = new pg.Pool({ ...auditClientConfig(target, opts), max: opts.max });
   // An idle connection that fails must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   return pool;

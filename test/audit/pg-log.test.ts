@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runAuditVerify } from '../../src/audit/cli.js';
 import { openPgAuditLog, type PgAuditLog } from '../../src/audit/pg-log.js';
 import { PgAuditSource } from '../../src/audit/pg-source.js';
@@ -9,6 +9,7 @@ import type { AuditRecord } from '../../src/audit/types.js';
 import { REASON_HASH, REASON_PREV, verifyAuditDir, wrongInstance } from '../../src/audit/verify.js';
 import { GENESIS_HASH, recordHash } from '../../src/audit/chain.js';
 import { Checkpointer } from '../../src/audit/checkpointer.js';
+import { VALUES_MAX } from '../../src/audit/pg-round.js';
 import { AuditSigningKey } from '../../src/audit/signing-key.js';
 import { join } from 'node:path';
 import { cleanup, clock, ev, tempDir } from './helpers.js';
@@ -157,20 +158,47 @@ describe.skipIf(skipPostgres)('PostgreSQL audit sink', () => {
     }
   });
 
-  it('a head lost with an unflushed commit (database crash) is re-read: no gap in the chain', async () => {
-    const warnings: string[] = [];
-    const a = await open('pg-lost', undefined, { onWarning: (m) => warnings.push(m) });
+  // Rounds up to VALUES_MAX records go out as a VALUES list, larger ones as arrays (pg-round.ts): both link
+  // only to the chain's head.
+  it.each([1, 2, VALUES_MAX, VALUES_MAX + 1, 3 * VALUES_MAX])(
+    'a head lost with an unflushed commit (database crash) is re-read before a round of %i record(s): no gap in the chain',
+    async (n) => {
+      const warnings: string[] = [];
+      const instance = `pg-lost-${n}`;
+      const a = await open(instance, undefined, { onWarning: (m) => warnings.push(m) });
+      await Promise.all(Array.from({ length: n }, (_, i) => a.append(ev(i))));
+      await a.append(ev(100));
+      await tamper(`DELETE FROM audit_records WHERE instance = $1 AND seq = $2`, [instance, n + 1]);
+      const round = await Promise.all(Array.from({ length: n }, (_, i) => a.append(ev(200 + i))));
+      expect(round.map((r) => r.seq)).toEqual(Array.from({ length: n }, (_, i) => n + 1 + i));
+      expect(warnings).toHaveLength(1);
+      const src = source();
+      try {
+        const r = await verifyAuditDir(src);
+        expect(r.ok).toBe(true);
+        expect(r.chains.find((c) => c.instance === instance)).toMatchObject({ count: 2 * n, head: { seq: 2 * n, hash: round.at(-1)!.hash } });
+      } finally {
+        await src.close();
+      }
+    },
+  );
+
+  it('a round connection killed while idle is opened again: the next append commits, after the head read anew', async () => {
+    const a = await open('pg-reconnect');
     await a.append(ev(1));
-    await a.append(ev(2));
-    await tamper(`DELETE FROM audit_records WHERE instance = 'pg-lost' AND seq = 2`);
-    expect(await a.append(ev(3))).toMatchObject({ seq: 2 });
-    expect(warnings).toHaveLength(1);
-    const src = source();
-    try {
-      expect((await verifyAuditDir(src)).ok).toBe(true);
-    } finally {
-      await src.close();
-    }
+    // This instance's round connection (its application_name names the instance; the round, its last statement).
+    const pids = await admin(async (c) => {
+      const { rows } = await c.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE application_name = 'xaa-gateway-audit pg-reconnect' AND query LIKE 'INSERT INTO audit_records%'`,
+      );
+      for (const { pid } of rows) await c.query('SELECT pg_terminate_backend($1)', [pid]);
+      return rows.map((r) => r.pid);
+    });
+    expect(pids).toHaveLength(1);
+    // Gone from the server: the connection's end reached this process in the same round trips.
+    await vi.waitFor(async () => expect((await admin((c) => c.query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1)', [pids]))).rowCount).toBe(0));
+    await expect(a.append(ev(2))).resolves.toMatchObject({ seq: 2 });
+    expect(await a.append(ev(3))).toMatchObject({ seq: 3 });
   });
 
   it.each([

@@ -45,13 +45,13 @@ const HEAD_MOVED_ATTEMPTS = 8;
 /**
  * The fleet's audit sink: each instance appends its hash chain to `audit_records` in PostgreSQL. Appends
  * are group-committed like the file sink's: whatever queues while one INSERT commits goes out in the next,
- * as one multi-row INSERT (one round trip, one WAL flush; pg-round.ts), on a connection held for the rounds. A decision record's append resolves only once
- * its transaction committed with synchronous_commit on, i.e. flushed to the WAL on the database's disk
- * (and to synchronous standbys where the database has them), before the downstream call, and rejects
- * with `audit_unavailable` otherwise (fail closed). Outcome records ('deferred') join the next decision's
- * round, or after 100 ms a round of their own, committed on a connection with synchronous_commit off: the
- * database flushes it within its wal_writer_delay, or with the next decision's commit (the WAL is flushed
- * in order).
+ * as one multi-row INSERT (one round trip, one WAL flush; pg-round.ts) on a connection held for the rounds
+ * (pg-connection.ts). A decision record's append resolves only once its transaction committed with
+ * synchronous_commit on, i.e. flushed to the WAL on the database's disk (and to synchronous standbys where
+ * the database has them), before the downstream call, and rejects with `audit_unavailable` otherwise (fail
+ * closed). Outcome records ('deferred') join the next decision's round, or after 100 ms a round of their
+ * own, committed on a connection with synchronous_commit off: the database flushes it within its
+ * wal_writer_delay, or with the next decision's commit (the WAL is flushed in order).
  *
  * Each INSERT also checks that the record it links to is the chain's head in the table: a record lost
  * with an unflushed commit (database crash) or written by a second live process using the same instance
@@ -169,7 +169,7 @@ export class PgAuditLog implements CheckpointingSink {
     this.#closed = true;
     clearTimeout(this.#deferredTimer);
     this.#deferredTimer = undefined;
-    // Outcome records still waiting for a round: written before the pools end.
+    // Outcome records still waiting for a round: written before the connections end.
     if (this.#queue.length) this.#kick();
     while (this.#running) await this.#running;
     await Promise.all([this.#pool.end().catch(() => {}), this.#rounds.close(), this.#asyncRounds.close()]);

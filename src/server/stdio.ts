@@ -25,7 +25,20 @@ export interface StdioOptions {
   /** Default: the process's stdin and stdout. */
   stdin?: Readable;
   stdout?: Writable;
+  /**
+   * Shut down on SIGTERM or SIGINT as on stdin's end (a second signal exits at once). Default: true
+   * on the process's own stdin.
+   */
+  handleSignals?: boolean;
 }
+
+/**
+ * MCP's stdio shutdown (Lifecycle, "stdio"): the client closes stdin, then sends SIGTERM if the server
+ * has not exited, then SIGKILL. Many clients send SIGTERM at once. Either way the gateway stops the
+ * same way: calls in flight answered or abandoned, outcome records written, the final signed
+ * checkpoint, the chain's lock released.
+ */
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 /** The limit of one stdio message when the config has no `server` section: server.maxBodyBytes's default. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -126,8 +139,18 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
     },
     { transport, onerror: (e) => logger.warn('stdio: message refused or failed', { error: e.message }) },
   );
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal while stopping: the operator means it.
+    if (signalled) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    signalled = signal;
+    logger.info('stopping', { signal });
+    void transport.close();
+  };
+  const signals = opts.handleSignals ?? opts.stdin === undefined;
+  if (signals) for (const s of SHUTDOWN_SIGNALS) process.on(s, onSignal);
   logger.info('xaa-gateway stdio ready', { config: config.current.path, auditDir: config.current.auditDir });
-  // The client closing stdin ends the gateway.
+  // The client closing stdin (or a signal) ends the gateway.
   await transport.closed;
   await handle.close().catch(() => {});
   offConfig();
@@ -137,6 +160,8 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
   await checkpoints.stop().catch((e: unknown) => logger.warn('the final audit checkpoint could not be written', { error: e }));
   await audit.close();
   await tracing.shutdown();
+  if (signals) for (const s of SHUTDOWN_SIGNALS) process.off(s, onSignal);
+  if (signalled) logger.info('xaa-gateway stopped', { signal: signalled });
 }
 
 async function whoIsSignedIn(identity: LocalIdentity): Promise<string | undefined> {

@@ -50,7 +50,8 @@ export class HeldConnection {
       await client.connect();
     } catch (e) {
       this.#connecting = undefined;
-      await client.end().catch(() => {});
+      // Not awaited: a client whose connect failed may never emit the 'end' that end() waits for.
+      void client.end().catch(() => {});
       throw e;
     }
     this.#connecting = undefined;

@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HeldConnection } from '../../src/audit/pg-connection.js';
@@ -78,6 +79,23 @@ describe.skipIf(skipPostgres)("the audit's held connection", () => {
     opened.push(conn);
     await expect(conn.query({ text: 'SELECT 1' })).rejects.toThrow(/ECONNREFUSED/);
     await expect(conn.query({ text: 'SELECT 1' })).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('a database that accepts the connection and never answers fails the statement within the timeout; the next one tries again', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    try {
+      const conn = new HeldConnection(auditClientConfig({ databaseUrl: `postgres://postgres@127.0.0.1:${port}/test` }, { queryTimeoutMs: 300 }), () => {});
+      opened.push(conn);
+      await expect(conn.query({ text: 'SELECT 1' })).rejects.toThrow(/timeout/i);
+      await expect(conn.query({ text: 'SELECT 1' })).rejects.toThrow(/timeout/i);
+      expect(sockets).toHaveLength(2);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('close ends the backend, and later statements fail', async () => {

@@ -35,8 +35,9 @@ export interface StdioOptions {
 /**
  * MCP's stdio shutdown (Lifecycle, "stdio"): the client closes stdin, then sends SIGTERM if the server
  * has not exited, then SIGKILL. Many clients send SIGTERM at once. Either way the gateway stops the
- * same way: calls in flight answered or abandoned, outcome records written, the final signed
- * checkpoint, the chain's lock released.
+ * same way: upstream connections closed, queued outcome records made durable, the final signed
+ * checkpoint written, the chain's lock released. (A call still waiting for its SaaS then has no
+ * outcome record: the next start on this chain records it as "outcome unknown".)
  */
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 

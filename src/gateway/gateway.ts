@@ -164,11 +164,22 @@ export class Gateway {
     return this.tools.paramHeaderSchema(name, () => this.opts.identity.resolve(ctx));
   }
 
+  /** tools/call in progress, for close() to let finish. */
+  readonly #inProgress = new Set<Promise<unknown>>();
+
   /**
    * One tools/call: a SERVER span (MCP semantic conventions) around the call path, whose trace id is
    * the audit records' traceId when tracing is on, and the call's metrics, both read from its outcome.
    */
-  async callTool(ctx: CallContext, name: string, rawArgs: unknown): Promise<CallToolResult> {
+  callTool(ctx: CallContext, name: string, rawArgs: unknown): Promise<CallToolResult> {
+    const call = this.#callTool(ctx, name, rawArgs);
+    this.#inProgress.add(call);
+    const done = () => void this.#inProgress.delete(call);
+    call.then(done, done);
+    return call;
+  }
+
+  async #callTool(ctx: CallContext, name: string, rawArgs: unknown): Promise<CallToolResult> {
     const t0 = performance.now();
     const { span, context: spanContext } = startToolCallSpan(this.#tracer(), ctx);
     const ids = recordedIds(span) ?? { traceId: randomUUID() };
@@ -333,14 +344,34 @@ export class Gateway {
   }
 
   /**
-   * Shutdown: closes the upstream MCP connections (their `subscriptions/listen` streams would keep
-   * the process alive), then waits for the queued audit records like flush().
+   * Shutdown. Calls in progress get up to `drainMs` to finish, so that a SaaS answer that was on its way
+   * is recorded as the call's outcome rather than read as "outcome unknown" at the next start (a
+   * desktop client sends SIGKILL 2 s after it closed stdin, or after its SIGTERM). Then closes the
+   * upstream MCP connections (their `subscriptions/listen` streams would keep the process alive), and
+   * waits for the queued audit records like flush().
    */
-  async close(): Promise<void> {
+  async close(drainMs = CLOSE_DRAIN_MS): Promise<void> {
+    if (this.#inProgress.size) {
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        Promise.allSettled([...this.#inProgress]).then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), drainMs))),
+      ]);
+      clearTimeout(timer);
+      if (!finished) {
+        this.opts.logger.warn('tool calls still in progress at shutdown: their audit records will read "outcome unknown"', {
+          calls: this.#inProgress.size,
+          waitedMs: drainMs,
+        });
+      }
+    }
     await Promise.all([this.#upstreamCalls.closeAll(), this.tools.close()]);
     await this.flush();
   }
 }
+
+/** How long close() waits for calls in progress: within the 2 s a desktop client gives before SIGKILL. */
+export const CLOSE_DRAIN_MS = 1500;
 
 /** The kill switch's kind as a metric label: a bounded word, never the user or agent it names. */
 function switchKind(value: unknown): string {

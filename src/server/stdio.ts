@@ -35,9 +35,10 @@ export interface StdioOptions {
 /**
  * MCP's stdio shutdown (Lifecycle, "stdio"): the client closes stdin, then sends SIGTERM if the server
  * has not exited, then SIGKILL. Many clients send SIGTERM at once. Either way the gateway stops the
- * same way: upstream connections closed, queued outcome records made durable, the final signed
- * checkpoint written, the chain's lock released. (A call still waiting for its SaaS then has no
- * outcome record: the next start on this chain records it as "outcome unknown".)
+ * same way: calls in progress given up to 1.5 s to finish (Gateway.close), upstream connections
+ * closed, queued outcome records made durable, the final signed checkpoint written, the chain's lock
+ * released. (A call still waiting for its SaaS after that has no outcome record: the next start on
+ * this chain records it as "outcome unknown".)
  */
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 

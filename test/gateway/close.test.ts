@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent, AuditRecord, AuditSink } from '../../src/audit/types.js';
 import { nodeHttp } from '../../src/catalog/node-http.js';
 import { ConfigStore, loadConfigFile } from '../../src/config/index.js';
 import { defaultDeps, type HttpClient } from '../../src/deps.js';
@@ -8,20 +7,12 @@ import { LocalIdentity } from '../../src/inbound/local.js';
 import type { Logger } from '../../src/log.js';
 import { silentLogger } from '../../src/log.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
+import { MemorySink } from '../server/http/harness.js';
 
 /**
  * Gateway.close() at shutdown (stdin closed, SIGTERM): a call whose SaaS answer is on its way gets up to
  * `drainMs` to finish, so its outcome is recorded instead of read as "outcome unknown" at the next start.
  */
-
-class MemorySink implements AuditSink {
-  records: AuditEvent[] = [];
-  async append(event: AuditEvent): Promise<AuditRecord> {
-    this.records.push(event);
-    return { ...event, time: '', id: '', seq: this.records.length, prevHash: '', hash: '' };
-  }
-  async close() {}
-}
 
 /** The tool operations' HTTP client, each answer held until `release()`. */
 function heldHttp(): { http: HttpClient; sent: () => number; release: () => void } {

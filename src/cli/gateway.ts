@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runStdio } from '../server/stdio.js';
+import { runStdio } from '../server/stdio/index.js';
 import { out, type Globals } from './output.js';
 
 /** How long `serve` may linger after it stopped before it exits regardless (see the serve action). */

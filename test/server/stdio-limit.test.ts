@@ -4,8 +4,8 @@ import { PassThrough } from 'node:stream';
 import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
-import { runStdio } from '../../src/server/stdio.js';
-import { LineTransport } from '../../src/server/stdio-transport.js';
+import { runStdio } from '../../src/server/stdio/index.js';
+import { LineTransport } from '../../src/server/stdio/transport.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
 
 /**

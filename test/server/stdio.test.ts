@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
-import { runStdio } from '../../src/server/stdio.js';
+import { runStdio } from '../../src/server/stdio/index.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
 
 /**

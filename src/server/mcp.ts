@@ -1,9 +1,11 @@
 import {
+  CLIENT_INFO_META_KEY,
   MissingRequiredClientCapabilityError,
   ProtocolError,
   ProtocolErrorCode,
   Server,
   type CallToolResult as SdkCallToolResult,
+  type Implementation,
   type JSONRPCRequest,
   type Result,
   type ServerContext,
@@ -86,9 +88,11 @@ export function createMcpServer(gateway: Gateway, opts: McpServerOptions = {}): 
     instructions: INSTRUCTIONS,
     cacheHints: { 'tools/list': TOOLS_LIST_CACHE },
   });
-  const agentOf = (): AgentIdentity => {
+  // A 2026-07-28 request names its client in its own envelope (no initialize: serveStdio does not backfill
+  // getClientVersion as the HTTP handler does); a 2025 connection named it once, in initialize.
+  const agentOf = (envelope: object | undefined): AgentIdentity => {
     if (opts.agent) return opts.agent();
-    const info = server.getClientVersion();
+    const info = (envelope as Record<string, Implementation | undefined> | undefined)?.[CLIENT_INFO_META_KEY] ?? server.getClientVersion();
     return info ? { name: info.name, version: info.version } : {};
   };
   const versionOf = () => opts.protocolVersion?.() ?? server.getNegotiatedProtocolVersion();
@@ -108,7 +112,7 @@ export function createMcpServer(gateway: Gateway, opts: McpServerOptions = {}): 
       const result = await gateway.callTool(
         {
           authInfo: ctx.http?.authInfo,
-          agent: agentOf(),
+          agent: agentOf(ctx.mcpReq.envelope),
           ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
           requestId: ctx.mcpReq.id,
           meta: req.params._meta,

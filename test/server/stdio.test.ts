@@ -130,6 +130,24 @@ describe('invalid tool arguments by protocol revision (SEP-1303)', () => {
   });
 });
 
+describe('the agent in the audit record is the client that made the call', () => {
+  it.each([
+    ['2025-11-25 (initialize)', 'legacy', { name: 'stdio-wire-test', version: '1.0.0' }],
+    ['2026-07-28 (the request envelope)', 'modern', { name: 'stdio-wire-test', version: '2.0.0' }],
+  ])('%s', async (_, era, agent) => {
+    const wire = era === 'legacy' ? await legacySession('alice', '2025-11-25') : startWire('alice');
+    const args = { name: 'calendar_free_slots', arguments: { date: '2026-12-03' } };
+    try {
+      const res = await wire.request(7, 'tools/call', era === 'legacy' ? args : { ...args, _meta: envelope });
+      expect(res.result.isError ?? false).toBe(false);
+    } finally {
+      await wire.close();
+    }
+    const decisions = (await env.audit()).filter((r) => r.phase === 'decision' && r.tool === 'calendar_free_slots' && r.agent?.version === agent.version);
+    expect(decisions.at(-1)?.agent).toEqual(agent);
+  });
+});
+
 describe('upstream MCP tools validate arguments against the schema they advertise', () => {
   it.each([
     [{ customerId: 1001 }, 'invalid arguments for tool "crmmcp_lookup_customer": /customerId must be string'],

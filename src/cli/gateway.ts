@@ -1,5 +1,4 @@
-import type { Command } from 'commander';
-import { runStdio } from '../server/stdio/index.js';
+import { Option, type Command } from 'commander';
 import { out, type Globals } from './output.js';
 
 /** How long `serve` may linger after it stopped before it exits regardless (see the serve action). */
@@ -10,9 +9,13 @@ export function registerGatewayCommands(program: Command, globals: Globals): voi
   program
     .command('stdio')
     .description('serve MCP over stdin/stdout for a desktop client (Claude Desktop, Claude Code, Cursor); the user is the one signed in with `login`')
-    .action(async () => {
+    .option('--standalone', 'serve this client in this process, never through the shared host (stdio.share)')
+    .addOption(new Option('--share-host', 'run as the shared host of further clients (started by `stdio` itself)').hideHelp())
+    .action(async (o: { standalone?: boolean; shareHost?: boolean }) => {
       const g = globals();
-      await runStdio({ configPath: g.config, credentialsPath: g.credentials });
+      // Loaded on use: a relayed client's process stays small.
+      const { runStdioCommand } = await import('../server/stdio/share/command.js');
+      process.exitCode = await runStdioCommand({ configPath: g.config, credentialsPath: g.credentials, standalone: o.standalone, shareHost: o.shareHost });
     });
 
   program

@@ -48,7 +48,7 @@ describe('limits in the config', () => {
   it('defaults: server.overload 256/32 in progress, 1024 queued for at most 500 ms; stdio 64 calls; no rate limits', () => {
     const { config } = parse(base());
     expect(config.server!.overload).toEqual({ maxConcurrentRequests: 256, minConcurrentRequests: 32, maxQueuedRequests: 1024, maxQueueWaitMs: 500 });
-    expect(config.stdio).toEqual({ maxConcurrentToolCalls: 64 });
+    expect(config.stdio).toEqual({ maxConcurrentToolCalls: 64, share: true, shareIdleSeconds: 10 });
     expect(config.toolRateLimits).toBeUndefined();
   });
 

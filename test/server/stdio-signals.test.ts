@@ -1,10 +1,11 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_KEY_FILE, readAuditPublicKeys } from '../../src/audit/signing-key.js';
 import { verifyAuditDir } from '../../src/audit/verify.js';
-import { BIN, startEnv, type Env } from '../../tools/testkit/env.js';
+import { startEnv, type Env } from '../../tools/testkit/env.js';
+import { spawnStdio } from '../../tools/testkit/stdio-process.js';
 
 /**
  * MCP's stdio shutdown (Lifecycle, "stdio"): the client closes stdin, then sends SIGTERM if the server has
@@ -19,53 +20,20 @@ beforeAll(async () => {
 });
 afterAll(() => env?.close());
 
-function startGateway(): { child: ChildProcessWithoutNullStreams; stderr: () => string; request(id: number, method: string, params?: unknown): Promise<any> } {
-  const child = spawn(process.execPath, [BIN, '--config', env.configPath, '--credentials', env.credentials('alice'), 'stdio'], {
-    env: { ...process.env, XAA_LOG_LEVEL: 'info' },
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const pending = new Map<number, (m: any) => void>();
-  let buffer = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const m = JSON.parse(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-      pending.get(m.id)?.(m);
-    }
-  });
-  return {
-    child,
-    stderr: () => stderr,
-    request: (id, method, params) =>
-      new Promise((resolve) => {
-        pending.set(id, resolve);
-        child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) })}\n`);
-      }),
-  };
-}
-
-const exited = (child: ChildProcessWithoutNullStreams) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-
 describe('xaa-gateway stdio stops cleanly', () => {
   it.each([
     ['stdin closed', (c: ChildProcessWithoutNullStreams) => c.stdin.end()],
     ['SIGTERM with stdin still open', (c: ChildProcessWithoutNullStreams) => c.kill('SIGTERM')],
     ['SIGINT with stdin still open', (c: ChildProcessWithoutNullStreams) => c.kill('SIGINT')],
   ])('%s: exit 0, the final checkpoint signs the whole chain, the lock is released', async (how, stop) => {
-    const gw = startGateway();
-    const exit = exited(gw.child);
-    const init = await gw.request(0, 'initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'signal-test', version: '1.0.0' } });
+    const gw = spawnStdio(env, 'alice');
+    const init = await gw.initialize('signal-test');
     expect(init.result.protocolVersion).toBe('2025-11-25');
-    gw.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
     const call = await gw.request(1, 'tools/call', { name: 'calendar_free_slots', arguments: { date: '2026-12-01' } });
     expect(call.result.isError ?? false).toBe(false);
 
     stop(gw.child);
-    expect(await exit, gw.stderr()).toEqual({ code: 0, signal: null });
+    expect(await gw.exited, gw.stderr()).toEqual({ code: 0, signal: null });
 
     // The desktop user's audit key sits beside the credentials file.
     const keys = await readAuditPublicKeys(join(dirname(env.credentials('alice')), AUDIT_KEY_FILE));

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -10,6 +10,7 @@ import { login } from '../../src/inbound/login.js';
 import { auditKeyFiles, localAuditKeys } from '../../src/audit/key-files.js';
 import type { AuditJwks } from '../../src/audit/signing-key.js';
 import { readAuditRecords } from './audit-records.js';
+import { stopSharedHosts } from './share.js';
 import { completeDemoLogin, DEMO_SECRETS_DIR, demoConfig, startDemoEnterprise, type DemoEnterprise } from '../demo/index.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -18,6 +19,8 @@ export const BIN = join(ROOT, 'bin/xaa-gateway.js');
 export interface Env {
   demo: DemoEnterprise;
   dir: string;
+  /** XDG_RUNTIME_DIR of the stdio gateways started on this env: their shared host's socket is under it. */
+  runtimeDir: string;
   configPath: string;
   auditDir: string;
   credentials(user: string): string;
@@ -43,9 +46,12 @@ export async function startEnv(): Promise<Env> {
   };
   writeConfig();
   const credentials = (user: string) => join(dir, `credentials-${user}.json`);
+  const runtimeDir = join(dir, 'run');
+  mkdirSync(runtimeDir, { mode: 0o700 });
   return {
     demo,
     dir,
+    runtimeDir,
     configPath,
     auditDir,
     credentials,
@@ -66,6 +72,7 @@ export async function startEnv(): Promise<Env> {
     audit: () => readAuditRecords(auditDir),
     auditKeys: async () => (await localAuditKeys(auditKeyFiles(loadConfigFile(configPath), credentials('any')))).keys,
     async close() {
+      await stopSharedHosts(join(runtimeDir, 'xaa-gateway'));
       await demo.stop();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -84,7 +91,7 @@ export async function startStdioGateway(env: Env, user: string): Promise<StdioGa
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, '--config', env.configPath, '--credentials', env.credentials(user), 'stdio'],
-    env: { ...process.env, XAA_LOG_LEVEL: 'warn' } as Record<string, string>,
+    env: { ...process.env, XAA_LOG_LEVEL: 'warn', XDG_RUNTIME_DIR: env.runtimeDir } as Record<string, string>,
     stderr: 'pipe',
   });
   let stderr = '';

@@ -29,7 +29,7 @@ export const GatewayConfig = z
     audit: AuditConfig.default({ dir: './data/audit', checkpoints: { intervalSeconds: 60 } }),
     observability: ObservabilityConfig.optional(),
     toolRateLimits: ToolRateLimitsConfig.optional(),
-    stdio: StdioConfig.default({ maxConcurrentToolCalls: 64 }),
+    stdio: StdioConfig.default({ maxConcurrentToolCalls: 64, share: true, shareIdleSeconds: 10 }),
   })
   .superRefine((cfg, ctx) => {
     const names = new Map<string, number>();

@@ -38,6 +38,19 @@ export const StdioConfig = z
       .max(10_000)
       .default(64)
       .describe('tools/call requests in progress at once on one stdio connection; beyond it a JSON-RPC error (-32000) answers at once'),
+    share: z
+      .boolean()
+      .default(true)
+      .describe(
+        'while a first client of this config and sign-in is served, serve each further one from one shared host process (its process relays bytes to it) instead of a gateway of its own; false: every client gets its own',
+      ),
+    shareIdleSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(10)
+      .describe('how long the shared host stays up after its last client left, for the next one to find it ready'),
   })
-  .describe('`xaa-gateway stdio`: limits of one desktop connection');
+  .describe('`xaa-gateway stdio`: limits of one desktop connection, and the shared host of further clients');
 export type StdioConfig = z.infer<typeof StdioConfig>;

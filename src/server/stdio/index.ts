@@ -26,7 +26,7 @@ export interface StdioOptions {
  * released. (A call still waiting for its SaaS after that has no outcome record: the next start on
  * this chain records it as "outcome unknown".)
  */
-const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 /**
  * `xaa-gateway stdio` serving its own client in this process (the first client of a config and

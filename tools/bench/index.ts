@@ -70,6 +70,8 @@ interface Target {
   calls: CallFn[];
   /** Server pid(s): one for HTTP; for stdio one per client, in client order. Empty for the direct GET. */
   pids: number[];
+  /** stdio: processes serving several clients (the shared host), counted in every cell. */
+  shared?: number[];
   clientCounts: number[];
 }
 
@@ -123,13 +125,13 @@ async function warmUp(t: Target, quick: boolean): Promise<{ count: number; first
 }
 
 async function measureCell(t: Target, clients: number, calls: number): Promise<Sample> {
-  const pids = t.transport === 'stdio' ? t.pids.slice(0, clients) : t.pids;
+  const pids = t.transport === 'stdio' ? [...t.pids.slice(0, clients), ...(t.shared ?? [])] : t.pids;
   const before = pids.length ? cpuTicksOf(pids) : 0;
   const s = await run(t.calls.slice(0, clients), calls);
   return { ...s, ...(pids.length ? { serverTicks: cpuTicksOf(pids) - before } : {}) };
 }
 
-function meanMemory(pids: number[]): { rss: number; hwmMax: number } {
+function meanMemory(pids: readonly number[]): { rss: number; hwmMax: number } {
   const m = pids.map((p) => memory(p));
   return { rss: m.reduce((a, x) => a + x.rssKiB, 0) / m.length, hwmMax: Math.max(...m.map((x) => x.hwmKiB)) };
 }
@@ -359,8 +361,15 @@ async function main(): Promise<void> {
     const direct = directClients(saas.url, saas.token, Math.max(...HTTP_CLIENTS));
     stages.clients.push(direct.close);
     targets.push({ transport: 'http', path: 'direct', calls: direct.calls, pids: [], clientCounts: [...HTTP_CLIENTS] });
-    targets.push({ transport: 'stdio', path: 'gateway', calls: stdioGw.calls, pids: stdioGw.pids, clientCounts: opts.stdioClients });
-    targets.push({ transport: 'stdio', path: 'plain', calls: stdioPlain.calls, pids: stdioPlain.pids, clientCounts: opts.stdioClients });
+    targets.push({ transport: 'stdio', path: 'gateway', calls: stdioGw.calls, pids: stdioGw.pids, shared: stdioGw.shared, clientCounts: opts.stdioClients });
+    targets.push({
+      transport: 'stdio',
+      path: 'plain',
+      calls: stdioPlain.calls,
+      pids: stdioPlain.pids,
+      shared: stdioPlain.shared,
+      clientCounts: opts.stdioClients,
+    });
 
     for (const t of targets) {
       const label = `${t.transport}${t.era ? ` ${t.era}` : ''} ${t.path}`;
@@ -373,7 +382,7 @@ async function main(): Promise<void> {
     }
 
     log('Idle memory (waiting until each server is idle)...');
-    const allPids = [...servers.map((s) => s.child.pid), ...stdioGw.pids, ...stdioPlain.pids];
+    const allPids = [...servers.map((s) => s.child.pid), ...stdioGw.pids, ...stdioGw.shared, ...stdioPlain.pids];
     // QUICK: no waiting for idle (its memory figures only need to exist).
     const settleMs = opts.quick ? 0 : 10_000;
     await settle(allPids, settleMs);
@@ -439,8 +448,8 @@ async function main(): Promise<void> {
       });
     }
     for (const [label, pids] of [
-      ['xaa-gateway stdio', stdioGw.pids],
-      ['plain SDK stdio', stdioPlain.pids],
+      ['xaa-gateway stdio', [...stdioGw.pids, ...stdioGw.shared]],
+      ['plain SDK stdio', [...stdioPlain.pids, ...stdioPlain.shared]],
     ] as const) {
       const a = meanMemory(pids);
       memoryRows.push({

@@ -7,14 +7,21 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../testkit/env.js';
 import { TOOL, type Clients } from './http.js';
-import { serverNodeFlags } from './proc.js';
+import { descendants, serverNodeFlags } from './proc.js';
 import { CallError, type CallFn } from './stats.js';
 
 export interface StdioProcesses extends Clients {
   /** The server process of each client, in client order. */
   pids: number[];
+  /**
+   * Processes those started that serve several clients: `xaa-gateway stdio`'s shared host (the first
+   * client's process serves it itself, each further one relays to the host). Their CPU counts in every
+   * cell, whatever its number of clients.
+   */
+  shared: number[];
 }
 
 interface Spawn {
@@ -48,22 +55,48 @@ async function startOne(label: string, args: string[], env: Record<string, strin
   return { call, pid, close: () => client.close().catch(() => {}) };
 }
 
-/** `n` processes, a few starting at a time (starting 50 Node processes at once on 2 cores measures nothing useful). */
+/**
+ * `n` processes, a few starting at a time (starting 50 Node processes at once on 2 cores measures
+ * nothing useful). The first starts alone: the 1-client cells use it, and it is the first client of
+ * its config and sign-in, as a lone desktop client is.
+ */
 async function startMany(label: string, n: number, spawn: Spawn, log: (s: string) => void): Promise<StdioProcesses> {
   const started: Array<{ call: CallFn; pid: number; close: () => Promise<void> }> = [];
   const close = async () => void (await Promise.all(started.map((s) => s.close())));
   try {
-    for (let i = 0; i < n; i += 4) {
-      started.push(
-        ...(await Promise.all(Array.from({ length: Math.min(4, n - i) }, (_, j) => startOne(`${label} #${i + j + 1}`, spawn.args(i + j), spawn.env)))),
-      );
+    for (let i = 0; i < n;) {
+      const batch = i === 0 ? 1 : Math.min(4, n - i);
+      started.push(...(await Promise.all(Array.from({ length: batch }, (_, j) => startOne(`${label} #${i + j + 1}`, spawn.args(i + j), spawn.env)))));
+      i += batch;
       if (n > 4) log(`  ${label}: ${started.length}/${n} processes`);
     }
   } catch (e) {
     await close();
     throw e;
   }
-  return { calls: started.map((s) => s.call), pids: started.map((s) => s.pid), close };
+  const pids = started.map((s) => s.pid);
+  const shared = [...new Set(pids.flatMap((p) => descendants(p)))];
+  // The shared host outlives its last client by stdio.shareIdleSeconds: stopped here, as a logout would.
+  const closeAll = async () => {
+    await close();
+    await Promise.all(shared.map((pid) => stopProcess(pid)));
+  };
+  return { calls: started.map((s) => s.call), pids, shared, close: closeAll };
+}
+
+/** SIGTERM, then waits (up to 15 s) for the process to be gone. */
+async function stopProcess(pid: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 300 && alive(); i++) await sleep(50);
 }
 
 const childEnv = (extra: Record<string, string> = {}): Record<string, string> => {

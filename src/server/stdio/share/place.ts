@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Where the stdio processes of one config and sign-in meet: a directory of this user's only, and in it
@@ -71,14 +72,16 @@ function privateDir(dir: string, uid: number): string | undefined {
   }
 }
 
+const SELF = fileURLToPath(import.meta.url);
+
 /** Environment variables that change what the gateway does, beside the ones the config's secrets name. */
 const ENV_PREFIXES = ['XAA_', 'NODE_', 'SSL_CERT_'];
 
 /**
  * Same key, same gateway: the config file and credentials file (by real path; the config's content is
  * not in it, since the host reloads an edited config as any gateway does), the Node binary and flags,
- * the gateway's build (its entry script's path, size and mtime, so an upgrade starts a host of its
- * own), and the environment that reaches the gateway's behaviour or its secrets.
+ * the gateway's build (the entry script's path, and its size and mtime and this module's, so an
+ * upgrade or a rebuild starts a host of its own), and the environment that reaches the gateway's behaviour or its secrets.
  */
 export function shareKey(input: Omit<PlaceInput, 'dir'>): string {
   const entry = process.argv[1] ?? '';
@@ -91,6 +94,8 @@ export function shareKey(input: Omit<PlaceInput, 'dir'>): string {
     process.execArgv.join('\0'),
     real(entry),
     build(entry),
+    // The code that runs: bin/ stays the same across `npm run build`, dist/ does not.
+    build(SELF),
     ...[...names].sort().map((n) => `${n}=${input.env[n] ?? ''}`),
   ];
   return createHash('sha256').update(parts.join('\n')).digest('base64url').slice(0, 22);

@@ -18,6 +18,9 @@ export interface RelayOptions {
   waitMs?: number;
 }
 
+/** After a signal, how long the relay waits for the host to close the session. */
+const SIGNAL_GRACE_MS = 2_000;
+
 /** How the relay ended: the client left (0), the host went away (1), or no host could be reached. */
 export type RelayEnd = { code: 0 | 1 } | { unreachable: string };
 
@@ -38,6 +41,8 @@ export async function runRelay(opts: RelayOptions): Promise<RelayEnd> {
     if (clientLeft) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
     clientLeft = true;
     host.end();
+    // The host ends the session at once; should it not answer, the client's SIGKILL is not waited for.
+    setTimeout(() => host.destroy(), SIGNAL_GRACE_MS).unref();
   };
   for (const s of SHUTDOWN_SIGNALS) process.on(s, onSignal);
   opts.stdin.on('end', () => (clientLeft = true));

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseOptions } from '../../tools/bench/options.js';
 
@@ -14,5 +15,9 @@ describe('bench knobs', () => {
     expect(() => parseOptions({ BENCH_STDIO_CLIENTS: '1,20' })).toThrow(
       'bench knobs: BENCH_STDIO_CLIENTS: each count must be one of 1, 10, 50 (see docs/bench.md, "Knobs")',
     );
+  });
+
+  it("BENCH_DIR given relative is taken from the working directory (the run's configs name paths under it)", () => {
+    expect(parseOptions({ BENCH_DIR: 'node_modules/.cache/x' }).dir).toBe(resolve('node_modules/.cache/x'));
   });
 });

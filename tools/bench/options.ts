@@ -3,6 +3,7 @@
  * minutes on a 2-core machine; BENCH_QUICK=1 runs every cell with few calls (well under a minute,
  * for the smoke test: the shape of the output, not its figures).
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_ADMIN_DATABASE_URL } from './postgres.js';
 
@@ -81,7 +82,7 @@ export function parseOptions(env: NodeJS.ProcessEnv): BenchOptions {
     sessions: e.BENCH_SESSIONS ?? (quick ? 16 : 200),
     store: postgres ? { kind: 'postgres', adminUrl: e.BENCH_DATABASE_URL ?? DEFAULT_ADMIN_DATABASE_URL } : { kind: 'pglite' },
     ...(e.BENCH_JSON ? { jsonPath: e.BENCH_JSON } : {}),
-    ...(e.BENCH_DIR ? { dir: e.BENCH_DIR } : {}),
+    ...(e.BENCH_DIR ? { dir: resolve(e.BENCH_DIR) } : {}),
     ...(e.BENCH_PROFILE ? { profileDir: e.BENCH_PROFILE } : {}),
   };
 }

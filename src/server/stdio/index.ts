@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Deps } from '../../deps.js';
 import { createLogger, type Logger } from '../../log.js';
 import { openStdioGateway } from './gateway.js';
+import { SHUTDOWN_SIGNALS } from './signals.js';
 
 export interface StdioOptions {
   configPath: string;
@@ -19,21 +20,16 @@ export interface StdioOptions {
 }
 
 /**
- * MCP's stdio shutdown (Lifecycle, "stdio"): the client closes stdin, then sends SIGTERM if the server
- * has not exited, then SIGKILL. Many clients send SIGTERM at once. Either way the gateway stops the
- * same way: calls in progress given up to 1.5 s to finish (Gateway.close), upstream connections
- * closed, queued outcome records made durable, the final signed checkpoint written, the chain's lock
- * released. (A call still waiting for its SaaS after that has no outcome record: the next start on
- * this chain records it as "outcome unknown".)
- */
-export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
-
-/**
  * `xaa-gateway stdio` serving its own client in this process (the first client of a config and
  * sign-in, or `--standalone`; the others share a host, share/): the desktop client speaks MCP on
  * stdin/stdout, in either protocol era: the SDK's serveStdio pins the connection to the era its
  * opening message speaks (2025 `initialize`, or 2026-07-28 requests with the `_meta` envelope) and
  * serves it from the same factory as HTTP. The agent is the clientInfo the client sent.
+ *
+ * On stdin's end or a shutdown signal (signals.ts) it stops: calls in progress given up to 1.5 s to
+ * finish (Gateway.close), upstream connections closed, queued outcome records made durable, the final
+ * signed checkpoint written, the chain's lock released. (A call still waiting for its SaaS after that
+ * has no outcome record: the next start on this chain records it as "outcome unknown".)
  */
 export async function runStdio(opts: StdioOptions): Promise<void> {
   const logger = opts.logger ?? createLogger();

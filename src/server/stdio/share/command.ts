@@ -3,8 +3,6 @@ import { closeSync, openSync, renameSync, statSync } from 'node:fs';
 import { DirLock } from '../../../audit/lock.js';
 import { loadConfigFile } from '../../../config/index.js';
 import { createLogger } from '../../../log.js';
-import { runStdio } from '../index.js';
-import { runShareHost } from './host.js';
 import { sharePlace, type SharePlace } from './place.js';
 import { runRelay } from './relay.js';
 
@@ -41,7 +39,10 @@ export async function runStdioCommand(cmd: StdioCommand): Promise<number> {
     return standalone(base);
   }
   const idleMs = () => stdio.shareIdleSeconds * 1000;
-  if (cmd.shareHost) return runShareHost({ ...base, place, logger, idleMs });
+  if (cmd.shareHost) {
+    const { runShareHost } = await import('./host.js');
+    return runShareHost({ ...base, place, logger, idleMs });
+  }
 
   const solo = new DirLock(place.dir, {}, place.soloLock);
   if (await solo.tryAcquire()) {
@@ -58,7 +59,9 @@ export async function runStdioCommand(cmd: StdioCommand): Promise<number> {
   return standalone(base);
 }
 
+/** The gateway itself, loaded only here: a relay's process stays small (the config's schema and the relay). */
 async function standalone(opts: { configPath: string; credentialsPath: string }): Promise<number> {
+  const { runStdio } = await import('../index.js');
   await runStdio(opts);
   return 0;
 }

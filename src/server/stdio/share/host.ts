@@ -3,7 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { DirLock } from '../../../audit/lock.js';
 import type { Logger } from '../../../log.js';
 import { openStdioGateway, type StdioConnection } from '../gateway.js';
-import { SHUTDOWN_SIGNALS } from '../index.js';
+import { SHUTDOWN_SIGNALS } from '../signals.js';
 import type { SharePlace } from './place.js';
 
 /** How long a new host waits for its first client (the relay that started it connects within milliseconds). */

@@ -4,7 +4,7 @@ import { createConnection, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../../log.js';
-import { SHUTDOWN_SIGNALS } from '../index.js';
+import { SHUTDOWN_SIGNALS } from '../signals.js';
 import type { SharePlace } from './place.js';
 
 export interface RelayOptions {

@@ -7,6 +7,9 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../testkit/env.js';
 import { TOOL, type Clients } from './http.js';
@@ -116,7 +119,22 @@ export function startStdioGateways(
   credentialsPath: string,
   log: (s: string) => void,
 ): Promise<StdioProcesses> {
-  return startMany('xaa-gateway stdio', n, { args: (k) => [bin, '--config', configPath(k), '--credentials', credentialsPath, 'stdio'], env: childEnv() }, log);
+  // The shared host's socket and log go to a directory of the run's own (short: a socket path has a limit),
+  // removed with the processes rather than left in the user's runtime directory.
+  const runtimeDir = mkdtempSync(join(tmpdir(), 'xaa-bench-'));
+  const args = (k: number) => [bin, '--config', configPath(k), '--credentials', credentialsPath, 'stdio'];
+  return startMany('xaa-gateway stdio', n, { args, env: childEnv({ XDG_RUNTIME_DIR: runtimeDir }) }, log).then(
+    (p) => {
+      if (n > 1 && configPath(0) === configPath(n - 1) && p.shared.length !== 1)
+        log(`  WARNING: ${p.shared.length} shared stdio hosts for ${n} processes (expected 1): see the host log in ${runtimeDir}`);
+      const close = p.close;
+      return { ...p, close: () => close().finally(() => rmSync(runtimeDir, { recursive: true, force: true })) };
+    },
+    (e: unknown) => {
+      rmSync(runtimeDir, { recursive: true, force: true });
+      throw e;
+    },
+  );
 }
 
 /** Plain-SDK stdio servers (compiled baseline-stdio.ts). */

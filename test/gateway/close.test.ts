@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeHttp } from '../../src/catalog/node-http.js';
 import { ConfigStore, loadConfigFile } from '../../src/config/index.js';
 import { defaultDeps, type HttpClient } from '../../src/deps.js';
 import { Gateway } from '../../src/gateway/index.js';
@@ -7,30 +6,13 @@ import { LocalIdentity } from '../../src/inbound/local.js';
 import type { Logger } from '../../src/log.js';
 import { silentLogger } from '../../src/log.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
+import { heldHttp } from '../../tools/testkit/held-http.js';
 import { MemorySink } from '../server/http/harness.js';
 
 /**
  * Gateway.close() at shutdown (stdin closed, SIGTERM): a call whose SaaS answer is on its way gets up to
  * `drainMs` to finish, so its outcome is recorded instead of read as "outcome unknown" at the next start.
  */
-
-/** The tool operations' HTTP client, each answer held until `release()`. */
-function heldHttp(): { http: HttpClient; sent: () => number; release: () => void } {
-  const real = nodeHttp();
-  let sent = 0;
-  let open!: () => void;
-  const gate = new Promise<void>((r) => (open = r));
-  return {
-    http: async (request) => {
-      sent++;
-      const answer = await real(request);
-      await gate;
-      return answer;
-    },
-    sent: () => sent,
-    release: () => open(),
-  };
-}
 
 let env: Env;
 let credentialsPath: string;
@@ -52,17 +34,12 @@ function gatewayWith(http: HttpClient, logger: Logger = silentLogger) {
 
 const phases = (sink: MemorySink, traceId: unknown) => sink.records.filter((r) => r.traceId === traceId).map((r) => r.phase);
 
-/** Resolves once the downstream request has been sent (the decision record is durable by then). */
-async function sentOnce(held: ReturnType<typeof heldHttp>): Promise<void> {
-  while (held.sent() === 0) await new Promise((r) => setTimeout(r, 5));
-}
-
 describe('Gateway.close() lets calls in progress finish', () => {
   it('a call whose answer arrives within the bound: close waits for it, and its outcome is recorded', async () => {
     const held = heldHttp();
     const { gateway, sink } = gatewayWith(held.http);
     const call = gateway.callTool({ agent }, 'expenses_pending_approvals', {});
-    await sentOnce(held);
+    await held.untilSent();
     const closing = gateway.close(10_000);
     let closed = false;
     void closing.then(() => (closed = true));
@@ -83,7 +60,7 @@ describe('Gateway.close() lets calls in progress finish', () => {
     const logger: Logger = { ...silentLogger, warn: (msg: string, fields?: unknown) => void warnings.push({ msg, fields }) };
     const { gateway, sink } = gatewayWith(held.http, logger);
     const call = gateway.callTool({ agent }, 'expenses_pending_approvals', {});
-    await sentOnce(held);
+    await held.untilSent();
     await gateway.close(100);
     expect(warnings).toEqual([
       { msg: 'tool calls still in progress at shutdown: their audit records will read "outcome unknown"', fields: { calls: 1, waitedMs: 100 } },

@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeHttp } from '../../src/catalog/node-http.js';
-import { defaultDeps, type HttpClient } from '../../src/deps.js';
+import { defaultDeps } from '../../src/deps.js';
 import { silentLogger } from '../../src/log.js';
 import { openStdioGateway } from '../../src/server/stdio/gateway.js';
 import { startEnv, type Env } from '../../tools/testkit/env.js';
+import { heldHttp } from '../../tools/testkit/held-http.js';
 
 /**
  * One stdio gateway serving several connections, as the shared host does (share/host.ts): a client
@@ -18,28 +18,6 @@ beforeAll(async () => {
   await env.signIn('alice', 'alice-demo-pass');
 });
 afterAll(() => env?.close());
-
-/** The tool operations' HTTP client: answers held while `hold` is set. */
-function gatedHttp(): { http: HttpClient; sent: () => number; hold: () => void; release: () => void } {
-  const real = nodeHttp();
-  let sent = 0;
-  let gate: Promise<void> | undefined;
-  let open = () => {};
-  return {
-    http: async (request) => {
-      sent++;
-      const answer = await real(request);
-      await gate;
-      return answer;
-    },
-    sent: () => sent,
-    hold: () => (gate = new Promise<void>((r) => (open = r))),
-    release: () => {
-      gate = undefined;
-      open();
-    },
-  };
-}
 
 function connection(gw: Awaited<ReturnType<typeof openStdioGateway>>) {
   const input = new PassThrough();
@@ -77,7 +55,7 @@ const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params
 
 describe('a stdio gateway with several connections', () => {
   it('a client leaving mid-call: its call gets its outcome record, nothing is written to it, the other client is served', async () => {
-    const held = gatedHttp();
+    const held = heldHttp({ held: false });
     const gw = await openStdioGateway({
       configPath: env.configPath,
       credentialsPath: env.credentials('alice'),
@@ -90,7 +68,7 @@ describe('a stdio gateway with several connections', () => {
       await leaving.answer(0);
       held.hold();
       leaving.send(call(1));
-      while (held.sent() === 0) await new Promise((r) => setTimeout(r, 5));
+      await held.untilSent();
       leaving.input.end();
       await leaving.conn.closed;
       held.release();

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { startCheckpoints } from '../../audit/checkpointer.js';
 import { openAuditLog, recordUnknownOutcomes } from '../../audit/index.js';
 import { AUDIT_KEY_FILE } from '../../audit/signing-key.js';
-import { ConfigStore, loadConfigFile } from '../../config/index.js';
+import { ConfigStore, loadConfigFile, type RuntimeConfig } from '../../config/index.js';
 import { defaultDeps, type Deps } from '../../deps.js';
 import { LocalIdentity } from '../../inbound/local.js';
 import type { Logger } from '../../log.js';
@@ -23,6 +23,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 export interface StdioGatewayOptions {
   configPath: string;
   credentialsPath: string;
+  /** The config as already loaded from configPath (the stdio command reads it to choose how to serve). */
+  loaded?: RuntimeConfig;
   deps?: Deps;
   logger: Logger;
 }
@@ -50,7 +52,7 @@ export interface StdioGateway {
 export async function openStdioGateway(opts: StdioGatewayOptions): Promise<StdioGateway> {
   const deps = opts.deps ?? defaultDeps;
   const logger = opts.logger;
-  const config = new ConfigStore(loadConfigFile(opts.configPath));
+  const config = new ConfigStore(opts.loaded ?? loadConfigFile(opts.configPath));
   config.subscribe({
     onChange: (next) => logger.info('config reloaded', { path: next.path, tools: next.config.tools.length }),
     onInvalid: (message) => logger.error('config edit refused; the last good config stays in force', { error: message }),

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { RuntimeConfig } from '../../config/index.js';
 import type { Deps } from '../../deps.js';
 import { createLogger, type Logger } from '../../log.js';
 import { openStdioGateway } from './gateway.js';
@@ -7,6 +8,8 @@ import { SHUTDOWN_SIGNALS } from './signals.js';
 export interface StdioOptions {
   configPath: string;
   credentialsPath: string;
+  /** The config as already loaded from configPath. */
+  loaded?: RuntimeConfig;
   deps?: Deps;
   logger?: Logger;
   /** Default: the process's stdin and stdout. */
@@ -37,6 +40,7 @@ export async function runStdio(opts: StdioOptions): Promise<void> {
     configPath: opts.configPath,
     credentialsPath: opts.credentialsPath,
     logger,
+    ...(opts.loaded ? { loaded: opts.loaded } : {}),
     ...(opts.deps ? { deps: opts.deps } : {}),
   });
   const connection = gateway.connect(opts.stdin ?? process.stdin, opts.stdout ?? process.stdout);

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, renameSync, statSync } from 'node:fs';
 import { DirLock } from '../../../audit/lock.js';
 import { loadConfigFile } from '../../../config/index.js';
+import type { StdioOptions } from '../index.js';
 import { createLogger } from '../../../log.js';
 import { sharePlace, type SharePlace } from './place.js';
 import { runRelay } from './relay.js';
@@ -26,13 +27,14 @@ const LOG_ROTATE_BYTES = 1024 * 1024;
  */
 export async function runStdioCommand(cmd: StdioCommand): Promise<number> {
   const logger = createLogger();
-  const base = { configPath: cmd.configPath, credentialsPath: cmd.credentialsPath };
-  if (cmd.standalone) return standalone(base);
+  const paths = { configPath: cmd.configPath, credentialsPath: cmd.credentialsPath };
   // Loaded here so that a broken config fails in the client's own process, with its message on its stderr.
   const loaded = loadConfigFile(cmd.configPath);
+  const base = { ...paths, loaded, logger };
+  if (cmd.standalone) return standalone(base);
   const stdio = loaded.config.stdio;
   if (!stdio.share && !cmd.shareHost) return standalone(base);
-  const place = sharePlace({ ...base, config: loaded.config, env: process.env });
+  const place = sharePlace({ ...paths, config: loaded.config, env: process.env });
   if ('refused' in place) {
     if (cmd.shareHost) throw new Error(`stdio share: ${place.refused}`);
     logger.warn('stdio: this client is served in its own process, not shared', { reason: place.refused });
@@ -60,7 +62,7 @@ export async function runStdioCommand(cmd: StdioCommand): Promise<number> {
 }
 
 /** The gateway itself, loaded only here: a relay's process stays small (the config's schema and the relay). */
-async function standalone(opts: { configPath: string; credentialsPath: string }): Promise<number> {
+async function standalone(opts: StdioOptions): Promise<number> {
   const { runStdio } = await import('../index.js');
   await runStdio(opts);
   return 0;

@@ -1,6 +1,7 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { DirLock } from '../../../audit/lock.js';
+import type { RuntimeConfig } from '../../../config/index.js';
 import type { Logger } from '../../../log.js';
 import { openStdioGateway, type StdioConnection } from '../gateway.js';
 import { SHUTDOWN_SIGNALS } from '../signals.js';
@@ -15,6 +16,8 @@ export const greeting = (): string => `${JSON.stringify({ xaaGatewayShare: 1, pi
 export interface HostOptions {
   configPath: string;
   credentialsPath: string;
+  /** The config as already loaded from configPath. */
+  loaded: RuntimeConfig;
   place: SharePlace;
   logger: Logger;
   /** How long the host stays up with no client (stdio.shareIdleSeconds), for the next one to find it warm. */
@@ -39,7 +42,7 @@ export async function runShareHost(opts: HostOptions): Promise<number> {
   }
   let gateway;
   try {
-    gateway = await openStdioGateway({ configPath: opts.configPath, credentialsPath: opts.credentialsPath, logger });
+    gateway = await openStdioGateway({ configPath: opts.configPath, credentialsPath: opts.credentialsPath, loaded: opts.loaded, logger });
   } catch (e) {
     logger.error('the shared stdio gateway could not start', { error: e });
     await lock.close();

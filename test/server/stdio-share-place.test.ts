@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,8 +22,10 @@ const base: Omit<PlaceInput, 'dir'> = {
   env: { PATH: '/usr/bin', IDP_SECRET: 's1', XAA_LOG_LEVEL: 'info' },
 };
 
+const salt = Buffer.alloc(32, 7);
+
 describe('shareKey', () => {
-  const key = shareKey(base);
+  const key = shareKey(base, salt);
   it.each([
     ['another config file', { configPath: join(root, 'b.json') }],
     ['another credentials file (another sign-in)', { credentialsPath: join(root, 'other.json') }],
@@ -31,14 +33,17 @@ describe('shareKey', () => {
     ['an XAA_ variable', { env: { ...base.env, XAA_LOG_LEVEL: 'debug' } }],
     ['NODE_EXTRA_CA_CERTS (whom TLS trusts)', { env: { ...base.env, NODE_EXTRA_CA_CERTS: '/etc/ca.pem' } }],
   ])('changes with %s', (_, change) => {
-    expect(shareKey({ ...base, ...change })).not.toBe(key);
+    expect(shareKey({ ...base, ...change }, salt)).not.toBe(key);
   });
   it.each([
     ['an unrelated variable (each desktop client has its own PATH)', { env: { ...base.env, PATH: '/opt/bin:/usr/bin' } }],
     ['the config content (the host reloads an edited config)', { config: { ...(base.config as object), tools: [] } }],
     ['a relative spelling of the same config path', { configPath: join(root, '.', 'x', '..', 'a.json') }],
   ])('does not change with %s', (_, change) => {
-    expect(shareKey({ ...base, ...change })).toBe(key);
+    expect(shareKey({ ...base, ...change }, salt)).toBe(key);
+  });
+  it('changes with the salt: a secret among its inputs cannot be guessed from it without the directory', () => {
+    expect(shareKey(base, Buffer.alloc(32, 8))).not.toBe(key);
   });
   it('is short enough for a socket name, and safe in a file name', () => {
     expect(key).toMatch(/^[A-Za-z0-9_-]{22}$/);
@@ -49,14 +54,21 @@ describe('sharePlace', () => {
   it('creates the directory 0700 and names the socket, log and locks by the key', () => {
     const dir = join(root, 'fresh');
     const place = sharePlace({ ...base, dir });
+    // The directory's salt: made once, the user's only, the same for every later process.
+    const made = readFileSync(join(dir, 'key-salt'));
+    expect(made).toHaveLength(32);
+    expect(statSync(join(dir, 'key-salt')).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const key = shareKey(base, made);
     expect(place).toEqual({
       dir,
-      key: shareKey(base),
-      socket: join(dir, `${shareKey(base)}.sock`),
-      log: join(dir, `${shareKey(base)}.log`),
-      soloLock: `${shareKey(base)}-solo`,
-      hostLock: `${shareKey(base)}-host`,
+      key,
+      socket: join(dir, `${key}.sock`),
+      log: join(dir, `${key}.log`),
+      soloLock: `${key}-solo`,
+      hostLock: `${key}-host`,
     });
+    expect(sharePlace({ ...base, dir })).toEqual(place);
   });
   it('defaults to $XDG_RUNTIME_DIR/xaa-gateway', () => {
     const xdg = join(root, 'xdg');

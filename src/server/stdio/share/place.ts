@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
+import { linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +41,9 @@ export function sharePlace(input: PlaceInput): SharePlace | { refused: string } 
   const dir = input.dir ?? (input.env.XDG_RUNTIME_DIR ? join(input.env.XDG_RUNTIME_DIR, 'xaa-gateway') : join(tmpdir(), `xaa-gateway-${uid}`));
   const unsafe = privateDir(dir, uid);
   if (unsafe) return { refused: unsafe };
-  const key = shareKey(input);
+  const salt = keySalt(dir);
+  if (typeof salt === 'string') return { refused: salt };
+  const key = shareKey(input, salt);
   const socket = join(dir, `${key}.sock`);
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
     return { refused: `the socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes; set XDG_RUNTIME_DIR to a shorter directory` };
@@ -74,6 +76,34 @@ function privateDir(dir: string, uid: number): string | undefined {
 
 const SELF = fileURLToPath(import.meta.url);
 
+const SALT_FILE = 'key-salt';
+
+/** The directory's salt for shareKey: 32 random bytes made once (0600), or why it cannot be read or made. */
+function keySalt(dir: string): Buffer | string {
+  const path = join(dir, SALT_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const salt = readFileSync(path);
+      if (salt.length === 32) return salt;
+      return `${path} is not a 32-byte salt; remove it`;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    }
+    // Written whole under a name of this process's, then linked into place: link() is atomic and fails if
+    // the name exists, so of two processes making it at once both read the one that won, never a part.
+    const tmp = `${path}.${process.pid}`;
+    try {
+      writeFileSync(tmp, randomBytes(32), { mode: 0o600 });
+      linkSync(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return `cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+  return `cannot read ${path}`;
+}
+
 /** Environment variables that change what the gateway does, beside the ones the config's secrets name. */
 const ENV_PREFIXES = ['XAA_', 'NODE_', 'SSL_CERT_'];
 
@@ -82,8 +112,10 @@ const ENV_PREFIXES = ['XAA_', 'NODE_', 'SSL_CERT_'];
  * not in it, since the host reloads an edited config as any gateway does), the Node binary and flags,
  * the gateway's build (the entry script's path, and its size and mtime and this module's, so an
  * upgrade or a rebuild starts a host of its own), and the environment that reaches the gateway's behaviour or its secrets.
+ * An HMAC under the directory's own random salt: the key is in file names and in the relays' log lines,
+ * and secret values are among its inputs, so it must not be a plain hash one could test guesses against.
  */
-export function shareKey(input: Omit<PlaceInput, 'dir'>): string {
+export function shareKey(input: Omit<PlaceInput, 'dir'>, salt: Buffer): string {
   const entry = process.argv[1] ?? '';
   const names = new Set([...Object.keys(input.env).filter((n) => ENV_PREFIXES.some((p) => n.startsWith(p))), ...envRefs(input.config)]);
   const parts = [
@@ -98,7 +130,7 @@ export function shareKey(input: Omit<PlaceInput, 'dir'>): string {
     build(SELF),
     ...[...names].sort().map((n) => `${n}=${input.env[n] ?? ''}`),
   ];
-  return createHash('sha256').update(parts.join('\n')).digest('base64url').slice(0, 22);
+  return createHmac('sha256', salt).update(parts.join('\n')).digest('base64url').slice(0, 22);
 }
 
 function real(path: string): string {
